@@ -1,0 +1,286 @@
+"""The data layer: adapters, built-ins, cache, dataset, splits, EDA, bad input."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from competition.data import (CachedDataset, LeakageError, Preprocess, cached_images, check_no_leakage,
+                              load_competition, make_loader, make_splits, mask_class, prepare)
+from competition.data import builtin, cache
+from competition.data.eda import duplicates_across, duplicates_within, image_hashes, run_eda
+from competition.data.formats import AGE_NAMES, MASK_STEMS
+from competition.errors import ChecksumError, DataError
+
+from conftest import write_image
+
+
+# --- adapters ---------------------------------------------------------------
+def test_csv_adapter_builds_canonical_table(csv_comp):
+    comp = load_competition(csv_comp)
+    assert comp.format == "csv" and comp.task.num_classes == 3
+    assert list(comp.train.columns[:4]) == ["image_id", "path", "label", "group"]
+    assert comp.train["label"].tolist() == [i % 3 for i in range(24)]
+    assert all(Path(p).is_absolute() and Path(p).exists() for p in comp.train["path"])
+    assert (comp.eval["label"] == -1).all() and len(comp.eval) == 5
+
+
+def test_csv_adapter_accepts_class_names(csv_comp):
+    df = pd.read_csv(csv_comp / "train" / "train.csv")
+    df["label"] = df["label"].map({0: "cat", 1: "dog", 2: "fox"})
+    df.to_csv(csv_comp / "train" / "train.csv", index=False)
+    comp = load_competition(csv_comp)
+    assert comp.task.class_names == ("cat", "dog", "fox")
+    assert comp.train["label"].tolist() == [i % 3 for i in range(24)]
+
+
+def test_mask_adapter_encodes_all_18_classes_by_the_formula(mask_comp):
+    comp = load_competition(mask_comp)
+    assert comp.format == "mask" and comp.task.num_classes == 18
+    assert sorted(comp.train["label"].unique()) == list(range(18))
+    for row in comp.train.itertuples():
+        age_band = 0 if row.age < 30 else 1 if row.age < 60 else 2
+        assert row.label == 6 * row.mask + 3 * row.gender + age_band
+        stem = Path(row.path).stem
+        assert row.mask == MASK_STEMS[stem]
+    # groups are persons: 7 images per person, one group each
+    assert comp.train.groupby("group").size().tolist() == [7] * 6
+    assert comp.train.groupby("group")["gender"].nunique().max() == 1
+    assert len(AGE_NAMES) == 3 and mask_class(2, 1, 60) == 17 and mask_class(0, 0, 29) == 0
+
+
+def test_folder_adapter(tmp_path, rng):
+    for cls in ("ant", "bee"):
+        for i in range(3):
+            write_image(tmp_path / "train" / "images" / cls / f"{i}", rng)
+    comp = load_competition(tmp_path)
+    assert comp.format == "folder" and comp.task.class_names == ("ant", "bee")
+    assert comp.train["label"].tolist() == [0, 0, 0, 1, 1, 1]
+
+
+# --- bad input: each names the file/row/value and says what to do ------------
+def test_missing_image_file_names_file_and_row(csv_comp):
+    (csv_comp / "train" / "images" / "img05.png").unlink()
+    with pytest.raises(DataError, match=r"train\.csv: image file not found for row 7 .*img05\.png.*Restore"):
+        load_competition(csv_comp)
+
+
+def test_missing_column_names_it(csv_comp):
+    df = pd.read_csv(csv_comp / "train" / "train.csv").drop(columns="label")
+    df.to_csv(csv_comp / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"train\.csv: missing required column\(s\) \['label'\]; found columns"):
+        load_competition(csv_comp)
+
+
+@pytest.mark.parametrize("bad", ["7", "-1", "zebra"])
+def test_label_out_of_range_or_unknown_names_row_and_value(csv_comp, bad):
+    (csv_comp / "competition.json").write_text(json.dumps({"classes": ["a", "b", "c"]}))
+    df = pd.read_csv(csv_comp / "train" / "train.csv")
+    df["label"] = df["label"].astype(str)
+    df.loc[3, "label"] = bad
+    df.to_csv(csv_comp / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match=rf"row 5 column 'label' has label '{bad}'"):
+        load_competition(csv_comp)
+
+
+def test_empty_split(csv_comp):
+    (csv_comp / "train" / "train.csv").write_text("path,label\n")
+    with pytest.raises(DataError, match="the split is empty"):
+        load_competition(csv_comp)
+
+
+def test_wrong_layout_names_directory_and_expected_layout(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(DataError, match=r"not a competition directory; expected <root>/train/train\.csv"):
+        load_competition(tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        load_competition(tmp_path / "nope")
+
+
+def test_mask_missing_image_and_bad_gender(mask_comp):
+    person = sorted((mask_comp / "train" / "images").iterdir())[0]
+    next(person.glob("normal.*")).unlink()
+    with pytest.raises(DataError, match=r"image file\(s\) \['normal'\] not found"):
+        load_competition(mask_comp)
+    df = pd.read_csv(mask_comp / "train" / "train.csv", dtype=str)
+    df.loc[0, "gender"] = "robot"
+    df.to_csv(mask_comp / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match="row 2 has gender 'robot'"):
+        load_competition(mask_comp)
+
+
+def test_corrupt_image_is_named_and_cache_is_left_intact(csv_comp, tmp_path):
+    comp = load_competition(csv_comp)
+    cache_dir = tmp_path / "cache"
+    good = np.array(cached_images(comp.train["path"], Preprocess(size=8), cache_dir))
+    entries_before = sorted(p.name for p in cache_dir.iterdir())
+    bad_path = Path(comp.train["path"].iat[4])
+    bad_path.write_bytes(b"not an image at all")
+    with pytest.raises(DataError, match=rf"{bad_path.name}: corrupt or unreadable image.*re-export"):
+        cached_images(comp.train["path"], Preprocess(size=8), cache_dir)
+    assert sorted(p.name for p in cache_dir.iterdir()) == entries_before  # no half-written entry
+    # the earlier entry is still complete and unchanged
+    assert np.array_equal(cache.read_entry(cache_dir / entries_before[0]), good)
+
+
+def test_checksum_mismatch_names_file_and_what_to_do(tmp_path, monkeypatch):
+    for name in builtin.FASHION_FILES:
+        (tmp_path / name).write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 20)
+    monkeypatch.setenv(builtin.FASHION_SOURCE_ENV, str(tmp_path))
+    with pytest.raises(ChecksumError, match=r"checksum mismatch for train-images-idx3-ubyte .*delete it"):
+        builtin.prepare("fashion", tmp_path / "data")
+    assert not (tmp_path / "data" / "fashion").exists()  # nothing half-written
+
+
+# --- built-ins -------------------------------------------------------------------
+def test_digits_builtin_is_prepared_once(tmp_path):
+    root = prepare("digits", tmp_path)
+    stamp = (root / "competition.json").stat().st_mtime_ns
+    comp = load_competition(root)
+    assert comp.task.num_classes == 10 and len(comp.train) + len(comp.eval) == 1797
+    assert prepare("digits", tmp_path) == root and (root / "competition.json").stat().st_mtime_ns == stamp
+    # answers are apart from train/eval and align with eval ids
+    answers = builtin.read_answers(comp)
+    assert len(answers) == len(comp.eval) and set(answers) == set(range(10))
+    assert "ans" not in comp.eval.columns
+
+
+def test_long_tail_profile_is_exponential_with_ratio_100():
+    counts = builtin.lt_class_counts()
+    assert counts[0] == 6000 and counts[-1] == 60 and counts == sorted(counts, reverse=True)
+    ratios = np.array(counts[:-1]) / np.array(counts[1:])
+    assert np.allclose(ratios, 100 ** (1 / 9), rtol=0.02)
+    labels = np.repeat(np.arange(10), 6000)
+    keep = builtin.long_tail_indices(labels)
+    assert np.bincount(labels[keep]).tolist() == counts
+    assert np.array_equal(keep, builtin.long_tail_indices(labels))  # fixed seed
+
+
+def test_idx_parser_reads_header_and_shape():
+    data = bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(12))
+    assert builtin.parse_idx(data).shape == (2, 2, 3)
+
+
+# --- cache and preprocessing ----------------------------------------------------
+def test_cache_is_built_once_and_keyed_by_content_and_preprocessing(csv_comp, tmp_path, monkeypatch):
+    paths = load_competition(csv_comp).train["path"]
+    first = cached_images(paths, Preprocess(size=6), tmp_path)
+    calls = []
+    monkeypatch.setattr(cache, "write_entry", lambda *a, **k: calls.append(a))
+    again = cached_images(paths, Preprocess(size=6), tmp_path)
+    assert calls == [] and np.array_equal(first, again)
+    assert again.shape == (24, 6, 6, 3) and again.dtype == np.uint8
+    assert cache.cache_key(list(paths), Preprocess(size=6)) != cache.cache_key(list(paths), Preprocess(size=7))
+    write_image(Path(paths.iat[0]).with_suffix(""), np.random.default_rng(9))
+    assert cache.cache_key(list(paths), Preprocess(size=6)) != first.filename
+
+
+def test_incomplete_entry_from_a_killed_writer_is_rebuilt(csv_comp, tmp_path):
+    paths = list(load_competition(csv_comp).train["path"])
+    spec = Preprocess(size=6)
+    entry = tmp_path / cache.cache_key(paths, spec)
+    entry.mkdir()
+    np.save(entry / "images.npy", np.zeros((3, 6, 6, 3), np.uint8))  # no meta.json: never finished
+    images = cached_images(paths, spec, tmp_path)
+    assert images.shape[0] == 24 and images.any()
+
+
+def test_crops_and_grayscale_to_rgb(tmp_path):
+    image = np.zeros((40, 60), np.uint8)
+    image[10:20, 30:50] = 255
+    path = tmp_path / "g.png"
+    import cv2
+    cv2.imwrite(str(path), image)
+    assert cache.preprocess_image(path, Preprocess(crop="center", channels=1)).shape == (40, 40, 1)
+    box = cache.preprocess_image(path, Preprocess(crop="box:30,10,50,20", channels=3))
+    assert box.shape == (10, 20, 3) and (box == 255).all()  # gray repeated into RGB
+    # no face in a synthetic image: the face crop falls back to the centre square
+    face = cache.preprocess_image(path, Preprocess(crop="face", size=(16, 16), channels=1))
+    center = cache.preprocess_image(path, Preprocess(crop="center", size=(16, 16), channels=1))
+    assert np.array_equal(face, center)
+    with pytest.raises(DataError, match="outside the 60x40 image"):
+        cache.preprocess_image(path, Preprocess(crop="box:0,0,70,10"))
+
+
+def test_face_crop_finds_a_drawn_face_free_region_fallback_on_real_photo():
+    from sklearn.datasets import load_sample_image
+    photo = load_sample_image("china.jpg")
+    box = cache.face_box(photo, 0.4)
+    h, w = photo.shape[:2]
+    assert box == cache.center_box(h, w)  # a temple: no frontal face
+
+
+# --- dataset and loader ----------------------------------------------------------
+def test_dataset_batches_keep_order_and_loader_is_seeded():
+    images = np.arange(10 * 2 * 2 * 1, dtype=np.uint8).reshape(10, 2, 2, 1)
+    ds = CachedDataset(images, np.arange(10))
+    items = ds.__getitems__([7, 2, 5])
+    assert [int(y) for _, y in items] == [7, 2, 5]
+    assert torch.equal(items[0][0], torch.from_numpy(images[7]).permute(2, 0, 1))
+    order = lambda seed: torch.cat([y for _, y in make_loader(ds, 4, shuffle=True, seed=seed)]).tolist()
+    assert order(1) == order(1) and order(1) != order(2) and sorted(order(1)) == list(range(10))
+    with pytest.raises(DataError, match="empty"):
+        CachedDataset(images[:0])
+
+
+# --- splits ---------------------------------------------------------------------
+@pytest.mark.parametrize("scheme", ["kfold", "stratified", "group", "stratified_group"])
+def test_splits_partition_rows_and_are_seeded(scheme):
+    table = pd.DataFrame({"label": np.arange(60) % 3, "group": np.arange(60) // 4})
+    folds = make_splits(table, scheme, n_splits=5, seed=3)
+    val = np.concatenate([v for _, v in folds])
+    assert sorted(val) == list(range(60))
+    for train, v in folds:
+        assert not set(train) & set(v)
+        if "group" in scheme:
+            check_no_leakage(table.iloc[train], table.iloc[v])
+    again = make_splits(table, scheme, n_splits=5, seed=3)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+
+
+def test_holdout_and_leakage_error_names_groups():
+    table = pd.DataFrame({"label": np.arange(40) % 2, "group": np.arange(40) // 4})
+    [(train, val)] = make_splits(table, "holdout", seed=0)
+    assert len(val) == 8
+    with pytest.raises(LeakageError, match=r"1 group\(s\) on both sides of the split: 1;"):
+        check_no_leakage(table.iloc[:8], table.iloc[4:12])
+
+
+def test_stratified_split_with_too_few_members_says_what_to_do():
+    table = pd.DataFrame({"label": [0] * 10 + [1] * 2})
+    with pytest.raises(DataError, match="class 1 has only 2 member.*use fewer folds"):
+        make_splits(table, "stratified", n_splits=5)
+
+
+# --- EDA ------------------------------------------------------------------------
+def test_eda_writes_plots_and_summary(csv_comp, tmp_path):
+    comp = load_competition(csv_comp)
+    summary = run_eda(comp, tmp_path / "eda")
+    assert summary["class_counts"] == {"0": 8, "1": 8, "2": 8}
+    assert summary["imbalance_ratio"] == 1.0 and summary["duplicates_within_train"] == []
+    for name in ("class_distribution.png", "samples.png", "summary.md"):
+        assert (tmp_path / "eda" / name).stat().st_size > 0
+
+
+def test_duplicate_detection():
+    images = np.zeros((4, 2, 2, 1), np.uint8)
+    images[1] = 1
+    images[3] = 1
+    hashes = image_hashes(images)
+    assert duplicates_within(hashes) == [[0, 2], [1, 3]]
+    assert duplicates_across(hashes[:2], image_hashes(images[2:])) == [(0, 0), (1, 1)]
+
+
+def test_cli_data_and_eda(tmp_path, capsys):
+    from competition.cli import main
+    assert main(["data", "digits", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "digits")
+    assert main(["eda", "digits", "--data-dir", str(tmp_path), "--out", str(tmp_path / "eda")]) == 0
+    assert "imbalance ratio" in capsys.readouterr().out
+    assert main(["data", "nope", "--data-dir", str(tmp_path)]) == 2
+    assert "unknown built-in competition 'nope'" in capsys.readouterr().err
