@@ -1,0 +1,133 @@
+"""Training throughput and quality on fashion.
+
+    .venv/bin/python benchmarks/bench_train.py throughput [--model rescnn] [--steps 40]
+    .venv/bin/python benchmarks/bench_train.py quality [--minutes 10]
+
+throughput: in one process, side by side, images/s of
+  (a) the model-only ceiling: forward, backward and step on one pre-made batch;
+  (b) fit() on the cached fashion data (with the crop_flip augmentation);
+  (c) the seed's way: a per-item PIL Dataset with torchvision transforms.
+quality: the default small CNN trained on all 60,000 train images within a
+wall-clock budget, scored on the eval split (answers read only here).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from competition.augment import create_augmentation
+from competition.data import CachedDataset, Preprocess, cached_images, load_builtin, read_answers
+from competition.metrics import compute_metrics
+from competition.models import create_model
+from competition.train import TrainConfig, fit, predict
+
+
+def fashion_arrays():
+    comp = load_builtin("fashion")
+    spec = Preprocess(channels=1)
+    return (comp, cached_images(comp.train["path"], spec, comp.root / ".cache"),
+            cached_images(comp.eval["path"], spec, comp.root / ".cache"))
+
+
+def step_rate(model, batches, steps: int, channels_last: bool) -> float:
+    """images/s of forward+backward+step over `batches` (an iterator of (x, y))."""
+    opt = torch.optim.AdamW(model.parameters(), 3e-3)
+    model.train()
+    seen, start = 0, None
+    for i, (x, y) in enumerate(batches):
+        if i == 3:
+            seen, start = 0, time.perf_counter()  # skip warm-up steps
+        if i >= steps + 3:
+            break
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - start)
+
+
+class PILFashion(Dataset):
+    def __init__(self, paths, labels):
+        from torchvision import transforms as T
+        self.paths, self.labels = list(paths), labels
+        self.transform = T.Compose([T.RandomCrop(28, padding=3), T.RandomHorizontalFlip(), T.PILToTensor()])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        with Image.open(self.paths[i]) as im:
+            return self.transform(im), int(self.labels[i])
+
+
+def throughput(args) -> None:
+    comp, train, _ = fashion_arrays()
+    labels = comp.train["label"].to_numpy()
+    bs, cl = args.batch_size, True
+    make = lambda: create_model(args.model, 10, in_chans=1).to(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    x = torch.from_numpy(np.asarray(train[:bs])).permute(0, 3, 1, 2).contiguous()
+    y = torch.from_numpy(labels[:bs]).long()
+    ceiling = step_rate(make(), iter(lambda: (x, y), None), args.steps, cl)
+
+    aug = create_augmentation("crop_flip", (28, 28), seed=0)
+    cfg = TrainConfig(epochs=1, batch_size=bs, max_steps_per_epoch=args.steps + 3, scheduler="none",
+                      channels_last=cl, metrics=())
+    result = fit(make(), CachedDataset(train, labels, aug), None, cfg, progress_file=False)
+    fit_rate = (args.steps + 3) * bs / result.history[0]["seconds"]
+
+    pil_loader = DataLoader(PILFashion(comp.train["path"], labels), bs, shuffle=True, num_workers=args.workers)
+    pil_rate = step_rate(make(), iter(pil_loader), args.steps, cl)
+    print(f"model {args.model}, batch {bs}, channels_last, {torch.get_num_threads()} threads, {args.steps} steps:")
+    print(f"  model-only ceiling (one pre-made batch): {ceiling:8.0f} img/s")
+    print(f"  fit() on the cached data + crop_flip:    {fit_rate:8.0f} img/s  ({fit_rate / ceiling:.2f} of ceiling)")
+    print(f"  per-item PIL Dataset + torchvision T:    {pil_rate:8.0f} img/s  ({pil_rate / ceiling:.2f} of ceiling; "
+          f"fit is {fit_rate / pil_rate:.2f}x, workers={args.workers})")
+
+
+def quality(args) -> None:
+    comp, train, eval_images = fashion_arrays()
+    labels = comp.train["label"].to_numpy()
+    per_epoch = 60_000 / args.images_per_second + 8  # + evaluation
+    epochs = max(1, int(args.minutes * 60 / per_epoch))
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, scheduler="onecycle", loss="label_smoothing",
+                      channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=0)
+    aug = create_augmentation("crop_flip", (28, 28), seed=0)
+    start = time.perf_counter()
+    result = fit(create_model(args.model, 10, in_chans=1), CachedDataset(train, labels, aug), None, cfg,
+                 log=print, progress_file=False)
+    answers = read_answers(comp).to_numpy()
+    probs = predict(result.model, CachedDataset(eval_images, None))
+    flipped = predict(result.model, CachedDataset(np.ascontiguousarray(eval_images[:, :, ::-1]), None))
+    minutes = (time.perf_counter() - start) / 60
+    plain = compute_metrics(answers, probs)
+    tta = compute_metrics(answers, (probs + flipped) / 2)
+    print(f"{args.model}, {epochs} epochs, {minutes:.1f} min wall on {torch.get_num_threads()} threads:")
+    print(f"  eval accuracy {plain['accuracy']:.4f}  macro F1 {plain['macro_f1']:.4f}")
+    print(f"  with flip TTA: accuracy {tta['accuracy']:.4f}  macro F1 {tta['macro_f1']:.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["throughput", "quality"])
+    parser.add_argument("--model", default="rescnn")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--images-per-second", type=float, default=760,
+                        help="measured fit rate, used to fit the epochs into --minutes")
+    args = parser.parse_args()
+    throughput(args) if args.mode == "throughput" else quality(args)
+
+
+if __name__ == "__main__":
+    main()

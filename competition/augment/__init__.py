@@ -1,0 +1,5 @@
+"""Named augmentation pipelines (albumentations, torchvision v2) and batch mixup/cutmix."""
+from .batch import mix_batch
+from .presets import PRESETS, create_augmentation
+
+__all__ = ["PRESETS", "create_augmentation", "mix_batch"]

