@@ -1,3 +1,3 @@
 # The competition plugin itself comes through the `pytest11` entry point; the
 # project's own fixture modules are registered here.
-pytest_plugins = ["fixtures.data"]
+pytest_plugins = ["fixtures.data", "fixtures.models"]

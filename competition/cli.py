@@ -29,6 +29,33 @@ def cmd_eda(args) -> None:
     print(f"plots and summary.md written to {out}")
 
 
+def cmd_submit(args) -> None:
+    from .data import open_competition
+    from .gates import assert_submission_ready
+    from .store import Store
+    from .submission import diff_submissions, read_submission, validate_submission, write_submission
+
+    competition = open_competition(args.data, args.data_dir)
+    if args.result:
+        result = Store(args.runs_dir).load_result(Path(args.result).name)
+        if result is None:
+            raise CompetitionError(f"{args.result}: no readable result in the store {args.runs_dir}; "
+                                   "pass a folder under runs/entries/")
+        submission = write_submission(result, competition, args.out)
+        print(f"wrote {args.out} from {result.name} ({len(submission)} rows)")
+    else:
+        submission = validate_submission(args.out, competition)
+    try:
+        shift = assert_submission_ready(submission, competition)
+    except AssertionError as exc:
+        raise CompetitionError(str(exc)) from None
+    print(f"valid: {len(submission)} rows; class-distribution shift from train {shift:.3f}")
+    if args.previous:
+        diff = diff_submissions(submission, read_submission(args.previous, competition), competition)
+        print(f"against {args.previous}: agreement {diff['agreement']:.4f}, "
+              f"distribution shift {diff['distribution_shift']:.4f}, per-class change {diff['per_class_change']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="competition", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     eda.add_argument("--data-dir")
     eda.add_argument("--out", help="output folder (default reports/eda/NAME)")
     eda.set_defaults(func=cmd_eda)
+
+    submit = sub.add_parser("submit", help="write (from a stored result) or check a submission, and diff it")
+    submit.add_argument("data", help="a built-in competition name or a competition directory")
+    submit.add_argument("--result", help="a store entry (runs/entries/KEY) to write the submission from")
+    submit.add_argument("--out", default="submission.csv", help="the submission file to write or check")
+    submit.add_argument("--previous", help="an earlier submission to diff against")
+    submit.add_argument("--runs-dir", default="runs")
+    submit.add_argument("--data-dir")
+    submit.set_defaults(func=cmd_submit)
     return parser
 
 

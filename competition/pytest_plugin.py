@@ -1,48 +1,178 @@
-"""pytest plugin (entry point ``pytest11``): options, markers and fixtures."""
+"""pytest plugin (entry point ``pytest11``): options, markers, fixtures, the
+terminal leaderboard and JUnit properties.
+
+    pytest experiments --budget=smoke -k resnet
+"""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 
-from .data import BUILTINS, data_dir, open_competition
+from . import gates
+from .data import data_dir, open_competition
+from .experiment import BUDGETS, Experiment, get_budget, run
+from .gates import Baselines
+from .report import format_leaderboard, leaderboard_rows, write_leaderboard, write_run_report
+from .store import Store
 
-BUDGETS = ("smoke", "standard", "full")
+STATE = pytest.StashKey["SessionState"]()
+
+
+class SessionState:
+    """Results and gate figures gathered over one pytest session."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.results: dict[str, object] = {}
+        self.memo: dict[tuple, object] = {}
+        option = config.getoption
+        self.budget = get_budget(option("--budget") or "standard")
+        device = option("--device")
+        if device == "auto":
+            import torch
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device or self.budget.device
+        self.data_root = data_dir(option("--data-dir"))
+        self.store = Store(option("--runs-dir"))
+        self.reports = Path(option("--reports-dir")).resolve()
+        self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
+
+    def terminal(self):
+        return self.config.pluginmanager.get_plugin("terminalreporter")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("competition", "image-classification competition experiments")
-    group.addoption("--budget", choices=BUDGETS, default=None,
-                    help="experiment budget: smoke (CI), standard (2-core CPU, default), full (GPU)")
-    group.addoption("--data-dir", default=None, help="where competitions live (default $COMPETITION_DATA_DIR or ./data)")
+    group.addoption("--budget", choices=list(BUDGETS), default=None,
+                    help="experiment budget: smoke (CI), standard (2-core CPU; default), full (GPU)")
+    group.addoption("--data-dir", default=None, help="competitions' data directory (default $COMPETITION_DATA_DIR or ./data)")
+    group.addoption("--runs-dir", default="runs", help="the result store (default ./runs)")
+    group.addoption("--reports-dir", default="reports", help="where per-run reports and leaderboard.md go")
+    group.addoption("--device", choices=["cpu", "cuda", "auto"], default=None,
+                    help="training device (default: the budget's: cpu, or cuda for full)")
+    group.addoption("--rerun", action="store_true", help="ignore store hits and train again")
+    group.addoption("--update-baselines", action="store_true",
+                    help="promote improved scores to fixtures/baselines (never a worse one)")
+    group.addoption("--competition", default=None, help="one's own competition directory, for the `my_competition` fixture")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "experiment: an experiment case (trains or scores models)")
     config.addinivalue_line("markers", "slow: takes minutes even at the smoke budget")
-    config.addinivalue_line("markers", "gpu: needs a CUDA device")
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+    config.stash[STATE] = SessionState(config)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu"):
+        import torch
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Gate figures of this test become its JUnit properties."""
+    def listen(entry: dict) -> None:
+        prefix = f"{entry['gate']}.{entry['experiment']}"
+        for key, value in entry.items():
+            if key not in ("gate", "experiment") and isinstance(value, (int, float, str, bool)):
+                item.user_properties.append((f"{prefix}.{key}", value))
+
+    gates.LISTENERS.append(listen)
+    try:
+        return (yield)
+    finally:
+        gates.LISTENERS.remove(listen)
+
+
+# --- fixtures ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def competition_session(pytestconfig) -> SessionState:
+    return pytestconfig.stash[STATE]
 
 
 @pytest.fixture(scope="session")
-def competition_data_dir(pytestconfig):
-    return data_dir(pytestconfig.getoption("--data-dir"))
+def budget(competition_session):
+    """The session's Budget (its .name is 'smoke', 'standard' or 'full')."""
+    return competition_session.budget
 
 
 @pytest.fixture(scope="session")
-def open_competition_fixture(competition_data_dir):
+def store(competition_session) -> Store:
+    return competition_session.store
+
+
+@pytest.fixture(scope="session")
+def baselines(competition_session) -> Baselines:
+    return competition_session.baselines
+
+
+@pytest.fixture(scope="session")
+def load_competition_by_name(competition_session):
     """Open a built-in competition by name, or one's own by path."""
-    return lambda name_or_path: open_competition(str(name_or_path), competition_data_dir)
+    return lambda name_or_path: open_competition(str(name_or_path), competition_session.data_root)
 
 
 @pytest.fixture(scope="session")
-def fashion(open_competition_fixture):
-    return open_competition_fixture("fashion")
+def fashion(load_competition_by_name):
+    return load_competition_by_name("fashion")
 
 
 @pytest.fixture(scope="session")
-def fashion_lt(open_competition_fixture):
-    return open_competition_fixture("fashion-lt")
+def fashion_lt(load_competition_by_name):
+    return load_competition_by_name("fashion-lt")
 
 
 @pytest.fixture(scope="session")
-def digits(open_competition_fixture):
-    return open_competition_fixture("digits")
+def digits(load_competition_by_name):
+    return load_competition_by_name("digits")
 
+
+@pytest.fixture(scope="session")
+def my_competition(pytestconfig, load_competition_by_name):
+    """One's own competition, from --competition PATH."""
+    path = pytestconfig.getoption("--competition")
+    if not path:
+        pytest.skip("pass --competition PATH to run experiments on your own competition")
+    return load_competition_by_name(path)
+
+
+@pytest.fixture(scope="session")
+def run_experiment(competition_session):
+    """run_experiment(Experiment) -> Result, through the store, at the session's budget.
+
+    Results are memoised for the session, reported under --reports-dir and put on
+    the leaderboard.
+    """
+    state = competition_session
+
+    def run_one(experiment: Experiment):
+        memo_key = (experiment.name, repr(experiment.spec()))
+        if memo_key in state.memo:
+            return state.memo[memo_key]
+        terminal = state.terminal()
+        log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal else None
+        progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
+        result = run(experiment, state.budget, state.store, state.data_root, state.device,
+                     rerun=state.config.getoption("--rerun"), progress_file=progress, log=log)
+        write_run_report(result, state.reports / "runs" / experiment.name)
+        state.memo[memo_key] = result
+        state.results[experiment.name] = result
+        return result
+
+    return run_one
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.results:
+        return
+    rows = leaderboard_rows(state.results.values())
+    terminalreporter.section(f"competition leaderboard (budget: {state.budget.name})")
+    for line in format_leaderboard(rows):
+        terminalreporter.write_line(line)
+    path = write_leaderboard(rows, state.reports / "leaderboard.md")
+    terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}")

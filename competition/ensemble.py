@@ -1,0 +1,173 @@
+"""Ensembles: Results in, Result out, so every metric and gate applies to them.
+
+- soft_vote / hard_vote: mean probabilities / majority of argmax votes;
+- weighted_vote: weights fit on OOF predictions (minimising log loss);
+- stacking: logistic regression on members' OOF probabilities, itself
+  cross-validated so it never scores rows it was fit on;
+- boosting_on_features: HistGradientBoosting on frozen pretrained features;
+- bagging is a CV scheme: Experiment(cv="bootstrap:K") trains K members on
+  bootstrap resamples and scores each row out of bag.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import softmax
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .errors import ConfigError
+from .metrics import compute_metrics
+from .experiment import EVAL_METRICS
+
+
+def check_compatible(results) -> None:
+    if len(results) < 2:
+        raise ConfigError("an ensemble needs at least two results")
+    first = results[0]
+    for r in results[1:]:
+        if not np.array_equal(r.oof_index, first.oof_index) or not np.array_equal(r.y, first.y):
+            raise ConfigError(f"{r.name} and {first.name} were validated on different samples (OOF rows differ); "
+                              "ensemble results of the same data, budget and CV split")
+        if r.oof_probs.shape[1] != first.oof_probs.shape[1]:
+            raise ConfigError(f"{r.name} has {r.oof_probs.shape[1]} classes, {first.name} {first.oof_probs.shape[1]}")
+        if not np.array_equal(r.eval_ids, first.eval_ids):
+            raise ConfigError(f"{r.name} and {first.name} predicted different eval ids")
+
+
+def combined(results, name: str, oof_probs: np.ndarray, eval_probs: np.ndarray, how: str, answers=None, **extra):
+    """A Result for an ensemble: the first member's samples, the new probabilities."""
+    first = results[0]
+    return replace(first, name=name, spec={"ensemble": how, "members": [r.name for r in results], **extra},
+                   key="", oof_probs=oof_probs, eval_probs=eval_probs, folds=[], members=[r.name for r in results],
+                   seconds=float(sum(r.seconds for r in results)), cache_hit=all(r.cache_hit for r in results),
+                   eval_metrics=compute_metrics(answers, eval_probs, EVAL_METRICS) if answers is not None else None,
+                   path=None)
+
+
+def soft_vote(results, name: str = "soft_vote", answers=None):
+    check_compatible(results)
+    return combined(results, name, np.mean([r.oof_probs for r in results], 0),
+                    np.mean([r.eval_probs for r in results], 0), "soft_vote", answers)
+
+
+def votes_to_probs(probs_list) -> np.ndarray:
+    n, c = probs_list[0].shape
+    votes = np.zeros((n, c))
+    for probs in probs_list:
+        votes[np.arange(n), probs.argmax(1)] += 1
+    # ties break toward the summed probability, so the argmax is well defined
+    return (votes + 1e-6 * np.sum(probs_list, 0)) / len(probs_list)
+
+
+def hard_vote(results, name: str = "hard_vote", answers=None):
+    check_compatible(results)
+    return combined(results, name, votes_to_probs([r.oof_probs for r in results]),
+                    votes_to_probs([r.eval_probs for r in results]), "hard_vote", answers)
+
+
+def fit_vote_weights(probs_list, y: np.ndarray) -> np.ndarray:
+    """Non-negative weights summing to 1 that minimise the OOF log loss."""
+    stacked = np.stack(probs_list)
+
+    def loss(logits):
+        mixed = np.tensordot(softmax(logits), stacked, axes=1)
+        return -np.mean(np.log(np.clip(mixed[np.arange(len(y)), y], 1e-12, 1)))
+
+    return softmax(minimize(loss, np.zeros(len(probs_list)), method="Nelder-Mead",
+                            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 400}).x)
+
+
+def weighted_vote(results, name: str = "weighted_vote", answers=None, folds: int = 5, seed: int = 0):
+    """Weights fit on OOF rows; the OOF score is itself cross-validated (weights fit on the other rows)."""
+    check_compatible(results)
+    y, oof = results[0].y, [r.oof_probs for r in results]
+    mixed_oof = np.zeros_like(oof[0])
+    for fit_rows, score_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
+        w = fit_vote_weights([p[fit_rows] for p in oof], y[fit_rows])
+        mixed_oof[score_rows] = np.tensordot(w, np.stack([p[score_rows] for p in oof]), axes=1)
+    weights = fit_vote_weights(oof, y)
+    eval_probs = np.tensordot(weights, np.stack([r.eval_probs for r in results]), axes=1)
+    return combined(results, name, mixed_oof, eval_probs, "weighted_vote", answers,
+                    weights=[round(float(w), 4) for w in weights])
+
+
+def stacking(results, name: str = "stacking", answers=None, folds: int = 5, seed: int = 0, C: float = 1.0):
+    """Logistic regression on concatenated member probabilities (log space), cross-validated."""
+    check_compatible(results)
+    y = results[0].y
+    features = lambda which: np.log(np.clip(np.hstack([getattr(r, which) for r in results]), 1e-7, 1))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    oof = cross_val_predict(model, features("oof_probs"), y, cv=cv, method="predict_proba")
+    model.fit(features("oof_probs"), y)
+    eval_probs = model.predict_proba(features("eval_probs"))
+    classes = model[-1].classes_
+    return combined(results, name, expand_classes(oof, classes, results[0].oof_probs.shape[1]),
+                    expand_classes(eval_probs, classes, results[0].oof_probs.shape[1]), "stacking", answers)
+
+
+def expand_classes(probs: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
+    """Put columns for classes absent from the fit rows back in (as zeros)."""
+    full = np.zeros((len(probs), num_classes))
+    full[:, classes] = probs
+    return full
+
+
+def boosting_on_features(reference, train_features: np.ndarray, eval_features: np.ndarray, name: str = "boosting",
+                         answers=None, folds: int = 5, seed: int = 0, **hgb_kw):
+    """HistGradientBoosting on frozen features of the reference's OOF rows (cross-validated)."""
+    import time
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    started = time.perf_counter()
+    y = reference.y
+    model = HistGradientBoostingClassifier(random_state=seed, **{"max_iter": 200, "early_stopping": True, **hgb_kw})
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    x = train_features[reference.oof_index]
+    oof = cross_val_predict(model, x, y, cv=cv, method="predict_proba")
+    model.fit(x, y)
+    c = reference.oof_probs.shape[1]
+    eval_probs = expand_classes(model.predict_proba(eval_features), model.classes_, c)
+    result = combined([reference, reference], name, expand_classes(oof, model.classes_, c), eval_probs,
+                      "boosting_on_features", answers)
+    result.members, result.cache_hit, result.seconds = [], False, time.perf_counter() - started
+    return result
+
+
+def frozen_features(experiment, budget="smoke", data_root=None, device: str = "cpu"):
+    """Backbone features of the experiment's (pretrained) model for its train table and eval split."""
+    from .data import CachedDataset
+    from .experiment import get_budget, prepare_data
+    from .models import create_model
+    from .train import TrainConfig
+    from .train.loop import extract_features
+
+    data = prepare_data(experiment, get_budget(budget), data_root)
+    model = create_model(experiment.model, data.competition.task.num_classes, in_chans=data.images.shape[3],
+                         pretrained=experiment.pretrained, **experiment.model_kw).to(device)
+    cfg = TrainConfig(device=device, eval_batch_size=256)
+    train = extract_features(model, CachedDataset(data.images), cfg).numpy()
+    eval_ = extract_features(model, CachedDataset(data.eval_images), cfg).numpy()
+    return train, eval_
+
+
+def member_spread(results) -> dict:
+    """Bootstrap/bagging uncertainty: how much members disagree, per sample."""
+    stacked = np.stack([r.oof_probs for r in results])
+    top = stacked.mean(0).argmax(1)
+    agreement = np.mean([r.oof_probs.argmax(1) == top for r in results], axis=0)
+    return {"mean_std_of_top_class_prob": float(stacked[:, np.arange(len(top)), top].std(0).mean()),
+            "mean_agreement": float(agreement.mean()), "unanimous_share": float((agreement == 1).mean())}
+
+
+def on_eval(result, answers: np.ndarray):
+    """A view of `result` whose samples are the eval split (for gates judged on eval answers)."""
+    if len(answers) != len(result.eval_probs):
+        raise ConfigError(f"{result.name}: {len(result.eval_probs)} eval predictions but {len(answers)} answers")
+    return replace(result, y=np.asarray(answers), oof_index=np.arange(len(answers)), oof_probs=result.eval_probs)

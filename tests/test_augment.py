@@ -1,0 +1,78 @@
+"""Augmentation presets: property-based checks over random images and seeds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from competition.augment import PRESETS, create_augmentation, mix_batch
+from competition.errors import ConfigError
+
+images = st.integers(8, 40).flatmap(
+    lambda side: st.sampled_from([1, 3]).flatmap(
+        lambda c: arrays(np.uint8, (side, side, c), elements=st.integers(0, 255))))
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def as_hwc(out) -> np.ndarray:
+    return out.permute(1, 2, 0).numpy() if isinstance(out, torch.Tensor) else out
+
+
+@SETTINGS
+@given(image=images, preset=st.sampled_from([p for p in PRESETS if p != "none"]),
+       backend=st.sampled_from(["albumentations", "torchvision"]), seed=st.integers(0, 2**31 - 1))
+def test_shape_dtype_and_range_are_kept(image, preset, backend, seed):
+    out = as_hwc(create_augmentation(preset, image.shape[:2], backend, seed)(image))
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert out.min() >= 0 and out.max() <= 255
+
+
+@SETTINGS
+@given(image=images, preset=st.sampled_from(["light", "heavy", "crop_flip_erase"]),
+       backend=st.sampled_from(["albumentations", "torchvision"]), seed=st.integers(0, 2**31 - 1))
+def test_same_seed_same_output(image, preset, backend, seed):
+    a = create_augmentation(preset, image.shape[:2], backend, seed)
+    b = create_augmentation(preset, image.shape[:2], backend, seed)
+    for _ in range(3):
+        assert np.array_equal(as_hwc(a(image)), as_hwc(b(image)))
+
+
+@SETTINGS
+@given(image=images, seed=st.integers(0, 2**31 - 1), backend=st.sampled_from(["albumentations", "torchvision"]))
+def test_probability_zero_is_the_identity(image, seed, backend):
+    flip = ("HorizontalFlip" if backend == "albumentations" else "RandomHorizontalFlip", {"p": 0.0})
+    out = create_augmentation([flip], image.shape[:2], backend, seed)(image)
+    assert np.array_equal(as_hwc(out), image)
+    assert create_augmentation("none", image.shape[:2], backend, seed) is None
+
+
+@SETTINGS
+@given(labels=arrays(np.int64, st.integers(2, 16), elements=st.integers(0, 4)), seed=st.integers(0, 2**31 - 1),
+       mixup=st.sampled_from([0.0, 0.4]), cutmix=st.sampled_from([0.0, 1.0]))
+def test_mixing_keeps_labels_as_distributions_over_the_batch_labels(labels, seed, mixup, cutmix):
+    x = torch.randint(0, 256, (len(labels), 1, 8, 8), dtype=torch.uint8)
+    y = torch.from_numpy(labels)
+    mixed, soft = mix_batch(x, y, 5, np.random.default_rng(seed), mixup, cutmix)
+    assert mixed.shape == x.shape and torch.allclose(soft.sum(1), torch.ones(len(y)))
+    # probability mass only on classes present in the batch: labels never change into others
+    assert set(torch.nonzero(soft.sum(0)).flatten().tolist()) <= set(labels.tolist())
+    if not mixup and not cutmix:
+        assert torch.equal(soft.argmax(1), y) and torch.equal(mixed, x)
+
+
+def test_dataset_labels_never_change_under_augmentation():
+    from competition.data import CachedDataset
+    images = np.random.default_rng(0).integers(0, 256, (12, 10, 10, 1), dtype=np.uint8)
+    ds = CachedDataset(images, np.arange(12) % 3, create_augmentation("heavy", (10, 10), seed=1))
+    assert [int(y) for _, y in ds.__getitems__(list(range(12)))] == (np.arange(12) % 3).tolist()
+
+
+def test_strict_arguments_and_unknown_names():
+    with pytest.raises(ConfigError, match="'bogus' are not valid for transform HorizontalFlip"):
+        create_augmentation([("HorizontalFlip", {"p": 0.5, "bogus": 1})], (8, 8))
+    with pytest.raises(ConfigError, match="unknown augmentation preset 'wild'"):
+        create_augmentation("wild", (8, 8))
+    with pytest.raises(ConfigError, match="unknown augmentation backend"):
+        create_augmentation("light", (8, 8), backend="kornia")

@@ -1,0 +1,204 @@
+"""Experiment/run, the store, gates and submissions, on the digits competition."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition import gates
+from competition.data import load_competition, prepare
+from competition.errors import ConfigError, DataError
+from competition.experiment import Budget, Experiment, run
+from competition.store import Store, StoreWarning
+from competition.submission import SubmissionError, diff_submissions, validate_submission, write_submission
+
+TINY = Budget("tiny", max_train=300, max_epochs=2)
+SPEC = Experiment("digits-tiny", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2, batch_size=32,
+                  cv="stratified:3", augmentation="crop_flip")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    prepare("digits", root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def result_and_store(data_root, tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("runs"))
+    return run(SPEC, TINY, store, data_root, progress_file=False), store
+
+
+def test_run_returns_oof_for_every_row_and_fold_metrics(result_and_store):
+    result, _ = result_and_store
+    assert result.train_rows == 300 and sorted(result.oof_index) == list(range(300))
+    assert result.oof_probs.shape == (300, 10) and result.eval_probs.shape == (360, 10)
+    assert len(result.folds) == 3 and {"val_metrics", "train_metrics", "history"} <= set(result.folds[0])
+    assert set(result.eval_metrics) == {"accuracy", "macro_f1"}
+    assert result.score() == pytest.approx(result.oof_metrics["macro_f1"])
+
+
+def test_unchanged_experiment_is_a_store_hit(result_and_store, data_root):
+    result, store = result_and_store
+    hit = run(SPEC, TINY, store, data_root, progress_file=False)
+    assert hit.cache_hit and np.array_equal(hit.oof_probs, result.oof_probs) and hit.key == result.key
+    assert run(SPEC.with_(name="renamed"), TINY, store, data_root).cache_hit  # the name is not in the key
+    assert store.key(SPEC.spec(), "fp", "tiny") != store.key(SPEC.with_(seed=1).spec(), "fp", "tiny")
+    assert store.key(SPEC.spec(), "fp", "tiny") != store.key(SPEC.spec(), "fp2", "tiny")
+    assert store.key(SPEC.spec(), "fp", "tiny") != store.key(SPEC.spec(), "fp", "smoke")
+
+
+def test_rerun_ignores_hits_and_reproduces_the_numbers(result_and_store, data_root):
+    result, store = result_and_store
+    again = run(SPEC, TINY, store, data_root, rerun=True, progress_file=False)
+    assert not again.cache_hit and np.allclose(again.oof_probs, result.oof_probs)
+
+
+def test_corrupt_store_entry_is_reported_and_rebuilt(result_and_store, data_root):
+    result, store = result_and_store
+    (store.entry(result.key) / "arrays.npz").write_bytes(b"truncated")
+    with pytest.warns(StoreWarning, match="unreadable store entry"):
+        rebuilt = run(SPEC, TINY, store, data_root, progress_file=False)
+    assert not rebuilt.cache_hit and np.allclose(rebuilt.oof_probs, result.oof_probs)  # folds were still stored
+    assert run(SPEC, TINY, store, data_root).cache_hit
+
+
+def worker(args):
+    store_root, data_root = args
+    result = run(SPEC.with_(seed=5), TINY, Store(store_root), data_root, progress_file=False)
+    return result.cache_hit, float(result.score())
+
+
+def test_two_workers_wanting_the_same_entry_train_it_once(tmp_path, data_root):
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        outcomes = pool.map(worker, [(tmp_path, data_root)] * 2)
+    scores = {score for _, score in outcomes}
+    assert len(scores) == 1
+    assert len(list((tmp_path / "entries").iterdir())) == 1
+    assert not list((tmp_path / "entries").glob(".*"))  # no staging leftovers
+
+
+def test_experiment_with_missing_data_and_bad_options(tmp_path):
+    with pytest.raises(DataError, match="competition directory does not exist"):
+        run(SPEC.with_(data=str(tmp_path / "nowhere")), TINY)
+    with pytest.raises(ConfigError, match="unknown budget 'huge'"):
+        run(SPEC, "huge")
+    with pytest.raises(ConfigError, match="cv='stratified'"):
+        SPEC.with_(cv="stratified").cv_scheme()
+
+
+# --- gates ---------------------------------------------------------------------------------------
+def test_metric_floor_uses_the_lower_bound_and_reports_numbers(result_and_store):
+    result, _ = result_and_store
+    point, low, high = gates.assert_metric_floor(result, 0.0)
+    with pytest.raises(AssertionError, match=rf"macro_f1 is {point:.4f} \[{low:.4f}, {high:.4f}\].*expected the "
+                                             rf"lower bound >= {point:.4f}"):
+        gates.assert_metric_floor(result, point)  # the point clears it, the lower bound does not
+
+
+def test_gap_and_fold_std_gates(result_and_store):
+    result, _ = result_and_store
+    gap = gates.assert_gap_below(result, 1.0)
+    with pytest.raises(AssertionError, match="generalisation gap"):
+        gates.assert_gap_below(result, gap - 0.01)
+    std = gates.assert_fold_std_below(result, 1.0)
+    with pytest.raises(AssertionError, match="across 3 folds"):
+        gates.assert_fold_std_below(result, std / 2)
+
+
+def test_beats_and_dummy_gates_record_figures(result_and_store):
+    result, _ = result_and_store
+    recorded = []
+    gates.LISTENERS.append(recorded.append)
+    try:
+        gates.assert_beats_dummy(result)
+        with pytest.raises(AssertionError, match="does not beat"):
+            gates.assert_beats(result, result)
+        gates.assert_not_worse(result, result, margin=0.0)
+    finally:
+        gates.LISTENERS.remove(recorded.append)
+    assert [r["gate"] for r in recorded] == ["beats_dummy", "beats", "not_worse"]
+    assert recorded[0]["low"] > 0
+
+
+def test_baselines_promote_only_improvements_and_reject_other_data(result_and_store, tmp_path):
+    result, _ = result_and_store
+    folder = tmp_path / "baselines"
+    with pytest.raises(AssertionError, match="no baseline for this data.*--update-baselines"):
+        gates.assert_no_regression(result, gates.Baselines(folder))
+    gates.assert_no_regression(result, gates.Baselines(folder, update=True))
+    gates.assert_no_regression(result, gates.Baselines(folder))
+    path = gates.Baselines(folder).path(result.name, result.budget)
+    records = json.loads(path.read_text())
+    records[result.data_fingerprint]["score"] = 0.99  # a better baseline than this result
+    path.write_text(json.dumps(records))
+    with pytest.raises(AssertionError, match="regressed to"):
+        gates.assert_no_regression(result, gates.Baselines(folder))
+    with pytest.raises(AssertionError):  # --update-baselines does not promote a worse score
+        gates.assert_no_regression(result, gates.Baselines(folder, update=True))
+    assert json.loads(path.read_text())[result.data_fingerprint]["score"] == 0.99
+    other = {"other-data-fingerprint": records[result.data_fingerprint]}
+    path.write_text(json.dumps(other))
+    with pytest.raises(AssertionError, match="holds baselines for different data"):
+        gates.assert_no_regression(result, gates.Baselines(folder))
+
+
+def test_leakage_gates():
+    table = pd.DataFrame({"group": ["a", "a", "b", "b", "c", "c"], "label": [0, 1] * 3})
+    gates.assert_no_group_leakage(table, [(np.array([0, 1]), np.array([2, 3, 4, 5]))])
+    with pytest.raises(AssertionError, match=r"1 group\(s\) on both sides of the split: b"):
+        gates.assert_no_group_leakage(table, [(np.array([0, 1, 2]), np.array([3, 4, 5]))])
+    images = np.zeros((3, 2, 2, 1), np.uint8)
+    images[1] = 7
+    with pytest.raises(AssertionError, match="2 images appear on both sides"):
+        gates.assert_no_duplicates_across(images, images[:2])
+
+
+# --- submission --------------------------------------------------------------------------------------
+def test_submission_write_validate_diff(result_and_store, data_root, tmp_path):
+    result, _ = result_and_store
+    comp = load_competition(data_root / "digits")
+    sub = write_submission(result, comp, tmp_path / "sub.csv")
+    assert list(sub.columns) == ["ImageID", "ans"] and len(sub) == 360
+    assert validate_submission(tmp_path / "sub.csv", comp).shape == (360, 2)
+    gates.assert_submission_ready(sub, comp, max_distribution_shift=1.0)
+    changed = sub.copy()
+    changed.loc[:9, "ans"] = (changed.loc[:9, "ans"] + 1) % 10
+    diff = diff_submissions(changed, sub, comp)
+    assert diff["agreement"] == pytest.approx(350 / 360) and diff["rows"] == 360
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda s: s.iloc[:-1], r"1 missing id\(s\)"),
+    (lambda s: pd.concat([s, s.iloc[:1]]), r"1 duplicate id\(s\)"),
+    (lambda s: pd.concat([s, pd.DataFrame({"ImageID": ["nope.png"], "ans": [1]})]), r"1 extra id\(s\) not in"),
+    (lambda s: s.assign(ans=[11] + list(s["ans"][1:])), r"1 label\(s\) outside 0..9, first at row 2"),
+    (lambda s: s.drop(columns="ans"), "lacks column 'ans'"),
+])
+def test_bad_submissions_are_named(result_and_store, data_root, tmp_path, damage, message):
+    result, _ = result_and_store
+    comp = load_competition(data_root / "digits")
+    sub = write_submission(result, comp, tmp_path / "sub.csv")
+    with pytest.raises(SubmissionError, match=message):
+        validate_submission(damage(sub).reset_index(drop=True), comp)
+
+
+def test_cli_submit_writes_checks_and_diffs(result_and_store, data_root, tmp_path, capsys):
+    from competition.cli import main
+    result, store = result_and_store
+    out = tmp_path / "s.csv"
+    args = ["submit", "digits", "--data-dir", str(data_root), "--runs-dir", str(store.root)]
+    assert main(args + ["--result", str(store.entry(result.key)), "--out", str(out)]) in (0, 2)
+    printed = capsys.readouterr()
+    assert out.exists() and "wrote" in printed.out
+    assert main(args + ["--out", str(out), "--previous", str(out)]) in (0, 2)
+    printed = capsys.readouterr()
+    assert "agreement 1.0000" in printed.out or "total variation" in printed.err
+    out.write_text("ImageID,ans\nnope.png,3\n")
+    assert main(args + ["--out", str(out)]) == 2
+    assert "missing id(s)" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+"""Losses against references; metrics against scikit-learn; bootstrap."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn import metrics as skm
+
+from competition.errors import ConfigError
+from competition.metrics import METRICS, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
+    paired_bootstrap, per_class_report
+from competition.train import balanced_class_weights, create_criterion, create_optimizer, create_scheduler
+
+torch.manual_seed(0)
+LOGITS, TARGETS = torch.randn(32, 5) * 2, torch.randint(0, 5, (32,))
+WEIGHTS = torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5])
+
+
+def test_cross_entropy_matches_torch_with_and_without_weights():
+    assert torch.allclose(create_criterion("cross_entropy")(LOGITS, TARGETS), F.cross_entropy(LOGITS, TARGETS))
+    assert torch.allclose(create_criterion("cross_entropy", weight=WEIGHTS)(LOGITS, TARGETS),
+                          F.cross_entropy(LOGITS, TARGETS, weight=WEIGHTS))
+
+
+def test_focal_with_gamma_zero_is_cross_entropy_and_gamma_downweights_easy_samples():
+    assert torch.allclose(create_criterion("focal", gamma=0.0)(LOGITS, TARGETS), F.cross_entropy(LOGITS, TARGETS))
+    assert torch.allclose(create_criterion("focal", gamma=0.0, alpha=WEIGHTS)(LOGITS, TARGETS),
+                          F.cross_entropy(LOGITS, TARGETS, weight=WEIGHTS))
+    p_true = LOGITS.softmax(1).gather(1, TARGETS[:, None]).squeeze(1)
+    reference = (-(1 - p_true) ** 2 * p_true.log()).mean()
+    assert torch.allclose(create_criterion("focal", gamma=2.0)(LOGITS, TARGETS), reference, atol=1e-6)
+
+
+def test_label_smoothing_matches_torch_argument():
+    assert torch.allclose(create_criterion("label_smoothing", smoothing=0.1)(LOGITS, TARGETS),
+                          F.cross_entropy(LOGITS, TARGETS, label_smoothing=0.1), atol=1e-6)
+
+
+def test_soft_targets_match_torch_probability_targets():
+    soft = torch.softmax(torch.randn(32, 5), 1)
+    assert torch.allclose(create_criterion("soft_target_ce")(LOGITS, soft), F.cross_entropy(LOGITS, soft), atol=1e-6)
+
+
+def test_soft_f1_loss_equals_one_minus_macro_f1_on_confident_predictions():
+    logits = F.one_hot(torch.randint(0, 5, (40,)), 5).float() * 50
+    y = torch.randint(0, 5, (40,))
+    f1 = skm.f1_score(y, logits.argmax(1), average="macro", labels=range(5), zero_division=0)
+    assert create_criterion("f1")(logits, y).item() == pytest.approx(1 - f1, abs=1e-4)
+    logits.requires_grad_(True)
+    create_criterion("f1")(logits * 0.01, y).backward()
+    assert logits.grad.abs().sum() > 0  # differentiable
+
+
+def test_balanced_weights_and_unknown_names():
+    assert torch.allclose(balanced_class_weights(torch.tensor([0, 0, 0, 1]), 2), torch.tensor([2 / 3, 2.0]))
+    with pytest.raises(ConfigError, match="unknown loss 'hinge'; known losses"):
+        create_criterion("hinge")
+    with pytest.raises(ConfigError, match="unknown optimizer 'lion'"):
+        create_optimizer("lion", [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 0.1)
+
+
+def test_adamw_has_no_decay_on_biases_and_norms():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+    opt = create_optimizer("adamw", [{"params": list(model.parameters())}], 1e-3, weight_decay=0.05)
+    decays = {tuple(p.shape): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert decays == {(3, 3): 0.05, (3,): 0.0}
+
+
+@pytest.mark.parametrize("name", ["cosine", "onecycle", "step", "plateau", "none"])
+def test_schedulers_step(name):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = create_optimizer("sgd", [{"params": [p]}], 0.1)
+    sched = create_scheduler(name, opt, epochs=3, steps_per_epoch=4, warmup_epochs=1)
+    for _ in range(3 * (4 if sched.interval == "step" else 1)):
+        opt.step()
+        sched.step(0.5) if name == "plateau" else sched.step()
+    if name == "cosine":
+        assert opt.param_groups[0]["lr"] < 0.01
+
+
+rng = np.random.default_rng(0)
+Y = rng.integers(0, 4, 300)
+PROBS = rng.dirichlet(np.ones(4), 300)
+PROBS[np.arange(150), Y[:150]] += 1.0  # a half-informative model
+PROBS /= PROBS.sum(1, keepdims=True)
+
+
+def test_metrics_agree_with_scikit_learn():
+    pred = PROBS.argmax(1)
+    m = compute_metrics(Y, PROBS, tuple(METRICS))
+    assert m["accuracy"] == skm.accuracy_score(Y, pred)
+    assert m["macro_f1"] == skm.f1_score(Y, pred, average="macro")
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(Y, PROBS, multi_class="ovr"))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(Y, PROBS))
+    assert confusion(Y, PROBS).sum() == 300
+    assert list(per_class_report(Y, PROBS, "abcd")["support"]) == list(np.bincount(Y))
+
+
+@pytest.mark.parametrize("name", ["accuracy", "macro_f1", "weighted_f1", "precision", "recall"])
+def test_fast_bootstrap_equals_scikit_learn_on_each_resample(name):
+    draws = np.random.default_rng(1).integers(0, 300, size=(20, 300))
+    fast = bootstrap_scores(name, Y, PROBS, draws=draws)
+    slow = [METRICS[name](Y[d], PROBS[d]) for d in draws]
+    assert np.allclose(fast, slow)
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_point():
+    point, low, high = bootstrap_ci("accuracy", Y, PROBS, seed=3)
+    assert low < point < high and (point, low, high) == bootstrap_ci("accuracy", Y, PROBS, seed=3)
+    assert bootstrap_ci("roc_auc", Y, PROBS, n_boot=50)[1] > 0.5
+
+
+def test_paired_bootstrap_detects_the_better_model():
+    worse = np.roll(PROBS, 1, axis=1) * 0.5 + PROBS * 0.5
+    result = paired_bootstrap("accuracy", Y, PROBS, worse)
+    assert result["delta"] > 0 and result["low"] > 0 and result["p_value"] < 0.05
+    same = paired_bootstrap("macro_f1", Y, PROBS, PROBS)
+    assert same["delta"] == 0 and same["p_value"] == 1.0
+    with pytest.raises(ConfigError, match="same samples"):
+        paired_bootstrap("accuracy", Y, PROBS, PROBS[:10])

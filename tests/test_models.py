@@ -1,0 +1,134 @@
+"""Model registry, pretrained weights, transfer modes, checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from competition.errors import CheckpointError, ConfigError
+from competition.models import apply_transfer, create_model
+from competition.models.registry import (adapt_conv_in_chans, imagenet_classifier_lite0, load_torchvision_state,
+                                         torchvision_weights)
+
+# ImageNet classes a temple photo should land in (torchvision's class indices)
+BUILDINGS = {449: "boathouse", 442: "bell cote", 497: "church", 538: "dome", 698: "palace",
+             663: "monastery", 668: "mosque", 832: "stupa", 483: "castle", 580: "greenhouse"}
+
+
+def test_packaged_efficientnet_lite0_weights_are_real_imagenet_weights():
+    from sklearn.datasets import load_sample_image
+    photo = torch.from_numpy(load_sample_image("china.jpg").copy()).permute(2, 0, 1).float().div(255)[None]
+    x = F.interpolate(photo, size=(224, 224), mode="bilinear", antialias=True)
+    with torch.inference_mode():
+        top5 = imagenet_classifier_lite0()((x - 0.5) / 0.5).topk(5).indices[0].tolist()
+    assert set(top5) & set(BUILDINGS), f"top-5 {top5} has no building class"
+
+
+def test_pretrained_lite0_backbone_equals_packaged_weights():
+    model = create_model("efficientnet_lite0", num_classes=4, pretrained="imagenet")
+    reference = imagenet_classifier_lite0()
+    assert torch.equal(model.backbone.conv_stem.weight, reference.conv_stem.weight)
+    assert model.head.out_features == 4
+
+
+@pytest.mark.parametrize("name", ["rescnn", "rescnn_s", "resnet18", "efficientnet_b0", "mobilenet_v3_small",
+                                  "efficientnet_lite0", "timm/resnet10t"])
+def test_every_family_builds_and_runs_on_small_grayscale_input(name):
+    kw = {} if name.startswith(("rescnn", "timm/")) else {"small_input": True}
+    model = create_model(name, num_classes=5, in_chans=1, **kw)
+    out = model(torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8))
+    assert out.shape == (2, 5)
+
+
+@pytest.mark.parametrize("name", ["resnet34", "resnet50", "mobilenet_v3_large", "convnext_tiny"])
+def test_larger_torchvision_models_build(name):
+    model = create_model(name, num_classes=3)
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3)
+
+
+def test_grayscale_first_conv_sums_rgb_weights():
+    conv = torch.nn.Conv2d(3, 8, 3)
+    gray = adapt_conv_in_chans(conv, 1)
+    x = torch.rand(1, 1, 5, 5)
+    assert torch.allclose(gray(x), conv(x.repeat(1, 3, 1, 1)), atol=1e-5)
+
+
+def test_wrong_channel_count_is_a_clear_error():
+    model = create_model("rescnn", num_classes=3, in_chans=1)
+    with pytest.raises(ConfigError, match=r"expects input \(B, 1, H, W\) but got \(2, 3, 28, 28\)"):
+        model(torch.rand(2, 3, 28, 28))
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown model 'resnet9000'; known models: \[.*resnet18"):
+        create_model("resnet9000", 10)
+    with pytest.raises(ConfigError, match="unknown transfer mode 'half'"):
+        apply_transfer(create_model("rescnn", 2), "half", 1e-3)
+
+
+def test_torchvision_weight_names_resolve_and_offline_error_names_the_file(tmp_path, monkeypatch):
+    import torchvision
+    assert torchvision_weights("resnet18", "imagenet") == torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    assert torchvision_weights("resnet18", "ResNet18_Weights.IMAGENET1K_V1") == \
+        torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.hub.set_dir(str(tmp_path / "hub"))
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(CheckpointError, match=r"not in the local torch hub cache.*Place the file "
+                                              r"resnet18-f37072fd\.pth at .*hub/checkpoints/resnet18-f37072fd\.pth"):
+        load_torchvision_state(torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+
+
+def trainable(model):
+    return {name for name, p in model.named_parameters() if p.requires_grad}
+
+
+def test_transfer_modes_choose_which_parameters_get_gradients():
+    model = create_model("rescnn", num_classes=3, in_chans=1)
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 0])
+
+    def grads_after_step(mode):
+        apply_transfer(model, mode, lr=1e-3)
+        model.zero_grad(set_to_none=True)
+        model.train()
+        F.cross_entropy(model(x), y).backward()
+        return {n for n, p in model.named_parameters() if p.grad is not None}
+
+    everything = {n for n, _ in model.named_parameters()}
+    assert grads_after_step("finetune") == everything
+    assert grads_after_step("feature-extract") == {"head.weight", "head.bias"}
+    partial = grads_after_step("partial:1")
+    assert partial == {"head.weight", "head.bias"} | {n for n in everything if n.startswith("backbone.stages.2")}
+
+
+def test_feature_extract_freezes_batchnorm_statistics():
+    model = create_model("rescnn", num_classes=3, in_chans=1)
+    apply_transfer(model, "feature-extract", lr=1e-3)
+    model.train()
+    before = model.backbone.stem[1].running_mean.clone()
+    model(torch.rand(8, 1, 28, 28) * 5)
+    assert torch.equal(before, model.backbone.stem[1].running_mean)
+    assert not model.backbone.training and model.head.training
+
+
+def test_finetune_gives_backbone_a_lower_learning_rate():
+    groups = apply_transfer(create_model("rescnn", 3, in_chans=1), "finetune", lr=1e-2, backbone_lr_mult=0.1)
+    assert {g["name"]: g["lr"] for g in groups} == {"head": 1e-2, "backbone": pytest.approx(1e-3)}
+
+
+def test_checkpoint_errors(tmp_path):
+    model = create_model("rescnn", num_classes=3, in_chans=1)
+    path = tmp_path / "m.pt"
+    torch.save({"model": model.state_dict()}, path)
+    assert torch.equal(create_model("rescnn", 3, in_chans=1, pretrained=path).head.weight, model.head.weight)
+    with pytest.raises(CheckpointError, match="checkpoint head has 3 classes but num_classes=5"):
+        create_model("rescnn", 5, in_chans=1, pretrained=path)
+    with pytest.raises(CheckpointError, match="checkpoint file not found"):
+        create_model("rescnn", 3, in_chans=1, pretrained=tmp_path / "missing.pt")
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="bad.pt: corrupt or unreadable checkpoint"):
+        create_model("rescnn", 3, in_chans=1, pretrained=tmp_path / "bad.pt")

@@ -1,0 +1,99 @@
+"""The pytest plugin, through pytester: options, markers, fixtures, summary, JUnit."""
+from __future__ import annotations
+
+import pytest
+import torch._dynamo  # noqa: F401  torch imports it lazily; pytester's inline runs would drop and re-import it
+
+from competition.data import prepare
+
+pytest_plugins = ["pytester"]
+
+EXPERIMENT_FILE = """
+import pytest
+from competition.experiment import Experiment
+from competition.gates import assert_metric_floor
+
+TINY = Experiment("digits-tiny", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=64)
+
+@pytest.mark.experiment
+def test_tiny_clears_zero(run_experiment, budget):
+    assert budget.name == "smoke"
+    assert_metric_floor(run_experiment(TINY), 0.0)
+
+@pytest.mark.experiment
+def test_tiny_impossible_floor(run_experiment):
+    assert_metric_floor(run_experiment(TINY), 1.01)
+"""
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    prepare("digits", root)
+    return root
+
+
+def test_options_are_documented(pytester):
+    result = pytester.runpytest("--help")
+    for option in ("--budget={smoke,standard,full}", "--data-dir", "--runs-dir", "--device", "--rerun",
+                   "--update-baselines"):
+        result.stdout.fnmatch_lines([f"*{option}*"])
+
+
+def test_unknown_option_value_is_a_usage_error(pytester):
+    result = pytester.runpytest("--budget=huge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--budget: invalid choice: 'huge'*"])
+
+
+def test_markers_are_registered_and_strict(pytester):
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.experiment
+        @pytest.mark.slow
+        def test_a(): pass
+        @pytest.mark.experimnt
+        def test_b(): pass
+    """)
+    result = pytester.runpytest("--strict-markers")
+    result.stdout.fnmatch_lines(["*'experimnt' not found in `markers`*"])
+
+
+def test_gpu_marker_skips_without_cuda(pytester):
+    import torch
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gpu
+        def test_needs_gpu(): pass
+    """)
+    outcome = pytester.runpytest().parseoutcomes()
+    assert outcome.get("skipped" if not torch.cuda.is_available() else "passed") == 1
+
+
+def test_run_experiment_leaderboard_junit_and_store_hit(pytester, data_root):
+    pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
+    args = ["--budget=smoke", f"--data-dir={data_root}", "--runs-dir=runs", "--junitxml=out.xml", "-p", "no:cacheprovider"]
+    first = pytester.runpytest(*args)
+    first.assert_outcomes(passed=1, failed=1)
+    first.stdout.fnmatch_lines([
+        "*expected the lower bound >= 1.0100*",
+        "*competition leaderboard (budget: smoke)*",
+        "experiment*metric*score ?95% CI?*gap*eval*time*cache",
+        "digits-tiny*macro_f1*",
+    ])
+    junit = (pytester.path / "out.xml").read_text()
+    assert 'name="metric_floor.digits-tiny.low"' in junit and 'name="metric_floor.digits-tiny.floor"' in junit
+    assert (pytester.path / "reports" / "leaderboard.md").exists()
+    for name in ("result.json", "history.csv", "learning_curves.png", "confusion_matrix.png", "per_class_f1.png",
+                 "report.md", "oof_probs.npy", "eval_probs.npy"):
+        assert (pytester.path / "reports" / "runs" / "digits-tiny" / name).exists(), name
+    report = (pytester.path / "reports" / "runs" / "digits-tiny" / "report.md").read_text()
+    assert "inside the validation CI" in report
+    second = pytester.runpytest(*args)
+    second.stdout.fnmatch_lines(["digits-tiny*hit"])
+
+
+def test_progress_is_visible_without_capture_flag(pytester, data_root):
+    pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero")
+    result.stdout.fnmatch_lines(["*[[]digits-tiny[]] epoch=1 *"])
