@@ -33,6 +33,8 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_train.py throughput
+	$(BIN)/python benchmarks/bench_tta.py
 
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache

@@ -1,0 +1,185 @@
+"""Decode, crop and resize every image once into a uint8 N x H x W x C cache.
+
+The cache is a memory-mapped ``.npy`` keyed by the bytes of every file and the
+preprocessing spec. It is written into a staging folder and renamed into place,
+so a killed writer never leaves an entry that is later read as complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How raw files become cache rows.
+
+    size: output (height, width); None keeps the source size (all images must agree).
+    crop: "none", "center" (largest centred square), "face" (Haar cascade, falls
+    back to center) or "box:x0,y0,x1,y1" (a fixed box in source pixels).
+    channels: 1 (grayscale) or 3 (RGB; grayscale is repeated).
+    """
+
+    size: tuple[int, int] | None = None
+    crop: str = "none"
+    channels: int = 3
+    face_margin: float = 0.4
+
+    def __post_init__(self):
+        if isinstance(self.size, int):
+            object.__setattr__(self, "size", (self.size, self.size))
+        if self.channels not in (1, 3):
+            raise DataError(f"Preprocess.channels={self.channels}: use 1 (grayscale) or 3 (RGB)")
+        if not (self.crop in ("none", "center", "face") or self.crop.startswith("box:")):
+            raise DataError(f"Preprocess.crop={self.crop!r}: use 'none', 'center', 'face' or 'box:x0,y0,x1,y1'")
+
+
+def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
+    """Read an image file as uint8 H x W x C (RGB or gray); clear error if unreadable."""
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    if data is None:
+        raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV")
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise DataError(f"{path}: corrupt or unreadable image ({data.size} bytes); "
+                        "re-export the file or remove its row from the CSV")
+    if channels == 1:
+        return image[:, :, None]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def center_box(h: int, w: int) -> tuple[int, int, int, int]:
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    return x0, y0, x0 + side, y0 + side
+
+
+@lru_cache(maxsize=1)
+def face_detector() -> cv2.CascadeClassifier:
+    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+
+def face_box(image: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+    """Largest frontal face, grown by `margin` on each side; the center square if none."""
+    h, w = image.shape[:2]
+    gray = image[:, :, 0] if image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    faces = face_detector().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                             minSize=(max(16, h // 10), max(16, w // 10)))
+    if len(faces) == 0:
+        return center_box(h, w)
+    x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
+    grow_x, grow_y = int(fw * margin), int(fh * margin)
+    return max(0, x - grow_x), max(0, y - grow_y), min(w, x + fw + grow_x), min(h, y + fh + grow_y)
+
+
+def crop_box(image: np.ndarray, spec: Preprocess, path) -> tuple[int, int, int, int]:
+    h, w = image.shape[:2]
+    if spec.crop == "center":
+        return center_box(h, w)
+    if spec.crop == "face":
+        return face_box(image, spec.face_margin)
+    x0, y0, x1, y1 = (int(v) for v in spec.crop[4:].split(","))
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise DataError(f"{path}: crop box {spec.crop!r} lies outside the {w}x{h} image; choose a smaller box")
+    return x0, y0, x1, y1
+
+
+def preprocess_image(path: str | Path, spec: Preprocess) -> np.ndarray:
+    image = decode_image(path, spec.channels)
+    if spec.crop != "none":
+        x0, y0, x1, y1 = crop_box(image, spec, path)
+        image = image[y0:y1, x0:x1]
+    if spec.size is not None and image.shape[:2] != tuple(spec.size):
+        h, w = spec.size
+        shrinking = h * w < image.shape[0] * image.shape[1]
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        image = image.reshape(h, w, spec.channels)
+    return image
+
+
+def cache_key(paths: list[str], spec: Preprocess) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps({"format": CACHE_FORMAT, **asdict(spec)}, sort_keys=True).encode())
+    for p in paths:
+        try:
+            data = Path(p).read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"{p}: image file not found; restore it or remove its row from the CSV") from None
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def read_entry(entry: Path) -> np.ndarray | None:
+    """A complete cache entry as a read-only memmap, or None."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        images = np.load(entry / "images.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return images if list(images.shape) == meta["shape"] else None
+
+
+def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -> None:
+    first = preprocess_image(paths[0], spec)
+    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        out = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8,
+                                        shape=(len(paths),) + first.shape)
+        out[0] = first
+
+        def fill(i: int) -> None:
+            image = preprocess_image(paths[i], spec)
+            if image.shape != first.shape:
+                raise DataError(f"{paths[i]}: image is {image.shape[1]}x{image.shape[0]} but "
+                                f"{paths[0]} is {first.shape[1]}x{first.shape[0]}; set Preprocess(size=...)")
+            out[i] = image
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, range(1, len(paths)), chunksize=256))
+        out.flush()
+        del out
+        meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths)}
+        (staging / "meta.json").write_text(json.dumps(meta))
+        try:
+            staging.rename(entry)
+        except OSError:
+            if read_entry(entry) is None:  # not a concurrent writer who finished first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def cached_images(paths, spec: Preprocess, cache_dir: str | Path, workers: int = 2) -> np.ndarray:
+    """N x H x W x C uint8 array (memory-mapped) for `paths`, built once per content + spec."""
+    return open_cache(paths, spec, cache_dir, workers)[0]
+
+
+def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int = 2) -> tuple[np.ndarray, str]:
+    """(images, key): the cache array and its content key (a data fingerprint)."""
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise DataError("cannot cache an empty split: the image list is empty")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    entry = cache_dir / cache_key(paths, spec)
+    images = read_entry(entry)
+    if images is None:
+        if entry.exists():  # incomplete or corrupt: rebuild it
+            shutil.rmtree(entry, ignore_errors=True)
+        write_entry(entry, paths, spec, workers)
+        images = read_entry(entry)
+    return images, entry.name

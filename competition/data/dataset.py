@@ -1,0 +1,77 @@
+"""Dataset and DataLoader over the uint8 cache.
+
+Items are uint8 C x H x W tensors (a transform may return float instead);
+scaling and normalisation happen once per batch in the training loop, which
+is cheaper than per item.
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import DataError
+
+
+def to_chw_tensor(image: np.ndarray) -> torch.Tensor:
+    if isinstance(image, torch.Tensor):
+        return image
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class CachedDataset(Dataset):
+    """Images from a cache array (N x H x W x C uint8) with integer labels.
+
+    transform: optional callable on one H x W x C uint8 array; returns an
+    array (H x W x C) or a C x H x W tensor.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None = None,
+                 transform: Callable | None = None):
+        if len(images) == 0:
+            raise DataError("CachedDataset: the split is empty; check the split indices")
+        if labels is not None and len(labels) != len(images):
+            raise DataError(f"CachedDataset: {len(images)} images but {len(labels)} labels")
+        self.images = images
+        self.labels = None if labels is None else torch.tensor(np.asarray(labels), dtype=torch.long)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]):
+        # One fancy-indexed read per batch is much cheaper than N memmap reads.
+        order = np.asarray(indices)
+        batch = np.asarray(self.images[np.sort(order)])[np.argsort(np.argsort(order))]
+        if self.transform is None:
+            images = list(torch.from_numpy(batch).permute(0, 3, 1, 2))
+        else:
+            images = [to_chw_tensor(self.transform(image)) for image in batch]
+        labels = self.labels[order] if self.labels is not None else torch.full((len(order),), -1)
+        return list(zip(images, labels))
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed python, numpy and the dataset's augmentation in each loader worker."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    transform = getattr(info.dataset, "transform", None) if info else None
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    """A DataLoader whose order and worker seeds follow `seed`."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      num_workers=num_workers, worker_init_fn=seed_worker,
+                      generator=torch.Generator().manual_seed(seed),
+                      persistent_workers=False, pin_memory=False)

@@ -1,0 +1,148 @@
+"""Exploratory data analysis: counts, imbalance, sizes, channel statistics,
+exact duplicates, plots and a markdown summary."""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .cache import Preprocess, cached_images
+from .task import Competition
+
+
+def image_hashes(images: np.ndarray) -> np.ndarray:
+    """Content hash of each decoded image (row of an N x H x W x C array)."""
+    return np.array([hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=12).hexdigest()
+                     for im in images])
+
+
+def duplicates_within(hashes: np.ndarray) -> list[list[int]]:
+    """Groups of row indices sharing one content hash (groups of 2 or more)."""
+    rows: dict[str, list[int]] = {}
+    for i, h in enumerate(hashes):
+        rows.setdefault(h, []).append(i)
+    return [r for r in rows.values() if len(r) > 1]
+
+
+def duplicates_across(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """(row in a, row in b) pairs with identical content."""
+    first_in_a = {}
+    for i, h in enumerate(a):
+        first_in_a.setdefault(h, i)
+    return [(first_in_a[h], j) for j, h in enumerate(b) if h in first_in_a]
+
+
+def source_sizes(paths: pd.Series) -> pd.DataFrame:
+    rows = []
+    for p in paths:
+        with Image.open(p) as im:  # reads the header only
+            rows.append((im.width, im.height, im.mode))
+    return pd.DataFrame(rows, columns=["width", "height", "mode"])
+
+
+def analysis_preprocess(sizes: pd.DataFrame) -> Preprocess:
+    channels = 1 if set(sizes["mode"]) <= {"L", "1", "I;16", "I"} else 3
+    uniform = sizes[["width", "height"]].drop_duplicates().shape[0] == 1
+    return Preprocess(size=None if uniform else (128, 128), channels=channels)
+
+
+def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
+    cache_dir = cache_dir or competition.root / ".cache"
+    train, eval_ = competition.train, competition.eval
+    sizes = source_sizes(train["path"])
+    spec = analysis_preprocess(sizes)
+    train_images = cached_images(train["path"], spec, cache_dir)
+    counts = train["label"].value_counts().reindex(range(competition.task.num_classes), fill_value=0)
+    pixels = np.asarray(train_images, dtype=np.float64) / 255.0
+    train_hashes = image_hashes(train_images)
+    summary = {
+        "name": competition.name,
+        "format": competition.format,
+        "train_images": len(train),
+        "eval_images": len(eval_),
+        "groups": int(train["group"].nunique()),
+        "class_counts": {competition.task.class_names[c]: int(n) for c, n in counts.items()},
+        "imbalance_ratio": float(counts.max() / max(counts.min(), 1)),
+        "sizes": {f"{w}x{h}": n for (w, h), n in Counter(zip(sizes.width, sizes.height)).most_common(5)},
+        "modes": dict(Counter(sizes["mode"])),
+        "channel_mean": pixels.mean(axis=(0, 1, 2)).round(4).tolist(),
+        "channel_std": pixels.std(axis=(0, 1, 2)).round(4).tolist(),
+        "duplicates_within_train": duplicates_within(train_hashes),
+        "duplicates_train_eval": [],
+    }
+    if len(eval_):
+        eval_images = cached_images(eval_["path"], spec, cache_dir)
+        summary["duplicates_train_eval"] = duplicates_across(train_hashes, image_hashes(eval_images))
+    summary["_images"] = train_images  # for the sample grid; dropped before writing
+    return summary
+
+
+def plot_class_distribution(summary: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, counts = zip(*summary["class_counts"].items())
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names)), 4))
+    ax.bar(range(len(names)), counts, color="#4472c4")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_ylabel("train images")
+    ax.set_title(f"{summary['name']}: class distribution (imbalance ratio {summary['imbalance_ratio']:.1f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_sample_grid(competition: Competition, images: np.ndarray, path: Path, per_class: int = 8,
+                     seed: int = 0) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    names = competition.task.class_names
+    fig, axes = plt.subplots(len(names), per_class, figsize=(per_class * 0.9, len(names) * 0.95), squeeze=False)
+    labels = competition.train["label"].to_numpy()
+    for c, row in enumerate(axes):
+        members = np.flatnonzero(labels == c)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        for ax in row:
+            ax.axis("off")
+        for ax, i in zip(row, chosen):
+            image = images[i]
+            ax.imshow(image[:, :, 0] if image.shape[2] == 1 else image, cmap="gray")
+        row[0].set_title(names[c], fontsize=7, loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"# EDA: {summary['name']}", "",
+             f"- format: {summary['format']}; train images: {summary['train_images']}; "
+             f"eval images: {summary['eval_images']}; groups: {summary['groups']}",
+             f"- imbalance ratio (largest / smallest class): {summary['imbalance_ratio']:.2f}",
+             f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}",
+             f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
+             f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
+             f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",
+             f"- exact duplicates across train/eval: {len(summary['duplicates_train_eval'])} eval images",
+             "", "| class | train images |", "|---|---:|"]
+    lines += [f"| {name} | {n} |" for name, n in summary["class_counts"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_eda(competition: Competition, out_dir: str | Path) -> dict:
+    """Analyze, write class_distribution.png, samples.png and summary.md to out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = analyze(competition)
+    images = summary.pop("_images")
+    plot_class_distribution(summary, out_dir / "class_distribution.png")
+    plot_sample_grid(competition, images, out_dir / "samples.png")
+    (out_dir / "summary.md").write_text(format_summary(summary))
+    return summary

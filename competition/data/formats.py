@@ -1,0 +1,239 @@
+"""Format adapters: a competition directory -> canonical tables + Task.
+
+Layout (AI Stages style)::
+
+    <root>/train/images/...     image files (any nesting)
+    <root>/train/train.csv      one row per image (csv) or per person (mask)
+    <root>/eval/images/...
+    <root>/eval/info.csv        ImageID, ans   (the submission template)
+    <root>/competition.json     optional: format, classes, metric, column names
+
+Adapters: ``csv`` (a path and a label column), ``mask`` (AI Stages mask
+format), ``folder`` (one folder per class).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .task import UNLABELED, Competition, Task, read_json
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+EXPECTED_LAYOUT = (
+    "expected <root>/train/train.csv and <root>/train/images/ (csv or mask format), "
+    "or <root>/train/images/<class>/... (folder format), plus optional "
+    "<root>/eval/info.csv and <root>/eval/images/"
+)
+
+# --- mask format constants -------------------------------------------------
+MASK_STEMS = {"mask1": 0, "mask2": 0, "mask3": 0, "mask4": 0, "mask5": 0,
+              "incorrect_mask": 1, "normal": 2}
+MASK_NAMES = ("wear", "incorrect", "not_wear")
+GENDERS = {"male": 0, "female": 1}
+AGE_NAMES = ("<30", "30-59", ">=60")
+
+
+def age_band(age: int) -> int:
+    return 0 if age < 30 else (1 if age < 60 else 2)
+
+
+def mask_class(mask: int, gender: int, age: int) -> int:
+    """The AI Stages class: 6*mask + 3*gender + age band."""
+    return 6 * mask + 3 * gender + age_band(age)
+
+
+MASK_CLASS_NAMES = tuple(f"{m}/{g}/{a}" for m in MASK_NAMES for g in GENDERS for a in AGE_NAMES)
+
+
+# --- helpers ----------------------------------------------------------------
+def read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: file not found; {EXPECTED_LAYOUT}")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}); fix or re-export the file") from exc
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {missing}; found columns {list(df.columns)}. "
+            "Rename the columns or set path_column/label_column in competition.json")
+    if df.empty:
+        raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
+    return df
+
+
+def csv_row(i: int) -> int:
+    """Line number in the CSV file of data row i (header is line 1)."""
+    return i + 2
+
+
+def check_files_exist(df: pd.DataFrame, source: Path) -> None:
+    exists = np.fromiter((Path(p).is_file() for p in df["path"]), dtype=bool, count=len(df))
+    if not exists.all():
+        bad = np.flatnonzero(~exists)
+        first = int(bad[0])
+        raise DataError(
+            f"{source}: image file not found for row {csv_row(first)} ({df['path'].iat[first]}); "
+            f"{len(bad)} missing in all. Restore the file(s) or remove the row(s)")
+
+
+def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source: Path,
+                  column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels may be class indices or class names; returns ints and the class names."""
+    values = values.astype(str).str.strip()
+    if class_names is None:
+        if values.str.fullmatch(r"-?\d+").all():
+            ints = values.astype(int)
+            class_names = tuple(str(i) for i in range(int(ints.max()) + 1))
+        else:
+            class_names = tuple(sorted(values.unique()))
+    lookup = {name: i for i, name in enumerate(class_names)}
+    labels = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        if v in lookup:
+            labels[i] = lookup[v]
+        elif v.lstrip("-").isdigit() and 0 <= int(v) < len(class_names):
+            labels[i] = int(v)
+        else:
+            raise DataError(
+                f"{source}: row {csv_row(i)} column {column!r} has label {v!r}, which is neither a "
+                f"class index in [0, {len(class_names) - 1}] nor a class name in {list(class_names)}; "
+                "fix the row or the classes list in competition.json")
+    return labels, class_names
+
+
+def read_eval(root: Path, task: Task) -> pd.DataFrame:
+    info = root / "eval" / "info.csv"
+    if not info.exists():
+        return pd.DataFrame(columns=["image_id", "path", "label", "group"])
+    df = read_csv(info, [task.id_column])
+    images = root / "eval" / "images"
+    out = pd.DataFrame({
+        "image_id": df[task.id_column].astype(str),
+        "path": [str(images / i) for i in df[task.id_column]],
+        "label": UNLABELED,
+        "group": df[task.id_column].astype(str),
+    })
+    duplicated = out["image_id"].duplicated()
+    if duplicated.any():
+        i = int(np.flatnonzero(duplicated)[0])
+        raise DataError(f"{info}: row {csv_row(i)} repeats ImageID {out['image_id'].iat[i]!r}; ids must be unique")
+    check_files_exist(out, info)
+    return out
+
+
+# --- adapters ---------------------------------------------------------------
+def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
+    path_col = config.get("path_column", "path")
+    label_col = config.get("label_column", "label")
+    group_col = config.get("group_column", "group")
+    source = root / "train" / "train.csv"
+    df = read_csv(source, [path_col, label_col])
+    classes = tuple(config["classes"]) if "classes" in config else None
+    labels, classes = encode_labels(df[label_col], classes, source, label_col)
+    images = root / "train" / "images"
+    id_col = "image_id" if "image_id" in df.columns else path_col
+    table = pd.DataFrame({
+        "image_id": df[id_col].astype(str),
+        "path": [str(images / p) for p in df[path_col]],
+        "label": labels,
+        "group": df[group_col].astype(str) if group_col in df.columns else df[id_col].astype(str),
+    })
+    extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
+    table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
+    check_files_exist(table, source)
+    return table, make_task(classes, config)
+
+
+def find_mask_images(person_dir: Path, source: Path, row: int) -> dict[str, Path]:
+    if not person_dir.is_dir():
+        raise DataError(f"{source}: row {row} names folder {person_dir}, which does not exist; "
+                        "restore the folder or remove the row")
+    found = {p.stem: p for p in person_dir.iterdir()
+             if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")}
+    missing = [s for s in MASK_STEMS if s not in found]
+    if missing:
+        raise DataError(f"{person_dir}: image file(s) {missing} not found (row {row} of {source}); "
+                        f"each person folder needs {list(MASK_STEMS)} with any image extension")
+    return found
+
+
+def load_mask_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
+    source = root / "train" / "train.csv"
+    people = read_csv(source, ["id", "gender", "race", "age", "path"])
+    rows = []
+    for i, person in enumerate(people.itertuples(index=False)):
+        gender = GENDERS.get(person.gender.strip().lower())
+        if gender is None:
+            raise DataError(f"{source}: row {csv_row(i)} has gender {person.gender!r}; expected one of {list(GENDERS)}")
+        try:
+            age = int(float(person.age))
+        except ValueError:
+            age = -1
+        if age < 0:
+            raise DataError(f"{source}: row {csv_row(i)} has age {person.age!r}; expected a non-negative number")
+        images = find_mask_images(root / "train" / "images" / person.path, source, csv_row(i))
+        for stem, mask in MASK_STEMS.items():
+            rows.append({"image_id": f"{person.path}/{stem}", "path": str(images[stem]),
+                         "label": mask_class(mask, gender, age), "group": str(person.id),
+                         "mask": mask, "gender": gender, "age": age, "race": person.race})
+    table = pd.DataFrame(rows)
+    return table, make_task(MASK_CLASS_NAMES, config)
+
+
+def load_folder_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
+    images = root / "train" / "images"
+    class_dirs = sorted(d for d in images.iterdir() if d.is_dir())
+    classes = tuple(config.get("classes", [d.name for d in class_dirs]))
+    rows = []
+    for d in class_dirs:
+        if d.name not in classes:
+            raise DataError(f"{d}: class folder not in the classes list {list(classes)} of competition.json")
+        for p in sorted(d.rglob("*")):
+            if p.suffix.lower() in IMAGE_EXTENSIONS:
+                rel = str(p.relative_to(images))
+                rows.append({"image_id": rel, "path": str(p), "label": classes.index(d.name), "group": rel})
+    if not rows:
+        raise DataError(f"{images}: the split is empty (no image files under class folders)")
+    return pd.DataFrame(rows), make_task(classes, config)
+
+
+ADAPTERS = {"csv": load_csv_format, "mask": load_mask_format, "folder": load_folder_format}
+
+
+def make_task(classes: tuple[str, ...], config: dict) -> Task:
+    return Task(class_names=tuple(classes), metric=config.get("metric", "macro_f1"),
+                id_column=config.get("id_column", "ImageID"),
+                answer_column=config.get("answer_column", "ans"))
+
+
+def detect_format(root: Path) -> str:
+    csv = root / "train" / "train.csv"
+    if csv.exists():
+        header = csv.open().readline().strip().split(",")
+        return "mask" if {"id", "gender", "race", "age", "path"} <= set(header) else "csv"
+    images = root / "train" / "images"
+    if images.is_dir() and any(d.is_dir() for d in images.iterdir()):
+        return "folder"
+    found = sorted(p.name for p in root.iterdir()) if root.is_dir() else "nothing (no such directory)"
+    raise DataError(f"{root}: not a competition directory; {EXPECTED_LAYOUT}. Found: {found}")
+
+
+def load_competition(root: str | Path, format: str | None = None, name: str | None = None) -> Competition:
+    """Read a competition directory into canonical tables and a Task."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise DataError(f"{root}: competition directory does not exist; "
+                        "prepare a built-in one with `python -m competition data NAME` or pass a path")
+    config = read_json(root / "competition.json") if (root / "competition.json").exists() else {}
+    format = format or config.get("format") or detect_format(root)
+    if format not in ADAPTERS:
+        raise DataError(f"{root}: unknown format {format!r}; known formats: {sorted(ADAPTERS)}")
+    train, task = ADAPTERS[format](root, config)
+    return Competition(name=name or config.get("name", root.name), root=root, task=task,
+                       train=train.reset_index(drop=True), eval=read_eval(root, task),
+                       format=format, meta=config)
