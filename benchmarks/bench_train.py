@@ -97,12 +97,15 @@ def quality(args) -> None:
     comp, train, eval_images = fashion_arrays()
     labels = comp.train["label"].to_numpy()
     per_epoch = 60_000 / args.images_per_second + 8  # + evaluation
-    epochs = max(1, int(args.minutes * 60 / per_epoch))
-    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, scheduler="onecycle", loss="label_smoothing",
+    epochs = args.epochs or max(1, int(args.minutes * 60 / per_epoch))
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=args.lr, scheduler="onecycle", loss="label_smoothing",
                       channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=0)
-    aug = create_augmentation("crop_flip", (28, 28), seed=0)
+    steps = [("HorizontalFlip", {"p": 0.5})] if args.augmentation == "flip" else args.augmentation
+    aug = create_augmentation(steps, (28, 28), seed=0)
+    model_kw = {"width": args.width} if args.width else {}
+    print(f"quality: {args.model} {model_kw}, augmentation {args.augmentation}, lr {args.lr}, {epochs} epochs")
     start = time.perf_counter()
-    result = fit(create_model(args.model, 10, in_chans=1), CachedDataset(train, labels, aug), None, cfg,
+    result = fit(create_model(args.model, 10, in_chans=1, **model_kw), CachedDataset(train, labels, aug), None, cfg,
                  log=print, progress_file=False)
     answers = read_answers(comp).to_numpy()
     probs = predict(result.model, CachedDataset(eval_images, None))
@@ -125,6 +128,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--images-per-second", type=float, default=760,
                         help="measured fit rate, used to fit the epochs into --minutes")
+    parser.add_argument("--epochs", type=int, help="override the epochs derived from --minutes")
+    parser.add_argument("--augmentation", default="crop_flip", help="a preset name or 'flip'")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--width", type=int, help="rescnn width (default: the model's)")
     args = parser.parse_args()
     throughput(args) if args.mode == "throughput" else quality(args)
 

@@ -13,7 +13,7 @@ import torch
 
 from competition.data import CachedDataset, Preprocess, cached_images, load_builtin
 from competition.models import create_model
-from competition.tta import tta_predict, tta_predict_loop
+from competition.tta import tta_predict
 
 VIEWS = ("identity", "hflip", "shift:2", "five_crop:0.875")  # 1 + 1 + 4 + 5 = 11 views
 
@@ -39,10 +39,10 @@ def main() -> None:
     torch.manual_seed(0)
     model = create_model(args.model, 10, in_chans=1).eval()
     batched = tta_predict(model, dataset, VIEWS, batch_size=args.batch_size)
-    looped = tta_predict_loop(model, dataset, VIEWS, batch_size=args.batch_size)
+    looped = tta_predict(model, dataset, VIEWS, batch_size=args.batch_size, batched=False)
     assert np.allclose(batched, looped, atol=1e-5)
     t_batched = best_of(lambda: tta_predict(model, dataset, VIEWS, batch_size=args.batch_size))
-    t_loop = best_of(lambda: tta_predict_loop(model, dataset, VIEWS, batch_size=args.batch_size))
+    t_loop = best_of(lambda: tta_predict(model, dataset, VIEWS, batch_size=args.batch_size, batched=False))
     n_views = 11
     print(f"{args.model}, {len(dataset)} images x {n_views} views, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads (best of 3):")

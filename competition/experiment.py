@@ -139,13 +139,18 @@ class Result:
         metric = metric or self.metric
         return self.train_score(metric) - float(np.mean(self.fold_scores(metric)))
 
+    def fold_summary(self) -> dict[str, dict[str, float]]:
+        """Mean and std over folds of each train and val metric."""
+        out = {}
+        for side in ("train_metrics", "val_metrics"):
+            for metric in EVAL_METRICS:
+                values = np.array([f[side][metric] for f in self.folds])
+                out[f"{side[:-8]}_{metric}"] = {"mean": float(values.mean()),
+                                                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        return out
+
     def score(self, metric: str | None = None) -> float:
         return float(get_metric(metric or self.metric)(self.y, self.oof_probs))
-
-    def summary(self) -> dict:
-        return {"name": self.name, "budget": self.budget, "metric": self.metric, "score": self.score(),
-                "gap": self.gap() if self.folds else None, "folds": len(self.folds),
-                "eval": self.eval_metrics, "seconds": self.seconds, "cache_hit": self.cache_hit}
 
 
 # --- data preparation ---------------------------------------------------------------------

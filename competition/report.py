@@ -107,6 +107,8 @@ def write_run_report(result, out_dir: str | Path) -> Path:
              f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (95% bootstrap CI)"]
     if result.folds:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
+        lines += [f"- {name} over {len(result.folds)} fold(s): {v['mean']:.4f} +- {v['std']:.4f}"
+                  for name, v in result.fold_summary().items()]
     trust = validation_trust(result)
     if trust:
         lines.append(f"- eval {result.metric}: {trust['eval']:.4f}; inside the validation CI: "

@@ -81,31 +81,23 @@ def merge(probs: torch.Tensor, how: str) -> torch.Tensor:
     raise ConfigError(f"unknown TTA merge {how!r}; known: {list(MERGES)}")
 
 
+def forward_views(model, stacked: torch.Tensor, batched: bool) -> torch.Tensor:
+    """(V, B, C, H, W) -> probabilities (V, B, classes)."""
+    if batched:  # every view in one forward pass
+        v, b = stacked.shape[:2]
+        return model(stacked.flatten(0, 1)).float().softmax(1).view(v, b, -1)
+    return torch.stack([model(view).float().softmax(1) for view in stacked])  # one pass per view, as ttach does
+
+
 @torch.inference_mode()
 def tta_predict(model, dataset, views=("identity", "hflip"), how: str = "mean", batch_size: int = 256,
-                device: str = "cpu") -> np.ndarray:
-    """Class probabilities with TTA; one forward pass per batch for all views."""
+                device: str = "cpu", batched: bool = True) -> np.ndarray:
+    """Class probabilities with TTA. Sets model.eval() and inference mode itself."""
     model.eval()
     model.to(device)
     out = []
     for x, _ in make_loader(dataset, batch_size):
-        stacked = views_of(x.to(device), views)
-        v, b = stacked.shape[:2]
-        probs = model(stacked.flatten(0, 1)).float().softmax(1).view(v, b, -1)
-        out.append(merge(probs, how).cpu())
-    return torch.cat(out).numpy()
-
-
-@torch.inference_mode()
-def tta_predict_loop(model, dataset, views=("identity", "hflip"), how: str = "mean", batch_size: int = 256,
-                     device: str = "cpu") -> np.ndarray:
-    """The per-view loop (one forward per view, as ttach does); kept for the benchmark."""
-    model.eval()
-    model.to(device)
-    out = []
-    for x, _ in make_loader(dataset, batch_size):
-        stacked = views_of(x.to(device), views)
-        probs = torch.stack([model(view).float().softmax(1) for view in stacked])
+        probs = forward_views(model, views_of(x.to(device), views), batched)
         out.append(merge(probs, how).cpu())
     return torch.cat(out).numpy()
 

@@ -284,3 +284,14 @@ def test_cli_data_and_eda(tmp_path, capsys):
     assert "imbalance ratio" in capsys.readouterr().out
     assert main(["data", "nope", "--data-dir", str(tmp_path)]) == 2
     assert "unknown built-in competition 'nope'" in capsys.readouterr().err
+
+
+def test_loader_workers_are_seeded_so_augmentation_is_reproducible():
+    from competition.augment import create_augmentation
+    images = np.random.default_rng(0).integers(0, 256, (16, 12, 12, 1), dtype=np.uint8)
+
+    def epoch(seed):
+        ds = CachedDataset(images, np.arange(16), create_augmentation("heavy", (12, 12), seed=0))
+        return torch.cat([x for x, _ in make_loader(ds, 4, shuffle=True, seed=seed, num_workers=2)])
+
+    assert torch.equal(epoch(3), epoch(3)) and not torch.equal(epoch(3), epoch(4))

@@ -202,3 +202,10 @@ def test_cli_submit_writes_checks_and_diffs(result_and_store, data_root, tmp_pat
     out.write_text("ImageID,ans\nnope.png,3\n")
     assert main(args + ["--out", str(out)]) == 2
     assert "missing id(s)" in capsys.readouterr().err
+
+
+def test_fold_summary_has_mean_and_std(result_and_store):
+    result, _ = result_and_store
+    summary = result.fold_summary()
+    assert set(summary) == {"train_accuracy", "train_macro_f1", "val_accuracy", "val_macro_f1"}
+    assert summary["val_macro_f1"]["mean"] == pytest.approx(result.fold_scores().mean())

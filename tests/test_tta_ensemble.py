@@ -11,7 +11,7 @@ from competition.errors import ConfigError
 from competition.experiment import Result
 from competition.models import create_model
 from competition.train import predict
-from competition.tta import merge, tta_predict, tta_predict_loop, views_of
+from competition.tta import merge, tta_predict, views_of
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 1), dtype=np.uint8)
 
@@ -31,7 +31,7 @@ def test_batched_tta_equals_the_per_view_loop(model):
     ds = CachedDataset(IMAGES)
     views = ("identity", "hflip", "shift:2", "scale:1.2", "scale:0.8", "five_crop:0.75")
     for how in ("mean", "geometric", "max"):
-        assert np.allclose(tta_predict(model, ds, views, how), tta_predict_loop(model, ds, views, how), atol=1e-5)
+        assert np.allclose(tta_predict(model, ds, views, how), tta_predict(model, ds, views, how, batched=False), atol=1e-5)
 
 
 def test_views_count_and_shape():
@@ -115,3 +115,10 @@ def test_boosting_on_features_is_cross_validated():
     features = np.c_[Y + rng.normal(0, 0.3, 200), rng.normal(size=(200, 3))]
     boosted = ensemble.boosting_on_features(reference, features, features[:2], max_iter=30)
     assert boosted.score("accuracy") > 0.8
+
+
+def test_a_view_that_changes_the_shape_is_refused(monkeypatch):
+    from competition import tta
+    monkeypatch.setattr(tta, "expand_view", lambda view, x: [x[..., :-1]])
+    with pytest.raises(ConfigError, match=r"TTA views must keep the input shape \(2, 1, 16, 16\)"):
+        tta.views_of(torch.from_numpy(IMAGES[:2]).permute(0, 3, 1, 2), ("identity",))
