@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .metrics import compute_metrics, get_metric
 
 EVAL_METRICS = ("accuracy", "macro_f1")

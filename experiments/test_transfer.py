@@ -3,12 +3,12 @@ efficientnet_lite0: little (1%) or much data, feature extraction or
 fine-tuning, each against the same network trained from scratch.
 
 Measured at smoke (CPU, seed 0; macro F1 delta [95% paired bootstrap]):
-  little (600 images):  finetune - scratch          +0.257 [0.161, 0.350]
-                        feature-extract - scratch   +0.639 [0.545, 0.722]
-                        finetune - feature-extract  -0.382 [-0.488, -0.283]
-  much (3,000 images):  finetune - scratch          +0.035 [-0.003, 0.073]  (not significant)
-                        feature-extract - scratch   +0.091 [0.056, 0.129]
-                        finetune - feature-extract  -0.056 [-0.091, -0.021]
+  little (600 images, batch 32):  finetune - scratch          +0.042 [-0.056, 0.146]  (not significant)
+                                  feature-extract - scratch   +0.262 [0.169, 0.353]
+                                  finetune - feature-extract  -0.220 [-0.313, -0.121]
+  much (3,000 images):            finetune - scratch          +0.035 [-0.003, 0.073]  (not significant)
+                                  feature-extract - scratch   +0.091 [0.056, 0.129]
+                                  finetune - feature-extract  -0.056 [-0.091, -0.021]
 Five epochs are too few for fine-tuning to overtake a linear head on frozen
 ImageNet features. Standard states the common belief, still to be measured.
 """
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.experiment
 SIZES = {"little": 0.01, "much": 1.0}  # 1% (600 images) and all of the train split (budget-capped)
 EXPECTED = {
     "smoke": {
-        ("little", "finetune", "scratch"): "beats",
+        ("little", "finetune", "scratch"): "no_difference",
         ("little", "feature-extract", "scratch"): "beats",
         ("little", "finetune", "feature-extract"): "loses",
         ("much", "finetune", "scratch"): "no_difference",
@@ -43,6 +43,8 @@ CASES = sorted({case for table in EXPECTED.values() for case in table})
 
 def spec(size: str, mode: str):
     base = EFFICIENTNET_LITE0.with_(train_fraction=SIZES[size])
+    if size == "little":  # 600 images: small batches and more epochs, or training takes a handful of steps
+        base = base.with_(batch_size=32, epochs=15)
     if mode == "scratch":
         return base.with_(name=f"lite0-{size}-scratch", pretrained=None, transfer="scratch", lr=3e-3)
     if mode == "feature-extract":

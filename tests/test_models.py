@@ -1,7 +1,6 @@
 """Model registry, pretrained weights, transfer modes, checkpoints."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

@@ -151,7 +151,6 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(fill, range(1, len(paths)), chunksize=256))
         out.flush()
-        del out
         meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths)}
         (staging / "meta.json").write_text(json.dumps(meta))
         try:

@@ -1,9 +1,8 @@
-"""Stratified 5-fold CV with OOF predictions, ensembles and TTA against single models.
+"""Stratified 5-fold CV with OOF predictions, bagging and ensembles against single models.
 
 Measured at smoke (fashion, 3,000 train images, 5 epochs, CPU, seed 0):
   5-fold macro F1 per fold 0.774 0.796 0.774 0.758 0.775 (std 0.0135)
   5-fold soft vote vs the holdout model, eval accuracy: +0.0089 [0.0049, 0.0129]
-  flip TTA vs none on the 5-fold vote, eval accuracy: +0.0000 [-0.0016, 0.0017]
   ensembles of small_cnn, resnet18 and efficientnet_lite0 vs the best member (resnet18), OOF macro F1:
     soft vote +0.023 [0.005, 0.043]; hard vote +0.015 [-0.002, 0.032];
     weighted vote +0.006 [-0.001, 0.013]; stacking +0.017 [-0.011, 0.045]
@@ -18,16 +17,14 @@ import pytest
 
 from competition import ensemble
 from competition.gates import assert_beats, assert_expected, assert_fold_std_below, assert_metric_floor
-from competition.tta import apply_tta
 from fixtures.models import BASELINE_MODELS, EFFICIENTNET_LITE0, SMALL_CNN
 
 pytestmark = pytest.mark.experiment
 
-MAX_FOLD_STD = {"smoke": 0.03, "standard": 0.01}
+MAX_FOLD_STD = {"smoke": 0.03}  # measured 0.0135; other budgets not yet measured
 # measured at smoke: bagged OOB macro F1 0.774 [0.759, 0.788]; floor 0.03 below the lower bound
 BAGGING_FLOOR = {"smoke": 0.73}
 BOOSTING_VOTE_EXPECTED = {"smoke": "loses"}  # measured; standard states no expectation beyond not-worse
-TTA_EXPECTED = {"smoke": "no_difference", "standard": "not_worse:0.002"}
 ENSEMBLE_EXPECTED = {
     "smoke": {"soft_vote": "beats", "hard_vote": "no_difference", "weighted_vote": "no_difference",
               "stacking": "no_difference"},
@@ -42,21 +39,14 @@ def test_cv_predicts_every_train_row_exactly_once(small_cnn_cv):
 
 
 def test_cv_fold_variance(small_cnn_cv, budget):
-    assert_fold_std_below(small_cnn_cv, MAX_FOLD_STD.get(budget.name, 0.01))
+    if budget.name not in MAX_FOLD_STD:
+        pytest.skip(f"no fold-variance ceiling measured at budget {budget.name!r}")
+    assert_fold_std_below(small_cnn_cv, MAX_FOLD_STD[budget.name])
 
 
 def test_cv_soft_vote_beats_single_model_on_eval(small_cnn_cv, small_cnn, fashion, eval_answers_of):
     answers = eval_answers_of(fashion)
     assert_beats(ensemble.on_eval(small_cnn_cv, answers), ensemble.on_eval(small_cnn, answers), metric="accuracy")
-
-
-def test_tta_against_plain_prediction(small_cnn_cv, competition_session, fashion, eval_answers_of, budget):
-    state = competition_session
-    tta = apply_tta(small_cnn_cv, ("identity", "hflip"), "mean", state.store, state.data_root, state.device)
-    state.results[tta.name] = tta
-    answers = eval_answers_of(fashion)
-    assert_expected(ensemble.on_eval(tta, answers), ensemble.on_eval(small_cnn_cv, answers),
-                    TTA_EXPECTED.get(budget.name, "not_worse:0.002"), metric="accuracy")
 
 
 @pytest.fixture(scope="module")
