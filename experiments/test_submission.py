@@ -10,7 +10,10 @@ from competition.tta import apply_tta
 
 pytestmark = pytest.mark.experiment
 
-MIN_AGREEMENT = 0.85  # with the previous submission; the same code and seed give 1.0
+# Agreement with the previous submission. The same code and seed give 1.0; two comparably
+# good configurations (the holdout small CNN and its 5-fold vote) agreed on 0.940 of eval rows
+# at smoke, so 0.85 flags a submission that moved well beyond what another good model would.
+MIN_AGREEMENT = 0.85
 
 
 def test_submission_from_best_configuration(small_cnn_cv, fashion, competition_session, baselines):
