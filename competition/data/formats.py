@@ -214,7 +214,8 @@ def make_task(classes: tuple[str, ...], config: dict) -> Task:
 def detect_format(root: Path) -> str:
     csv = root / "train" / "train.csv"
     if csv.exists():
-        header = csv.open().readline().strip().split(",")
+        with csv.open() as handle:
+            header = handle.readline().strip().split(",")
         return "mask" if {"id", "gender", "race", "age", "path"} <= set(header) else "csv"
     images = root / "train" / "images"
     if images.is_dir() and any(d.is_dir() for d in images.iterdir()):
