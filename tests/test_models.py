@@ -31,13 +31,36 @@ def test_pretrained_lite0_backbone_equals_packaged_weights():
     assert model.head.out_features == 4
 
 
-@pytest.mark.parametrize("name", ["rescnn", "rescnn_s", "resnet18", "efficientnet_b0", "mobilenet_v3_small",
+@pytest.mark.parametrize("name", ["rescnn", "rescnn_s", "rescnn_wide", "resnet18", "efficientnet_b0",
+                                  "mobilenet_v3_small",
                                   "efficientnet_lite0", "timm/resnet10t"])
 def test_every_family_builds_and_runs_on_small_grayscale_input(name):
     kw = {} if name.startswith(("rescnn", "timm/")) else {"small_input": True}
     model = create_model(name, num_classes=5, in_chans=1, **kw)
     out = model(torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8))
     assert out.shape == (2, 5)
+
+
+def test_rescnn_stages_follow_widths_and_strides():
+    model = create_model("rescnn", num_classes=3, in_chans=1, widths=(8, 16), depths=(1, 2), strides=(2, 2),
+                         stem_width=4)
+    features = model.backbone.stages(model.backbone.stem(torch.rand(1, 1, 28, 28)))
+    assert features.shape == (1, 16, 7, 7)
+    assert len(model.backbone.stages[1]) == 2 and model.num_features == 16
+    wide = create_model("rescnn_wide", num_classes=3, in_chans=1)
+    assert wide.backbone.stages(wide.backbone.stem(torch.rand(1, 1, 28, 28))).shape == (1, 192, 4, 4)
+
+
+def test_rescnn_width_shorthand_replaces_the_variants_widths():
+    assert create_model("rescnn_wide", 3, in_chans=1, width=8).num_features == 32
+    assert create_model("rescnn", 3, in_chans=1, widths=(4, 8, 12)).num_features == 12
+
+
+def test_unknown_rescnn_keyword_is_an_error_not_ignored():
+    with pytest.raises(ConfigError, match=r"'widht'.*known keywords: width, widths"):
+        create_model("rescnn", 3, in_chans=1, widht=8)
+    with pytest.raises(ConfigError, match="one entry per stage"):
+        create_model("rescnn", 3, in_chans=1, widths=(4, 8))
 
 
 @pytest.mark.parametrize("name", ["resnet34", "resnet50", "mobilenet_v3_large", "convnext_tiny"])
