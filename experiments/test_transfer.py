@@ -10,7 +10,16 @@ Measured at smoke (CPU, seed 0; macro F1 delta [95% paired bootstrap]):
                                   feature-extract - scratch   +0.091 [0.056, 0.129]
                                   finetune - feature-extract  -0.056 [-0.091, -0.021]
 Five epochs are too few for fine-tuning to overtake a linear head on frozen
-ImageNet features. Standard states the common belief, still to be measured.
+ImageNet features.
+
+Measured at standard, much (all 60,000 images, 48,000 train / 12,000 holdout, 4 epochs):
+  finetune - scratch          +0.007 [0.002, 0.013]     (0.8956 vs 0.8882; 13.5 and 13.2 min)
+  feature-extract - scratch   -0.040 [-0.047, -0.034]   (0.8478; 1.9 min)
+  finetune - feature-extract  +0.048 [0.042, 0.054]
+With the whole split, fine-tuning wins and a linear head on frozen features
+loses even to training from scratch. The little cases at standard are still
+the common belief, not yet measured by this test (benchmarks/bench_transfer.py
+measured them on eval: feature-extract 0.729, finetune 0.718, scratch 0.697).
 """
 from __future__ import annotations
 
@@ -35,6 +44,7 @@ EXPECTED = {
         ("little", "finetune", "scratch"): "beats",
         ("little", "feature-extract", "scratch"): "beats",
         ("much", "finetune", "scratch"): "beats",
+        ("much", "feature-extract", "scratch"): "loses",
         ("much", "finetune", "feature-extract"): "beats",
     },
 }
