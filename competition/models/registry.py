@@ -83,10 +83,11 @@ def make_rescnn(num_classes, in_chans, pretrained, dropout=0.0, width=None, **ne
         raise ConfigError("rescnn models have no pretrained weights; use pretrained=None")
     if width is not None:
         net_kw["widths"] = (width, 2 * width, 4 * width)
-    try:
-        net = ResCNN(in_chans, **net_kw)
-    except TypeError as err:  # an unknown keyword: say which ones exist
-        raise ConfigError(f"rescnn: {err}; known keywords: width, widths, depths, strides, stem_width, dropout") from None
+    unknown = sorted(set(net_kw) - {"widths", "depths", "strides", "stem_width"})
+    if unknown:
+        raise ConfigError(f"rescnn: unknown keyword(s) {unknown}; "
+                          "known keywords: width, widths, depths, strides, stem_width, dropout")
+    net = ResCNN(in_chans, **net_kw)
     return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
                       name="rescnn")
 
