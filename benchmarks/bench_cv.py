@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("--model-kw", default="{}", help="JSON keywords for create_model")
     parser.add_argument("--augmentation", default="flip",
                         help="a preset name, 'flip', or a JSON list of [name, params] pairs")
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--experiment-kw", default="{}",
+                        help='JSON Experiment fields over the defaults, e.g. {"weight_decay": 0.05}')
     parser.add_argument("--epochs", type=int, help="override the epochs fitted into --minutes")
     parser.add_argument("--budget", default="standard", help="smoke: a one-minute check of this script")
     args = parser.parse_args()
@@ -57,7 +58,7 @@ def main() -> None:
                                           scored_rows_per_epoch=60_000 // args.folds)
     experiment = Experiment(name=f"cv{args.folds}_{args.model}", model=args.model, model_kw=model_kw,
                             augmentation=parse_augmentation(args.augmentation), loss="label_smoothing",
-                            lr=args.lr, epochs=epochs, cv=f"stratified:{args.folds}")
+                            epochs=epochs, cv=f"stratified:{args.folds}").with_(**json.loads(args.experiment_kw))
     print(f"{experiment.name}: {epochs} epochs per fold, {train_rows} train rows per fold", flush=True)
     store = Store("runs")
     result = run(experiment, args.budget, store, log=print, progress_file=False)

@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/bench_train.py throughput [--model rescnn] [--steps 40]
     .venv/bin/python benchmarks/bench_train.py quality --model rescnn_wide --augmentation flip [--minutes 10]
+        [--train-kw '{"weight_decay": 0.05}']
 
 throughput: in one process, side by side, images/s of
-  (a) the model-only ceiling: forward, backward and step on one pre-made batch;
+  (a) the model-only ceiling: forward, backward and step on one pre-made batch,
+      in fp32 and, where the CPU has bf16, under bf16 autocast (TrainConfig(amp="bf16"));
   (b) fit() on the cached fashion data (with the crop_flip augmentation);
   (c) the seed's way: a per-item PIL Dataset with torchvision transforms.
 quality: a model trained on all 60,000 train images within a wall-clock
@@ -38,8 +40,8 @@ def fashion_arrays():
             cached_images(comp.eval["path"], spec, comp.root / ".cache"))
 
 
-def step_rate(model, batches, steps: int, channels_last: bool) -> float:
-    """images/s of forward+backward+step over `batches` (an iterator of (x, y))."""
+def step_rate(model, batches, steps: int, channels_last: bool, bf16: bool = False) -> float:
+    """images/s of forward+backward+step over `batches` (an iterator of (x, y)), optionally under bf16 autocast."""
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
     model.train()
     seen, start = 0, None
@@ -50,7 +52,8 @@ def step_rate(model, batches, steps: int, channels_last: bool) -> float:
             break
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -107,6 +110,8 @@ def throughput(args) -> None:
     x = torch.from_numpy(np.asarray(train[:bs])).permute(0, 3, 1, 2).contiguous()
     y = torch.from_numpy(labels[:bs]).long()
     ceiling = step_rate(make(), iter(lambda: (x, y), None), args.steps, cl)
+    bf16_ok = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    bf16_ceiling = step_rate(make(), iter(lambda: (x, y), None), args.steps, cl, bf16=True) if bf16_ok else None
 
     aug = create_augmentation("crop_flip", (28, 28), seed=0)
     cfg = TrainConfig(epochs=1, batch_size=bs, max_steps_per_epoch=args.steps + 3, scheduler="none",
@@ -118,6 +123,9 @@ def throughput(args) -> None:
     pil_rate = step_rate(make(), iter(pil_loader), args.steps, cl)
     print(f"model {args.model}, batch {bs}, channels_last, {torch.get_num_threads()} threads, {args.steps} steps:")
     print(f"  model-only ceiling (one pre-made batch): {ceiling:8.0f} img/s")
+    if bf16_ceiling is not None:
+        print(f"  the same under bf16 autocast:            {bf16_ceiling:8.0f} img/s  ({bf16_ceiling / ceiling:.2f} of "
+              "the fp32 ceiling)")
     print(f"  fit() on the cached data + crop_flip:    {fit_rate:8.0f} img/s  ({fit_rate / ceiling:.2f} of ceiling)")
     print(f"  per-item PIL Dataset + torchvision T:    {pil_rate:8.0f} img/s  ({pil_rate / ceiling:.2f} of ceiling; "
           f"fit is {fit_rate / pil_rate:.2f}x, workers={args.workers})")
@@ -129,10 +137,13 @@ def quality(args) -> None:
     model_kw = json.loads(args.model_kw)
     # scoring the eval split (plain, 2 and 6 views) at the end costs about 0.15 epoch
     epochs = args.epochs or epochs_within(args.minutes * 0.95, args.model, model_kw, 60_000)
-    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=args.lr, scheduler="onecycle", loss="label_smoothing",
-                      channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=0)
+    train_kw = json.loads(args.train_kw)
+    cfg = TrainConfig(**{**dict(epochs=epochs, batch_size=256, lr=3e-3, scheduler="onecycle",
+                                loss="label_smoothing", channels_last=True, metrics=("accuracy", "macro_f1"),
+                                monitor="accuracy", seed=0), **train_kw})
     aug = create_augmentation(parse_augmentation(args.augmentation), (28, 28), seed=0)
-    print(f"quality: {args.model} {model_kw}, augmentation {args.augmentation}, lr {args.lr}, {epochs} epochs")
+    print(f"quality: {args.model} {model_kw}, augmentation {args.augmentation}, {epochs} epochs, "
+          f"lr {cfg.lr} {cfg.optimizer} weight decay {cfg.weight_decay}, train keywords {train_kw}")
     start = time.perf_counter()
     result = fit(create_model(args.model, 10, in_chans=1, **model_kw), CachedDataset(train, labels, aug), None, cfg,
                  log=print, progress_file=False)
@@ -158,8 +169,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the epochs derived from --minutes")
     parser.add_argument("--augmentation", default="crop_flip",
                         help="a preset name, 'flip', or a JSON list of [name, params] pairs")
-    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--model-kw", default="{}", help="JSON keywords for create_model")
+    parser.add_argument("--train-kw", default="{}",
+                        help='JSON TrainConfig fields over the defaults, e.g. {"optimizer": "sgd", "lr": 0.1}')
     args = parser.parse_args()
     throughput(args) if args.mode == "throughput" else quality(args)
 
