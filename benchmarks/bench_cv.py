@@ -11,6 +11,8 @@ TTA, with paired bootstrap intervals against the best single fold model.
 Measured (--minutes 60 --epochs 13, rescnn_wide, flip; 47.1 min wall, 2 cores):
 fold models 0.9304-0.9350, soft vote 0.9400 (+0.0050 [0.0020, 0.0078] over the
 best fold model), soft vote + TTA 0.9418 (+0.0068 [0.0037, 0.0101]).
+Fewer, longer folds do worse (--folds 3 --epochs 20, pad-2 crops + flip; 41.3
+min): fold models 0.9306-0.9333, soft vote + TTA 0.9387.
 """
 from __future__ import annotations
 
