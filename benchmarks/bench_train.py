@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -141,9 +142,9 @@ def quality(args) -> None:
     # scoring the eval split (plain, 2 and 6 views) at the end costs about 0.15 epoch
     epochs = args.epochs or epochs_within(args.minutes * 0.95, args.model, model_kw, 60_000)
     train_kw = json.loads(args.train_kw)
-    cfg = TrainConfig(**{**dict(epochs=epochs, batch_size=256, lr=3e-3, scheduler="onecycle",
-                                loss="label_smoothing", channels_last=True, metrics=("accuracy", "macro_f1"),
-                                monitor="accuracy", seed=0), **train_kw})
+    cfg = replace(TrainConfig(epochs=epochs, batch_size=256, scheduler="onecycle", loss="label_smoothing",
+                              channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=0),
+                  **train_kw)
     aug = create_augmentation(parse_augmentation(args.augmentation), (28, 28), seed=0)
     print(f"quality: {args.model} {model_kw}, augmentation {args.augmentation}, {epochs} epochs, "
           f"lr {cfg.lr} {cfg.optimizer} weight decay {cfg.weight_decay}, train keywords {train_kw}")

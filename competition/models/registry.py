@@ -77,16 +77,19 @@ def adapt_conv_in_chans(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
 
 
 # --- small CNNs ----------------------------------------------------------------
+RESCNN_NET_KEYWORDS = ("widths", "depths", "strides", "stem_width")  # ResCNN's own arguments
+
+
 def make_rescnn(num_classes, in_chans, pretrained, dropout=0.0, width=None, **net_kw) -> Classifier:
     """width=w is shorthand for widths (w, 2w, 4w); other keywords go to ResCNN."""
     if pretrained not in (None, False):
         raise ConfigError("rescnn models have no pretrained weights; use pretrained=None")
     if width is not None:
         net_kw["widths"] = (width, 2 * width, 4 * width)
-    unknown = sorted(set(net_kw) - {"widths", "depths", "strides", "stem_width"})
+    unknown = sorted(set(net_kw) - set(RESCNN_NET_KEYWORDS))
     if unknown:
-        raise ConfigError(f"rescnn: unknown keyword(s) {unknown}; "
-                          "known keywords: width, widths, depths, strides, stem_width, dropout")
+        known = ("width", *RESCNN_NET_KEYWORDS, "dropout")
+        raise ConfigError(f"rescnn: unknown keyword(s) {unknown}; known keywords: {', '.join(known)}")
     net = ResCNN(in_chans, **net_kw)
     return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
                       name="rescnn")
