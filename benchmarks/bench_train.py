@@ -30,7 +30,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from competition.augment import create_augmentation
-from competition.data import CachedDataset, Preprocess, cached_images, load_builtin, read_answers
+from competition.data import CachedDataset, Preprocess, cached_images, load_builtin
+from competition.scoring import read_answers  # noqa: E402
 from competition.metrics import compute_metrics
 from competition.models import create_model
 from competition.train import TrainConfig, fit

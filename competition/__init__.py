@@ -1,0 +1,16 @@
+"""competition: a pytest-native harness for image-classification competition experiments.
+
+Layers, bottom to top (imports point only downward; tests/test_architecture.py checks it):
+  1. errors, registry, metrics, experiment   value types: Experiment, Budget, Result; registries
+  2. data, augment, models, train, tta       data, models, the training loop, inference
+  3. cv                                      folds, run_fold (the unit of work), assemble
+  4. store, runner                           the result store; prepare_data and run, with a RunContext
+  5. posthoc, ensemble                       TTA on stored folds, ensembles, frozen features
+  6. scoring, gates, report, submission, pytest_plugin, cli
+
+Importing the package imports layer 2, so every registry is full before an
+Experiment checks its names against them.
+"""
+from . import augment, data, models, train, tta  # noqa: F401  (fills the registries)
+
+__version__ = "0.2.0"

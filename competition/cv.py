@@ -1,15 +1,20 @@
-"""Cross-validation: one model per fold -> out-of-fold (OOF) predictions.
+"""Layer 3. Cross-validation: one model per fold and seed -> out-of-fold (OOF) predictions.
 
-`run_fold` is the unit of work (spec, fold, seed -> an OOF artifact); folds
-share nothing but the prepared data, so they can run anywhere, in any order,
-and each is stored on its own.
+A Unit (one fold of one training seed) is the unit of work: `run_fold` turns
+(spec, prepared data, unit) into an output that depends on nothing else, so
+units can run anywhere, in any order, and each is stored on its own.
+`assemble` pools the outputs into a Result with per-seed probabilities.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .data import CachedDataset, make_splits
-from .errors import DataError
+from .augment import create_augmentation
+from .data import CachedDataset
+from .data.splits import check_disjoint, make_splits
+from .errors import ConfigError, DataError
 from .experiment import EVAL_METRICS, Budget, Experiment, PreparedData, Result
 from .metrics import compute_metrics
 from .models import create_model
@@ -17,31 +22,39 @@ from .train import TrainConfig, balanced_class_weights, fit, predict, seed_every
 from .tta import tta_predict
 
 
-def bootstrap_folds(n: int, members: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Bagging: each member trains on a bootstrap resample and is scored out of bag."""
-    folds = []
-    for member in range(members):
-        train = np.random.default_rng([seed, member]).integers(0, n, size=n)
-        folds.append((np.sort(train), np.setdiff1d(np.arange(n), train)))
-    return folds
+@dataclass(frozen=True)
+class Unit:
+    """One fold of one training seed."""
+
+    fold: int
+    seed: int
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+    @property
+    def torch_seed(self) -> int:
+        """Initialisation, data order and augmentation draws follow this seed."""
+        return self.seed * 100 + self.fold
+
+    @property
+    def label(self) -> str:
+        return f"fold{self.fold}-seed{self.seed}"
 
 
 def make_folds(experiment: Experiment, table) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The experiment's split of `table`; the split follows split_seed, never the training seeds."""
     scheme, k = experiment.cv_scheme()
-    if scheme == "bootstrap":
-        return bootstrap_folds(len(table), k, experiment.seed)
-    return make_splits(table, scheme, n_splits=max(k, 2), seed=experiment.seed)
+    try:
+        return make_splits(table, scheme, n_splits=max(k, 2) if scheme != "bootstrap" else k,
+                           seed=experiment.split_seed_value)
+    except ConfigError as exc:
+        raise ConfigError(f"{experiment.name}: {exc}") from exc
 
 
-def pool_out_of_bag(outputs: list[dict], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean OOB probabilities of every row scored by at least one member."""
-    total = np.zeros((n, outputs[0]["val_probs"].shape[1]))
-    count = np.zeros(n)
-    for o in outputs:
-        total[o["val_index"]] += o["val_probs"]
-        count[o["val_index"]] += 1
-    index = np.flatnonzero(count)
-    return index, total[index] / count[index, None]
+def make_units(experiment: Experiment, table, budget: Budget) -> list[Unit]:
+    folds = make_folds(experiment, table)
+    return [Unit(fold, seed, train_idx, val_idx)
+            for seed in experiment.training_seeds(budget) for fold, (train_idx, val_idx) in enumerate(folds)]
 
 
 def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num_classes: int, device: str,
@@ -56,7 +69,13 @@ def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num
                        scheduler=experiment.scheduler, loss=experiment.loss, loss_kw=loss_kw,
                        transfer=experiment.transfer, mixup=experiment.mixup, cutmix=experiment.cutmix,
                        ema_decay=experiment.ema_decay, channels_last=True, monitor="macro_f1",
-                       metrics=EVAL_METRICS, device=device, seed=seed)
+                       keep="last", metrics=EVAL_METRICS, device=device, seed=seed)
+
+
+def check_batch_fits(experiment: Experiment, cfg: TrainConfig, train_rows: int) -> None:
+    if cfg.batch_size > train_rows:
+        raise ConfigError(f"{experiment.name}: batch_size={cfg.batch_size} is larger than the {train_rows} training "
+                          "rows of a fold, so an epoch would take no step; lower batch_size")
 
 
 def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.ndarray:
@@ -65,69 +84,79 @@ def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.nda
     return predict(model, dataset, device=device)
 
 
-def run_fold(experiment: Experiment, data: PreparedData, fold: int, train_idx: np.ndarray, val_idx: np.ndarray,
-             budget: Budget, device: str = "cpu", checkpoint_dir=None, progress_file=None, log=None) -> dict:
-    """Train one fold; return its OOF artifact (val rows and probabilities, eval probabilities, history)."""
-    from .augment import create_augmentation
+def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str = "cpu",
+             checkpoint_dir=None, progress_file=None, log=None) -> dict:
+    """Train one unit; return its output (val rows and probabilities, eval probabilities, history).
 
-    seed = experiment.seed * 100 + fold
-    seed_everything(seed)
-    task = data.competition.task
+    The model kept is the last epoch's (a fixed schedule): choosing the epoch on
+    the validation rows would bias the OOF score they give."""
+    check_disjoint(data.table, unit.train_idx, unit.val_idx, where=f"{experiment.name} {unit.label}")
+    seed_everything(unit.torch_seed)
     labels = data.table["label"].to_numpy()
     size = data.images.shape[1:3]
-    model = create_model(experiment.model, task.num_classes, in_chans=data.images.shape[3],
+    model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
                          pretrained=experiment.pretrained, **experiment.model_kw)
-    augmentation = create_augmentation(experiment.augmentation, size, experiment.aug_backend, seed=seed)
-    train_ds = CachedDataset(data.images[train_idx], labels[train_idx], augmentation)
-    val_ds = CachedDataset(data.images[val_idx], labels[val_idx])
-    cfg = train_config(experiment, budget, labels[train_idx], task.num_classes, device, seed)
+    augmentation = create_augmentation(experiment.augmentation, size, experiment.aug_backend, seed=unit.torch_seed)
+    train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation)
+    val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx])
+    cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
+    check_batch_fits(experiment, cfg, len(unit.train_idx))
     fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file, log=log)
     val_probs = predict_probs(fitted.model, val_ds, experiment, device)
     # the train side of the generalisation gap: unaugmented train rows, as many as val rows
-    gap_rows = np.random.default_rng(seed).choice(train_idx, size=min(len(train_idx), len(val_idx)), replace=False)
+    distinct_train = np.unique(unit.train_idx)
+    gap_rows = np.random.default_rng(unit.torch_seed).choice(
+        distinct_train, size=min(len(distinct_train), len(unit.val_idx)), replace=False)
     train_probs = predict(fitted.model, CachedDataset(data.images[gap_rows], labels[gap_rows]), device=device)
     eval_probs = (predict_probs(fitted.model, CachedDataset(data.eval_images), experiment, device)
-                  if data.eval_images is not None else np.zeros((0, task.num_classes), np.float32))
-    return {"fold": fold, "val_index": np.asarray(val_idx), "val_probs": val_probs, "eval_probs": eval_probs,
-            "val_metrics": compute_metrics(labels[val_idx], val_probs, EVAL_METRICS),
+                  if data.eval_images is not None else np.zeros((0, data.num_classes), np.float32))
+    return {"fold": unit.fold, "seed": unit.seed, "val_index": np.asarray(unit.val_idx), "val_probs": val_probs,
+            "eval_probs": eval_probs,
+            "val_metrics": compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
             "train_metrics": compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
-            "history": fitted.history, "best_epoch": fitted.best_epoch,
+            "history": fitted.history, "kept_epoch": fitted.best_epoch,
             "seconds": float(sum(row["seconds"] for row in fitted.history))}
 
 
-def fold_through_store(experiment, data, fold, train_idx, val_idx, budget, device, store, key, rerun,
-                       progress_file, log) -> dict:
-    if store is None:
-        return run_fold(experiment, data, fold, train_idx, val_idx, budget, device, None, progress_file, log)
-    with store.lock(f"{key}-fold{fold}"):
-        if not rerun and (hit := store.load_fold(key, fold)) is not None:
-            return hit
-        checkpoint_dir = store.scratch_dir(key, fold)
-        output = run_fold(experiment, data, fold, train_idx, val_idx, budget, device, checkpoint_dir,
-                          progress_file, log)
-        store.save_fold(key, fold, output)
-        return output
+# --- pooling ----------------------------------------------------------------------------
+def pool_out_of_bag(outputs: list[dict], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean OOB probabilities of every row scored by at least one member."""
+    total = np.zeros((n, outputs[0]["val_probs"].shape[1]))
+    count = np.zeros(n)
+    for o in outputs:
+        total[o["val_index"]] += o["val_probs"]
+        count[o["val_index"]] += 1
+    index = np.flatnonzero(count)
+    return index, total[index] / count[index, None]
+
+
+def pool_folds(experiment: Experiment, outputs: list[dict], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One seed's folds -> (OOF row index, probabilities), each row predicted exactly once."""
+    if experiment.cv_scheme()[0] == "bootstrap":
+        return pool_out_of_bag(outputs, n)
+    index = np.concatenate([o["val_index"] for o in outputs])
+    if len(np.unique(index)) != len(index):
+        raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap")
+    if experiment.cv_scheme()[0] != "holdout" and len(index) != n:
+        raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
+    order = np.argsort(index)
+    return index[order], np.concatenate([o["val_probs"] for o in outputs])[order]
 
 
 def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: str, outputs: list[dict],
              seconds: float) -> Result:
-    """Pool fold outputs: OOF rows (each predicted exactly once) and the mean eval probabilities."""
-    scheme, _ = experiment.cv_scheme()
-    if scheme == "bootstrap":
-        index, probs = pool_out_of_bag(outputs, len(data.table))
-    else:
-        index = np.concatenate([o["val_index"] for o in outputs])
-        if len(np.unique(index)) != len(index):
-            raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap")
-        if scheme != "holdout" and len(index) != len(data.table):
-            raise DataError(f"{experiment.name}: {len(data.table) - len(index)} train rows have no OOF prediction")
-        order = np.argsort(index)
-        probs = np.concatenate([o["val_probs"] for o in outputs])[order]
-        index = index[order]
+    """Pool unit outputs: per seed, the OOF rows and the mean eval probabilities over folds."""
+    seeds = sorted({o["seed"] for o in outputs})
+    pooled = [pool_folds(experiment, [o for o in outputs if o["seed"] == s], len(data.table)) for s in seeds]
+    index = pooled[0][0]  # every seed shares the split, so the same rows
+    seed_oof = np.stack([probs for _, probs in pooled]).astype(np.float32)
+    seed_eval = np.stack([np.mean([o["eval_probs"] for o in outputs if o["seed"] == s], axis=0)
+                          for s in seeds]).astype(np.float32)
     folds = [{k: v for k, v in o.items() if k not in ("val_index", "val_probs", "eval_probs")} for o in outputs]
+    groups = data.table["group"].to_numpy()[index] if "group" in data.table else None
     return Result(name=experiment.name, spec=experiment.spec(), budget=budget.name, key=key,
-                  class_names=list(data.competition.task.class_names), metric=data.competition.task.metric,
-                  y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=probs,
-                  eval_ids=data.competition.eval["image_id"].to_numpy(),
-                  eval_probs=np.mean([o["eval_probs"] for o in outputs], axis=0),
-                  folds=folds, seconds=seconds, data_fingerprint=data.fingerprint, train_rows=len(data.table))
+                  class_names=list(data.class_names), metric=data.metric,
+                  y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=seed_oof.mean(0),
+                  eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,
+                  seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, groups=groups,
+                  data_fingerprint=data.fingerprint, train_rows=len(data.table))

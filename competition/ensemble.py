@@ -1,28 +1,38 @@
-"""Ensembles: Results in, Result out, so every metric and gate applies to them.
+"""Layer 5. Ensembles: Results in, Result out, so every metric and gate applies to them.
 
 - soft_vote / hard_vote: mean probabilities / majority of argmax votes;
 - weighted_vote: weights fit on OOF predictions (minimising log loss);
 - stacking: logistic regression on members' OOF probabilities, itself
   cross-validated so it never scores rows it was fit on;
 - boosting_on_features: HistGradientBoosting on frozen pretrained features;
+- each seed of an ensemble combines the members' same seed, so ensembles keep
+  the training variance that the gates bootstrap over;
 - bagging is a CV scheme: Experiment(cv="bootstrap:K") trains K members on
   bootstrap resamples and scores each row out of bag.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import softmax
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .data import CachedDataset
 from .errors import ConfigError
+from .experiment import EVAL_METRICS, get_budget
 from .metrics import compute_metrics
-from .experiment import EVAL_METRICS
+from .models import create_model
+from .runner import RunContext, open_data, prepare_data
+from .train import TrainConfig
+from .train.loop import extract_features
 
 
 def check_compatible(results) -> None:
@@ -39,20 +49,30 @@ def check_compatible(results) -> None:
             raise ConfigError(f"{r.name} and {first.name} predicted different eval ids")
 
 
-def combined(results, name: str, oof_probs: np.ndarray, eval_probs: np.ndarray, how: str, answers=None, **extra):
-    """A Result for an ensemble: the first member's samples, the new probabilities."""
+def ensemble_result(results, name: str, how: str, combine: Callable, answers=None, **extra):
+    """A Result whose seed s combines every member's seed s (as many seeds as the fewest member has).
+
+    combine(list of member OOF probs, list of member eval probs) -> (OOF probs, eval probs)."""
+    check_compatible(results)
     first = results[0]
-    return replace(first, name=name, spec={"ensemble": how, "members": [r.name for r in results], **extra},
-                   key="", oof_probs=oof_probs, eval_probs=eval_probs, folds=[], members=[r.name for r in results],
+    n_seeds = min(r.n_seeds for r in results)
+    pairs = [combine([r.seed_probs()[s] for r in results], [r.seed_eval()[s] for r in results])
+             for s in range(n_seeds)]
+    seed_oof = np.stack([oof for oof, _ in pairs]).astype(np.float32)
+    seed_eval = np.stack([ev for _, ev in pairs]).astype(np.float32)
+    members = [r.name for r in results]
+    eval_probs = seed_eval.mean(0)
+    return replace(first, name=name, spec={"ensemble": how, "members": members, **extra}, key="", unit_key="",
+                   oof_probs=seed_oof.mean(0), eval_probs=eval_probs, seed_oof_probs=seed_oof,
+                   seed_eval_probs=seed_eval, folds=[], members=members,
                    seconds=float(sum(r.seconds for r in results)), cache_hit=all(r.cache_hit for r in results),
                    eval_metrics=compute_metrics(answers, eval_probs, EVAL_METRICS) if answers is not None else None,
                    path=None)
 
 
 def soft_vote(results, name: str = "soft_vote", answers=None):
-    check_compatible(results)
-    return combined(results, name, np.mean([r.oof_probs for r in results], 0),
-                    np.mean([r.eval_probs for r in results], 0), "soft_vote", answers)
+    return ensemble_result(results, name, "soft_vote",
+                           lambda oof, ev: (np.mean(oof, 0), np.mean(ev, 0)), answers)
 
 
 def votes_to_probs(probs_list) -> np.ndarray:
@@ -65,9 +85,8 @@ def votes_to_probs(probs_list) -> np.ndarray:
 
 
 def hard_vote(results, name: str = "hard_vote", answers=None):
-    check_compatible(results)
-    return combined(results, name, votes_to_probs([r.oof_probs for r in results]),
-                    votes_to_probs([r.eval_probs for r in results]), "hard_vote", answers)
+    return ensemble_result(results, name, "hard_vote", lambda oof, ev: (votes_to_probs(oof), votes_to_probs(ev)),
+                           answers)
 
 
 def fit_vote_weights(probs_list, y: np.ndarray) -> np.ndarray:
@@ -84,31 +103,39 @@ def fit_vote_weights(probs_list, y: np.ndarray) -> np.ndarray:
 
 def weighted_vote(results, name: str = "weighted_vote", answers=None, folds: int = 5, seed: int = 0):
     """Weights fit on OOF rows; the OOF score is itself cross-validated (weights fit on the other rows)."""
-    check_compatible(results)
-    y, oof = results[0].y, [r.oof_probs for r in results]
-    mixed_oof = np.zeros_like(oof[0])
-    for fit_rows, score_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
-        w = fit_vote_weights([p[fit_rows] for p in oof], y[fit_rows])
-        mixed_oof[score_rows] = np.tensordot(w, np.stack([p[score_rows] for p in oof]), axes=1)
-    weights = fit_vote_weights(oof, y)
-    eval_probs = np.tensordot(weights, np.stack([r.eval_probs for r in results]), axes=1)
-    return combined(results, name, mixed_oof, eval_probs, "weighted_vote", answers,
-                    weights=[round(float(w), 4) for w in weights])
+    y = results[0].y
+    weights_seen = []
+
+    def combine(oof, ev):
+        mixed_oof = np.zeros_like(oof[0])
+        for fit_rows, score_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
+            w = fit_vote_weights([p[fit_rows] for p in oof], y[fit_rows])
+            mixed_oof[score_rows] = np.tensordot(w, np.stack([p[score_rows] for p in oof]), axes=1)
+        weights = fit_vote_weights(oof, y)
+        weights_seen.append(weights)
+        return mixed_oof, np.tensordot(weights, np.stack(ev), axes=1)
+
+    result = ensemble_result(results, name, "weighted_vote", combine, answers)
+    result.spec["weights"] = [round(float(w), 4) for w in np.mean(weights_seen, 0)]
+    return result
 
 
 def stacking(results, name: str = "stacking", answers=None, folds: int = 5, seed: int = 0, C: float = 1.0):
     """Logistic regression on concatenated member probabilities (log space), cross-validated."""
-    check_compatible(results)
     y = results[0].y
-    features = lambda which: np.log(np.clip(np.hstack([getattr(r, which) for r in results]), 1e-7, 1))
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    oof = cross_val_predict(model, features("oof_probs"), y, cv=cv, method="predict_proba")
-    model.fit(features("oof_probs"), y)
-    eval_probs = model.predict_proba(features("eval_probs"))
-    classes = model[-1].classes_
-    return combined(results, name, expand_classes(oof, classes, results[0].oof_probs.shape[1]),
-                    expand_classes(eval_probs, classes, results[0].oof_probs.shape[1]), "stacking", answers)
+    num_classes = results[0].oof_probs.shape[1]
+
+    def combine(oof, ev):
+        features = lambda probs: np.log(np.clip(np.hstack(probs), 1e-7, 1))
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        stacked_oof = cross_val_predict(model, features(oof), y, cv=cv, method="predict_proba")
+        model.fit(features(oof), y)
+        classes = model[-1].classes_
+        return (expand_classes(stacked_oof, classes, num_classes),
+                expand_classes(model.predict_proba(features(ev)), classes, num_classes))
+
+    return ensemble_result(results, name, "stacking", combine, answers)
 
 
 def expand_classes(probs: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -120,36 +147,35 @@ def expand_classes(probs: np.ndarray, classes: np.ndarray, num_classes: int) -> 
 
 def boosting_on_features(reference, train_features: np.ndarray, eval_features: np.ndarray, name: str = "boosting",
                          answers=None, folds: int = 5, seed: int = 0, **hgb_kw):
-    """HistGradientBoosting on frozen features of the reference's OOF rows (cross-validated)."""
-    import time
+    """HistGradientBoosting on frozen features of the reference's OOF rows (cross-validated).
 
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
+    One deterministic model: its Result has one seed."""
     started = time.perf_counter()
     y = reference.y
     model = HistGradientBoostingClassifier(random_state=seed, **{"max_iter": 200, "early_stopping": True, **hgb_kw})
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     x = train_features[reference.oof_index]
-    oof = cross_val_predict(model, x, y, cv=cv, method="predict_proba")
-    model.fit(x, y)
     c = reference.oof_probs.shape[1]
-    eval_probs = expand_classes(model.predict_proba(eval_features), model.classes_, c)
-    result = combined([reference, reference], name, expand_classes(oof, model.classes_, c), eval_probs,
-                      "boosting_on_features", answers)
+
+    def combine(oof, ev):
+        boosted_oof = cross_val_predict(model, x, y, cv=cv, method="predict_proba")
+        model.fit(x, y)
+        return (expand_classes(boosted_oof, model.classes_, c),
+                expand_classes(model.predict_proba(eval_features), model.classes_, c))
+
+    single = replace(reference, seed_oof_probs=None, seed_eval_probs=None)
+    result = ensemble_result([single, single], name, "boosting_on_features", combine, answers)
     result.members, result.cache_hit, result.seconds = [], False, time.perf_counter() - started
     return result
 
 
-def frozen_features(experiment, budget="smoke", data_root=None, device: str = "cpu"):
+def frozen_features(experiment, budget="smoke", context: RunContext | None = None):
     """Backbone features of the experiment's (pretrained) model for its train table and eval split."""
-    from .data import CachedDataset
-    from .experiment import get_budget, prepare_data
-    from .models import create_model
-    from .train import TrainConfig
-    from .train.loop import extract_features
-
-    data = prepare_data(experiment, get_budget(budget), data_root)
-    model = create_model(experiment.model, data.competition.task.num_classes, in_chans=data.images.shape[3],
+    context = context or RunContext()
+    budget = get_budget(budget)
+    data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
+    device = context.device or budget.device
+    model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
                          pretrained=experiment.pretrained, **experiment.model_kw).to(device)
     cfg = TrainConfig(device=device, eval_batch_size=256)
     train = extract_features(model, CachedDataset(data.images), cfg).numpy()
@@ -164,10 +190,3 @@ def member_spread(results) -> dict:
     agreement = np.mean([r.oof_probs.argmax(1) == top for r in results], axis=0)
     return {"mean_std_of_top_class_prob": float(stacked[:, np.arange(len(top)), top].std(0).mean()),
             "mean_agreement": float(agreement.mean()), "unanimous_share": float((agreement == 1).mean())}
-
-
-def on_eval(result, answers: np.ndarray):
-    """A view of `result` whose samples are the eval split (for gates judged on eval answers)."""
-    if len(answers) != len(result.eval_probs):
-        raise ConfigError(f"{result.name}: {len(result.eval_probs)} eval predictions but {len(answers)} answers")
-    return replace(result, y=np.asarray(answers), oof_index=np.arange(len(answers)), oof_probs=result.eval_probs)

@@ -1,13 +1,13 @@
-"""Experiment spec -> run() -> Result.
+"""Layer 1: the value types. An Experiment (what to train), a Budget (how far to
+scale it) and a Result (what a run produced), with their serialisation.
 
-An Experiment is a frozen description of one technique; a Budget scales it
-(data size, epochs) without changing it; run() trains it fold by fold through
-the store, so an unchanged experiment is served without training.
+Nothing here trains or reads data: `competition.runner.run(experiment)` does.
+An Experiment checks its numbers and its names when it is constructed, so a
+bad spec fails at pytest collection, before any image is cached.
 """
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -16,25 +16,31 @@ import pandas as pd
 
 from .errors import ConfigError
 from .metrics import compute_metrics, get_metric
+from .registry import (AUGMENTATIONS, CROPS, CV_SCHEMES, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS, TRANSFER_MODES,
+                       TTA_VIEWS)
 
 EVAL_METRICS = ("accuracy", "macro_f1")
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How far to scale an experiment: smoke (CI), standard (2-core CPU), full (GPU)."""
+    """How far to scale an experiment: smoke (CI), standard (2-core CPU), full (GPU).
+
+    seeds: the fewest training seeds per fold at this budget (an experiment may ask more).
+    """
 
     name: str
     max_train: int | None = None      # stratified subsample of the train split
     max_epochs: int | None = None
     max_batch_size: int | None = None  # small data needs small batches to take enough steps
     device: str = "cpu"
+    seeds: int = 1
 
 
 BUDGETS = {
     "smoke": Budget("smoke", max_train=3000, max_epochs=5, max_batch_size=64),
-    "standard": Budget("standard"),
-    "full": Budget("full", device="cuda"),
+    "standard": Budget("standard", seeds=3),
+    "full": Budget("full", device="cuda", seeds=3),
 }
 
 
@@ -46,9 +52,24 @@ def get_budget(name: str | Budget) -> Budget:
     return BUDGETS[name]
 
 
+def parse_cv(cv: str) -> tuple[str, int]:
+    """'holdout' -> ('holdout', 1); '<scheme>:<k>' -> (scheme, k)."""
+    if cv == "holdout":
+        return "holdout", 1
+    scheme, _, k = cv.partition(":")
+    if not k.isdigit() or int(k) < 2:
+        raise ConfigError(f"cv={cv!r}: use 'holdout' or '<scheme>:<k>' with k >= 2, e.g. 'stratified:5'")
+    CV_SCHEMES.check(scheme, field="cv")
+    return scheme, int(k)
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """One technique to prove. `name` is its id on the leaderboard."""
+    """One technique to prove. `name` is its id on the leaderboard.
+
+    seed fixes the split and the first training seed; seeds=k trains k seeds
+    (seed, seed+1, ...) of every fold, each stored on its own.
+    """
 
     name: str
     data: str = "fashion"                 # a built-in competition or a competition directory
@@ -77,6 +98,56 @@ class Experiment:
     train_fraction: float = 1.0           # use a stratified fraction of the train split
     tta: tuple = ()                       # TTA views, e.g. ("identity", "hflip")
     seed: int = 0
+    seeds: int = 1
+    split_seed: int | None = None         # None: the split follows `seed`
+
+    def __post_init__(self):
+        for name, value in (("name", self.name), ("data", self.data)):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"Experiment.{name}={value!r}: give a non-empty string"
+                                  + (" (a built-in name or a competition directory path)" if name == "data" else ""))
+        self.check_numbers()
+        self.check_names()
+
+    def check_numbers(self) -> None:
+        def at_least(field_name: str, low: float, value, what: str = "") -> None:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{self.name}: {field_name}={value!r}; use a number >= {low}{what}")
+
+        at_least("epochs", 1, self.epochs)
+        at_least("batch_size", 1, self.batch_size)
+        at_least("seeds", 1, self.seeds, " (the number of training seeds per fold)")
+        at_least("lr", 1e-12, self.lr)
+        at_least("weight_decay", 0, self.weight_decay)
+        at_least("mixup", 0, self.mixup)
+        at_least("cutmix", 0, self.cutmix)
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"{self.name}: seed={self.seed!r}; use an integer >= 0")
+        if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):
+            raise ConfigError(f"{self.name}: train_fraction={self.train_fraction!r}; use a fraction in (0, 1]")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
+            raise ConfigError(f"{self.name}: image_size={self.image_size!r}; use None (keep) or an integer >= 8")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"{self.name}: channels={self.channels!r}; use 1 (gray) or 3 (RGB)")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"{self.name}: ema_decay={self.ema_decay!r}; use None or a value in (0, 1)")
+        if self.class_weights not in (None, "balanced"):
+            raise ConfigError(f"{self.name}: class_weights={self.class_weights!r}; use None or 'balanced'")
+        if not isinstance(self.tta, tuple):
+            raise ConfigError(f"{self.name}: tta={self.tta!r}; give a tuple of view names, e.g. ('identity', 'hflip')")
+
+    def check_names(self) -> None:
+        MODELS.check(self.model, field="model")
+        LOSSES.check(self.loss, field="loss")
+        OPTIMIZERS.check(self.optimizer, field="optimizer")
+        SCHEDULERS.check(self.scheduler, field="scheduler")
+        TRANSFER_MODES.check(self.transfer, field="transfer")
+        CROPS.check(self.crop, field="crop")
+        if isinstance(self.augmentation, str):
+            AUGMENTATIONS.check(self.augmentation, field="augmentation")
+        for view in self.tta:
+            TTA_VIEWS.check(str(view).partition(":")[0], field="tta")
+        parse_cv(self.cv)
 
     def spec(self) -> dict:
         """Everything that changes the numbers (the name does not)."""
@@ -86,21 +157,46 @@ class Experiment:
         data["tta"] = list(self.tta)
         return data
 
+    def unit_spec(self) -> dict:
+        """What one trained unit (a fold of one seed) depends on: the spec without the seed count."""
+        data = self.spec()
+        data.pop("seeds")
+        data.pop("seed")
+        data["split_seed"] = self.split_seed_value
+        return data
+
     def with_(self, **changes) -> "Experiment":
         return replace(self, **changes)
 
     def cv_scheme(self) -> tuple[str, int]:
-        if self.cv == "holdout":
-            return "holdout", 1
-        scheme, _, k = self.cv.partition(":")
-        if not k.isdigit() or int(k) < 2:
-            raise ConfigError(f"cv={self.cv!r}: use 'holdout' or '<scheme>:<k>' with k >= 2, e.g. 'stratified:5'")
-        return scheme, int(k)
+        return parse_cv(self.cv)
+
+    @property
+    def split_seed_value(self) -> int:
+        return self.seed if self.split_seed is None else self.split_seed
+
+    def training_seeds(self, budget: Budget | None = None) -> list[int]:
+        """The seeds trained per fold: seed, seed+1, ..., as many as the experiment or the budget asks."""
+        count = max(self.seeds, budget.seeds if budget is not None else 1)
+        return [self.seed + s for s in range(count)]
+
+    @classmethod
+    def from_spec(cls, name: str, spec: dict) -> "Experiment":
+        known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__}
+        for key in ("augmentation", "tta"):
+            if isinstance(known.get(key), list):
+                known[key] = tuple(tuple(x) if isinstance(x, list) else x for x in known[key])
+        return cls(name=name, **known)
 
 
 @dataclass
 class Result:
-    """What a run produced. OOF rows index the (budget-scaled) train table."""
+    """What a run produced. OOF rows index the (budget-scaled) train table.
+
+    seed_oof_probs / seed_eval_probs hold each training seed's probabilities
+    (S, N, C); oof_probs / eval_probs are their mean (the seed ensemble one
+    would submit). The headline score is the mean of the per-seed scores.
+    """
 
     name: str
     spec: dict
@@ -113,19 +209,44 @@ class Result:
     oof_probs: np.ndarray
     eval_ids: np.ndarray
     eval_probs: np.ndarray
-    folds: list[dict]             # per fold: val and train metrics, history, best epoch, seconds
+    folds: list[dict]             # per fold and seed: val and train metrics, history, seconds
     seconds: float
-    eval_metrics: dict | None = None   # only where eval answers exist (built-in competitions)
+    seed_oof_probs: np.ndarray | None = None
+    seed_eval_probs: np.ndarray | None = None
+    groups: np.ndarray | None = None   # group of each OOF row, for a bootstrap by group
+    eval_metrics: dict | None = None   # only where eval answers exist (scored by competition.scoring)
     data_fingerprint: str = ""
+    unit_key: str = ""            # where the store keeps its units (fold x seed outputs and weights)
     train_rows: int = 0           # rows of the (budget-scaled) train table
     cache_hit: bool = False
     members: list[str] = field(default_factory=list)
     path: Path | None = None
 
+    # --- seeds ------------------------------------------------------------------------
+    def seed_probs(self) -> np.ndarray:
+        """(S, N, C): per-seed OOF probabilities (one seed when none were kept)."""
+        return self.seed_oof_probs if self.seed_oof_probs is not None else self.oof_probs[None]
+
+    def seed_eval(self) -> np.ndarray:
+        return self.seed_eval_probs if self.seed_eval_probs is not None else self.eval_probs[None]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seed_probs())
+
+    def seed_scores(self, metric: str | None = None) -> np.ndarray:
+        fn = get_metric(metric or self.metric)
+        return np.array([fn(self.y, probs) for probs in self.seed_probs()])
+
+    def score(self, metric: str | None = None) -> float:
+        """The mean over seeds of the OOF score."""
+        return float(self.seed_scores(metric).mean())
+
     @property
     def oof_metrics(self) -> dict[str, float]:
         return compute_metrics(self.y, self.oof_probs, EVAL_METRICS)
 
+    # --- folds ------------------------------------------------------------------------
     def fold_scores(self, metric: str | None = None) -> np.ndarray:
         metric = metric or self.metric
         return np.array([f["val_metrics"][metric] for f in self.folds])
@@ -135,9 +256,17 @@ class Result:
         return float(np.mean([f["train_metrics"][metric] for f in self.folds]))
 
     def gap(self, metric: str | None = None) -> float:
-        """Train minus validation, both on unaugmented images, averaged over folds."""
+        """Train minus validation, both on unaugmented images, averaged over folds and seeds."""
         metric = metric or self.metric
         return self.train_score(metric) - float(np.mean(self.fold_scores(metric)))
+
+    def seed_gaps(self, metric: str | None = None) -> np.ndarray:
+        """The gap of each seed, averaged over its folds."""
+        metric = metric or self.metric
+        by_seed: dict[int, list[float]] = {}
+        for f in self.folds:
+            by_seed.setdefault(f.get("seed", 0), []).append(f["train_metrics"][metric] - f["val_metrics"][metric])
+        return np.array([np.mean(v) for _, v in sorted(by_seed.items())])
 
     def fold_summary(self) -> dict[str, dict[str, float]]:
         """Mean and std over folds of each train and val metric."""
@@ -149,88 +278,43 @@ class Result:
                                                 "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
         return out
 
-    def score(self, metric: str | None = None) -> float:
-        return float(get_metric(metric or self.metric)(self.y, self.oof_probs))
 
-
-# --- data preparation ---------------------------------------------------------------------
-@dataclass
-class PreparedData:
-    competition: object
-    table: pd.DataFrame         # the budget-scaled train table
-    images: np.ndarray          # its cached images, row-aligned
-    eval_images: np.ndarray
-    fingerprint: str
-
-
-def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
-    """A stratified subsample of n rows (all rows when n >= len)."""
-    from sklearn.model_selection import train_test_split
-
-    if n >= len(table):
-        return np.arange(len(table))
-    counts = table["label"].value_counts()
-    stratify = table["label"] if (counts >= 2).all() and n >= len(counts) else None
-    keep, _ = train_test_split(np.arange(len(table)), train_size=n, random_state=seed, stratify=stratify)
-    return np.sort(keep)
-
-
-def prepare_data(experiment: Experiment, budget: Budget, data_root=None) -> PreparedData:
-    from .data import Preprocess, open_competition
-    from .data.cache import open_cache
-
-    competition = open_competition(experiment.data, data_root)
-    table = competition.train
-    rows = np.arange(len(table))
-    if experiment.train_fraction < 1.0:
-        rows = subsample(table, max(len(competition.task.class_names), round(experiment.train_fraction * len(table))),
-                         seed=0)
-    if budget.max_train is not None:
-        rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
-    table = table.iloc[rows].reset_index(drop=True)
-    size = (experiment.image_size,) * 2 if experiment.image_size else None
-    spec = Preprocess(size=size, crop=experiment.crop, channels=experiment.channels)
-    cache_dir = competition.root / ".cache"
-    images, train_key = open_cache(table["path"], spec, cache_dir)
-    eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else (None, "")
-    labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
-    fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
-    return PreparedData(competition, table, images, eval_images, fingerprint)
-
-
-def eval_answers(competition) -> np.ndarray | None:
-    from .data import read_answers
-
-    return read_answers(competition).to_numpy() if competition.has_answers() else None
-
-
-# --- run ------------------------------------------------------------------------------------
-def run(experiment: Experiment, budget: str | Budget = "standard", store=None, data_root=None, device: str | None = None,
-        rerun: bool = False, progress_file=None, log=None) -> Result:
-    """Train and score `experiment` at `budget`, fold by fold, through `store` (a Store or None)."""
-    from . import cv
-
-    budget = get_budget(budget)
-    device = device or budget.device
-    started = time.perf_counter()
-    data = prepare_data(experiment, budget, data_root)
-    key = store.key(experiment.spec(), data.fingerprint, budget.name) if store is not None else ""
-    if store is not None and not rerun and (hit := store.load_result(key, experiment.name)) is not None:
-        return hit
-    folds = cv.make_folds(experiment, data.table)
-    outputs = [cv.fold_through_store(experiment, data, fold, train_idx, val_idx, budget, device, store, key, rerun,
-                                     progress_file, log)
-               for fold, (train_idx, val_idx) in enumerate(folds)]
-    result = cv.assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
-    answers = eval_answers(data.competition)
-    if answers is not None:
-        result.eval_metrics = compute_metrics(answers, result.eval_probs, EVAL_METRICS)
-    if store is not None:
-        store.save_result(key, result)
-    return result
+ARRAY_FIELDS = ("y", "oof_index", "oof_probs", "eval_ids", "eval_probs", "seed_oof_probs", "seed_eval_probs",
+                "groups")
 
 
 def result_to_json(result: Result) -> dict:
-    data = {k: v for k, v in result.__dict__.items()
-            if k not in ("y", "oof_index", "oof_probs", "eval_ids", "eval_probs", "path", "cache_hit")}
+    """The Result's scalars and lists (arrays go to result_arrays)."""
+    data = {k: v for k, v in result.__dict__.items() if k not in (*ARRAY_FIELDS, "path", "cache_hit")}
     return json.loads(json.dumps(data, default=float))
+
+
+def result_arrays(result: Result) -> dict[str, np.ndarray]:
+    arrays = {k: getattr(result, k) for k in ARRAY_FIELDS if getattr(result, k) is not None}
+    arrays["eval_ids"] = np.asarray(result.eval_ids).astype(str)
+    if "groups" in arrays:
+        arrays["groups"] = np.asarray(arrays["groups"]).astype(str)
+    return arrays
+
+
+def result_from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Result:
+    return Result(**meta, **{k: arrays.get(k) for k in ARRAY_FIELDS})
+
+
+@dataclass
+class PreparedData:
+    """What training may see: the budget-scaled train table with its cached images and
+    the eval images. It holds no competition, path or answer: the eval answers stay
+    with the scoring code (competition.scoring)."""
+
+    table: pd.DataFrame         # image_id, path, label, group: the budget-scaled train table
+    images: np.ndarray          # its cached images, row-aligned (N x H x W x C uint8)
+    eval_images: np.ndarray | None
+    eval_ids: np.ndarray
+    class_names: tuple[str, ...]
+    metric: str
+    fingerprint: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)

@@ -1,28 +1,59 @@
-"""Gates: plain functions that raise AssertionError with obtained vs expected.
+"""Layer 6. Gates: guards that CI trusts and claims that say what a technique does.
 
-Each gate records its figures through `record`, which the pytest plugin turns
-into the terminal leaderboard and JUnit properties; outside pytest nothing
-listens. Statistical gates judge bootstrap bounds, not point estimates.
+Guards (marker `guard`) fail a commit that made the model worse: a floor, no
+regression against a baseline, a gap ceiling, no leakage, a valid submission.
+Their tolerances come from the seed spread stored with each baseline, so a
+re-run with other seeds or another thread count does not trip them.
+
+Claims (marker `claim`) state what a technique does against another run:
+`beats`, `loses`, `equivalent:<margin>` (two one-sided tests) or
+`not_worse:<margin>`. A claim without the power to decide raises Underpowered
+(the plugin reports it as a skip that starts with UNDERPOWERED), never a pass.
+
+Every comparison bootstraps at two levels (training seeds, then rows within
+class or group) and reports its minimum detectable effect (MDE). Gate figures
+go to `publish_figures`, which the pytest plugin turns into the terminal
+summary and JUnit properties; outside pytest nothing listens.
 """
 from __future__ import annotations
 
 import json
+import math
+import os
+import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy.stats import norm, t as student_t
 
+from .data import check_no_leakage
+from .data.eda import duplicates_across, image_hashes
 from .errors import ConfigError
-from .metrics import bootstrap_ci, paired_bootstrap
+from .experiment import Result
+from .metrics import HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap
+from .store import library_versions
+from .submission import class_distribution, validate_submission
 
-LISTENERS: list[Callable[[dict], None]] = []
+FIGURE_LISTENERS: list[Callable[[dict], None]] = []
+MIN_CLAIM_SEEDS = 2  # one seed shows nothing of the training's own variance
 
 
-def record(gate: str, name: str, **figures) -> dict:
+class Underpowered(Exception):
+    """A claim whose data cannot decide it: its MDE is larger than the effect or margin it states."""
+
+    def __init__(self, message: str, figures: dict):
+        super().__init__(message)
+        self.figures = figures
+
+
+def publish_figures(gate: str, name: str, **figures) -> dict:
     entry = {"gate": gate, "experiment": name, **figures}
-    for listener in LISTENERS:
+    for listener in FIGURE_LISTENERS:
         listener(entry)
     return entry
 
@@ -31,7 +62,7 @@ def fmt(x: float) -> str:
     return f"{x:.4f}"
 
 
-def check_same_samples(a, b) -> None:
+def check_same_samples(a: Result, b: Result) -> None:
     if len(a.y) != len(b.y) or not np.array_equal(a.oof_index, b.oof_index) or not np.array_equal(a.y, b.y):
         raise ConfigError(f"{a.name} and {b.name} were validated on different samples; compare results of the "
                           "same data, budget and CV scheme")
@@ -39,93 +70,182 @@ def check_same_samples(a, b) -> None:
         raise ConfigError(f"{a.name} has {a.oof_probs.shape[1]} classes, {b.name} {b.oof_probs.shape[1]}")
 
 
-# --- quality ----------------------------------------------------------------------------
-def assert_metric_floor(result, floor: float, metric: str | None = None, level: float = 0.95, n_boot: int = 1000):
-    """The lower bound of the bootstrap CI of the OOF metric is at least `floor`."""
+def compare(a: Result, b: Result, metric: str, level: float, n_boot: int = 1000) -> dict:
+    check_same_samples(a, b)
+    return paired_bootstrap(metric, a.y, a.seed_probs(), b.seed_probs(), n_boot, level, seed=0, groups=a.groups)
+
+
+def interval_text(cmp: dict) -> str:
+    return (f"{fmt(cmp['a'])} vs {fmt(cmp['b'])}, delta {fmt(cmp['delta'])} [{fmt(cmp['low'])}, {fmt(cmp['high'])}] "
+            f"({cmp['level']:.0%} two-level bootstrap, {cmp['seeds_a']} vs {cmp['seeds_b']} seeds, n={cmp['n']}, "
+            f"MDE {fmt(cmp['mde'])})")
+
+
+def seeds_needed(cmp: dict, effect: float) -> int:
+    """Seeds per side for the MDE to reach `effect`, if the seeds' variance dominates (a rough, upward guess)."""
+    seeds = max(cmp["seeds_a"], cmp["seeds_b"], 1)
+    if effect <= 0:
+        return -1
+    return int(math.ceil(seeds * (cmp["mde"] / effect) ** 2))
+
+
+def require_seeds(a: Result, b: Result, claim: str) -> None:
+    if min(a.n_seeds, b.n_seeds) < MIN_CLAIM_SEEDS:
+        figures = {"claim": claim, "seeds_a": a.n_seeds, "seeds_b": b.n_seeds}
+        publish_figures("claim", a.name, other=b.name, outcome="underpowered", **figures)
+        raise Underpowered(f"{a.name} {claim} {b.name}: {a.n_seeds} vs {b.n_seeds} training seeds; a claim needs at "
+                           f"least {MIN_CLAIM_SEEDS} per side to see the training's own variance "
+                           "(Experiment(seeds=...) or a budget with more seeds)", figures)
+
+
+def require_better_than_dummy(*results: Result, metric: str) -> None:
+    """Equivalence or non-inferiority of models that do not beat the most-frequent-class model proves nothing."""
+    for result in results:
+        cmp = paired_bootstrap(metric, result.y, result.seed_probs(), dummy_probs(result), 1000, 0.95, seed=0,
+                               groups=result.groups)
+        if cmp["low"] <= 0:
+            raise AssertionError(f"{result.name} does not beat the most-frequent-class model on {metric} "
+                                 f"({fmt(cmp['a'])} vs {fmt(cmp['b'])}); a claim of no difference between broken "
+                                 "models proves nothing")
+
+
+def underpowered(a: Result, b: Result, claim: str, cmp: dict, effect: float) -> Underpowered:
+    publish_figures("claim", a.name, other=b.name, claim=claim, outcome="underpowered", **cmp)
+    return Underpowered(f"{a.name} {claim} {b.name}: MDE {fmt(cmp['mde'])} is larger than the effect "
+                        f"{fmt(effect)} the claim is about; {interval_text(cmp)}; about "
+                        f"{seeds_needed(cmp, effect)} seeds per side would resolve it", cmp)
+
+
+# --- claims -------------------------------------------------------------------------------
+def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
+                level: float = 0.95) -> dict:
+    """A is better than B: the lower bound of (A - B) is above zero.
+
+    effect: the smallest gain worth claiming. Where the interval includes zero and
+    the MDE exceeds that effect (default: the observed delta), the claim is
+    Underpowered; where the MDE is smaller, A has been shown not to beat B."""
+    metric = metric or a.metric
+    require_seeds(a, b, "beats")
+    cmp = compare(a, b, metric, level)
+    if cmp["low"] > 0:
+        publish_figures("claim", a.name, other=b.name, claim="beats", outcome="pass", **cmp)
+        return cmp
+    wanted = effect if effect is not None else abs(cmp["delta"])
+    if cmp["mde"] > wanted:
+        raise underpowered(a, b, "beats", cmp, wanted)
+    publish_figures("claim", a.name, other=b.name, claim="beats", outcome="fail", **cmp)
+    raise AssertionError(f"{a.name} does not beat {b.name} on {metric}: {interval_text(cmp)}; expected the lower "
+                         "bound > 0")
+
+
+def claim_loses(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
+                level: float = 0.95) -> dict:
+    """A is worse than B (B beats A)."""
+    return claim_beats(b, a, metric, effect, level)
+
+
+def claim_equivalent(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
+    """Two one-sided tests (TOST) at 1 - level: A and B differ by less than `margin`.
+
+    Passes when the (1 - 2 alpha) interval of (A - B) lies inside (-margin, margin).
+    Where the interval is too wide to fit inside the margin at all, the claim is
+    Underpowered; where it reaches past the margin, A and B are not equivalent."""
+    if not isinstance(margin, (int, float)) or margin <= 0:
+        raise ConfigError(f"claim_equivalent: margin={margin!r}; state a positive margin, the largest difference "
+                          "that counts as no difference (e.g. 0.01)")
+    metric = metric or a.metric
+    require_seeds(a, b, f"equivalent within {margin}")
+    require_better_than_dummy(a, b, metric=metric)
+    cmp = compare(a, b, metric, level=1 - 2 * (1 - level))
+    cmp["margin"] = margin
+    if -margin < cmp["low"] and cmp["high"] < margin:
+        publish_figures("claim", a.name, other=b.name, claim="equivalent", outcome="pass", **cmp)
+        return cmp
+    if (cmp["high"] - cmp["low"]) / 2 >= margin:
+        raise underpowered(a, b, f"equivalent within {margin}", cmp, margin)
+    publish_figures("claim", a.name, other=b.name, claim="equivalent", outcome="fail", **cmp)
+    raise AssertionError(f"{a.name} and {b.name} are not equivalent within {fmt(margin)} on {metric}: "
+                         f"{interval_text(cmp)}; expected the interval inside (-{fmt(margin)}, {fmt(margin)})")
+
+
+def claim_not_worse(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
+    """Non-inferiority: the lower bound of (A - B) is above -margin."""
+    if not isinstance(margin, (int, float)) or margin <= 0:
+        raise ConfigError(f"claim_not_worse: margin={margin!r}; state a positive margin")
+    metric = metric or a.metric
+    require_seeds(a, b, f"not worse by {margin}")
+    require_better_than_dummy(a, b, metric=metric)
+    cmp = compare(a, b, metric, level)
+    cmp["margin"] = margin
+    if cmp["low"] > -margin:
+        publish_figures("claim", a.name, other=b.name, claim="not_worse", outcome="pass", **cmp)
+        return cmp
+    if cmp["mde"] > margin:
+        raise underpowered(a, b, f"not worse by {margin}", cmp, margin)
+    publish_figures("claim", a.name, other=b.name, claim="not_worse", outcome="fail", **cmp)
+    raise AssertionError(f"{a.name} is worse than {b.name} on {metric} by more than {fmt(margin)}: "
+                         f"{interval_text(cmp)}")
+
+
+def parse_claim(expected: str) -> tuple[str, float | None]:
+    name, _, arg = expected.partition(":")
+    if name in ("beats", "loses") and not arg:
+        return name, None
+    if name in ("equivalent", "not_worse"):
+        try:
+            return name, float(arg)
+        except ValueError:
+            pass
+        raise ConfigError(f"claim {expected!r}: state the margin, e.g. '{name}:0.01'")
+    raise ConfigError(f"unknown claim {expected!r}; use beats, loses, equivalent:<margin> or not_worse:<margin>")
+
+
+def assert_claim(a: Result, b: Result, expected: str, metric: str | None = None, level: float = 0.95) -> dict:
+    """One claim by name: 'beats', 'loses', 'equivalent:<margin>' or 'not_worse:<margin>'."""
+    name, margin = parse_claim(expected)
+    if name == "beats":
+        return claim_beats(a, b, metric, level=level)
+    if name == "loses":
+        return claim_loses(a, b, metric, level=level)
+    if name == "equivalent":
+        return claim_equivalent(a, b, margin, metric, level)
+    return claim_not_worse(a, b, margin, metric, level)
+
+
+# --- guards on one result --------------------------------------------------------------------
+def assert_metric_floor(result: Result, floor: float, metric: str | None = None, level: float = 0.95):
+    """The lower bound of the two-level bootstrap interval of the OOF metric is at least `floor`."""
     metric = metric or result.metric
-    point, low, high = bootstrap_ci(metric, result.y, result.oof_probs, n_boot, level, seed=0)
-    record("metric_floor", result.name, metric=metric, score=point, low=low, high=high, floor=floor, level=level,
-           n=len(result.y))
+    point, low, high = bootstrap_ci(metric, result.y, result.seed_probs(), 1000, level, seed=0, groups=result.groups)
+    publish_figures("metric_floor", result.name, metric=metric, score=point, low=low, high=high, floor=floor,
+                    level=level, n=len(result.y), seeds=result.n_seeds)
     assert low >= floor, (
-        f"{result.name}: {metric} is {fmt(point)} [{fmt(low)}, {fmt(high)}] ({level:.0%} bootstrap CI, "
-        f"{len(result.y)} OOF samples); expected the lower bound >= {fmt(floor)}")
+        f"{result.name}: {metric} is {fmt(point)} [{fmt(low)}, {fmt(high)}] ({level:.0%} two-level bootstrap, "
+        f"{result.n_seeds} seed(s), {len(result.y)} OOF samples); expected the lower bound >= {fmt(floor)}")
     return point, low, high
 
 
-def assert_gap_below(result, max_gap: float, metric: str | None = None):
+def assert_gap_below(result: Result, max_gap: float, metric: str | None = None):
     """Train minus validation metric (both unaugmented) is at most `max_gap`."""
     metric = metric or result.metric
     gap, train, val = result.gap(metric), result.train_score(metric), float(np.mean(result.fold_scores(metric)))
-    record("gap", result.name, metric=metric, gap=gap, train=train, val=val, max_gap=max_gap)
+    publish_figures("gap", result.name, metric=metric, gap=gap, train=train, val=val, max_gap=max_gap)
     assert gap <= max_gap, (f"{result.name}: generalisation gap in {metric} is {fmt(gap)} (train {fmt(train)} - "
                             f"val {fmt(val)}); expected <= {fmt(max_gap)}")
     return gap
 
 
-def assert_fold_std_below(result, max_std: float, metric: str | None = None):
+def assert_fold_std_below(result: Result, max_std: float, metric: str | None = None):
     metric = metric or result.metric
     scores = result.fold_scores(metric)
     std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
-    record("fold_std", result.name, metric=metric, std=std, mean=float(scores.mean()), max_std=max_std)
+    publish_figures("fold_std", result.name, metric=metric, std=std, mean=float(scores.mean()), max_std=max_std)
     assert std <= max_std, (f"{result.name}: {metric} across {len(scores)} folds is {np.round(scores, 4).tolist()}, "
                             f"std {fmt(std)}; expected std <= {fmt(max_std)}")
     return std
 
 
-def assert_beats(a, b, metric: str | None = None, level: float = 0.95, n_boot: int = 1000):
-    """A is better than B: the paired-bootstrap lower bound of (A - B) is above zero."""
-    metric = metric or a.metric
-    check_same_samples(a, b)
-    cmp = paired_bootstrap(metric, a.y, a.oof_probs, b.oof_probs, n_boot, level, seed=0)
-    record("beats", a.name, other=b.name, **cmp)
-    assert cmp["low"] > 0, (
-        f"{a.name} does not beat {b.name} on {metric}: {fmt(cmp['a'])} vs {fmt(cmp['b'])}, delta {fmt(cmp['delta'])} "
-        f"[{fmt(cmp['low'])}, {fmt(cmp['high'])}] ({level:.0%} paired bootstrap, p={cmp['p_value']:.3f}); "
-        "expected the lower bound > 0")
-    return cmp
-
-
-def assert_not_worse(a, b, margin: float, metric: str | None = None, level: float = 0.95, n_boot: int = 1000):
-    """A is not worse than B by more than `margin`: lower bound of (A - B) >= -margin."""
-    metric = metric or a.metric
-    check_same_samples(a, b)
-    cmp = paired_bootstrap(metric, a.y, a.oof_probs, b.oof_probs, n_boot, level, seed=0)
-    record("not_worse", a.name, other=b.name, margin=margin, **cmp)
-    assert cmp["low"] >= -margin, (
-        f"{a.name} is worse than {b.name} on {metric} by more than {fmt(margin)}: {fmt(cmp['a'])} vs {fmt(cmp['b'])}, "
-        f"delta {fmt(cmp['delta'])} [{fmt(cmp['low'])}, {fmt(cmp['high'])}] ({level:.0%} paired bootstrap)")
-    return cmp
-
-
-def assert_no_difference(a, b, metric: str | None = None, level: float = 0.95, n_boot: int = 1000):
-    """Neither is better: the paired-bootstrap interval of (A - B) contains zero.
-
-    States a measured null result; it fails as soon as either side starts winning."""
-    metric = metric or a.metric
-    check_same_samples(a, b)
-    cmp = paired_bootstrap(metric, a.y, a.oof_probs, b.oof_probs, n_boot, level, seed=0)
-    record("no_difference", a.name, other=b.name, **cmp)
-    assert cmp["low"] <= 0 <= cmp["high"], (
-        f"{a.name} and {b.name} now differ on {metric}: {fmt(cmp['a'])} vs {fmt(cmp['b'])}, delta "
-        f"{fmt(cmp['delta'])} [{fmt(cmp['low'])}, {fmt(cmp['high'])}] ({level:.0%} paired bootstrap); "
-        "expected no significant difference")
-    return cmp
-
-
-def assert_expected(a, b, expected: str, metric: str | None = None, level: float = 0.95):
-    """One of the comparisons by name: 'beats', 'loses', 'no_difference' or 'not_worse:<margin>'."""
-    if expected == "beats":
-        return assert_beats(a, b, metric, level)
-    if expected == "loses":
-        return assert_beats(b, a, metric, level)
-    if expected == "no_difference":
-        return assert_no_difference(a, b, metric, level)
-    if expected.startswith("not_worse:"):
-        return assert_not_worse(a, b, float(expected.split(":")[1]), metric, level)
-    raise ConfigError(f"unknown expectation {expected!r}; use beats, loses, no_difference or not_worse:<margin>")
-
-
-def dummy_probs(result) -> np.ndarray:
+def dummy_probs(result: Result) -> np.ndarray:
     """The most-frequent-class model, fit on the validated labels' class counts."""
     counts = np.bincount(result.y, minlength=result.oof_probs.shape[1])
     probs = np.zeros_like(result.oof_probs)
@@ -133,19 +253,51 @@ def dummy_probs(result) -> np.ndarray:
     return probs
 
 
-def assert_beats_dummy(result, metric: str | None = None, level: float = 0.95):
+def assert_beats_dummy(result: Result, metric: str | None = None, level: float = 0.95):
+    """A sanity guard: the model beats the most-frequent-class model (it catches a dead model, not a worse one)."""
     metric = metric or result.metric
-    cmp = paired_bootstrap(metric, result.y, result.oof_probs, dummy_probs(result), 1000, level, seed=0)
-    record("beats_dummy", result.name, **cmp)
+    cmp = paired_bootstrap(metric, result.y, result.seed_probs(), dummy_probs(result), 1000, level, seed=0,
+                           groups=result.groups)
+    publish_figures("beats_dummy", result.name, **cmp)
     assert cmp["low"] > 0, (f"{result.name} does not beat the most-frequent-class model on {metric}: "
                             f"{fmt(cmp['a'])} vs {fmt(cmp['b'])} (delta lower bound {fmt(cmp['low'])})")
     return cmp
 
 
-# --- baselines ----------------------------------------------------------------------------
+# --- baselines and the regression guard --------------------------------------------------------
+def environment() -> dict:
+    """What a baseline was measured on."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                   cpu)
+    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu,
+            "threads": torch.get_num_threads(), "commit": commit}
+
+
+MEASURES = {  # name -> (how to read it from a Result, higher is better)
+    "score": (lambda r: r.seed_scores(), True),
+    "gap": (lambda r: r.seed_gaps(), False),
+}
+
+
+def measure_values(result: Result, measure: str, answers=None) -> np.ndarray:
+    if measure == "eval":
+        if answers is None:
+            raise ConfigError("the 'eval' measure needs the eval answers (competition.scoring.eval_answers)")
+        return np.array([get_metric(result.metric)(answers, p) for p in result.seed_eval()])
+    return MEASURES[measure][0](result)
+
+
 class Baselines:
-    """Promoted baseline scores in a folder, one JSON file per experiment and budget,
-    keyed inside by the data fingerprint."""
+    """Baselines in a folder, one JSON file per experiment and budget, keyed inside by the
+    data fingerprint. Each holds the per-seed values of every measure, so the regression
+    guard's tolerance comes from the measured seed spread, and the environment it ran in."""
 
     def __init__(self, folder: str | Path, update: bool = False):
         self.folder, self.update = Path(folder), update
@@ -165,54 +317,100 @@ class Baselines:
         tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
         tmp.replace(path)
 
+    def record(self, result: Result, answers=None) -> dict:
+        """Store the result's per-seed measures as the baseline for its data."""
+        measures = {"score": result.seed_scores().tolist(), "gap": result.seed_gaps().tolist()}
+        if answers is not None:
+            measures["eval"] = measure_values(result, "eval", answers).tolist()
+        records = self.read(result.name, result.budget)
+        records[result.data_fingerprint] = {
+            "metric": result.metric, "measures": measures, "seeds": result.n_seeds, "key": result.key,
+            "promoted": time.strftime("%Y-%m-%d"), "environment": environment()}
+        self.write(result.name, result.budget, records)
+        return records[result.data_fingerprint]
 
-def assert_no_regression(result, baselines: Baselines, tolerance: float = 0.0, metric: str | None = None,
-                         level: float = 0.95):
-    """The score is not below the promoted baseline for this data: fails when the upper CI bound
-    is below baseline - tolerance. `--update-baselines` promotes only an improvement."""
-    metric = metric or result.metric
-    point, low, high = bootstrap_ci(metric, result.y, result.oof_probs, 1000, level, seed=0)
-    records = baselines.read(result.name, result.budget)
-    baseline = records.get(result.data_fingerprint)
-    improved = baseline is None or point > baseline["score"]
-    if baselines.update and improved:
-        records[result.data_fingerprint] = {"metric": metric, "score": point, "low": low, "high": high,
-                                            "promoted": time.strftime("%Y-%m-%d"), "run": result.key}
-        baselines.write(result.name, result.budget, records)
-        record("baseline", result.name, metric=metric, score=point, baseline=None if baseline is None
-               else baseline["score"], promoted=True)
-        return point
-    if baseline is None:
-        other = sorted(records)
-        raise AssertionError(
-            f"{result.name}: no baseline for this data (fingerprint {result.data_fingerprint}) in "
-            f"{baselines.path(result.name, result.budget)}"
-            + (f"; it holds baselines for different data: {other}" if other else "")
-            + "; run with --update-baselines to record one")
-    record("baseline", result.name, metric=metric, score=point, high=high, baseline=baseline["score"],
-           tolerance=tolerance, promoted=False)
-    assert high >= baseline["score"] - tolerance, (
-        f"{result.name}: {metric} regressed to {fmt(point)} [{fmt(low)}, {fmt(high)}] from the baseline "
-        f"{fmt(baseline['score'])} (promoted {baseline['promoted']}); expected the upper bound >= "
-        f"{fmt(baseline['score'] - tolerance)}")
-    return point
+    def get(self, result: Result) -> dict:
+        """The baseline for this result's data; a clear error when it is missing or foreign."""
+        path = self.path(result.name, result.budget)
+        records = self.read(result.name, result.budget)
+        baseline = records.get(result.data_fingerprint)
+        if baseline is None:
+            other = sorted(records)
+            raise AssertionError(
+                f"{result.name}: no baseline for this data (fingerprint {result.data_fingerprint}) in {path}"
+                + (f"; it holds baselines for different data: {other}" if other else "")
+                + "; run with --update-baselines to record one")
+        if baseline.get("metric") != result.metric:
+            raise ConfigError(f"{path}: the baseline scores {baseline.get('metric')!r}, the result {result.metric!r}; "
+                              "re-record it with --update-baselines")
+        theirs, ours = baseline.get("environment", {}).get("libraries", {}), library_versions()
+        changed = {lib: (theirs.get(lib), ours[lib]) for lib in ours if theirs.get(lib) != ours[lib]}
+        if changed:
+            raise ConfigError(f"{path}: the baseline was measured with other library versions "
+                              f"{ {k: v[0] for k, v in changed.items()} }, this run has "
+                              f"{ {k: v[1] for k, v in changed.items()} }; install constraints.txt, or "
+                              "re-record the baseline with --update-baselines")
+        return baseline
+
+
+def regression_tolerance(baseline_values, n_new: int, false_alarm: float = 0.01) -> dict:
+    """One-sided threshold on the mean of n_new seeds against the baseline's seeds.
+
+    Under the hypothesis of no change, mean_new - mean_base has sd * sqrt(1/n_new + 1/n_base);
+    with sd estimated from the baseline's seeds, the (1 - false_alarm) quantile of Student's t
+    with n_base - 1 degrees of freedom bounds a false alarm at `false_alarm`."""
+    values = np.asarray(baseline_values, float)
+    if len(values) < 3:
+        raise ConfigError(f"a baseline needs at least 3 seeds to measure its spread (it has {len(values)}); "
+                          "re-record it with more seeds")
+    sd = float(values.std(ddof=1))
+    scale = sd * math.sqrt(1 / n_new + 1 / len(values))
+    quantile = float(student_t.ppf(1 - false_alarm, len(values) - 1))
+    return {"mean": float(values.mean()), "sd": sd, "tolerance": quantile * scale,
+            "detectable": (quantile + float(norm.ppf(0.8))) * scale, "n_base": len(values)}
+
+
+def assert_no_regression(result: Result, baselines: Baselines, measure: str = "score", answers=None,
+                         false_alarm: float = 0.01):
+    """The mean over the result's seeds of `measure` ('score' OOF, 'eval', or 'gap') is not worse
+    than its baseline beyond what other training seeds explain (false-alarm rate `false_alarm`).
+
+    `--update-baselines` records the result as the new baseline instead of judging it."""
+    if baselines.update:
+        recorded = baselines.record(result, answers)
+        publish_figures("baseline", result.name, measure=measure, recorded=True,
+                        mean=float(np.mean(recorded["measures"][measure])))
+        return recorded
+    baseline = baselines.get(result)
+    if measure not in baseline["measures"]:
+        raise AssertionError(f"{result.name}: the baseline has no {measure!r} values; re-record it with "
+                             "--update-baselines")
+    new = measure_values(result, measure, answers)
+    limits = regression_tolerance(baseline["measures"][measure], len(new), false_alarm)
+    higher_better = MEASURES.get(measure, (None, True))[1] and (measure != "eval" or HIGHER_IS_BETTER[result.metric])
+    worse_by = (limits["mean"] - new.mean()) if higher_better else (new.mean() - limits["mean"])
+    publish_figures("regression", result.name, measure=measure, new=float(new.mean()), baseline=limits["mean"],
+                    seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],
+                    seeds=len(new), worse_by=float(worse_by))
+    assert worse_by <= limits["tolerance"], (
+        f"{result.name}: {measure} ({result.metric}) regressed to {fmt(new.mean())} over {len(new)} seed(s) "
+        f"{np.round(new, 4).tolist()} from the baseline {fmt(limits['mean'])} (seed sd {fmt(limits['sd'])}, "
+        f"{limits['n_base']} seeds, promoted {baseline['promoted']}); worse by {fmt(worse_by)}, expected at most "
+        f"{fmt(limits['tolerance'])} (false-alarm rate {false_alarm:.0%})")
+    return limits
 
 
 # --- leakage ----------------------------------------------------------------------------------
 def assert_no_group_leakage(table: pd.DataFrame, folds, name: str = "split"):
-    from .data import check_no_leakage
-
-    for k, (train, val) in enumerate(folds):
+    for train, val in folds:
         check_no_leakage(table.iloc[train], table.iloc[val])
-    record("group_leakage", name, folds=len(folds), groups=int(table["group"].nunique()))
+    publish_figures("group_leakage", name, folds=len(folds), groups=int(table["group"].nunique()))
 
 
 def assert_no_duplicates_across(train_images: np.ndarray, other_images: np.ndarray, name: str = "split",
                                 max_duplicates: int = 0):
-    from .data.eda import duplicates_across, image_hashes
-
     pairs = duplicates_across(image_hashes(train_images), image_hashes(other_images))
-    record("duplicates_across", name, duplicates=len(pairs), max_duplicates=max_duplicates)
+    publish_figures("duplicates_across", name, duplicates=len(pairs), max_duplicates=max_duplicates)
     assert len(pairs) <= max_duplicates, (
         f"{name}: {len(pairs)} images appear on both sides (first pairs, train row -> other row: {pairs[:5]}); "
         f"expected at most {max_duplicates}")
@@ -222,15 +420,13 @@ def assert_no_duplicates_across(train_images: np.ndarray, other_images: np.ndarr
 def assert_submission_ready(submission: pd.DataFrame, competition, max_distribution_shift: float = 0.25):
     """Ids, row count and value range are exact; the predicted class distribution is within
     `max_distribution_shift` (total variation) of the train distribution."""
-    from .submission import class_distribution, validate_submission
-
     validate_submission(submission, competition)
     task = competition.task
     predicted = class_distribution(submission[task.answer_column], task.num_classes)
     prior = class_distribution(competition.train["label"], task.num_classes)
     shift = 0.5 * float(np.abs(predicted - prior).sum())
-    record("submission", competition.name, rows=len(submission), distribution_shift=shift,
-           max_shift=max_distribution_shift)
+    publish_figures("submission", competition.name, rows=len(submission), distribution_shift=shift,
+                    max_shift=max_distribution_shift)
     assert shift <= max_distribution_shift, (
         f"submission class distribution is {np.round(predicted, 3).tolist()} against train "
         f"{np.round(prior, 3).tolist()}: total variation {fmt(shift)}; expected <= {fmt(max_distribution_shift)}")

@@ -9,9 +9,11 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn import metrics as skm
 
 from .errors import ConfigError
+from .registry import METRICS
 
 
 def _pred(probs: np.ndarray) -> np.ndarray:
@@ -22,7 +24,7 @@ def _labels(probs) -> list[int]:
     return list(range(np.asarray(probs).shape[1]))
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+for _name, _fn in {
     "accuracy": lambda y, p: skm.accuracy_score(y, _pred(p)),
     "macro_f1": lambda y, p: skm.f1_score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0),
     "weighted_f1": lambda y, p: skm.f1_score(y, _pred(p), average="weighted", labels=_labels(p), zero_division=0),
@@ -30,14 +32,13 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "recall": lambda y, p: skm.recall_score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0),
     "roc_auc": lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p)),
     "log_loss": lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p)),
-}
-HIGHER_IS_BETTER = {name: name != "log_loss" for name in METRICS}
+}.items():
+    METRICS.register(_name, _fn)
+HIGHER_IS_BETTER = {name: name != "log_loss" for name in METRICS.names()}
 
 
-def get_metric(name: str) -> Callable:
-    if name not in METRICS:
-        raise ConfigError(f"unknown metric {name!r}; known metrics: {sorted(METRICS)}")
-    return METRICS[name]
+def get_metric(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    return METRICS.get(name)
 
 
 def compute_metrics(y: np.ndarray, probs: np.ndarray, names=("accuracy", "macro_f1")) -> dict[str, float]:
@@ -76,63 +77,145 @@ def _from_confusion(name: str, cm: np.ndarray) -> np.ndarray:
         return (f1 * actual).sum(1) / actual.sum(1)  # weighted_f1
 
 
-FAST = {"accuracy", "macro_f1", "weighted_f1", "precision", "recall"}
+CONFUSION_METRICS = {"accuracy", "macro_f1", "weighted_f1", "precision", "recall"}
 
 
-def bootstrap_scores(metric: str, y: np.ndarray, probs: np.ndarray, n_boot: int = 1000,
-                     seed: int = 0, draws: np.ndarray | None = None) -> np.ndarray:
-    """The metric on n_boot resamples (with replacement) of the samples.
+def as_seed_stack(probs) -> np.ndarray:
+    """(N, C) one seed, or (S, N, C) several -> (S, N, C)."""
+    probs = np.asarray(probs)
+    return probs[None] if probs.ndim == 2 else probs
 
-    Confusion-derived metrics are computed from per-resample confusion matrices
-    (same value as scikit-learn, about 100x faster); others call scikit-learn.
-    """
+
+def resample_weights(y: np.ndarray, groups=None, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, N) row counts of bootstrap resamples.
+
+    When groups repeat, whole groups are resampled (rows of a group rise and fall
+    together); otherwise rows are resampled within each class, so every resample
+    keeps the class counts."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n_boot, len(y)), np.float32)
+    if groups is not None and len(np.unique(groups)) < len(y):
+        names, row_group = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+        drawn = rng.integers(0, len(names), size=(n_boot, len(names)))
+        group_counts = np.stack([np.bincount(d, minlength=len(names)) for d in drawn])
+        return group_counts[:, row_group].astype(np.float32)
+    offsets = (np.arange(n_boot) * len(y))[:, None]
+    for label in np.unique(y):
+        rows = np.flatnonzero(y == label)
+        drawn = rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))]
+        weights += np.bincount((drawn + offsets).ravel(), minlength=n_boot * len(y)).reshape(n_boot, len(y))
+    return weights
+
+
+def weights_from_draws(draws: np.ndarray, n: int) -> np.ndarray:
+    return np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.float32)
+
+
+def weighted_scores(metric: str, y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The metric of one model's probabilities (N, C) under each row weighting (B, N) -> (B,).
+
+    Confusion-derived metrics come from weighted confusion matrices, one matrix
+    product for all resamples (same values as scikit-learn, ~100x faster);
+    others call scikit-learn with sample_weight."""
     y, probs = np.asarray(y), np.asarray(probs)
     n, c = probs.shape
-    if draws is None:
-        draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    if metric in FAST:
-        cells = y * c + _pred(probs)
-        cms = np.stack([np.bincount(cells[d], minlength=c * c) for d in draws]).reshape(-1, c, c)
-        return _from_confusion(metric, cms)
-    fn = get_metric(metric)
+    if metric in CONFUSION_METRICS:
+        onehot = np.zeros((n, c * c), np.float32)
+        onehot[np.arange(n), y * c + _pred(probs)] = 1
+        return _from_confusion(metric, (weights @ onehot).reshape(-1, c, c))
+    get_metric(metric)  # an unknown name fails here, with the known names
     scores = []
-    for d in draws:
+    for w in weights:
+        rows = w > 0
         try:
-            scores.append(fn(y[d], probs[d]))
+            scores.append(METRIC_WITH_WEIGHTS[metric](y[rows], probs[rows], w[rows]))
         except ValueError:  # e.g. a resample missing a class for ROC-AUC
             scores.append(np.nan)
     return np.asarray(scores)
 
 
-def bootstrap_ci(metric: str, y, probs, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """(point estimate, lower, upper): a seeded percentile bootstrap interval."""
-    point = float(get_metric(metric)(np.asarray(y), np.asarray(probs)))
-    scores = bootstrap_scores(metric, y, probs, n_boot, seed)
+METRIC_WITH_WEIGHTS = {
+    "roc_auc": lambda y, p, w: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p),
+                                                 sample_weight=w),
+    "log_loss": lambda y, p, w: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p), sample_weight=w),
+}
+
+
+def bootstrap_scores(metric: str, y: np.ndarray, probs: np.ndarray, n_boot: int = 1000,
+                     seed: int = 0, draws: np.ndarray | None = None) -> np.ndarray:
+    """The metric of one model on n_boot resamples (with replacement) of the rows."""
+    y = np.asarray(y)
+    weights = (weights_from_draws(draws, len(y)) if draws is not None
+               else resample_weights(y, None, n_boot, seed))
+    return weighted_scores(metric, y, probs, weights)
+
+
+def seed_matrix(metric: str, y, seed_probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B, S): each seed's score under each row resample."""
+    return np.stack([weighted_scores(metric, y, probs, weights) for probs in seed_probs], axis=1)
+
+
+def resample_seeds(matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Second level: per row resample, the mean score of S seeds drawn with replacement."""
+    b, s = matrix.shape
+    picks = rng.integers(0, s, size=(b, s))
+    return np.nanmean(np.take_along_axis(matrix, picks, axis=1), axis=1)
+
+
+def two_level_scores(metric: str, y, probs, groups=None, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of the mean-over-seeds score: seeds, then rows (by class or group)."""
+    seed_probs = as_seed_stack(probs)
+    weights = resample_weights(y, groups, n_boot, seed)
+    return resample_seeds(seed_matrix(metric, y, seed_probs, weights), np.random.default_rng([seed, 1]))
+
+
+def bootstrap_ci(metric: str, y, probs, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                 groups=None) -> tuple[float, float, float]:
+    """(point, lower, upper): the mean over seeds of the score, with a seeded two-level
+    percentile interval. probs is (N, C) for one seed or (S, N, C)."""
+    seed_probs = as_seed_stack(probs)
+    fn = get_metric(metric)
+    point = float(np.mean([fn(np.asarray(y), p) for p in seed_probs]))
+    scores = two_level_scores(metric, y, seed_probs, groups, n_boot, seed)
     alpha = (1 - level) / 2
     low, high = np.nanquantile(scores, [alpha, 1 - alpha])
     return point, float(low), float(high)
 
 
-def paired_bootstrap(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level: float = 0.95,
-                     seed: int = 0) -> dict:
-    """Compare A and B on the same resamples: delta = A - B (sign-flipped for log_loss).
+def detectable_effect(se: float, level: float = 0.95, power: float = 0.8) -> float:
+    """The minimum detectable effect of a two-sided test at `level` with `power`, given the
+    standard error of the difference: (z_{1-alpha/2} + z_power) * se."""
+    return float((norm.ppf(1 - (1 - level) / 2) + norm.ppf(power)) * se)
 
-    Returns delta, its percentile interval, and p_value: the share of resamples
-    where A is not better than B.
+
+def paired_bootstrap(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level: float = 0.95,
+                     seed: int = 0, groups=None, power: float = 0.8) -> dict:
+    """Compare A and B on the same rows: delta = A - B (sign-flipped for log_loss).
+
+    Rows are resampled once for both (paired); seeds are resampled for each on its
+    own (A's and B's seeds are independent trainings). Returns the delta, its
+    percentile interval, its standard error, the minimum detectable effect (MDE)
+    at `level` and `power`, the seeds on each side, and p_value: the share of
+    resamples in which A is not better than B.
     """
     y = np.asarray(y)
-    if np.shape(probs_a) != np.shape(probs_b) or len(y) != len(probs_a):
+    seed_a, seed_b = as_seed_stack(probs_a), as_seed_stack(probs_b)
+    if seed_a.shape[1:] != seed_b.shape[1:] or len(y) != seed_a.shape[1]:
         raise ConfigError(f"paired bootstrap needs predictions on the same samples: y {y.shape}, "
-                          f"A {np.shape(probs_a)}, B {np.shape(probs_b)}")
-    draws = np.random.default_rng(seed).integers(0, len(y), size=(n_boot, len(y)))
+                          f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}")
+    weights = resample_weights(y, groups, n_boot, seed)
+    rng = np.random.default_rng([seed, 1])
     sign = 1 if HIGHER_IS_BETTER[metric] else -1
-    a = bootstrap_scores(metric, y, probs_a, draws=draws)
-    b = bootstrap_scores(metric, y, probs_b, draws=draws)
-    deltas = sign * (a - b)
+    deltas = sign * (resample_seeds(seed_matrix(metric, y, seed_a, weights), rng)
+                     - resample_seeds(seed_matrix(metric, y, seed_b, weights), rng))
     alpha = (1 - level) / 2
     low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
     fn = get_metric(metric)
-    point_a, point_b = float(fn(y, np.asarray(probs_a))), float(fn(y, np.asarray(probs_b)))
+    point_a = float(np.mean([fn(y, p) for p in seed_a]))
+    point_b = float(np.mean([fn(y, p) for p in seed_b]))
+    se = float(np.nanstd(deltas, ddof=1))
     return {"metric": metric, "a": point_a, "b": point_b, "delta": sign * (point_a - point_b),
-            "low": float(low), "high": float(high), "p_value": float(np.mean(deltas <= 0)), "level": level}
+            "low": float(low), "high": float(high), "se": se, "mde": detectable_effect(se, level, power),
+            "p_value": float(np.mean(deltas <= 0)), "level": level, "power": power,
+            "seeds_a": len(seed_a), "seeds_b": len(seed_b), "n": len(y)}

@@ -12,9 +12,11 @@ import pytest
 
 from . import gates
 from .data import data_dir, open_competition
-from .experiment import BUDGETS, Experiment, get_budget, run
-from .gates import Baselines
+from .experiment import BUDGETS, Experiment, get_budget
+from .gates import Baselines, Underpowered
 from .report import format_leaderboard, leaderboard_rows, write_leaderboard, write_run_report
+from .runner import RunContext, run
+from .scoring import eval_answers, score_eval
 from .store import Store
 
 STATE = pytest.StashKey["SessionState"]()
@@ -26,6 +28,7 @@ class SessionState:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.results: dict[str, object] = {}
+        self.claims: list[dict] = []
         self.memo: dict[tuple, object] = {}
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
@@ -41,6 +44,11 @@ class SessionState:
 
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    def context(self, log=None) -> RunContext:
+        progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
+        return RunContext(store=self.store, data_root=self.data_root, device=self.device,
+                          rerun=self.config.getoption("--rerun"), progress_file=progress, log=log)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +68,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "experiment: an experiment case (trains or scores models)")
+    config.addinivalue_line("markers", "guard: gates CI on every commit (tolerances from measured seed variance)")
+    config.addinivalue_line("markers", "claim: states what a technique does; underpowered claims are skipped, "
+                                       "never passed")
+    config.addinivalue_line("markers", "data: checks the data itself and trains nothing")
     config.addinivalue_line("markers", "slow: takes minutes even at the smoke budget")
     config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
     config.stash[STATE] = SessionState(config)
@@ -74,18 +86,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """Gate figures of this test become its JUnit properties."""
+    """Gate figures of this test become its JUnit properties; an underpowered claim becomes a skip."""
+    state = item.config.stash[STATE]
+
     def listen(entry: dict) -> None:
         prefix = f"{entry['gate']}.{entry['experiment']}"
         for key, value in entry.items():
             if key not in ("gate", "experiment") and isinstance(value, (int, float, str, bool)):
                 item.user_properties.append((f"{prefix}.{key}", value))
+        if entry["gate"] == "claim":
+            state.claims.append({"test": item.nodeid, **entry})
 
-    gates.LISTENERS.append(listen)
+    gates.FIGURE_LISTENERS.append(listen)
     try:
         return (yield)
+    except Underpowered as exc:
+        pytest.skip(f"UNDERPOWERED: {exc}")
     finally:
-        gates.LISTENERS.remove(listen)
+        gates.FIGURE_LISTENERS.remove(listen)
 
 
 # --- fixtures ---------------------------------------------------------------------------
@@ -132,6 +150,17 @@ def digits(load_competition_by_name):
 
 
 @pytest.fixture(scope="session")
+def eval_answers_of():
+    """eval_answers_of(competition) -> the eval answers (built-in competitions), for gates judged on eval."""
+    def answers(competition):
+        found = eval_answers(competition)
+        if found is None:
+            pytest.skip(f"{competition.name} has no eval answers")
+        return found
+    return answers
+
+
+@pytest.fixture(scope="session")
 def my_competition(pytestconfig, load_competition_by_name):
     """One's own competition, from --competition PATH."""
     path = pytestconfig.getoption("--competition")
@@ -155,9 +184,8 @@ def run_experiment(competition_session):
             return state.memo[memo_key]
         terminal = state.terminal()
         log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal else None
-        progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
-        result = run(experiment, state.budget, state.store, state.data_root, state.device,
-                     rerun=state.config.getoption("--rerun"), progress_file=progress, log=log)
+        result = run(experiment, state.budget, state.context(log))
+        score_eval(result, open_competition(experiment.data, state.data_root))
         write_run_report(result, state.reports / "runs" / experiment.name)
         state.memo[memo_key] = result
         state.results[experiment.name] = result
@@ -176,3 +204,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(line)
     path = write_leaderboard(rows, state.reports / "leaderboard.md")
     terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}")
+    if state.claims:
+        terminalreporter.section("competition claims")
+        for claim in state.claims:
+            figures = (f"delta {claim['delta']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] MDE {claim['mde']:.4f} "
+                       f"seeds {claim['seeds_a']}/{claim['seeds_b']}" if "delta" in claim else
+                       f"seeds {claim.get('seeds_a')}/{claim.get('seeds_b')}")
+            terminalreporter.write_line(f"{claim['outcome'].upper():<13} {claim['experiment']} {claim.get('claim', '')} "
+                                        f"{claim['other']}: {figures}")

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .experiment import Result, result_to_json
 from .metrics import bootstrap_ci, confusion, per_class_report
+
+
+def score_interval(result: Result, level: float = 0.95) -> tuple[float, float, float]:
+    """The mean-over-seeds score with its two-level bootstrap interval."""
+    return bootstrap_ci(result.metric, result.y, result.seed_probs(), 1000, level, seed=0, groups=result.groups)
 
 
 def history_frame(result) -> pd.DataFrame:
@@ -20,7 +26,7 @@ def validation_trust(result, level: float = 0.95) -> dict | None:
     """Does the eval score fall inside the validation CI? (Only where eval answers exist.)"""
     if not result.eval_metrics:
         return None
-    point, low, high = bootstrap_ci(result.metric, result.y, result.oof_probs, 1000, level, seed=0)
+    point, low, high = score_interval(result, level)
     score = result.eval_metrics.get(result.metric)
     return {"metric": result.metric, "validation": point, "low": low, "high": high, "eval": score,
             "inside": bool(low <= score <= high)}
@@ -87,8 +93,6 @@ def plot_per_class_f1(report: pd.DataFrame, path: Path, title: str) -> None:
 
 def write_run_report(result, out_dir: str | Path) -> Path:
     """result.json, oof/eval probabilities, history.csv, three PNG plots and report.md."""
-    from .experiment import result_to_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result_to_json(result), indent=1))
@@ -101,10 +105,11 @@ def write_run_report(result, out_dir: str | Path) -> Path:
         plot_learning_curves(history, out / "learning_curves.png")
     plot_confusion(result, out / "confusion_matrix.png")
     plot_per_class_f1(classes, out / "per_class_f1.png", f"{result.name}: OOF per-class F1")
-    point, low, high = bootstrap_ci(result.metric, result.y, result.oof_probs, 1000, 0.95, seed=0)
+    point, low, high = score_interval(result)
     lines = [f"# {result.name}", "", f"- budget: {result.budget}; folds: {len(result.folds)}; "
              f"OOF samples: {len(result.y)}; {result.seconds:.1f}s" + (" (store hit)" if result.cache_hit else ""),
-             f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (95% bootstrap CI)"]
+             f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (mean of {result.n_seeds} seed(s); 95% "
+             "two-level bootstrap CI over seeds and rows)"]
     if result.folds:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
         lines += [f"- {name} over {len(result.folds)} fold(s): {v['mean']:.4f} +- {v['std']:.4f}"
@@ -123,7 +128,7 @@ def write_run_report(result, out_dir: str | Path) -> Path:
 def leaderboard_rows(results) -> list[dict]:
     rows = []
     for r in results:
-        point, low, high = bootstrap_ci(r.metric, r.y, r.oof_probs, 1000, 0.95, seed=0)
+        point, low, high = score_interval(r)
         rows.append({"experiment": r.name, "metric": r.metric, "score": point, "low": low, "high": high,
                      "gap": r.gap() if r.folds else float("nan"),
                      "eval": (r.eval_metrics or {}).get(r.metric, float("nan")),

@@ -22,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-STORE_FORMAT = 1
+from .experiment import result_arrays, result_from_parts, result_to_json
+
+STORE_FORMAT = 2
 LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
-TRAINING_CODE = ("data", "augment", "models", "train", "experiment.py", "cv.py", "tta.py", "metrics.py")
+TRAINING_CODE = ("data", "augment", "models", "train", "experiment.py", "registry.py", "cv.py", "tta.py",
+                 "metrics.py")
 
 
 class StoreWarning(UserWarning):
@@ -77,30 +80,30 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def scratch_dir(self, key: str, fold: int) -> Path:
-        """Checkpoints of a fold in progress (a killed run resumes from here)."""
-        return self.root / "scratch" / key / f"fold{fold}"
+    def scratch_dir(self, key: str, unit: str) -> Path:
+        """Checkpoints of a unit in progress (a killed run resumes from here)."""
+        return self.root / "scratch" / key / unit
 
-    # --- fold artifacts --------------------------------------------------------------
-    def fold_path(self, key: str, fold: int) -> Path:
-        return self.root / "folds" / key / f"fold{fold}.npz"
+    # --- unit artifacts (one fold of one seed) --------------------------------------------
+    def fold_path(self, key: str, unit: str) -> Path:
+        return self.root / "folds" / key / f"{unit}.npz"
 
-    def save_fold(self, key: str, fold: int, output: dict) -> None:
-        path = self.fold_path(key, fold)
+    def save_fold(self, key: str, unit: str, output: dict) -> None:
+        path = self.fold_path(key, unit)
         arrays = {k: output[k] for k in ("val_index", "val_probs", "eval_probs")}
         meta = {k: v for k, v in output.items() if k not in arrays}
-        best = self.scratch_dir(key, fold) / "best.pt"
-        if best.exists():  # keep the fold's weights: TTA and reports can use them later
+        best = self.scratch_dir(key, unit) / "best.pt"
+        if best.exists():  # keep the unit's weights: TTA and reports can use them later
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(best, self.weights_path(key, fold))
+            os.replace(best, self.weights_path(key, unit))
         write_npz_atomic(path, {**arrays, "meta": np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8)})
-        shutil.rmtree(self.scratch_dir(key, fold), ignore_errors=True)
+        shutil.rmtree(self.scratch_dir(key, unit), ignore_errors=True)
 
-    def weights_path(self, key: str, fold: int) -> Path:
-        return self.root / "folds" / key / f"fold{fold}.pt"
+    def weights_path(self, key: str, unit: str) -> Path:
+        return self.root / "folds" / key / f"{unit}.pt"
 
-    def load_fold(self, key: str, fold: int) -> dict | None:
-        path = self.fold_path(key, fold)
+    def load_fold(self, key: str, unit: str) -> dict | None:
+        path = self.fold_path(key, unit)
         if not path.exists():
             return None
         try:
@@ -115,13 +118,10 @@ class Store:
 
     # --- results -----------------------------------------------------------------------
     def save_result(self, key: str, result) -> Path:
-        from .experiment import result_to_json
-
         entry = self.entry(key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=entry.parent))
-        np.savez(staging / "arrays.npz", y=result.y, oof_index=result.oof_index, oof_probs=result.oof_probs,
-                 eval_ids=result.eval_ids.astype(str), eval_probs=result.eval_probs)
+        np.savez(staging / "arrays.npz", **result_arrays(result))
         (staging / "result.json").write_text(json.dumps(result_to_json(result), indent=1))
         old = entry.with_name(f".{key}.old.{os.getpid()}")
         if entry.exists():
@@ -132,16 +132,14 @@ class Store:
         return entry
 
     def load_result(self, key: str, name: str | None = None):
-        from .experiment import Result
-
         entry = self.entry(key)
         if not entry.exists():
             return None
         try:
             meta = json.loads((entry / "result.json").read_text())
             with np.load(entry / "arrays.npz") as arrays:
-                data = {k: arrays[k] for k in ("y", "oof_index", "oof_probs", "eval_ids", "eval_probs")}
-            result = Result(**meta, **data)
+                data = {k: arrays[k] for k in arrays.files}
+            result = result_from_parts(meta, data)
         except Exception as exc:
             self.report_corrupt(entry, exc)
             shutil.rmtree(entry, ignore_errors=True)

@@ -11,10 +11,11 @@ import torch
 
 from competition.data import (CachedDataset, LeakageError, Preprocess, cached_images, check_no_leakage,
                               load_competition, make_loader, make_splits, mask_class, prepare)
+from competition import scoring
 from competition.data import builtin, cache
 from competition.data.eda import duplicates_across, duplicates_within, image_hashes, run_eda
 from competition.data.formats import AGE_NAMES, MASK_STEMS
-from competition.errors import ChecksumError, DataError
+from competition.errors import ChecksumError, ConfigError, DataError
 
 from conftest import write_image
 
@@ -144,7 +145,7 @@ def test_digits_builtin_is_prepared_once(tmp_path):
     assert comp.task.num_classes == 10 and len(comp.train) + len(comp.eval) == 1797
     assert prepare("digits", tmp_path) == root and (root / "competition.json").stat().st_mtime_ns == stamp
     # answers are apart from train/eval and align with eval ids
-    answers = builtin.read_answers(comp)
+    answers = scoring.read_answers(comp)
     assert len(answers) == len(comp.eval) and set(answers) == set(range(10))
     assert "ans" not in comp.eval.columns
 
@@ -230,7 +231,8 @@ def test_dataset_batches_keep_order_and_loader_is_seeded():
 # --- splits ---------------------------------------------------------------------
 @pytest.mark.parametrize("scheme", ["kfold", "stratified", "group", "stratified_group"])
 def test_splits_partition_rows_and_are_seeded(scheme):
-    table = pd.DataFrame({"label": np.arange(60) % 3, "group": np.arange(60) // 4})
+    groups = np.arange(60) // 4 if "group" in scheme else np.arange(60)
+    table = pd.DataFrame({"label": np.arange(60) % 3, "group": groups})
     folds = make_splits(table, scheme, n_splits=5, seed=3)
     val = np.concatenate([v for _, v in folds])
     assert sorted(val) == list(range(60))
@@ -246,8 +248,24 @@ def test_holdout_and_leakage_error_names_groups():
     table = pd.DataFrame({"label": np.arange(40) % 2, "group": np.arange(40) // 4})
     [(train, val)] = make_splits(table, "holdout", seed=0)
     assert len(val) == 8
+    check_no_leakage(table.iloc[train], table.iloc[val])  # repeating groups make holdout a group split
     with pytest.raises(LeakageError, match=r"1 group\(s\) on both sides of the split: 1;"):
         check_no_leakage(table.iloc[:8], table.iloc[4:12])
+
+
+@pytest.mark.parametrize("scheme", ["kfold", "stratified"])
+def test_a_scheme_that_ignores_repeating_groups_is_refused(scheme):
+    table = pd.DataFrame({"label": np.arange(40) % 2, "group": [f"person{i // 7}" for i in range(40)]})
+    with pytest.raises(ConfigError, match=rf"cv scheme '{scheme}' ignores groups, but 6 groups .*person0, "
+                                          r"person1.*use 'stratified_group:<k>'"):
+        make_splits(table, scheme, n_splits=3)
+
+
+def test_bagging_resamples_whole_groups_when_groups_repeat():
+    table = pd.DataFrame({"label": np.arange(40) % 2, "group": np.arange(40) // 4})
+    for train, oob in make_splits(table, "bootstrap", n_splits=3, seed=0):
+        check_no_leakage(table.iloc[train], table.iloc[oob])
+        assert len(oob) % 4 == 0
 
 
 def test_stratified_split_with_too_few_members_says_what_to_do():

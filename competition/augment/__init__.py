@@ -1,5 +1,5 @@
 """Named augmentation pipelines (albumentations, torchvision v2) and batch mixup/cutmix."""
 from .batch import mix_batch
-from .presets import PRESETS, create_augmentation
+from .presets import create_augmentation
 
-__all__ = ["PRESETS", "create_augmentation", "mix_batch"]
+__all__ = ["create_augmentation", "mix_batch"]

@@ -19,19 +19,23 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..registry import AUGMENTATION_STEPS, AUGMENTATIONS
 
 Step = tuple[str, dict]
+# backend-neutral steps; any other name is a raw albumentations / torchvision v2 class name
+for _step in ("flip", "resize", "pad_crop", "erase", "affine", "brightness_contrast"):
+    AUGMENTATION_STEPS.register(_step, _step)
 
 
-def preset_steps(name: str, size: tuple[int, int]) -> list[Step]:
-    """Each preset as backend-neutral (name, params) steps."""
+def preset_table(size: tuple[int, int]) -> dict[str, list[Step]]:
+    """Each preset as backend-neutral (name, params) steps for images of `size`."""
     h, w = size
     pad = max(2, round(0.1 * min(h, w)))
     flip = ("flip", {"p": 0.5})
     pad_crop = ("pad_crop", {"pad": pad, "size": (h, w)})
     erase = ("erase", {"p": 0.5, "scale": (0.02, 0.15)})
     affine = ("affine", {"p": 0.5, "degrees": 10, "translate": 0.08, "scale": (0.9, 1.1)})
-    presets = {
+    return {
         "none": [],
         "base": [("resize", {"size": (h, w)})],
         "light": [flip, affine],
@@ -41,12 +45,14 @@ def preset_steps(name: str, size: tuple[int, int]) -> list[Step]:
         "crop_flip_erase": [pad_crop, flip, erase],
         "affine": [affine],
     }
-    if name not in presets:
-        raise ConfigError(f"unknown augmentation preset {name!r}; known: {sorted(presets)}")
-    return presets[name]
 
 
-PRESETS = ("none", "base", "light", "heavy", "crop_flip", "crop_flip_erase", "affine")
+for _preset in preset_table((28, 28)):
+    AUGMENTATIONS.register(_preset, _preset)
+
+
+def preset_steps(name: str, size: tuple[int, int]) -> list[Step]:
+    return preset_table(size)[AUGMENTATIONS.check(name)]
 
 
 # --- albumentations ---------------------------------------------------------------

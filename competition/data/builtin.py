@@ -225,13 +225,3 @@ def prepare(name: str, root: str | Path | None = None) -> Path:
 
 def load_builtin(name: str, root: str | Path | None = None) -> Competition:
     return load_competition(prepare(name, root), name=name)
-
-
-def read_answers(competition: Competition) -> pd.Series:
-    """Eval answers as ints indexed like competition.eval; only for leaderboard scoring."""
-    if not competition.has_answers():
-        raise DataError(f"{competition.answers_path}: no eval answers for {competition.name!r}; "
-                        "only built-in competitions have them")
-    answers = pd.read_csv(competition.answers_path, dtype={"ImageID": str})
-    by_id = answers.set_index("ImageID")["ans"]
-    return by_id.loc[competition.eval["image_id"]].astype(int).reset_index(drop=True)

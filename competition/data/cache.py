@@ -19,6 +19,10 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
+from ..registry import CROPS
+
+for _crop in ("none", "center", "face", "box:"):  # box:x0,y0,x1,y1 in source pixels
+    CROPS.register(_crop, _crop)
 
 CACHE_FORMAT = 1
 
@@ -43,8 +47,7 @@ class Preprocess:
             object.__setattr__(self, "size", (self.size, self.size))
         if self.channels not in (1, 3):
             raise DataError(f"Preprocess.channels={self.channels}: use 1 (grayscale) or 3 (RGB)")
-        if not (self.crop in ("none", "center", "face") or self.crop.startswith("box:")):
-            raise DataError(f"Preprocess.crop={self.crop!r}: use 'none', 'center', 'face' or 'box:x0,y0,x1,y1'")
+        CROPS.check(self.crop, field="crop")
 
 
 def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:

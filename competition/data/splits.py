@@ -1,4 +1,10 @@
-"""Train/validation splits from scikit-learn, as index arrays from a fixed seed."""
+"""Train/validation splits from scikit-learn, as index arrays from a fixed seed.
+
+Groups (a person, a patient, a source image) never straddle a split: when a
+table's groups repeat, `holdout` becomes a stratified group split, and the
+schemes that ignore groups (`kfold`, `stratified`, `bootstrap` by row) are
+refused with the groups they would split.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -7,23 +13,48 @@ from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold, St
                                      train_test_split)
 
 from ..errors import ConfigError, DataError
+from ..registry import CV_SCHEMES
 
-SCHEMES = ("holdout", "kfold", "stratified", "group", "stratified_group")
+GROUP_AWARE = {"holdout", "group", "stratified_group", "bootstrap"}
+for _scheme in ("holdout", "kfold", "stratified", "group", "stratified_group", "bootstrap"):
+    CV_SCHEMES.register(_scheme, _scheme)
 
 
 class LeakageError(AssertionError):
-    """The same group or image appears on both sides of a split."""
+    """The same row, group or image appears on both sides of a split."""
+
+
+def groups_repeat(table: pd.DataFrame) -> bool:
+    return "group" in table and bool(table["group"].duplicated().any())
+
+
+def refuse_group_unaware(table: pd.DataFrame, scheme: str) -> None:
+    repeated = table["group"][table["group"].duplicated(keep=False)].unique()
+    shown = ", ".join(map(str, repeated[:5])) + (" ..." if len(repeated) > 5 else "")
+    raise ConfigError(f"cv scheme {scheme!r} ignores groups, but {len(repeated)} groups have several rows "
+                      f"({shown}) and would be split across train and validation; use 'stratified_group:<k>' "
+                      "or 'group:<k>' (or 'holdout', which is group-aware)")
 
 
 def make_splits(table: pd.DataFrame, scheme: str = "stratified", n_splits: int = 5, seed: int = 0,
                 val_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train_idx, val_idx) pairs over the rows of `table` (label and group columns)."""
-    if scheme not in SCHEMES:
-        raise ConfigError(f"unknown split scheme {scheme!r}; known: {list(SCHEMES)}")
+    """(train_idx, val_idx) pairs over the rows of `table` (label and group columns).
+
+    For 'bootstrap', n_splits is the number of members; each trains on a resample
+    (of groups, when groups repeat) and is validated out of bag."""
+    CV_SCHEMES.check(scheme)
+    grouped = groups_repeat(table)
+    if grouped and scheme not in GROUP_AWARE:
+        refuse_group_unaware(table, scheme)
     y = table["label"].to_numpy()
     groups = table["group"].to_numpy() if "group" in table else np.arange(len(table))
     index = np.arange(len(table))
+    if scheme == "bootstrap":
+        return bootstrap_splits(groups if grouped else index, n_splits, seed)
     if scheme == "holdout":
+        if grouped:  # one fold of a stratified group split holds out ~val_fraction of the groups
+            splitter = StratifiedGroupKFold(max(2, round(1 / val_fraction)), shuffle=True, random_state=seed)
+            return [next(iter(splitter.split(index, y, groups)))]
         train, val = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=y)
         return [(np.sort(train), np.sort(val))]
     if scheme in ("stratified", "stratified_group"):
@@ -41,6 +72,27 @@ def make_splits(table: pd.DataFrame, scheme: str = "stratified", n_splits: int =
     }
     groups_arg = groups if "group" in scheme else None
     return [(train, val) for train, val in splitters[scheme].split(index, y, groups_arg)]
+
+
+def bootstrap_splits(units: np.ndarray, members: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Bagging: each member trains on a resample of the units (rows or groups), scored out of bag."""
+    labels, row_unit = np.unique(units, return_inverse=True)
+    splits = []
+    for member in range(members):
+        drawn = np.random.default_rng([seed, member]).integers(0, len(labels), size=len(labels))
+        copies = np.bincount(drawn, minlength=len(labels))[row_unit]
+        splits.append((np.repeat(np.arange(len(units)), copies), np.flatnonzero(copies == 0)))
+    return splits
+
+
+def check_disjoint(table: pd.DataFrame, train_idx: np.ndarray, val_idx: np.ndarray, where: str = "split") -> None:
+    """Raise LeakageError when a row or a group is on both sides."""
+    shared_rows = np.intersect1d(train_idx, val_idx)
+    if len(shared_rows):
+        raise LeakageError(f"{where}: {len(shared_rows)} row(s) are in both train and validation "
+                           f"(first: {shared_rows[:5].tolist()}); the folds overlap")
+    if "group" in table:
+        check_no_leakage(table.iloc[np.unique(train_idx)], table.iloc[val_idx])
 
 
 def check_no_leakage(train: pd.DataFrame, val: pd.DataFrame, column: str = "group") -> None:

@@ -20,24 +20,18 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
+from ..registry import MODELS
 from .classifier import Classifier
 from .rescnn import ResCNN
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-MODELS: dict[str, Callable[..., Classifier]] = {}
 TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small",
                      "mobilenet_v3_large", "convnext_tiny")
 
 
 def register_model(name: str):
-    def wrap(factory):
-        MODELS[name] = factory
-        return factory
-    return wrap
-
-
-def list_models() -> list[str]:
-    return sorted(MODELS) + ["timm/<any timm model>"]
+    """Decorator: `@register_model("mynet")` on a factory(num_classes, in_chans, pretrained, **kw)."""
+    return MODELS.register(name)
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, **kw) -> Classifier:
@@ -46,12 +40,11 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
     if isinstance(pretrained, (str, Path)) and (Path(pretrained).suffix in (".pt", ".pth", ".ckpt")
                                                 or Path(pretrained).exists()):
         checkpoint, pretrained = Path(pretrained), None
-    if name.startswith("timm/"):
+    key = MODELS.check(name)
+    if key == "timm/":
         model = timm_model(name[5:], num_classes, in_chans, pretrained, **kw)
-    elif name in MODELS:
-        model = MODELS[name](num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
     else:
-        raise ConfigError(f"unknown model {name!r}; known models: {list_models()}")
+        model = MODELS.get(key)(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
     if checkpoint is not None:
         load_checkpoint_weights(model, checkpoint)
     return model
@@ -260,3 +253,6 @@ def load_checkpoint_weights(model: Classifier, path: Path) -> None:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: checkpoint does not fit model {model.name!r}: {exc}") from exc
+
+
+MODELS.register("timm/", timm_model)  # any timm model as "timm/<name>"

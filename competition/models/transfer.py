@@ -11,9 +11,11 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import TRANSFER_MODES
 from .classifier import Classifier
 
-TRANSFER_MODES = ("scratch", "finetune", "feature-extract", "partial:N")
+for _mode in ("scratch", "finetune", "feature-extract", "partial:"):
+    TRANSFER_MODES.register(_mode, _mode)
 
 
 def parse_mode(mode: str, n_stages: int) -> int:
@@ -27,7 +29,8 @@ def parse_mode(mode: str, n_stages: int) -> int:
         if not 0 <= n <= n_stages:
             raise ConfigError(f"transfer={mode!r}: the model has {n_stages} stages; use partial:0..{n_stages}")
         return n
-    raise ConfigError(f"unknown transfer mode {mode!r}; known: {list(TRANSFER_MODES)}")
+    TRANSFER_MODES.check(mode)
+    raise ConfigError(f"transfer={mode!r}: use partial:N with N a whole number of stages, 0..{n_stages}")
 
 
 def apply_transfer(model: Classifier, mode: str, lr: float, backbone_lr_mult: float = 0.1) -> list[dict]:

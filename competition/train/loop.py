@@ -50,6 +50,7 @@ class TrainConfig:
     channels_last: bool = False
     ema_decay: float | None = None
     early_stopping: int | None = None  # patience in epochs on `monitor`
+    keep: str = "last"                 # "last" (a fixed schedule) or "best" (the best epoch by monitor on val_ds)
     monitor: str = "macro_f1"
     metrics: tuple[str, ...] = ("accuracy", "macro_f1")
     max_steps_per_epoch: int | None = None
@@ -166,17 +167,136 @@ def predict(model: nn.Module, dataset: Dataset, batch_size: int = 512, device: s
     return torch.cat([model(x.to(device)).float().softmax(1).cpu() for x, _ in loader]).numpy()
 
 
-# --- the loop -------------------------------------------------------------------------------
-def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
-        checkpoint_dir: str | Path | None = None, progress_file=None, log=None) -> FitResult:
-    """Train `model` on train_ds, validating on val_ds after each epoch.
+# --- the loop, in parts ---------------------------------------------------------------------
+@dataclass
+class TrainingState:
+    """What the loop carries from epoch to epoch, and what a checkpoint saves."""
 
-    Keeps the best epoch by cfg.monitor, writes last.pt each epoch to
-    checkpoint_dir and resumes from it when present.
-    """
-    seed_everything(cfg.seed)
-    log = log or (lambda message: None)
-    num_classes = model.num_classes
+    net: nn.Module                     # what trains: the model, or its head on cached features
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    ema: nn.Module | None
+    scaler: object
+    history: list[dict] = field(default_factory=list)
+    best_state: dict | None = None
+    best_score: float = -np.inf
+    best_epoch: int = -1
+    stale: int = 0
+    next_epoch: int = 0
+
+    @property
+    def eval_net(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.net
+
+
+def save_checkpoint(state: TrainingState, cfg: TrainConfig, path: Path) -> None:
+    save_atomic({"model": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
+                 "scheduler": state.scheduler.state_dict(), "ema": state.ema.state_dict() if state.ema else None,
+                 "history": state.history, "best_state": state.best_state, "best_score": state.best_score,
+                 "best_epoch": state.best_epoch, "stale": state.stale, "epoch": state.next_epoch - 1,
+                 "config": asdict(cfg)}, path)
+
+
+def resume(state: TrainingState, path: Path) -> bool:
+    """Load last.pt into `state`; False when there is none."""
+    saved = load_resume_state(path)
+    if saved is None:
+        return False
+    state.net.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    if state.ema is not None:
+        state.ema.load_state_dict(saved["ema"])
+    state.history, state.best_state, state.best_score = saved["history"], saved["best_state"], saved["best_score"]
+    state.best_epoch, state.stale, state.next_epoch = saved["best_epoch"], saved["stale"], saved["epoch"] + 1
+    return True
+
+
+def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig, epoch: int, steps: int,
+                    num_classes: int, progress_file=None) -> dict:
+    """One pass over the training rows: the steps every reader expects, in order."""
+    epoch_seed = cfg.seed * 10_007 + epoch
+    set_epoch_seed(train_ds, epoch_seed)
+    mix_rng = np.random.default_rng(epoch_seed)
+    loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=epoch_seed, drop_last=True,
+                         num_workers=cfg.num_workers)
+    bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, ascii=True,
+               mininterval=2.0, file=progress_file or sys.stderr, disable=progress_file is False)
+    net, optimizer = state.net, state.optimizer
+    net.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for step, (x, y) in enumerate(bar):
+        if step >= steps:
+            break
+        x, y = to_device(x, cfg), y.to(cfg.device)
+        targets = y
+        if (cfg.mixup or cfg.cutmix) and cfg.transfer != "feature-extract":
+            x, targets = mix_batch(x, y, num_classes, mix_rng, cfg.mixup, cfg.cutmix)
+        with autocast_for(cfg):
+            logits = net(x)
+            loss = criterion(logits.float(), targets)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                                   "lower the learning rate, set clip_grad, or check the inputs")
+        optimizer.zero_grad(set_to_none=True)
+        backward_and_step(state, loss, cfg)
+        if state.scheduler.interval == "step":
+            state.scheduler.step()
+        loss_sum += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+    bar.close()
+    return {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
+            "train_accuracy": correct / max(seen, 1)}
+
+
+def backward_and_step(state: TrainingState, loss: torch.Tensor, cfg: TrainConfig) -> None:
+    """loss.backward() and optimizer.step(), with fp16 scaling, clipping and EMA when configured."""
+    scaler, optimizer = state.scaler, state.optimizer
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if cfg.clip_grad:
+        nn.utils.clip_grad_norm_(state.net.parameters(), cfg.clip_grad)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    if state.ema is not None:
+        state.ema.update_parameters(state.net)
+
+
+def validate_epoch(state: TrainingState, val_ds, criterion, cfg: TrainConfig) -> dict:
+    if val_ds is None:
+        return {}
+    val_loss, probs, labels = evaluate(state.eval_net, make_loader(val_ds, cfg.eval_batch_size), criterion, cfg)
+    return {"val_loss": val_loss, **{f"val_{k}": v for k, v in compute_metrics(labels, probs, cfg.metrics).items()}}
+
+
+def end_epoch(state: TrainingState, row: dict, cfg: TrainConfig) -> float:
+    """Step an epoch scheduler, record the row, track the best epoch; returns the monitored score."""
+    score = row.get(f"val_{cfg.monitor}", -row["train_loss"])
+    if state.scheduler.interval == "epoch":
+        state.scheduler.step(score) if cfg.scheduler == "plateau" else state.scheduler.step()
+    state.history.append(row)
+    if is_better(score, state.best_score, cfg.monitor):
+        state.best_score, state.best_epoch, state.stale = score, row["epoch"], 0
+        if cfg.keep == "best":
+            state.best_state = copy.deepcopy(state.eval_net.state_dict())
+    else:
+        state.stale += 1
+    return score
+
+
+def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
+    """Transfer mode, device, optimizer, scheduler, EMA and scaler: everything before epoch 1."""
+    if cfg.keep not in ("last", "best"):
+        raise ConfigError(f"keep={cfg.keep!r}: use 'last' (a fixed schedule) or 'best' (the best epoch on val_ds)")
     groups = apply_transfer(model, cfg.transfer, cfg.lr, cfg.backbone_lr_mult)
     model.to(cfg.device)
     if cfg.channels_last:
@@ -185,115 +305,70 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
     if cfg.transfer == "feature-extract":
         train_ds, val_ds = feature_datasets(model, train_ds, val_ds, cfg)
         net = HeadOnly(model)
-    criterion = create_criterion(cfg.loss, **cfg.loss_kw).to(cfg.device)
     steps = len(make_loader(train_ds, cfg.batch_size, drop_last=True))
     steps = min(steps, cfg.max_steps_per_epoch or steps)
+    if steps == 0:
+        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(train_ds)} training rows, so an "
+                          "epoch would take no step; lower batch_size")
     optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay)
     scheduler = create_scheduler(cfg.scheduler, optimizer, cfg.epochs, steps, cfg.warmup_epochs)
     ema = (torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         if cfg.ema_decay else None)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and "cuda" in cfg.device else None
-    history, best_state, best_score, best_epoch, start_epoch, stale = [], None, -np.inf, -1, 0, 0
+    state = TrainingState(net, optimizer, scheduler, ema, scaler)
     if not HIGHER_IS_BETTER.get(cfg.monitor, True):
-        best_score = np.inf
+        state.best_score = np.inf
+    return state, train_ds, val_ds, steps
 
-    last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-    if last_path is not None:
-        last_path.parent.mkdir(parents=True, exist_ok=True)
-        if (state := load_resume_state(last_path)) is not None:
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if ema is not None:
-                ema.load_state_dict(state["ema"])
-            history, best_state, best_score = state["history"], state["best_state"], state["best_score"]
-            best_epoch, stale, start_epoch = state["best_epoch"], state["stale"], state["epoch"] + 1
-            log(f"resumed from {last_path} after epoch {start_epoch}")
 
-    for epoch in range(start_epoch, cfg.epochs):
-        started = time.perf_counter()
-        epoch_seed = cfg.seed * 10_007 + epoch
-        set_epoch_seed(train_ds, epoch_seed)
-        mix_rng = np.random.default_rng(epoch_seed)
-        loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=epoch_seed, drop_last=True,
-                             num_workers=cfg.num_workers)
-        bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, ascii=True,
-                   mininterval=2.0, file=progress_file or sys.stderr, disable=progress_file is False)
-        net.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step, (x, y) in enumerate(bar):
-            if step >= steps:
-                break
-            x, y = to_device(x, cfg), y.to(cfg.device)
-            targets = y
-            if (cfg.mixup or cfg.cutmix) and cfg.transfer != "feature-extract":
-                x, targets = mix_batch(x, y, num_classes, mix_rng, cfg.mixup, cfg.cutmix)
-            with autocast_for(cfg):
-                logits = net(x)
-                loss = criterion(logits.float(), targets)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                       "lower the learning rate, set clip_grad, or check the inputs")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if cfg.clip_grad:
-                nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            if ema is not None:
-                ema.update_parameters(net)
-            if scheduler.interval == "step":
-                scheduler.step()
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-        bar.close()
-
-        eval_net = ema.module if ema is not None else net
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
-               "train_accuracy": correct / max(seen, 1)}
-        if val_ds is not None:
-            val_loader = make_loader(val_ds, cfg.eval_batch_size)
-            val_loss, probs, labels = evaluate(eval_net, val_loader, criterion, cfg)
-            row["val_loss"] = val_loss
-            row.update({f"val_{k}": v for k, v in compute_metrics(labels, probs, cfg.metrics).items()})
-        score = row.get(f"val_{cfg.monitor}", -row["train_loss"])
-        if scheduler.interval == "epoch":
-            scheduler.step(score) if cfg.scheduler == "plateau" else scheduler.step()
-        row["seconds"] = time.perf_counter() - started
-        history.append(row)
-        if is_better(score, best_score, cfg.monitor):
-            best_score, best_epoch, stale = score, epoch + 1, 0
-            best_state = copy.deepcopy(eval_net.state_dict())
-        else:
-            stale += 1
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        if last_path is not None:
-            save_atomic({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema else None,
-                         "history": history, "best_state": best_state, "best_score": best_score,
-                         "best_epoch": best_epoch, "stale": stale, "epoch": epoch, "config": asdict(cfg)},
-                        last_path)
-        if cfg.early_stopping is not None and stale >= cfg.early_stopping:
-            log(f"early stop after epoch {epoch + 1}: no {cfg.monitor} gain for {stale} epochs")
-            break
-
-    if best_state is not None:
-        net.load_state_dict(best_state)
+def finish(model: Classifier, state: TrainingState, cfg: TrainConfig, checkpoint_dir) -> FitResult:
+    """Keep the last (or best) epoch's weights, EMA's when EMA is on, and unfreeze."""
+    if cfg.keep == "best" and state.best_state is not None:
+        state.net.load_state_dict(state.best_state)
+        kept_epoch, kept_score = state.best_epoch, state.best_score
+    else:
+        if state.ema is not None:
+            state.net.load_state_dict(state.ema.module.state_dict())
+        kept_epoch = len(state.history)
+        kept_score = state.history[-1].get(f"val_{cfg.monitor}", float("nan")) if state.history else float("nan")
     for p in model.parameters():
         p.requires_grad_(True)
     model.frozen = []
     if checkpoint_dir:
-        save_atomic({"model": model.state_dict(), "epoch": best_epoch, "score": best_score},
+        save_atomic({"model": model.state_dict(), "epoch": kept_epoch, "score": kept_score},
                     Path(checkpoint_dir) / "best.pt")
-    return FitResult(model=model, history=history, best_epoch=best_epoch, best_score=float(best_score))
+    return FitResult(model=model, history=state.history, best_epoch=kept_epoch, best_score=float(kept_score))
+
+
+def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
+        checkpoint_dir: str | Path | None = None, progress_file=None, log=None) -> FitResult:
+    """Train `model` on train_ds, validating on val_ds after each epoch.
+
+    Keeps the last epoch (cfg.keep="last") or the best by cfg.monitor ("best"),
+    writes last.pt each epoch to checkpoint_dir and resumes from it when present.
+    """
+    seed_everything(cfg.seed)
+    log = log or (lambda message: None)
+    state, train_ds, val_ds, steps = start_training(model, train_ds, val_ds, cfg)
+    criterion = create_criterion(cfg.loss, **cfg.loss_kw).to(cfg.device)
+    last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    if last_path is not None:
+        last_path.parent.mkdir(parents=True, exist_ok=True)
+        if resume(state, last_path):
+            log(f"resumed from {last_path} after epoch {state.next_epoch}")
+
+    for epoch in range(state.next_epoch, cfg.epochs):
+        started = time.perf_counter()
+        row = train_one_epoch(state, train_ds, criterion, cfg, epoch, steps, model.num_classes, progress_file)
+        row.update(validate_epoch(state, val_ds, criterion, cfg))
+        row["seconds"] = time.perf_counter() - started
+        end_epoch(state, row, cfg)
+        state.next_epoch = epoch + 1
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if last_path is not None:
+            save_checkpoint(state, cfg, last_path)
+        if cfg.early_stopping is not None and state.stale >= cfg.early_stopping:
+            log(f"early stop after epoch {epoch + 1}: no {cfg.monitor} gain for {state.stale} epochs")
+            break
+    return finish(model, state, cfg, checkpoint_dir)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import LOSSES
 
 
 def as_soft(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -69,20 +70,20 @@ def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
     return counts.sum() / (num_classes * counts)
 
 
-CRITERIA = {
+for _name, _factory in {
     "cross_entropy": lambda weight=None: WeightedSoftCE(weight),
     "focal": lambda gamma=2.0, alpha=None, weight=None: WeightedSoftCE(alpha if alpha is not None else weight,
                                                                       gamma=gamma),
     "label_smoothing": lambda smoothing=0.1, weight=None: WeightedSoftCE(weight, smoothing=smoothing),
     "f1": lambda eps=1e-7: SoftMacroF1Loss(eps),
     "soft_target_ce": lambda weight=None: WeightedSoftCE(weight),
-}
+}.items():
+    LOSSES.register(_name, _factory)
 
 
 def create_criterion(name: str, **kw) -> nn.Module:
-    if name not in CRITERIA:
-        raise ConfigError(f"unknown loss {name!r}; known losses: {sorted(CRITERIA)}")
+    factory = LOSSES.get(name)
     try:
-        return CRITERIA[name](**kw)
+        return factory(**kw)
     except TypeError as exc:
         raise ConfigError(f"loss {name!r}: {exc}") from exc

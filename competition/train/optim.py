@@ -6,14 +6,14 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
 
-from ..errors import ConfigError
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "cosine", "onecycle", "step", "plateau")
+from ..registry import OPTIMIZERS, SCHEDULERS
 
 
 def split_decay(groups: list[dict], weight_decay: float) -> list[dict]:
-    """No weight decay on biases and norm parameters (every tensor with ndim <= 1)."""
+    """No weight decay on biases and norm parameters (every tensor with ndim <= 1).
+
+    Kept instead of timm's param_groups_weight_decay, which takes a whole model:
+    here the groups already carry per-group learning rates from the transfer mode."""
     out = []
     for group in groups:
         params = [p for p in group["params"] if p.requires_grad]
@@ -27,16 +27,36 @@ def split_decay(groups: list[dict], weight_decay: float) -> list[dict]:
     return out
 
 
+OPTIMIZERS.register("sgd", lambda groups, lr, momentum=0.9, nesterov=True:
+                   torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0))
+OPTIMIZERS.register("adam", lambda groups, lr, **_: torch.optim.Adam(groups, lr=lr))
+OPTIMIZERS.register("adamw", lambda groups, lr, **_: torch.optim.AdamW(groups, lr=lr))
+
+
 def create_optimizer(name: str, groups: list[dict], lr: float, weight_decay: float = 5e-4,
                      momentum: float = 0.9, nesterov: bool = True) -> torch.optim.Optimizer:
-    groups = split_decay(groups, weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
-    raise ConfigError(f"unknown optimizer {name!r}; known optimizers: {list(OPTIMIZERS)}")
+    return OPTIMIZERS.get(name)(split_decay(groups, weight_decay), lr, momentum=momentum, nesterov=nesterov)
+
+
+def cosine_factor(total: int, warmup: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+# each: (optimizer, total steps, warmup steps, options) -> (scheduler, "step" or "epoch")
+SCHEDULERS.register("none", lambda opt, total, warmup, o: (LambdaLR(opt, lambda step: 1.0), "epoch"))
+SCHEDULERS.register("cosine", lambda opt, total, warmup, o: (LambdaLR(opt, cosine_factor(total, warmup)), "step"))
+SCHEDULERS.register("onecycle", lambda opt, total, warmup, o: (
+    OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
+               pct_start=max(warmup / total, 0.15)), "step"))
+SCHEDULERS.register("step", lambda opt, total, warmup, o: (
+    StepLR(opt, step_size=o["step_size"], gamma=o["gamma"]), "epoch"))
+SCHEDULERS.register("plateau", lambda opt, total, warmup, o: (
+    ReduceLROnPlateau(opt, mode="max", factor=o["gamma"], patience=o["patience"]), "epoch"))
 
 
 def create_scheduler(name: str, optimizer, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
@@ -44,25 +64,7 @@ def create_scheduler(name: str, optimizer, epochs: int, steps_per_epoch: int, wa
     """A scheduler with `.interval` = "step" (call each batch) or "epoch"."""
     total = max(1, epochs * steps_per_epoch)
     warmup = int(warmup_epochs * steps_per_epoch)
-    if name == "none":
-        scheduler, interval = LambdaLR(optimizer, lambda step: 1.0), "epoch"
-    elif name == "cosine":
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = (step - warmup) / max(1, total - warmup)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        scheduler, interval = LambdaLR(optimizer, factor), "step"
-    elif name == "onecycle":
-        max_lrs = [g["lr"] for g in optimizer.param_groups]
-        scheduler = OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total,
-                               pct_start=max(warmup / total, 0.15))
-        interval = "step"
-    elif name == "step":
-        scheduler, interval = StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
-    elif name == "plateau":
-        scheduler, interval = ReduceLROnPlateau(optimizer, mode="max", factor=gamma, patience=patience), "epoch"
-    else:
-        raise ConfigError(f"unknown scheduler {name!r}; known schedulers: {list(SCHEDULERS)}")
+    options = {"step_size": step_size, "gamma": gamma, "patience": patience}
+    scheduler, interval = SCHEDULERS.get(name)(optimizer, total, warmup, options)
     scheduler.interval = interval
     return scheduler

@@ -1,0 +1,54 @@
+"""Layer 5. Post-hoc work on stored Results: re-predict the stored unit models
+(test-time augmentation) without retraining. Results in, Results out.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .cv import make_units
+from .data import CachedDataset
+from .errors import ConfigError
+from .experiment import Experiment, Result, get_budget
+from .models import create_model
+from .runner import RunContext, open_data, prepare_data
+from .tta import tta_predict
+
+
+def experiment_of(result: Result) -> Experiment:
+    return Experiment.from_spec(result.name, {**result.spec, "tta": ()})
+
+
+def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", context: RunContext | None = None,
+              name: str | None = None) -> Result:
+    """A new Result: every stored unit model of `result` re-predicted with TTA (no retraining)."""
+    context = context or RunContext()
+    store = context.store
+    if store is None or not result.unit_key:
+        raise ConfigError(f"{result.name}: TTA after training needs the unit weights from the store; "
+                          "run the experiment with a store")
+    experiment = experiment_of(result)
+    if experiment.cv_scheme()[0] == "bootstrap":
+        raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
+    budget = get_budget(result.budget)
+    data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
+    position = {row: i for i, row in enumerate(result.oof_index)}
+    seeds = experiment.training_seeds(budget)
+    seed_oof = np.zeros((len(seeds), *result.oof_probs.shape), np.float32)
+    seed_eval = np.zeros((len(seeds), *result.eval_probs.shape), np.float32)
+    folds_per_seed = len(make_units(experiment, data.table, budget)) // len(seeds)
+    device = context.device or budget.device
+    for unit in make_units(experiment, data.table, budget):
+        weights = store.weights_path(result.unit_key, unit.label)
+        if not weights.exists():
+            raise ConfigError(f"{result.name}: no stored weights for {unit.label} at {weights}; rerun the experiment")
+        model = create_model(experiment.model, len(result.class_names), in_chans=data.images.shape[3],
+                             pretrained=weights, **experiment.model_kw)
+        s = seeds.index(unit.seed)
+        rows = [position[r] for r in unit.val_idx]
+        seed_oof[s, rows] = tta_predict(model, CachedDataset(data.images[unit.val_idx]), views, how, device=device)
+        seed_eval[s] += tta_predict(model, CachedDataset(data.eval_images), views, how, device=device) / folds_per_seed
+    return replace(result, name=name or f"{result.name}+tta", oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
+                   seed_oof_probs=seed_oof, seed_eval_probs=seed_eval,
+                   spec={**result.spec, "tta": list(views), "tta_merge": how}, cache_hit=False, eval_metrics=None)

@@ -1,0 +1,127 @@
+"""One registry type for every named kind (layer 1).
+
+Each kind is a Registry instance here; the module that implements an entry
+registers it (models in competition.models, losses in competition.train, ...),
+and the package's __init__ imports those modules, so the registries are full
+whenever any part of the package is imported. An Experiment checks its names
+against them when it is constructed.
+
+    from competition.registry import LOSSES
+    LOSSES.names()            # ['cross_entropy', 'f1', 'focal', ...]
+    LOSSES.get("focall")      # ConfigError: unknown loss 'focall'; known losses: [...]
+
+A name registered with a trailing ':' or '/' is a prefix with an argument
+("partial:2", "timm/resnet50").
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+
+class Registry:
+    def __init__(self, kind: str, plural: str | None = None):
+        self.kind, self.plural = kind, plural or f"{kind}s"
+        self.entries: dict[str, Any] = {}
+
+    def register(self, name: str, entry: Any = None) -> Callable:
+        """register(name, entry), or @register(name) on a function or class."""
+        if entry is not None:
+            self.entries[name] = entry
+            return entry
+
+        def wrap(obj):
+            self.entries[name] = obj
+            return obj
+        return wrap
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def resolve(self, name: str) -> str | None:
+        """The registered key that `name` matches (itself, or its prefix), or None."""
+        if not isinstance(name, str):
+            return None
+        if name in self.entries:
+            return name
+        for key in self.entries:
+            if key.endswith((":", "/")) and name.startswith(key) and len(name) > len(key):
+                return key
+        return None
+
+    def check(self, name: str, field: str | None = None) -> str:
+        key = self.resolve(name)
+        if key is None:
+            where = f" (Experiment.{field})" if field else ""
+            shown = [k + "<arg>" if k.endswith((":", "/")) else k for k in self.names()]
+            raise ConfigError(f"unknown {self.kind} {name!r}{where}; known {self.plural}: {shown}")
+        return key
+
+    def get(self, name: str) -> Any:
+        return self.entries[self.check(name)]
+
+    def __contains__(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+
+MODELS = Registry("model")
+LOSSES = Registry("loss", "losses")
+OPTIMIZERS = Registry("optimizer")
+SCHEDULERS = Registry("scheduler")
+AUGMENTATIONS = Registry("augmentation preset")
+AUGMENTATION_STEPS = Registry("augmentation step")
+TTA_VIEWS = Registry("TTA view")
+TTA_MERGES = Registry("TTA merge")
+TRANSFER_MODES = Registry("transfer mode")
+CV_SCHEMES = Registry("CV scheme")
+CROPS = Registry("crop")
+METRICS = Registry("metric")
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+def list_losses() -> list[str]:
+    return LOSSES.names()
+
+
+def list_optimizers() -> list[str]:
+    return OPTIMIZERS.names()
+
+
+def list_schedulers() -> list[str]:
+    return SCHEDULERS.names()
+
+
+def list_augmentations() -> list[str]:
+    return AUGMENTATIONS.names()
+
+
+def list_augmentation_steps() -> list[str]:
+    return AUGMENTATION_STEPS.names()
+
+
+def list_tta_views() -> list[str]:
+    return TTA_VIEWS.names()
+
+
+def list_tta_merges() -> list[str]:
+    return TTA_MERGES.names()
+
+
+def list_transfer_modes() -> list[str]:
+    return TRANSFER_MODES.names()
+
+
+def list_cv_schemes() -> list[str]:
+    return CV_SCHEMES.names()
+
+
+def list_crops() -> list[str]:
+    return CROPS.names()
+
+
+def list_metrics() -> list[str]:
+    return METRICS.names()

@@ -1,0 +1,113 @@
+"""Layer 4. The runner: prepare the data an experiment trains on, then train every
+unit (fold x seed) the store does not hold, and assemble the Result.
+
+    from competition.runner import RunContext, run
+    result = run(Experiment("mine", data="fashion"), "smoke", RunContext(store=Store("runs")))
+
+One RunContext carries what a run needs besides the spec and the budget: the
+store, the data directory, the device, whether to retrain, progress and logging.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .cv import Unit, assemble, make_units, run_fold
+from .data import Competition, Preprocess, open_competition
+from .data.cache import open_cache
+from .experiment import Budget, Experiment, PreparedData, Result, get_budget
+from .store import Store
+
+
+@dataclass
+class RunContext:
+    store: Store | None = None
+    data_root: str | Path | None = None
+    device: str | None = None               # None: the budget's device
+    rerun: bool = False                     # ignore store hits and train again
+    progress_file: object = None            # a stream for the tqdm bar; False turns it off
+    log: Callable[[str], None] | None = None  # one line per epoch and unit
+
+
+def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
+    """A stratified subsample of n rows (all rows when n >= len)."""
+    if n >= len(table):
+        return np.arange(len(table))
+    counts = table["label"].value_counts()
+    stratify = table["label"] if (counts >= 2).all() and n >= len(counts) else None
+    keep, _ = train_test_split(np.arange(len(table)), train_size=n, random_state=seed, stratify=stratify)
+    return np.sort(keep)
+
+
+def open_data(experiment: Experiment, data_root=None) -> Competition:
+    return open_competition(experiment.data, data_root)
+
+
+def prepare_data(experiment: Experiment, budget: Budget, competition: Competition) -> PreparedData:
+    """The budget-scaled train table and the cached images: what training may see."""
+    table = competition.train
+    rows = np.arange(len(table))
+    if experiment.train_fraction < 1.0:
+        rows = subsample(table, max(len(competition.task.class_names), round(experiment.train_fraction * len(table))),
+                         seed=0)
+    if budget.max_train is not None:
+        rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
+    table = table.iloc[rows].reset_index(drop=True)
+    size = (experiment.image_size,) * 2 if experiment.image_size else None
+    spec = Preprocess(size=size, crop=experiment.crop, channels=experiment.channels)
+    cache_dir = competition.root / ".cache"
+    images, train_key = open_cache(table["path"], spec, cache_dir)
+    eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else (None, "")
+    labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
+    fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
+    return PreparedData(table=table[["image_id", "label", "group"]].copy(), images=images, eval_images=eval_images,
+                        eval_ids=competition.eval["image_id"].to_numpy(), class_names=competition.task.class_names,
+                        metric=competition.task.metric, fingerprint=fingerprint)
+
+
+def unit_through_store(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str,
+                       context: RunContext, unit_key: str) -> dict:
+    """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
+    store = context.store
+    if store is None:
+        return run_fold(experiment, data, unit, budget, device, None, context.progress_file, context.log)
+    with store.lock(f"{unit_key}-{unit.label}"):
+        if not context.rerun and (hit := store.load_fold(unit_key, unit.label)) is not None:
+            return hit
+        output = run_fold(experiment, data, unit, budget, device, store.scratch_dir(unit_key, unit.label),
+                          context.progress_file, context.log)
+        store.save_fold(unit_key, unit.label, output)
+        return output
+
+
+def unit_key(experiment: Experiment, data: PreparedData, budget: Budget, store: Store | None) -> str:
+    """Units are keyed without the seed count, so adding a seed trains only the new one."""
+    return store.key(experiment.unit_spec(), data.fingerprint, budget.name) if store is not None else ""
+
+
+def run(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None) -> Result:
+    """Train and score `experiment` at `budget`, unit by unit, through the context's store."""
+    context = context or RunContext()
+    budget = get_budget(budget)
+    device = context.device or budget.device
+    started = time.perf_counter()
+    data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
+    store = context.store
+    key = store.key({**experiment.spec(), "seeds": len(experiment.training_seeds(budget))}, data.fingerprint,
+                    budget.name) if store is not None else ""
+    if store is not None and not context.rerun and (hit := store.load_result(key, experiment.name)) is not None:
+        return hit
+    units_key = unit_key(experiment, data, budget, store)
+    outputs = [unit_through_store(experiment, data, unit, budget, device, context, units_key)
+               for unit in make_units(experiment, data.table, budget)]
+    result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
+    result.unit_key = units_key
+    if store is not None:
+        store.save_result(key, result)
+    return result

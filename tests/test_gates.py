@@ -1,0 +1,157 @@
+"""Guards and claims on synthetic Results with several seeds: the statistics alone, fast."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from competition import gates
+from competition.errors import ConfigError
+from competition.experiment import Result
+from competition.metrics import paired_bootstrap, resample_weights
+
+N, C = 600, 3
+Y = np.random.default_rng(0).integers(0, C, N)
+
+
+def model_probs(accuracy: float, seed: int) -> np.ndarray:
+    """Probabilities whose argmax is right on about `accuracy` of the rows; each seed errs on other rows."""
+    rng = np.random.default_rng(seed)
+    right = rng.random(N) < accuracy
+    pred = np.where(right, Y, (Y + rng.integers(1, C, N)) % C)
+    probs = np.full((N, C), 0.1)
+    probs[np.arange(N), pred] = 0.8
+    return probs
+
+
+def result(name: str, accuracies, seed0: int = 0, groups=None) -> Result:
+    seeds = np.stack([model_probs(a, seed0 + s) for s, a in enumerate(accuracies)])
+    folds = [{"fold": 0, "seed": s, "val_metrics": {"macro_f1": 0.5, "accuracy": 0.5},
+              "train_metrics": {"macro_f1": 0.6, "accuracy": 0.6}} for s in range(len(accuracies))]
+    return Result(name=name, spec={}, budget="smoke", key="", class_names=list("abc"), metric="accuracy",
+                  y=Y, oof_index=np.arange(N), oof_probs=seeds.mean(0), eval_ids=np.array(["e"]),
+                  eval_probs=seeds.mean(0)[:1], folds=folds, seconds=1.0, seed_oof_probs=seeds,
+                  seed_eval_probs=seeds[:, :1], groups=groups, data_fingerprint="fp")
+
+
+# --- the two-level bootstrap ----------------------------------------------------------------------
+def test_seed_variance_widens_the_interval_and_the_mde():
+    steady = result("steady", [0.80, 0.80, 0.80], seed0=0)
+    wobbly = result("wobbly", [0.70, 0.80, 0.90], seed0=0)
+    base = result("base", [0.80, 0.80, 0.80], seed0=10)
+    tight = paired_bootstrap("accuracy", Y, steady.seed_probs(), base.seed_probs())
+    wide = paired_bootstrap("accuracy", Y, wobbly.seed_probs(), base.seed_probs())
+    assert wide["high"] - wide["low"] > 2 * (tight["high"] - tight["low"])
+    assert wide["mde"] > 2 * tight["mde"] and wide["seeds_a"] == 3
+
+
+def test_rows_are_resampled_within_class_or_by_group():
+    weights = resample_weights(Y, None, n_boot=50, seed=0)
+    for label in range(C):  # every resample keeps the class counts
+        assert np.all(weights[:, Y == label].sum(1) == (Y == label).sum())
+    groups = np.repeat(np.arange(N // 6), 6)
+    by_group = resample_weights(Y, groups, n_boot=50, seed=0)
+    assert np.all(by_group.reshape(50, -1, 6).std(axis=2) == 0)  # a group's rows rise and fall together
+
+
+# --- claims ----------------------------------------------------------------------------------------
+def test_a_clear_win_passes_and_a_single_seed_is_underpowered():
+    better, worse = result("better", [0.9, 0.9, 0.9]), result("worse", [0.6, 0.6, 0.6], seed0=10)
+    cmp = gates.claim_beats(better, worse)
+    assert cmp["low"] > 0.2 and cmp["mde"] < 0.1
+    gates.claim_loses(worse, better)
+    with pytest.raises(gates.Underpowered, match="needs at least 2"):
+        gates.claim_beats(result("one", [0.9]), worse)
+
+
+def test_a_powered_claim_that_does_not_hold_fails():
+    same_a, same_b = result("a", [0.8, 0.8, 0.8]), result("b", [0.8, 0.8, 0.8], seed0=10)
+    with pytest.raises(AssertionError, match="does not beat"):
+        gates.claim_beats(same_a, same_b, effect=0.1)  # a 10-point gain would have been seen
+
+
+def test_a_small_effect_with_noisy_seeds_is_underpowered_not_passed():
+    noisy = result("noisy", [0.70, 0.85, 0.95])
+    base = result("base", [0.78, 0.80, 0.82], seed0=10)
+    with pytest.raises(gates.Underpowered, match="MDE .* is larger than the effect 0.0100.*seeds per side"):
+        gates.claim_beats(noisy, base, effect=0.01)
+
+
+def test_equivalence_is_two_one_sided_tests_with_a_margin():
+    a, b = result("a", [0.8, 0.8, 0.8]), result("b", [0.8, 0.8, 0.8], seed0=10)
+    cmp = gates.claim_equivalent(a, b, margin=0.05)
+    assert -0.05 < cmp["low"] and cmp["high"] < 0.05 and cmp["level"] == pytest.approx(0.90)
+    with pytest.raises(AssertionError, match="not equivalent within"):
+        gates.claim_equivalent(result("c", [0.9, 0.9, 0.9]), b, margin=0.05)
+    with pytest.raises(gates.Underpowered):
+        gates.claim_equivalent(a, b, margin=0.005)  # the interval is wider than the margin
+    for margin in (0, -0.1, None):
+        with pytest.raises(ConfigError, match="margin"):
+            gates.claim_equivalent(a, b, margin=margin)
+
+
+def test_equivalence_of_two_broken_models_proves_nothing():
+    constant = np.zeros((3, N, C))
+    constant[:, :, 0] = 1
+    broken = [Result(**{**result(name, [0.8] * 3).__dict__, "seed_oof_probs": constant,
+                        "oof_probs": constant[0]}) for name in ("x", "y")]
+    with pytest.raises(AssertionError, match="most-frequent-class"):
+        gates.claim_equivalent(*broken, margin=0.05)
+
+
+def test_claims_by_name():
+    a, b = result("a", [0.9, 0.9, 0.9]), result("b", [0.6, 0.6, 0.6], seed0=10)
+    gates.assert_claim(a, b, "beats")
+    gates.assert_claim(b, a, "loses")
+    gates.assert_claim(a, b, "not_worse:0.01")
+    for bad in ("no_difference", "equivalent", "equivalent:x", "better"):
+        with pytest.raises(ConfigError):
+            gates.assert_claim(a, b, bad)
+
+
+def test_different_samples_are_refused():
+    a = result("a", [0.8, 0.8])
+    other = Result(**{**a.__dict__, "oof_index": np.arange(N) + 1})
+    with pytest.raises(ConfigError, match="different samples"):
+        gates.claim_beats(a, other)
+
+
+# --- the regression guard -------------------------------------------------------------------------
+def baseline_of(tmp_path, accuracies) -> gates.Baselines:
+    folder = tmp_path / "baselines"
+    gates.assert_no_regression(result("guard", accuracies, seed0=100), gates.Baselines(folder, update=True))
+    return gates.Baselines(folder)
+
+
+def test_regression_tolerance_comes_from_the_seed_spread(tmp_path):
+    baselines = baseline_of(tmp_path, [0.80, 0.81, 0.79, 0.80, 0.82, 0.78, 0.80, 0.80])
+    limits = gates.assert_no_regression(result("guard", [0.80, 0.79, 0.81], seed0=200), baselines)
+    assert 0.005 < limits["tolerance"] < 0.05 and limits["n_base"] == 8
+    with pytest.raises(AssertionError, match=r"regressed to .* worse by .* expected at most"):
+        gates.assert_no_regression(result("guard", [0.70, 0.71, 0.69], seed0=200), baselines)
+
+
+def test_the_gap_measure_fails_when_the_gap_grows(tmp_path):
+    baselines = baseline_of(tmp_path, [0.80, 0.81, 0.79, 0.80])
+    wide_gap = result("guard", [0.80, 0.80, 0.80], seed0=200)
+    for fold in wide_gap.folds:
+        fold["train_metrics"]["accuracy"] = 1.0
+    with pytest.raises(AssertionError, match="gap"):
+        gates.assert_no_regression(wide_gap, baselines, measure="gap")
+
+
+def test_baselines_refuse_other_data_other_libraries_and_too_few_seeds(tmp_path):
+    baselines = baseline_of(tmp_path, [0.80, 0.81, 0.79])
+    path = baselines.path("guard", "smoke")
+    records = json.loads(path.read_text())
+    with pytest.raises(AssertionError, match="holds baselines for different data"):
+        gates.assert_no_regression(Result(**{**result("guard", [0.8]).__dict__, "data_fingerprint": "other"}),
+                                   baselines)
+    records["fp"]["environment"]["libraries"]["torch"] = "1.0"
+    path.write_text(json.dumps(records))
+    with pytest.raises(ConfigError, match=r"other library versions \{'torch': '1.0'\}"):
+        gates.assert_no_regression(result("guard", [0.8]), baselines)
+    small = baseline_of(tmp_path / "small", [0.8, 0.8])
+    with pytest.raises(ConfigError, match="at least 3 seeds"):
+        gates.assert_no_regression(result("guard", [0.8]), small)
