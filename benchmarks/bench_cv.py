@@ -29,11 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import epochs_within, parse_augmentation  # noqa: E402
 
-from competition.experiment import Experiment, eval_answers, run  # noqa: E402
 from competition.data import load_builtin  # noqa: E402
+from competition.experiment import Experiment  # noqa: E402
 from competition.metrics import compute_metrics, paired_bootstrap  # noqa: E402
+from competition.posthoc import apply_tta  # noqa: E402
+from competition.runner import RunContext, run  # noqa: E402
+from competition.scoring import eval_answers  # noqa: E402
 from competition.store import Store  # noqa: E402
-from competition.tta import apply_tta  # noqa: E402
 
 TTA_VIEWS = ("identity", "hflip", "shift:1")
 
@@ -49,7 +51,8 @@ def main() -> None:
     parser.add_argument("--experiment-kw", default="{}",
                         help='JSON Experiment fields over the defaults, e.g. {"weight_decay": 0.05}')
     parser.add_argument("--epochs", type=int, help="override the epochs fitted into --minutes")
-    parser.add_argument("--budget", default="standard", help="smoke: a one-minute check of this script")
+    parser.add_argument("--budget", default="full", help="full: all 60,000 images; smoke: a one-minute check")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     wall, cpu = time.perf_counter(), time.process_time()  # the whole script counts against --minutes
     model_kw = json.loads(args.model_kw)
@@ -63,12 +66,14 @@ def main() -> None:
                             epochs=epochs, cv=f"stratified:{args.folds}").with_(**json.loads(args.experiment_kw))
     print(f"{experiment.name}: {epochs} epochs per fold, {train_rows} train rows per fold", flush=True)
     store = Store("runs")
-    result = run(experiment, args.budget, store, log=print, progress_file=False)
-    with_tta = apply_tta(result, TTA_VIEWS, store=store)
+    context = RunContext(store=store, device=args.device, log=print, progress_file=False)
+    result = run(experiment, args.budget, context)
+    with_tta = apply_tta(result, TTA_VIEWS, context=context)
     wall, cpu = (time.perf_counter() - wall) / 60, (time.process_time() - cpu) / 60
 
     answers = eval_answers(load_builtin("fashion"))
-    fold_probs = [store.load_fold(result.key, fold)["eval_probs"] for fold in range(args.folds)]
+    fold_probs = [store.load_fold(result.unit_key, f"fold{fold}-seed{experiment.seed}")["eval_probs"]
+                  for fold in range(args.folds)]
     fold_acc = [compute_metrics(answers, p, ("accuracy",))["accuracy"] for p in fold_probs]
     best = fold_probs[int(np.argmax(fold_acc))]
     print(f"{experiment.name}, {epochs} epochs per fold, {torch.get_num_threads()} threads: "

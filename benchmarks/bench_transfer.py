@@ -14,7 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from competition.experiment import run  # noqa: E402
+from competition.data import load_builtin  # noqa: E402
+from competition.runner import RunContext, run  # noqa: E402
+from competition.scoring import score_eval  # noqa: E402
 from competition.store import Store  # noqa: E402
 from experiments.test_transfer import spec  # noqa: E402
 
@@ -23,13 +25,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", nargs="+", default=["little", "much"])
     parser.add_argument("--modes", nargs="+", default=["feature-extract", "finetune", "scratch"])
-    parser.add_argument("--budget", default="standard")
+    parser.add_argument("--budget", default="full", help="full: every image; standard: 12,000; smoke: 3,000")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     store = Store("runs")
+    fashion = load_builtin("fashion")
     print(f"{'experiment':<32} {'train rows':>10} {'holdout macro F1':>17} {'eval acc':>9} {'minutes':>8}")
     for size in args.sizes:
         for mode in args.modes:
-            result = run(spec(size, mode), args.budget, store, progress_file=False)
+            result = run(spec(size, mode), args.budget, RunContext(store=store, device=args.device, progress_file=False))
+            score_eval(result, fashion)
             print(f"{result.name:<32} {result.train_rows:>10} {result.score():>17.4f} "
                   f"{result.eval_metrics['accuracy']:>9.4f} {result.seconds / 60:>8.1f}", flush=True)
 

@@ -6,12 +6,15 @@ import sys
 import time
 from pathlib import Path
 
+from .data import open_competition, prepare
+from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
+from .gates import assert_submission_ready
+from .store import Store
+from .submission import diff_submissions, read_submission, validate_submission, write_submission
 
 
 def cmd_data(args) -> None:
-    from .data import prepare
-
     start = time.perf_counter()
     path = prepare(args.name, args.data_dir)
     print(path)
@@ -19,9 +22,6 @@ def cmd_data(args) -> None:
 
 
 def cmd_eda(args) -> None:
-    from .data import open_competition
-    from .data.eda import format_summary, run_eda
-
     competition = open_competition(args.name, args.data_dir)
     out = Path(args.out or f"reports/eda/{competition.name}")
     summary = run_eda(competition, out)
@@ -30,11 +30,6 @@ def cmd_eda(args) -> None:
 
 
 def cmd_submit(args) -> None:
-    from .data import open_competition
-    from .gates import assert_submission_ready
-    from .store import Store
-    from .submission import diff_submissions, read_submission, validate_submission, write_submission
-
     competition = open_competition(args.data, args.data_dir)
     if args.result:
         result = Store(args.runs_dir).load_result(Path(args.result).name)

@@ -114,7 +114,7 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
             "eval_probs": eval_probs,
             "val_metrics": compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
             "train_metrics": compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
-            "history": fitted.history, "kept_epoch": fitted.best_epoch,
+            "history": fitted.history, "kept_epoch": fitted.kept_epoch,
             "seconds": float(sum(row["seconds"] for row in fitted.history))}
 
 

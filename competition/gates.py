@@ -323,6 +323,9 @@ class Baselines:
         if answers is not None:
             measures["eval"] = measure_values(result, "eval", answers).tolist()
         records = self.read(result.name, result.budget)
+        earlier = records.get(result.data_fingerprint, {})
+        if earlier.get("key") == result.key:  # the same run, recorded by another guard: keep its other measures
+            measures = {**earlier["measures"], **measures}
         records[result.data_fingerprint] = {
             "metric": result.metric, "measures": measures, "seeds": result.n_seeds, "key": result.key,
             "promoted": time.strftime("%Y-%m-%d"), "environment": environment()}

@@ -6,6 +6,7 @@ terminal leaderboard and JUnit properties.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from .data import data_dir, open_competition
 from .experiment import BUDGETS, Experiment, get_budget
 from .gates import Baselines, Underpowered
 from .report import format_leaderboard, leaderboard_rows, write_leaderboard, write_run_report
-from .runner import RunContext, run
+from .runner import RunContext, TrainingNotAllowed, run
 from .scoring import eval_answers, score_eval
 from .store import Store
 
@@ -29,6 +30,7 @@ class SessionState:
         self.config = config
         self.results: dict[str, object] = {}
         self.claims: list[dict] = []
+        self.started, self.units_trained, self.training_seconds = time.perf_counter(), 0, 0.0
         self.memo: dict[tuple, object] = {}
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
@@ -40,10 +42,25 @@ class SessionState:
         self.data_root = data_dir(option("--data-dir"))
         self.store = Store(option("--runs-dir"))
         self.reports = Path(option("--reports-dir")).resolve()
+        self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
 
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    def time_spent(self) -> bool:
+        return self.minutes is not None and time.perf_counter() - self.started > 60 * self.minutes
+
+    def trained(self, result) -> None:
+        self.units_trained += max(len(result.folds), 1)
+        self.training_seconds += result.seconds
+        if self.minutes is not None and self.terminal():
+            elapsed = (time.perf_counter() - self.started) / 60
+            self.terminal().write_line(f"  [{result.name}] trained in {result.seconds / 60:.1f} min; session "
+                                       f"{elapsed:.1f} of {self.minutes:.0f} min")
+
+    def seconds_per_unit(self) -> float:
+        return self.training_seconds / max(self.units_trained, 1)
 
     def context(self, log=None) -> RunContext:
         progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
@@ -61,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--device", choices=["cpu", "cuda", "auto"], default=None,
                     help="training device (default: the budget's: cpu, or cuda for full)")
     group.addoption("--rerun", action="store_true", help="ignore store hits and train again")
+    group.addoption("--minutes", type=float, default=None,
+                    help="train for at most this many minutes in the session (default: the budget's; standard 60); "
+                         "later runs that would train are reported UNDERPOWERED")
     group.addoption("--update-baselines", action="store_true",
                     help="promote improved scores to fixtures/baselines (never a worse one)")
     group.addoption("--competition", default=None, help="one's own competition directory, for the `my_competition` fixture")
@@ -184,7 +204,16 @@ def run_experiment(competition_session):
             return state.memo[memo_key]
         terminal = state.terminal()
         log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal else None
-        result = run(experiment, state.budget, state.context(log))
+        context = state.context(log)
+        context.allow_training = not state.time_spent()
+        try:
+            result = run(experiment, state.budget, context)
+        except TrainingNotAllowed as exc:
+            pytest.skip(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, about "
+                        f"{exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate; "
+                        "run with --minutes or BUDGET=full")
+        if not result.cache_hit:
+            state.trained(result)
         score_eval(result, open_competition(experiment.data, state.data_root))
         write_run_report(result, state.reports / "runs" / experiment.name)
         state.memo[memo_key] = result

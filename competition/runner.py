@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from .cv import Unit, assemble, make_units, run_fold
 from .data import Competition, Preprocess, open_competition
 from .data.cache import open_cache
+from .errors import CompetitionError
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store
 
@@ -33,6 +34,16 @@ class RunContext:
     rerun: bool = False                     # ignore store hits and train again
     progress_file: object = None            # a stream for the tqdm bar; False turns it off
     log: Callable[[str], None] | None = None  # one line per epoch and unit
+    allow_training: bool = True             # False: serve from the store or raise TrainingNotAllowed
+
+
+class TrainingNotAllowed(CompetitionError):
+    """A unit is not in the store and the context allows no training (a spent time budget)."""
+
+    def __init__(self, experiment: str, missing: int):
+        super().__init__(f"{experiment}: {missing} unit(s) (fold x seed) are not in the store, and this run may not "
+                         "train them")
+        self.missing = missing
 
 
 def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
@@ -104,8 +115,12 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
     if store is not None and not context.rerun and (hit := store.load_result(key, experiment.name)) is not None:
         return hit
     units_key = unit_key(experiment, data, budget, store)
-    outputs = [unit_through_store(experiment, data, unit, budget, device, context, units_key)
-               for unit in make_units(experiment, data.table, budget)]
+    units = make_units(experiment, data.table, budget)
+    if not context.allow_training:
+        missing = [u for u in units if store is None or not store.fold_path(units_key, u.label).exists()]
+        if missing:
+            raise TrainingNotAllowed(experiment.name, len(missing))
+    outputs = [unit_through_store(experiment, data, unit, budget, device, context, units_key) for unit in units]
     result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
     result.unit_key = units_key
     if store is not None:

@@ -155,3 +155,13 @@ def test_baselines_refuse_other_data_other_libraries_and_too_few_seeds(tmp_path)
     small = baseline_of(tmp_path / "small", [0.8, 0.8])
     with pytest.raises(ConfigError, match="at least 3 seeds"):
         gates.assert_no_regression(result("guard", [0.8]), small)
+
+
+def test_recording_one_measure_keeps_the_others_of_the_same_run(tmp_path):
+    folder = tmp_path / "baselines"
+    run_ = result("guard", [0.80, 0.81, 0.79])
+    answers = Y[:1]
+    gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "eval", answers)
+    gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "score")
+    measures = gates.Baselines(folder).get(run_)["measures"]
+    assert set(measures) == {"score", "gap", "eval"} and len(measures["eval"]) == 3

@@ -87,9 +87,9 @@ def test_early_stopping_and_best_checkpoint_by_monitor(digits_data):
     seed_everything(0)
     result = fit(new_model(), train, val, small_config(epochs=8, lr=0.0, early_stopping=1, keep="best"), progress_file=False)
     # with lr=0 the score only drifts; the run stops one stale epoch after its best
-    assert len(result.history) < 8 and len(result.history) == result.best_epoch + 1
+    assert len(result.history) < 8 and len(result.history) == result.kept_epoch + 1
     scores = [row["val_macro_f1"] for row in result.history]
-    assert result.best_score == max(scores) == scores[result.best_epoch - 1]
+    assert result.kept_score == max(scores) == scores[result.kept_epoch - 1]
 
 
 def test_regularizers_and_options_run(digits_data):

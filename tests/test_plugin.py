@@ -97,3 +97,32 @@ def test_progress_is_visible_without_capture_flag(pytester, data_root):
     pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
     result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero")
     result.stdout.fnmatch_lines(["*[[]digits-tiny[]] epoch=1 *"])
+
+
+CLAIM_FILE = """
+import pytest
+from competition.experiment import Experiment
+from competition.gates import assert_claim
+
+BASE = Experiment("digits-a", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=64)
+
+@pytest.mark.claim
+def test_one_seed_cannot_claim(run_experiment):
+    assert_claim(run_experiment(BASE.with_(name="digits-b", lr=1e-2)), run_experiment(BASE), "beats")
+"""
+
+
+def test_an_underpowered_claim_is_a_visible_skip_never_a_pass(pytester, data_root):
+    pytester.makepyfile(test_claim=CLAIM_FILE)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*competition claims*", "UNDERPOWERED*digits-b beats digits-a*",
+                                 "*UNDERPOWERED: digits-b beats digits-a: 1 vs 1 training seeds*"])
+
+
+def test_a_spent_time_budget_reports_later_training_as_underpowered(pytester, data_root):
+    pytester.makepyfile(test_claim=CLAIM_FILE)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "--minutes=0", "-rs",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*UNDERPOWERED: the 0-minute training budget is spent*BUDGET=full*"])

@@ -62,10 +62,10 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    model: nn.Module            # restored to the best epoch's weights (the EMA's, when EMA is on)
+    model: nn.Module            # the kept epoch's weights (the EMA's, when EMA is on)
     history: list[dict]
-    best_epoch: int
-    best_score: float
+    kept_epoch: int             # the last epoch, or the best by cfg.monitor with keep="best"
+    kept_score: float           # its validation score (cfg.monitor)
 
 
 # --- helpers the loop calls -----------------------------------------------------------
@@ -338,7 +338,7 @@ def finish(model: Classifier, state: TrainingState, cfg: TrainConfig, checkpoint
     if checkpoint_dir:
         save_atomic({"model": model.state_dict(), "epoch": kept_epoch, "score": kept_score},
                     Path(checkpoint_dir) / "best.pt")
-    return FitResult(model=model, history=state.history, best_epoch=kept_epoch, best_score=float(kept_score))
+    return FitResult(model=model, history=state.history, kept_epoch=kept_epoch, kept_score=float(kept_score))
 
 
 def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,

@@ -1,0 +1,139 @@
+"""The package's shape: layers with imports pointing only downward, no import cycle,
+no function-local import of the package's own modules, every module importable alone."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import competition
+from competition import registry
+from competition.errors import ConfigError
+from competition.experiment import Experiment
+
+PACKAGE = Path(competition.__file__).parent
+LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__init__.py
+    "errors": 1, "registry": 1, "metrics": 1, "experiment": 1,
+    "data": 2, "augment": 2, "models": 2, "train": 2, "tta": 2,
+    "cv": 3,
+    "store": 4, "runner": 4,
+    "posthoc": 5, "ensemble": 5,
+    "scoring": 6, "gates": 6, "report": 6, "submission": 6, "pytest_plugin": 6, "cli": 6, "__main__": 6,
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.get(parts[1]) if len(parts) > 1 else None
+
+
+def imported_modules(path: Path) -> list[tuple[str, int, bool]]:
+    """(imported competition module, line, at module level) for each import in the file."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    top_level = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        for target in targets:
+            if target.startswith("competition.") and importable(target):
+                found.append((target, node.lineno, id(node) in top_level))
+    return found
+
+
+def importable(module: str) -> bool:
+    relative = Path(*module.split(".")[1:])
+    return (PACKAGE / relative).with_suffix(".py").exists() or (PACKAGE / relative / "__init__.py").exists()
+
+
+FILES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down_and_sit_at_the_top(path):
+    source = module_name(path)
+    if source == "competition":
+        return  # the package's __init__ imports layer 2 to fill the registries
+    for target, line, at_top in imported_modules(path):
+        assert at_top, f"{path.name}:{line} imports {target} inside a function; import it at the top"
+        assert layer_of(target) <= layer_of(source), (
+            f"{path.name}:{line}: {source} (layer {layer_of(source)}) imports {target} (layer {layer_of(target)}), "
+            "an upward import")
+
+
+def test_no_import_cycle():
+    graph = {module_name(p): {target for target, _, _ in imported_modules(p)}
+             for p in FILES if module_name(p) != "competition"}
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        if state.get(node) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(trail + [node]))
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if nxt != node and nxt in graph:
+                visit(nxt, trail + [node])
+        state[node] = 2
+
+    for module in graph:
+        visit(module, [])
+
+
+def test_every_module_imports_on_its_own_in_any_order():
+    modules = [module_name(p) for p in FILES if p.name != "__main__.py"]
+    code = "; ".join(f"import {m}" for m in reversed(modules))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+KINDS = ["models", "losses", "optimizers", "schedulers", "augmentations", "augmentation_steps", "tta_views",
+         "tta_merges", "transfer_modes", "cv_schemes", "crops", "metrics"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_named_kind_lists_its_names(kind):
+    names = getattr(registry, f"list_{kind}")()
+    assert len(names) >= 2 and names == sorted(names)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("model", "resnet19"), ("loss", "focall"), ("optimizer", "adamx"), ("scheduler", "cosin"),
+    ("transfer", "fine-tune"), ("augmentation", "lite"), ("tta", ("identity", "rotate")), ("cv", "stratifed:5"),
+    ("crop", "middle"),
+])
+def test_an_unknown_name_fails_at_construction_and_lists_the_known_ones(field, value):
+    with pytest.raises(ConfigError, match=rf"unknown .*\(Experiment.{field}\); known .*: \["):
+        Experiment("bad", **{field: value})
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "epochs=0"), ({"batch_size": 0}, "batch_size=0"), ({"seeds": 0}, "seeds=0"),
+    ({"train_fraction": 0.0}, r"train_fraction=0.0; use a fraction in \(0, 1\]"), ({"lr": -1.0}, "lr=-1.0"),
+    ({"cv": "stratified:1"}, "k >= 2"), ({"channels": 2}, "channels=2"), ({"tta": ["hflip"]}, "tuple"),
+    ({"name": ""}, "name"),
+])
+def test_a_bad_number_fails_at_construction(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Experiment(**{"name": "bad", **changes})
+
+
+def test_parameterised_names_resolve_by_prefix():
+    Experiment("ok", model="timm/resnet10t", transfer="partial:2", crop="box:0,0,10,10", tta=("shift:1", "scale:1.1"))
