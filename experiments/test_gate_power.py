@@ -1,0 +1,125 @@
+"""Do the guards gate? Faults a competitor really makes, injected into the guard
+model's run, must each fail at least one CI guard (power); the unchanged model
+with other seeds and another thread count must fail none (A/A).
+
+Each fault runs one seed in a throw-away store (the faults patch code that the
+store's key cannot see). The figures each guard reports (tolerance, smallest
+detectable regression) and the faults it caught go to the terminal summary and
+the JUnit properties.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from competition import cv, runner
+from competition.data.splits import LeakageError
+from competition.gates import assert_submission_ready, publish_figures
+from competition.models.classifier import Classifier
+from competition.runner import RunContext, run
+from competition.store import Store
+from competition.submission import SubmissionError, diff_submissions, read_submission, write_submission
+from fixtures.guards import guard_failures
+from fixtures.models import GUARD
+
+pytestmark = [pytest.mark.experiment, pytest.mark.guard]
+
+real_prepare_data, real_predict, real_normalize = runner.prepare_data, cv.predict, Classifier.normalize
+
+
+def relabel_a_tenth(experiment, budget, competition):
+    """labels: a join that misaligns a tenth of train.csv's rows with their images."""
+    data = real_prepare_data(experiment, budget, competition)
+    table = data.table.copy()
+    rows = np.random.default_rng(0).choice(len(table), size=len(table) // 10, replace=False)
+    table.loc[rows, "label"] = (table.loc[rows, "label"] + 1) % data.num_classes
+    return replace(data, table=table)
+
+
+def rotate_eval_images(experiment, budget, competition):
+    """data: the eval images arrive transposed (a camera or export that rotates), train ones do not."""
+    data = real_prepare_data(experiment, budget, competition)
+    return replace(data, eval_images=np.ascontiguousarray(data.eval_images.swapaxes(1, 2)))
+
+
+def unscaled_at_inference(self, x):
+    """input scaling: inference feeds 0-255 floats where training fed 0-1 (the /255 forgotten)."""
+    if not self.training and x.dtype == torch.uint8:
+        x = x.float()
+    return real_normalize(self, x)
+
+
+def shuffled_predict(model, dataset, **kw):
+    """inference: predictions from a DataLoader with shuffle=True, so rows no longer match ids."""
+    probs = real_predict(model, dataset, **kw)
+    return probs[np.random.default_rng(0).permutation(len(probs))]
+
+
+def overlapping_splits(table, scheme, n_splits=5, seed=0, val_fraction=0.2):
+    """split: validation rows left in the training rows."""
+    rows = np.arange(len(table))
+    return [(rows, rows[: len(rows) // 5])]
+
+
+FAULTS = {  # name -> (kind, patches as (object, attribute, replacement), spec change)
+    "labels-misaligned-10pct": ("labels", [(runner, "prepare_data", relabel_a_tenth)], {}),
+    "eval-images-rotated": ("data", [(runner, "prepare_data", rotate_eval_images)], {}),
+    "unscaled-inputs-at-inference": ("input scaling", [(Classifier, "normalize", unscaled_at_inference)], {}),
+    "learning-rate-100x-low": ("training", [], {"lr": GUARD.lr / 100}),
+    "shuffled-inference-loader": ("inference", [(cv, "predict", shuffled_predict)], {}),
+}
+
+
+def faulty_run(state, monkeypatch, tmp_path, patches, changes):
+    for owner, attribute, replacement in patches:
+        monkeypatch.setattr(owner, attribute, replacement)
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=state.data_root, device=state.device,
+                         progress_file=False)
+    return run(GUARD.with_(seeds=1, **changes), state.budget, context)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_guards_catch_the_fault(fault, competition_session, monkeypatch, tmp_path, baselines, fashion,
+                                eval_answers_of):
+    kind, patches, changes = FAULTS[fault]
+    result = faulty_run(competition_session, monkeypatch, tmp_path, patches, changes)
+    monkeypatch.undo()
+    caught = guard_failures(result, baselines, eval_answers_of(fashion))
+    publish_figures("fault", fault, kind=kind, caught=", ".join(caught) or "NOTHING", score=result.score())
+    assert caught, f"fault {fault!r} ({kind}) passed every guard; the guards cannot see it"
+
+
+def test_overlapping_folds_are_stopped_before_training(competition_session, monkeypatch, tmp_path):
+    with pytest.raises(LeakageError, match="in both train and validation"):
+        faulty_run(competition_session, monkeypatch, tmp_path, [(cv, "make_splits", overlapping_splits)], {})
+    publish_figures("fault", "overlapping-folds", kind="split", caught="run-time leakage check")
+
+
+def test_a_submission_in_shifted_label_space_is_refused(guard_result, fashion, baselines, competition_session,
+                                                        tmp_path):
+    """submission: 1-based labels written where the template wants 0-based ones."""
+    shifted = replace(guard_result, eval_probs=np.roll(guard_result.eval_probs, 1, axis=1))
+    with pytest.raises((AssertionError, SubmissionError)):
+        submission = write_submission(shifted, fashion, tmp_path / "shifted.csv")
+        assert_submission_ready(submission, fashion)
+        previous = baselines.folder / f"submission.{competition_session.budget.name}.csv"
+        assert diff_submissions(submission, read_submission(previous, fashion), fashion)["agreement"] > 0.5
+    publish_figures("fault", "submission-labels-shifted", kind="submission", caught="submission")
+
+
+def test_no_guard_fails_on_other_seeds_and_one_thread(competition_session, baselines, fashion, eval_answers_of):
+    """A/A: the unchanged guard model with seeds 100-102 (same split) on one thread instead of two."""
+    state = competition_session
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        context = RunContext(store=state.store, data_root=state.data_root, device=state.device, progress_file=False)
+        result = run(GUARD.with_(name=GUARD.name, seed=100, split_seed=0), state.budget, context)
+    finally:
+        torch.set_num_threads(threads)
+    failures = guard_failures(result, baselines, eval_answers_of(fashion))
+    publish_figures("aa", GUARD.name, seeds="100-102", threads=1, failures=len(failures), score=result.score())
+    assert not failures, f"an unchanged model failed guards: {failures}"

@@ -1,0 +1,60 @@
+"""Guards: what CI gates on, on every commit.
+
+The guard model (fixtures.models.GUARD, the small CNN on fashion) trains with 3
+seeds; each guard compares it with a baseline recorded from 8 seeds of the same
+spec (fixtures/baselines/small_cnn.<budget>.json, with its environment). The
+regression tolerance is the one-sided 99% Student-t bound of a mean of 3 new
+seeds against the 8 recorded ones, so a re-run with other seeds or another
+thread count fails a guard at most 1% of the time (tests: experiments/
+test_gate_power.py measures the faults each guard catches and the A/A runs).
+
+Recording a baseline: `pytest experiments/test_guards.py --budget=smoke --update-baselines`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from competition.gates import assert_no_regression, assert_submission_ready
+from competition.submission import diff_submissions, read_submission, write_submission
+from fixtures.guards import RESULT_GUARDS
+from fixtures.models import BASELINE_MODELS, RESNET18, EFFICIENTNET_LITE0
+
+pytestmark = [pytest.mark.experiment, pytest.mark.guard]
+
+
+@pytest.mark.parametrize("guard", RESULT_GUARDS)
+def test_guard_model(guard, guard_result, baselines, fashion, eval_answers_of):
+    RESULT_GUARDS[guard](guard_result, baselines, eval_answers_of(fashion))
+
+
+@pytest.mark.parametrize("spec", [RESNET18, EFFICIENTNET_LITE0], ids=lambda spec: spec.name)
+def test_other_baseline_models_do_not_regress(spec, run_experiment, baselines, fashion, eval_answers_of):
+    """One seed each in CI, against a baseline of 3: a wider tolerance, still far tighter than a fixed floor."""
+    result = run_experiment(spec.with_(seeds=3) if baselines.update else spec)
+    assert_no_regression(result, baselines, "eval", eval_answers_of(fashion))
+
+
+def seed_agreement(result) -> float:
+    """The lowest agreement of eval predictions between two single seeds: what an unchanged model may move."""
+    preds = result.seed_eval().argmax(2)
+    return min(float(np.mean(preds[i] == preds[j])) for i in range(len(preds)) for j in range(i + 1, len(preds)))
+
+
+def test_submission_is_valid_and_close_to_the_previous_one(guard_result, fashion, competition_session, baselines):
+    """The submission validates; against the stored previous one it agrees at least as well as two
+    single seeds of the unchanged model agree with each other (the A/A spread, measured each run)."""
+    path = competition_session.reports / "submission.csv"
+    submission = write_submission(guard_result, fashion, path)
+    assert_submission_ready(submission, fashion)
+    previous = baselines.folder / f"submission.{competition_session.budget.name}.csv"
+    if baselines.update:
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        previous.write_text(path.read_text())
+    if not previous.exists():
+        pytest.fail(f"no previous submission at {previous}; run with --update-baselines to store this one")
+    diff = diff_submissions(submission, read_submission(previous, fashion), fashion)
+    floor = seed_agreement(guard_result)
+    assert diff["agreement"] >= floor, (
+        f"the submission agrees with the previous one on {diff['agreement']:.4f} of rows; two seeds of the "
+        f"unchanged model agree on {floor:.4f}; class changes {diff['per_class_change']}")
