@@ -1,7 +1,8 @@
 """competition: a pytest-native harness for image-classification competition experiments.
 
 Layers, bottom to top (imports point only downward; tests/test_architecture.py checks it):
-  1. errors, registry, metrics, experiment   value types: Experiment, Budget, Result; registries
+  1. errors, files, registry, metrics,     value types: Experiment, Budget, Result; registries;
+     experiment                             metrics and the bootstrap; atomic_write
   2. data, augment, models, train, tta       data, models, the training loop, inference
   3. cv                                      folds, run_fold (the unit of work), assemble
   4. store, runner                           the result store; prepare_data and run, with a RunContext

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import __version__
 from .data import open_competition, prepare
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
@@ -29,10 +30,16 @@ def cmd_eda(args) -> None:
     print(f"plots and summary.md written to {out}")
 
 
+def result_key(given: str) -> str:
+    """A store key, from the key itself or any path inside runs/entries/<key>."""
+    parts = Path(given).parts
+    return parts[parts.index("entries") + 1] if "entries" in parts[:-1] else Path(given).name
+
+
 def cmd_submit(args) -> None:
     competition = open_competition(args.data, args.data_dir)
     if args.result:
-        result = Store(args.runs_dir).load_result(Path(args.result).name)
+        result = Store(args.runs_dir).load_result(result_key(args.result))
         if result is None:
             raise CompetitionError(f"{args.result}: no readable result in the store {args.runs_dir}; "
                                    "pass a folder under runs/entries/")
@@ -53,6 +60,7 @@ def cmd_submit(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="competition", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="prepare a built-in competition and print its path")
@@ -78,10 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 on success, 1 on a runtime error (bad data, a bad file, an unwritable path),
+    2 on a usage error (argparse's own code)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except CompetitionError as exc:
+    except (CompetitionError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     return 0

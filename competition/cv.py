@@ -154,7 +154,7 @@ def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: st
                           for s in seeds]).astype(np.float32)
     folds = [{k: v for k, v in o.items() if k not in ("val_index", "val_probs", "eval_probs")} for o in outputs]
     groups = data.table["group"].to_numpy()[index] if "group" in data.table else None
-    return Result(name=experiment.name, spec=experiment.spec(), budget=budget.name, key=key,
+    return Result(name=experiment.name, spec=experiment.to_dict(), budget=budget.name, key=key,
                   class_names=list(data.class_names), metric=data.metric,
                   y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=seed_oof.mean(0),
                   eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,

@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .experiment import EVAL_METRICS, get_budget
 from .metrics import compute_metrics
 from .models import create_model
-from .runner import RunContext, open_data, prepare_data
+from .runner import RunContext, open_data, prepare_data, resolve_device
 from .train import TrainConfig
 from .train.loop import extract_features
 
@@ -174,7 +174,7 @@ def frozen_features(experiment, budget="smoke", context: RunContext | None = Non
     context = context or RunContext()
     budget = get_budget(budget)
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
-    device = context.device or budget.device
+    device = resolve_device(context.device or budget.device)
     model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
                          pretrained=experiment.pretrained, **experiment.model_kw).to(device)
     cfg = TrainConfig(device=device, eval_batch_size=256)

@@ -33,7 +33,7 @@ class Budget:
     max_train: int | None = None      # stratified subsample of the train split
     max_epochs: int | None = None
     max_batch_size: int | None = None  # small data needs small batches to take enough steps
-    device: str = "cpu"
+    device: str = "cpu"                # "cpu", "cuda" or "auto" (cuda where one is visible)
     seeds: int = 1
     minutes: float | None = None       # a pytest session trains for at most this long; later claims are underpowered
 
@@ -44,7 +44,7 @@ BUDGETS = {
     # the main job: 12,000 images, three seeds, within an hour on 2 CPU cores
     "standard": Budget("standard", max_train=12_000, seeds=3, minutes=60),
     # every image, three seeds, no time limit (a GPU, or a long CPU run)
-    "full": Budget("full", device="cuda", seeds=3),
+    "full": Budget("full", device="auto", seeds=3),
 }
 
 
@@ -153,7 +153,7 @@ class Experiment:
             TTA_VIEWS.check(str(view).partition(":")[0], field="tta")
         parse_cv(self.cv)
 
-    def spec(self) -> dict:
+    def to_dict(self) -> dict:
         """Everything that changes the numbers (the name does not)."""
         data = asdict(self)
         data.pop("name")
@@ -161,9 +161,9 @@ class Experiment:
         data["tta"] = list(self.tta)
         return data
 
-    def unit_spec(self) -> dict:
+    def unit_dict(self) -> dict:
         """What one trained unit (a fold of one seed) depends on: the spec without the seed count."""
-        data = self.spec()
+        data = self.to_dict()
         data.pop("seeds")
         data.pop("seed")
         data["split_seed"] = self.split_seed_value
@@ -185,7 +185,7 @@ class Experiment:
         return [self.seed + s for s in range(count)]
 
     @classmethod
-    def from_spec(cls, name: str, spec: dict) -> "Experiment":
+    def from_dict(cls, name: str, spec: dict) -> "Experiment":
         known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__}
         for key in ("augmentation", "tta"):
             if isinstance(known.get(key), list):

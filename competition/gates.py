@@ -35,6 +35,7 @@ from .data import check_no_leakage
 from .data.eda import duplicates_across, image_hashes
 from .errors import ConfigError
 from .experiment import Result
+from .files import atomic_write
 from .metrics import HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap
 from .store import library_versions
 from .submission import class_distribution, validate_submission
@@ -311,11 +312,8 @@ class Baselines:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def write(self, name: str, budget: str, records: dict) -> None:
-        path = self.path(name, budget)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        text = json.dumps(records, indent=2, sort_keys=True) + "\n"
+        atomic_write(self.path(name, budget), lambda tmp: tmp.write_text(text))
 
     def record(self, result: Result, answers=None) -> dict:
         """Store the result's per-seed measures as the baseline for its data."""

@@ -10,19 +10,21 @@ import numpy as np
 from .cv import make_units
 from .data import CachedDataset
 from .errors import ConfigError
-from .experiment import Experiment, Result, get_budget
+from .experiment import Budget, Experiment, Result, get_budget
 from .models import create_model
-from .runner import RunContext, open_data, prepare_data
+from .runner import RunContext, open_data, prepare_data, resolve_device
 from .tta import tta_predict
 
 
 def experiment_of(result: Result) -> Experiment:
-    return Experiment.from_spec(result.name, {**result.spec, "tta": ()})
+    return Experiment.from_dict(result.name, {**result.spec, "tta": ()})
 
 
 def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", context: RunContext | None = None,
-              name: str | None = None) -> Result:
-    """A new Result: every stored unit model of `result` re-predicted with TTA (no retraining)."""
+              name: str | None = None, budget: Budget | None = None) -> Result:
+    """A new Result: every stored unit model of `result` re-predicted with TTA (no retraining).
+
+    budget: the Budget the result was trained at, where it is not one of the named budgets."""
     context = context or RunContext()
     store = context.store
     if store is None or not result.unit_key:
@@ -31,18 +33,16 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     experiment = experiment_of(result)
     if experiment.cv_scheme()[0] == "bootstrap":
         raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
-    budget = get_budget(result.budget)
+    budget = budget or get_budget(result.budget)
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
     position = {row: i for i, row in enumerate(result.oof_index)}
     seeds = experiment.training_seeds(budget)
     seed_oof = np.zeros((len(seeds), *result.oof_probs.shape), np.float32)
     seed_eval = np.zeros((len(seeds), *result.eval_probs.shape), np.float32)
     folds_per_seed = len(make_units(experiment, data.table, budget)) // len(seeds)
-    device = context.device or budget.device
+    device = resolve_device(context.device or budget.device)
     for unit in make_units(experiment, data.table, budget):
-        weights = store.weights_path(result.unit_key, unit.label)
-        if not weights.exists():
-            raise ConfigError(f"{result.name}: no stored weights for {unit.label} at {weights}; rerun the experiment")
+        weights = store.verified_weights(result.unit_key, unit.label)
         model = create_model(experiment.model, len(result.class_names), in_chans=data.images.shape[3],
                              pretrained=weights, **experiment.model_kw)
         s = seeds.index(unit.seed)

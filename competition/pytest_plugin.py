@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from . import gates
 from .data import data_dir, open_competition
 from .experiment import BUDGETS, Experiment, get_budget
 from .gates import Baselines, Underpowered
 from .report import format_leaderboard, leaderboard_rows, write_leaderboard, write_run_report
-from .runner import RunContext, TrainingNotAllowed, run
+from .runner import RunContext, TrainingNotAllowed, resolve_device, run
 from .scoring import eval_answers, score_eval
 from .store import Store
 
@@ -30,15 +31,12 @@ class SessionState:
         self.config = config
         self.results: dict[str, object] = {}
         self.claims: list[dict] = []
+        self.guard_figures: list[dict] = []
         self.started, self.units_trained, self.training_seconds = time.perf_counter(), 0, 0.0
         self.memo: dict[tuple, object] = {}
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
-        device = option("--device")
-        if device == "auto":
-            import torch
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device or self.budget.device
+        self.device = resolve_device(option("--device") or self.budget.device)
         self.data_root = data_dir(option("--data-dir"))
         self.store = Store(option("--runs-dir"))
         self.reports = Path(option("--reports-dir")).resolve()
@@ -98,24 +96,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("gpu"):
-        import torch
-        if not torch.cuda.is_available():
-            pytest.skip("needs a CUDA device")
+    if item.get_closest_marker("gpu") and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     """Gate figures of this test become its JUnit properties; an underpowered claim becomes a skip."""
     state = item.config.stash[STATE]
+    in_suite = any(item.get_closest_marker(m) for m in ("experiment", "claim", "guard"))  # the suite's gates only
 
     def listen(entry: dict) -> None:
         prefix = f"{entry['gate']}.{entry['experiment']}"
         for key, value in entry.items():
             if key not in ("gate", "experiment") and isinstance(value, (int, float, str, bool)):
                 item.user_properties.append((f"{prefix}.{key}", value))
+        if not in_suite:
+            return
         if entry["gate"] == "claim":
             state.claims.append({"test": item.nodeid, **entry})
+        elif entry["gate"] in ("regression", "fault", "aa"):
+            state.guard_figures.append(entry)
 
     gates.FIGURE_LISTENERS.append(listen)
     try:
@@ -199,7 +200,7 @@ def run_experiment(competition_session):
     state = competition_session
 
     def run_one(experiment: Experiment):
-        memo_key = (experiment.name, repr(experiment.spec()))
+        memo_key = (experiment.name, repr(experiment.to_dict()))
         if memo_key in state.memo:
             return state.memo[memo_key]
         terminal = state.terminal()
@@ -223,8 +224,27 @@ def run_experiment(competition_session):
     return run_one
 
 
+def guard_lines(figures: list[dict]) -> list[str]:
+    lines = []
+    for f in figures:
+        if f["gate"] == "regression":
+            lines.append(f"regression  {f['experiment']} {f['measure']}: {f['new']:.4f} over {f['seeds']} seed(s) vs "
+                         f"baseline {f['baseline']:.4f} (seed sd {f['seed_sd']:.4f}); tolerance {f['tolerance']:.4f}, "
+                         f"smallest regression detected at 80% power {f['detectable']:.4f}")
+        elif f["gate"] == "fault":
+            lines.append(f"fault       {f['experiment']} ({f['kind']}): caught by {f['caught']}")
+        else:
+            lines.append(f"A/A         {f['experiment']} seeds {f['seeds']}, {f['threads']} thread(s): "
+                         f"{f['failures']} guard(s) failed")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
+    if state is not None and state.guard_figures:
+        terminalreporter.section("competition guards")
+        for line in guard_lines(state.guard_figures):
+            terminalreporter.write_line(line)
     if state is None or not state.results:
         return
     rows = leaderboard_rows(state.results.values())

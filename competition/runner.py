@@ -16,14 +16,15 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.model_selection import train_test_split
 
 from .cv import Unit, assemble, make_units, run_fold
 from .data import Competition, Preprocess, open_competition
 from .data.cache import open_cache
-from .errors import CompetitionError
+from .errors import CompetitionError, ConfigError
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
-from .store import Store
+from .store import Store, StoreIntegrityError
 
 
 @dataclass
@@ -90,30 +91,70 @@ def unit_through_store(experiment: Experiment, data: PreparedData, unit: Unit, b
         return run_fold(experiment, data, unit, budget, device, None, context.progress_file, context.log)
     with store.lock(f"{unit_key}-{unit.label}"):
         if not context.rerun and (hit := store.load_fold(unit_key, unit.label)) is not None:
-            return hit
+            if (mismatch := unit_mismatch(hit, unit, data)) is None:
+                return hit
+            store.report_corrupt(store.fold_path(unit_key, unit.label), StoreIntegrityError(mismatch))
         output = run_fold(experiment, data, unit, budget, device, store.scratch_dir(unit_key, unit.label),
                           context.progress_file, context.log)
         store.save_fold(unit_key, unit.label, output)
         return output
 
 
+def unit_mismatch(output: dict, unit: Unit, data: PreparedData) -> str | None:
+    """Why a stored unit does not belong to this unit and data, or None."""
+    if not np.array_equal(output["val_index"], unit.val_idx):
+        return "its validation rows are not this fold's"
+    if output["val_probs"].shape[1] != data.num_classes:
+        return f"{output['val_probs'].shape[1]} classes where the data has {data.num_classes}"
+    expected_eval = 0 if data.eval_images is None else len(data.eval_images)
+    if len(output["eval_probs"]) != expected_eval:
+        return f"{len(output['eval_probs'])} eval rows where the data has {expected_eval}"
+    return None
+
+
+def result_mismatch(result: Result, data: PreparedData, seeds: int) -> str | None:
+    """Why a stored Result does not fit this data, or None."""
+    if result.train_rows != len(data.table) or len(result.class_names) != data.num_classes:
+        return (f"it has {result.train_rows} train rows and {len(result.class_names)} classes; the data has "
+                f"{len(data.table)} and {data.num_classes}")
+    if not np.array_equal(result.eval_ids.astype(str), data.eval_ids.astype(str)):
+        return "its eval ids are not the data's"
+    if result.n_seeds != seeds:
+        return f"it has {result.n_seeds} seeds, the spec {seeds}"
+    return None
+
+
 def unit_key(experiment: Experiment, data: PreparedData, budget: Budget, store: Store | None) -> str:
     """Units are keyed without the seed count, so adding a seed trains only the new one."""
-    return store.key(experiment.unit_spec(), data.fingerprint, budget.name) if store is not None else ""
+    return store.key(experiment.unit_dict(), data.fingerprint, budget.name) if store is not None else ""
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> cuda where a GPU is visible, else cpu; 'cuda' without one is an error before any work."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but no CUDA device is visible to torch; use device='cpu' "
+                          "(--device cpu) or 'auto'")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ConfigError(f"device={device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    return device
 
 
 def run(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None) -> Result:
     """Train and score `experiment` at `budget`, unit by unit, through the context's store."""
     context = context or RunContext()
     budget = get_budget(budget)
-    device = context.device or budget.device
+    device = resolve_device(context.device or budget.device)
     started = time.perf_counter()
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
     store = context.store
-    key = store.key({**experiment.spec(), "seeds": len(experiment.training_seeds(budget))}, data.fingerprint,
-                    budget.name) if store is not None else ""
+    seeds = len(experiment.training_seeds(budget))
+    key = store.key({**experiment.to_dict(), "seeds": seeds}, data.fingerprint, budget.name) if store else ""
     if store is not None and not context.rerun and (hit := store.load_result(key, experiment.name)) is not None:
-        return hit
+        if (mismatch := result_mismatch(hit, data, seeds)) is None:
+            return hit
+        store.report_corrupt(hit.path, StoreIntegrityError(mismatch))
     units_key = unit_key(experiment, data, budget, store)
     units = make_units(experiment, data.table, budget)
     if not context.allow_training:

@@ -39,7 +39,7 @@ def score_eval(result: Result, competition: Competition) -> Result:
     return result
 
 
-def on_eval(result: Result, answers: np.ndarray) -> Result:
+def eval_view(result: Result, answers: np.ndarray) -> Result:
     """A view of `result` whose samples are the eval split (for gates judged on eval answers)."""
     if len(answers) != len(result.eval_probs):
         raise ConfigError(f"{result.name}: {len(result.eval_probs)} eval predictions but {len(answers)} answers")

@@ -1,10 +1,19 @@
-"""Content-addressed store of Results and fold artifacts (the cache).
+"""Layer 4. Content-addressed store of Results and unit artifacts (the cache).
 
-A key covers the experiment spec, the data fingerprint, the budget, the seed
-(inside the spec), library versions and the source of the training code. Every
-write goes to a staging path and is renamed into place, and a file lock per key
-lets pytest-xdist workers share the store: the second worker that wants an
-entry waits, then reads it. An unreadable entry is reported and rebuilt.
+A key covers the experiment spec, the data fingerprint, the budget, library
+versions and the source of the training code. Units (one fold of one seed) are
+single files written atomically. A Result entry is a folder of versions:
+
+    entries/<key>/CURRENT            the name of the published version (replaced atomically)
+    entries/<key>/<version>/         result.json, arrays.npz, MANIFEST.json (written last)
+
+A writer fills a staging folder, renames it onto a fresh version name, then
+replaces CURRENT; it removes versions that CURRENT left more than a minute ago,
+under the key's lock. A reader follows CURRENT, checks every file against the
+manifest and the arrays' shapes, and never deletes anything: a damaged entry is
+reported (StoreWarning) and rebuilt by the run. A file lock per unit lets
+pytest-xdist workers share the store: the second worker that wants a unit
+waits, then reads it. Temporaries of killed processes are cleared on open.
 """
 from __future__ import annotations
 
@@ -13,7 +22,8 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import time
+import uuid
 import warnings
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,16 +32,24 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import StoreError
 from .experiment import result_arrays, result_from_parts, result_to_json
+from .files import atomic_write, clear_stale, sha256_file, staging_folder
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
 TRAINING_CODE = ("data", "augment", "models", "train", "experiment.py", "registry.py", "cv.py", "tta.py",
                  "metrics.py")
+OLD_VERSION_GRACE = 60  # seconds a replaced version stays for readers that followed CURRENT to it
+ARRAYS = ("val_index", "val_probs", "eval_probs")
 
 
 class StoreWarning(UserWarning):
-    """A store entry was unreadable and will be rebuilt."""
+    """A store entry was unreadable or failed its integrity check; it will be rebuilt."""
+
+
+class StoreIntegrityError(StoreError):
+    """A file's content does not match its manifest, or arrays do not fit together."""
 
 
 @lru_cache(maxsize=1)
@@ -57,17 +75,44 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def check_unit_shapes(output: dict) -> None:
+    rows, classes = len(output["val_index"]), output["val_probs"].shape
+    if output["val_probs"].ndim != 2 or classes[0] != rows:
+        raise StoreIntegrityError(f"{rows} validation rows but val_probs of shape {classes}")
+    if output["eval_probs"].ndim != 2 or (len(output["eval_probs"]) and output["eval_probs"].shape[1] != classes[1]):
+        raise StoreIntegrityError(f"eval_probs of shape {output['eval_probs'].shape} against {classes[1]} classes")
+
+
+def check_result_shapes(result) -> None:
+    n, c = len(result.y), len(result.class_names)
+    expected = {"oof_index": (n,), "oof_probs": (n, c), "eval_probs": (len(result.eval_ids), c)}
+    for name, shape in expected.items():
+        if getattr(result, name).shape != shape:
+            raise StoreIntegrityError(f"{name} has shape {getattr(result, name).shape}, expected {shape}")
+    if result.seed_oof_probs is not None and result.seed_oof_probs.shape[1:] != (n, c):
+        raise StoreIntegrityError(f"seed_oof_probs has shape {result.seed_oof_probs.shape}, expected (S, {n}, {c})")
+
+
+def array_digest(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()
+
+
 class Store:
     def __init__(self, root: str | Path = "runs"):
         self.root = Path(root).resolve()
+        for folder in (self.root / "entries", self.root / "scratch"):
+            clear_stale(folder)
+        for folder in (self.root / "folds").glob("*") if (self.root / "folds").is_dir() else []:
+            clear_stale(folder)
 
     def key(self, spec: dict, data_fingerprint: str, budget: str) -> str:
         blob = json.dumps({"format": STORE_FORMAT, "spec": spec, "data": data_fingerprint, "budget": budget,
                            "libraries": library_versions(), "code": code_fingerprint()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-    def entry(self, key: str) -> Path:
-        return self.root / "entries" / key
 
     @contextmanager
     def lock(self, name: str):
@@ -88,75 +133,125 @@ class Store:
     def fold_path(self, key: str, unit: str) -> Path:
         return self.root / "folds" / key / f"{unit}.npz"
 
-    def save_fold(self, key: str, unit: str, output: dict) -> None:
-        path = self.fold_path(key, unit)
-        arrays = {k: output[k] for k in ("val_index", "val_probs", "eval_probs")}
-        meta = {k: v for k, v in output.items() if k not in arrays}
-        best = self.scratch_dir(key, unit) / "best.pt"
-        if best.exists():  # keep the unit's weights: TTA and reports can use them later
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(best, self.weights_path(key, unit))
-        write_npz_atomic(path, {**arrays, "meta": np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8)})
-        shutil.rmtree(self.scratch_dir(key, unit), ignore_errors=True)
-
     def weights_path(self, key: str, unit: str) -> Path:
         return self.root / "folds" / key / f"{unit}.pt"
 
+    def save_fold(self, key: str, unit: str, output: dict) -> None:
+        """Weights first, then the npz whose meta holds the digests of both: the npz is the commit."""
+        path = self.fold_path(key, unit)
+        arrays = {k: np.asarray(output[k]) for k in ARRAYS}
+        meta = {k: v for k, v in output.items() if k not in arrays}
+        meta["arrays_sha256"] = array_digest(arrays)
+        best = self.scratch_dir(key, unit) / "best.pt"
+        if best.exists():  # keep the unit's weights: TTA and reports can use them later
+            path.parent.mkdir(parents=True, exist_ok=True)
+            meta["weights_sha256"] = sha256_file(best)
+            os.replace(best, self.weights_path(key, unit))
+        meta_bytes = np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8)
+        atomic_write(path, lambda tmp: np.savez(tmp, **arrays, meta=meta_bytes))
+        shutil.rmtree(self.scratch_dir(key, unit), ignore_errors=True)
+
     def load_fold(self, key: str, unit: str) -> dict | None:
+        """The unit's output, or None (missing, or damaged: reported, left in place, retrained)."""
         path = self.fold_path(key, unit)
         if not path.exists():
             return None
         try:
             with np.load(path) as data:
-                output = {k: data[k] for k in ("val_index", "val_probs", "eval_probs")}
-                output.update(json.loads(data["meta"].tobytes()))
+                output = {k: data[k] for k in ARRAYS}
+                meta = json.loads(data["meta"].tobytes())
+            if meta.pop("arrays_sha256", None) != array_digest(output):
+                raise StoreIntegrityError("the arrays do not match the digest written with them")
+            meta.pop("weights_sha256", None)
+            output.update(meta)
+            check_unit_shapes(output)
             return output
-        except Exception as exc:  # truncated or foreign file
+        except Exception as exc:  # truncated, foreign or edited file
             self.report_corrupt(path, exc)
-            path.unlink(missing_ok=True)
             return None
+
+    def verified_weights(self, key: str, unit: str) -> Path:
+        """The unit's weights file, checked against the digest its npz recorded."""
+        path, weights = self.fold_path(key, unit), self.weights_path(key, unit)
+        with np.load(path) as data:
+            expected = json.loads(data["meta"].tobytes()).get("weights_sha256")
+        if not weights.exists() or expected != sha256_file(weights):
+            raise StoreIntegrityError(f"{weights}: missing, or not the weights its unit recorded; rerun the "
+                                      "experiment with --rerun")
+        return weights
 
     # --- results -----------------------------------------------------------------------
+    def entry_root(self, key: str) -> Path:
+        return self.root / "entries" / key
+
+    def entry(self, key: str) -> Path | None:
+        """The published version folder of a Result entry, or None."""
+        try:
+            version = (self.entry_root(key) / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return self.entry_root(key) / version if version else None
+
     def save_result(self, key: str, result) -> Path:
-        entry = self.entry(key)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=entry.parent))
-        np.savez(staging / "arrays.npz", **result_arrays(result))
-        (staging / "result.json").write_text(json.dumps(result_to_json(result), indent=1))
-        old = entry.with_name(f".{key}.old.{os.getpid()}")
-        if entry.exists():
-            entry.rename(old)
-        staging.rename(entry)
-        shutil.rmtree(old, ignore_errors=True)
-        result.path = entry
-        return entry
+        root = self.entry_root(key)
+        staging = staging_folder(root.parent, key)
+        try:
+            np.savez(staging / "arrays.npz", **result_arrays(result))
+            (staging / "result.json").write_text(json.dumps(result_to_json(result), indent=1))
+            manifest = {name: sha256_file(staging / name) for name in ("arrays.npz", "result.json")}
+            atomic_write(staging / "MANIFEST.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
+            root.mkdir(parents=True, exist_ok=True)
+            version = f"v{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+            os.rename(staging, root / version)  # a fresh name: nothing can be in the way
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        atomic_write(root / "CURRENT", lambda tmp: tmp.write_text(version))
+        self.remove_old_versions(key)
+        result.path = root / version
+        return result.path
+
+    def remove_old_versions(self, key: str) -> None:
+        """Versions CURRENT no longer names, once readers that followed it have had time to finish."""
+        with self.lock(f"entry-{key}"):
+            current = (self.entry_root(key) / "CURRENT").read_text().strip()
+            for version in self.entry_root(key).glob("v*"):
+                if version.name != current and time.time() - version.stat().st_mtime > OLD_VERSION_GRACE:
+                    shutil.rmtree(version, ignore_errors=True)
 
     def load_result(self, key: str, name: str | None = None):
-        entry = self.entry(key)
-        if not entry.exists():
-            return None
-        try:
-            meta = json.loads((entry / "result.json").read_text())
-            with np.load(entry / "arrays.npz") as arrays:
-                data = {k: arrays[k] for k in arrays.files}
-            result = result_from_parts(meta, data)
-        except Exception as exc:
-            self.report_corrupt(entry, exc)
-            shutil.rmtree(entry, ignore_errors=True)
-            return None
-        result.cache_hit, result.path = True, entry
-        if name:
-            result.name = name
+        """The published Result, checked against its manifest and its shapes; None when missing or
+        damaged (reported, never deleted by a reader)."""
+        for _ in range(3):  # a writer may replace CURRENT and retire the old version while we read
+            entry = self.entry(key)
+            if entry is None:
+                return None
+            try:
+                result = self.read_version(entry)
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                self.report_corrupt(entry, exc)
+                return None
+            result.cache_hit, result.path = True, entry
+            if name:
+                result.name = name
+            return result
+        return None
+
+    @staticmethod
+    def read_version(entry: Path):
+        manifest = json.loads((entry / "MANIFEST.json").read_text())
+        for file_name, digest in manifest.items():
+            if sha256_file(entry / file_name) != digest:
+                raise StoreIntegrityError(f"{file_name} does not match its manifest")
+        meta = json.loads((entry / "result.json").read_text())
+        with np.load(entry / "arrays.npz") as arrays:
+            data = {k: arrays[k] for k in arrays.files}
+        result = result_from_parts(meta, data)
+        check_result_shapes(result)
         return result
 
     @staticmethod
     def report_corrupt(path: Path, exc: Exception) -> None:
-        warnings.warn(f"{path}: unreadable store entry ({type(exc).__name__}: {exc}); rebuilding it", StoreWarning,
+        warnings.warn(f"{path}: damaged store entry ({type(exc).__name__}: {exc}); rebuilding it", StoreWarning,
                       stacklevel=3)
-
-
-def write_npz_atomic(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)

@@ -1,13 +1,13 @@
 """Write, validate and diff submission files (eval/info.csv with `ans` filled)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import CompetitionError
+from .files import atomic_write
 
 
 class SubmissionError(CompetitionError, ValueError):
@@ -35,19 +35,21 @@ def write_submission(result, competition, path: str | Path) -> pd.DataFrame:
                               f"{sorted(missing)[:3]}; rerun it on the full eval split")
     submission[task.answer_column] = by_id.loc[submission[task.id_column]].to_numpy()
     validate_submission(submission, competition)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    submission.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: submission.to_csv(tmp, index=False))
     return submission
 
 
 def read_submission(path: str | Path, competition) -> pd.DataFrame:
+    """A submission file as strings, exactly as written (no number parsing, no NaN guessing)."""
     try:
-        return pd.read_csv(path, dtype={competition.task.id_column: str}, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise SubmissionError(f"{path}: submission file not found") from None
+    except pd.errors.EmptyDataError:
+        raise SubmissionError(f"{path}: the file is empty; expected a header {competition.task.id_column},"
+                              f"{competition.task.answer_column} and one row per eval id") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
 
 
 def validate_submission(submission: pd.DataFrame | str | Path, competition) -> pd.DataFrame:
@@ -59,6 +61,10 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
     for column in (id_col, ans_col):
         if column not in submission.columns:
             raise SubmissionError(f"submission lacks column {column!r}; found {list(submission.columns)}")
+    template_columns = list(template(competition).columns)
+    if list(submission.columns) != template_columns:
+        raise SubmissionError(f"submission columns are {list(submission.columns)}; eval/info.csv has "
+                              f"{template_columns}: write exactly those, in that order")
     ids = submission[id_col].astype(str)
     expected = set(competition.eval["image_id"])
     duplicated = ids[ids.duplicated()].unique().tolist()
@@ -70,11 +76,13 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
         problems.append(f"{len(missing)} missing id(s), e.g. {missing[:3]}")
     if extra:
         problems.append(f"{len(extra)} extra id(s) not in eval/info.csv, e.g. {extra[:3]}")
-    answers = pd.to_numeric(submission[ans_col], errors="coerce")
-    bad = submission.index[answers.isna() | (answers < 0) | (answers >= task.num_classes) | (answers % 1 != 0)]
+    written = submission[ans_col].astype(str).str.strip()
+    whole = written.str.fullmatch(r"\d+")  # '3', not '3.0', '1e0' or ' 3a'
+    answers = pd.to_numeric(written.where(whole), errors="coerce")
+    bad = submission.index[~whole | answers.isna() | (answers >= task.num_classes)]
     if len(bad):
         row = int(bad[0])
-        problems.append(f"{len(bad)} label(s) outside 0..{task.num_classes - 1}, first at row {row + 2} "
+        problems.append(f"{len(bad)} label(s) not a whole number in 0..{task.num_classes - 1}, first at row {row + 2} "
                         f"(id {ids.iat[row]!r}, value {submission[ans_col].iat[row]!r})")
     if problems:
         raise SubmissionError("invalid submission: " + "; ".join(problems) + f"; expected {len(expected)} rows, "
@@ -83,8 +91,14 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
 
 
 def diff_submissions(new: pd.DataFrame, old: pd.DataFrame, competition) -> dict:
-    """Agreement rate and class-distribution shift between two valid submissions."""
+    """Agreement rate and class-distribution shift between two valid submissions (both are
+    validated first, so a short, NaN or non-numeric previous file is an error, not a diff)."""
     task = competition.task
+    validate_submission(new, competition)
+    try:
+        validate_submission(old, competition)
+    except SubmissionError as exc:
+        raise SubmissionError(f"the previous submission is not comparable: {exc}") from None
     merged = new.merge(old, on=task.id_column, suffixes=("_new", "_old"))
     a, b = merged[f"{task.answer_column}_new"].astype(int), merged[f"{task.answer_column}_old"].astype(int)
     dist_new, dist_old = class_distribution(a, task.num_classes), class_distribution(b, task.num_classes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from competition.gates import assert_claim
-from competition.scoring import on_eval
+from competition.scoring import eval_view
 from fixtures.claims import stated_at
 from fixtures.models import SMALL_CNN, WIDE_CNN
 
@@ -22,5 +22,5 @@ pytestmark = [pytest.mark.experiment, pytest.mark.claim]
 def test_wide_low_resolution_cnn_against_small_cnn_on_eval(run_experiment, fashion, eval_answers_of, budget):
     stated_at(budget, "standard", "full")
     answers = eval_answers_of(fashion)
-    wide, small = (on_eval(run_experiment(spec), answers) for spec in (WIDE_CNN, SMALL_CNN))
+    wide, small = (eval_view(run_experiment(spec), answers) for spec in (WIDE_CNN, SMALL_CNN))
     assert_claim(wide, small, "not_worse:0.005", metric="accuracy")

@@ -20,7 +20,7 @@ import pytest
 
 from competition import ensemble
 from competition.gates import assert_claim
-from competition.scoring import on_eval
+from competition.scoring import eval_view
 from experiments.test_losses import CE, LOSSES
 from fixtures.claims import stated_at
 from fixtures.models import BASELINE_MODELS, EFFICIENTNET_LITE0, SMALL_CNN
@@ -42,7 +42,7 @@ def test_cv_soft_vote_beats_single_model_on_eval(budget, fashion, eval_answers_o
     stated_at(budget, "standard", "full")
     answers = eval_answers_of(fashion)
     cv5, single = request.getfixturevalue("small_cnn_cv"), request.getfixturevalue("small_cnn")
-    assert_claim(on_eval(cv5, answers), on_eval(single, answers), "beats", metric="accuracy")
+    assert_claim(eval_view(cv5, answers), eval_view(single, answers), "beats", metric="accuracy")
 
 
 @pytest.mark.parametrize("how", ENSEMBLE_CLAIMS)

@@ -10,7 +10,7 @@ import pytest
 
 from competition.gates import assert_claim
 from competition.posthoc import apply_tta
-from competition.scoring import on_eval
+from competition.scoring import eval_view
 from fixtures.claims import stated_at
 
 pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
@@ -23,4 +23,4 @@ def test_flip_tta_against_plain_prediction(budget, competition_session, fashion,
     tta = apply_tta(small_cnn_cv, ("identity", "hflip"), "mean", state.context())
     state.results[tta.name] = tta
     answers = eval_answers_of(fashion)
-    assert_claim(on_eval(tta, answers), on_eval(small_cnn_cv, answers), "equivalent:0.005", metric="accuracy")
+    assert_claim(eval_view(tta, answers), eval_view(small_cnn_cv, answers), "equivalent:0.005", metric="accuracy")

@@ -299,7 +299,7 @@ def test_cli_data_and_eda(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "digits")
     assert main(["eda", "digits", "--data-dir", str(tmp_path), "--out", str(tmp_path / "eda")]) == 0
     assert "imbalance ratio" in capsys.readouterr().out
-    assert main(["data", "nope", "--data-dir", str(tmp_path)]) == 2
+    assert main(["data", "nope", "--data-dir", str(tmp_path)]) == 1  # a runtime error: exit 1 (usage errors exit 2)
     assert "unknown built-in competition 'nope'" in capsys.readouterr().err
 
 

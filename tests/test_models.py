@@ -152,5 +152,5 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint file not found"):
         create_model("rescnn", 3, in_chans=1, pretrained=tmp_path / "missing.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="bad.pt: corrupt or unreadable checkpoint"):
+    with pytest.raises(CheckpointError, match="bad.pt: corrupt, unreadable or unsafe checkpoint"):
         create_model("rescnn", 3, in_chans=1, pretrained=tmp_path / "bad.pt")

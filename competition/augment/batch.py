@@ -1,4 +1,8 @@
-"""Batch mixup and cutmix with soft targets (applied inside the training loop)."""
+"""Batch mixup and cutmix with soft targets (applied inside the training loop).
+
+Kept instead of timm's Mixup or torchvision's MixUp/CutMix: those draw from numpy's
+or torch's global RNG, while this takes the loop's per-epoch seeded Generator, so a
+resumed or re-run fold reproduces its mixing bit for bit (tests/test_loop.py)."""
 from __future__ import annotations
 
 import numpy as np

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -19,12 +19,17 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
+from ..files import clear_stale, sha256_file, staging_folder
 from ..registry import CROPS
 
 for _crop in ("none", "center", "face", "box:"):  # box:x0,y0,x1,y1 in source pixels
     CROPS.register(_crop, _crop)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+
+
+class CacheWarning(UserWarning):
+    """A cache entry failed its checksum and is rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -126,19 +131,30 @@ def cache_key(paths: list[str], spec: Preprocess) -> str:
     return digest.hexdigest()
 
 
+VERIFIED: dict[tuple, bool] = {}  # (file, size, mtime) -> checked against its sha256 in this process
+
+
 def read_entry(entry: Path) -> np.ndarray | None:
-    """A complete cache entry as a read-only memmap, or None."""
+    """A complete cache entry whose images match the sha256 written with them, as a read-only memmap;
+    None (with a warning when something is there) otherwise."""
     try:
         meta = json.loads((entry / "meta.json").read_text())
         images = np.load(entry / "images.npy", mmap_mode="r")
-    except (OSError, ValueError):
+        stat = (entry / "images.npy").stat()
+    except (OSError, ValueError, KeyError):
         return None
-    return images if list(images.shape) == meta["shape"] else None
+    token = (str(entry), stat.st_size, stat.st_mtime_ns)
+    if token not in VERIFIED:
+        VERIFIED[token] = list(images.shape) == meta.get("shape") and sha256_file(entry / "images.npy") == meta.get("sha256")
+        if not VERIFIED[token]:
+            warnings.warn(f"{entry}: the image cache does not match its checksum; rebuilding it", CacheWarning,
+                          stacklevel=2)
+    return images if VERIFIED[token] else None
 
 
 def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -> None:
     first = preprocess_image(paths[0], spec)
-    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    staging = staging_folder(entry.parent, entry.name)
     try:
         out = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8,
                                         shape=(len(paths),) + first.shape)
@@ -154,7 +170,9 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(fill, range(1, len(paths)), chunksize=256))
         out.flush()
-        meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths)}
+        del out
+        meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths),
+                "sha256": sha256_file(staging / "images.npy")}
         (staging / "meta.json").write_text(json.dumps(meta))
         try:
             staging.rename(entry)
@@ -177,11 +195,12 @@ def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int = 2)
         raise DataError("cannot cache an empty split: the image list is empty")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    clear_stale(cache_dir)
     entry = cache_dir / cache_key(paths, spec)
     images = read_entry(entry)
     if images is None:
-        if entry.exists():  # incomplete or corrupt: rebuild it
-            shutil.rmtree(entry, ignore_errors=True)
+        if entry.exists():  # incomplete or corrupt: set it aside (a reader may still map it), then rebuild
+            entry.rename(staging_folder(cache_dir, f"{entry.name}.damaged"))
         write_entry(entry, paths, spec, workers)
         images = read_entry(entry)
     return images, entry.name

@@ -13,6 +13,7 @@ format), ``folder`` (one folder per class).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,25 @@ def check_files_exist(df: pd.DataFrame, source: Path) -> None:
             f"{len(bad)} missing in all. Restore the file(s) or remove the row(s)")
 
 
+def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, allow_links: bool = False,
+                 rows: list[int] | None = None) -> None:
+    """Every path that comes from data stays inside the competition root.
+
+    A value that is absolute or climbs with '..' is refused; so is a symlink that
+    resolves outside the root, unless competition.json sets "allow_outside_links": true."""
+    root = root.resolve()
+    for i, (value, path) in enumerate(zip(values.astype(str), df["path"])):
+        parts = Path(value).parts
+        row = rows[i] if rows is not None else csv_row(i)
+        if Path(value).is_absolute() or ".." in parts:
+            raise DataError(f"{source}: row {row} has path {value!r}, which is absolute or climbs out with '..'; "
+                            f"paths must stay inside the competition root {root}")
+        if not allow_links and not Path(os.path.realpath(path)).is_relative_to(root):
+            raise DataError(f"{source}: row {row} path {value!r} resolves to {os.path.realpath(path)}, outside the "
+                            f"competition root {root} (a symlink); copy the file in, or set "
+                            '"allow_outside_links": true in competition.json')
+
+
 def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source: Path,
                   column: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Labels may be class indices or class names; returns ints and the class names."""
@@ -106,7 +126,7 @@ def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source
     return labels, class_names
 
 
-def read_eval(root: Path, task: Task) -> pd.DataFrame:
+def read_eval(root: Path, task: Task, allow_links: bool = False) -> pd.DataFrame:
     info = root / "eval" / "info.csv"
     if not info.exists():
         return pd.DataFrame(columns=["image_id", "path", "label", "group"])
@@ -122,6 +142,7 @@ def read_eval(root: Path, task: Task) -> pd.DataFrame:
     if duplicated.any():
         i = int(np.flatnonzero(duplicated)[0])
         raise DataError(f"{info}: row {csv_row(i)} repeats ImageID {out['image_id'].iat[i]!r}; ids must be unique")
+    check_inside(out, out["image_id"], root, info, allow_links)
     check_files_exist(out, info)
     return out
 
@@ -145,6 +166,7 @@ def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
     })
     extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
+    check_inside(table, df[path_col], root, source, config.get("allow_outside_links", False))
     check_files_exist(table, source)
     return table, make_task(classes, config)
 
@@ -182,6 +204,8 @@ def load_mask_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
                          "label": mask_class(mask, gender, age), "group": str(person.id),
                          "mask": mask, "gender": gender, "age": age, "race": person.race})
     table = pd.DataFrame(rows)
+    check_inside(table, table["image_id"], root, source, config.get("allow_outside_links", False),
+                 rows=[csv_row(i // len(MASK_STEMS)) for i in range(len(table))])
     return table, make_task(MASK_CLASS_NAMES, config)
 
 
@@ -199,7 +223,10 @@ def load_folder_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
                 rows.append({"image_id": rel, "path": str(p), "label": classes.index(d.name), "group": rel})
     if not rows:
         raise DataError(f"{images}: the split is empty (no image files under class folders)")
-    return pd.DataFrame(rows), make_task(classes, config)
+    table = pd.DataFrame(rows)
+    check_inside(table, table["image_id"], root, images, config.get("allow_outside_links", False),
+                 rows=list(range(1, len(table) + 1)))
+    return table, make_task(classes, config)
 
 
 ADAPTERS = {"csv": load_csv_format, "mask": load_mask_format, "folder": load_folder_format}
@@ -236,5 +263,6 @@ def load_competition(root: str | Path, format: str | None = None, name: str | No
         raise DataError(f"{root}: unknown format {format!r}; known formats: {sorted(ADAPTERS)}")
     train, task = ADAPTERS[format](root, config)
     return Competition(name=name or config.get("name", root.name), root=root, task=task,
-                       train=train.reset_index(drop=True), eval=read_eval(root, task),
+                       train=train.reset_index(drop=True),
+                       eval=read_eval(root, task, config.get("allow_outside_links", False)),
                        format=format, meta=config)

@@ -26,8 +26,8 @@ class Classifier(nn.Module):
         self.head = nn.Linear(num_features, num_classes)
         self.stages = stages  # plain list: the modules are registered under backbone
         self.num_features, self.num_classes, self.in_chans, self.name = num_features, num_classes, in_chans, name
-        self.register_buffer("mean", fit_stats(mean, in_chans).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", fit_stats(std, in_chans).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("mean", per_channel(mean, in_chans).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", per_channel(std, in_chans).view(1, -1, 1, 1), persistent=False)
         self.frozen: list[nn.Module] = []
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +55,7 @@ class Classifier(nn.Module):
         return self
 
 
-def fit_stats(values, in_chans: int) -> torch.Tensor:
+def per_channel(values, in_chans: int) -> torch.Tensor:
     values = torch.tensor(values, dtype=torch.float32)
     if len(values) == in_chans:
         return values

@@ -11,12 +11,12 @@ or a path to a checkpoint of this model.
 """
 from __future__ import annotations
 
-import math
 import urllib.error
 from pathlib import Path
 from typing import Callable
 
 import torch
+from timm.models import adapt_input_conv
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
@@ -52,15 +52,11 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
 
 # --- input-channel adaptation --------------------------------------------------
 def adapt_conv_in_chans(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
-    """Fit a pretrained first conv to in_chans: sum for grayscale, repeat and rescale otherwise."""
+    """Fit a pretrained first conv to in_chans with timm's adapt_input_conv: summed for grayscale,
+    repeated and rescaled otherwise."""
     if conv.in_channels == in_chans:
         return conv
-    weight = conv.weight.detach()
-    if in_chans == 1:
-        new_weight = weight.sum(dim=1, keepdim=True)
-    else:
-        repeats = math.ceil(in_chans / weight.shape[1])
-        new_weight = weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
+    new_weight = adapt_input_conv(in_chans, conv.weight.detach())
     new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                     conv.dilation, conv.groups, conv.bias is not None)
     new.weight.data.copy_(new_weight)
@@ -239,12 +235,18 @@ def imagenet_classifier_lite0() -> nn.Module:
 def load_checkpoint_weights(model: Classifier, path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found; check the path or train first")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises several types for damaged files
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc}); "
-                              "delete it and retrain, or point at another file") from exc
+    try:  # weights_only: a checkpoint is data; unpickling arbitrary objects would run code planted in it
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged or code-carrying files
+        # torch's own message suggests weights_only=False, the very thing that would run a payload: not shown
+        raise CheckpointError(f"{path}: corrupt, unreadable or unsafe checkpoint ({type(exc).__name__}); only "
+                              "tensors and plain containers are loaded; delete it and retrain, or point at "
+                              "another file") from None
     state = state.get("model", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        kind = type(state).__name__ if not isinstance(state, dict) else "a dict with non-tensor values"
+        raise CheckpointError(f"{path}: the checkpoint is {kind}; expected a state dict of tensors "
+                              "(model.state_dict(), or {'model': model.state_dict()})")
     head = state.get("head.weight")
     if head is not None and head.shape[0] != model.num_classes:
         raise CheckpointError(f"{path}: checkpoint head has {head.shape[0]} classes but num_classes="

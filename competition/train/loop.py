@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -18,6 +17,7 @@ from tqdm.auto import tqdm
 from ..augment.batch import mix_batch
 from ..data.dataset import CachedDataset, make_loader
 from ..errors import CheckpointError, CompetitionError, ConfigError
+from ..files import atomic_write
 from ..metrics import HIGHER_IS_BETTER, compute_metrics
 from ..models.classifier import Classifier
 from ..models.transfer import apply_transfer
@@ -89,19 +89,20 @@ def to_device(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
 
 
 def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_resume_state(path: Path) -> dict | None:
     if not path.exists():
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # damaged file: say which and what to do
-        raise CheckpointError(f"{path}: corrupt checkpoint, cannot resume ({type(exc).__name__}); "
+    try:  # weights_only: tensors and plain containers only, so a planted pickle payload cannot run
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # damaged or code-carrying file: say which and what to do
+        raise CheckpointError(f"{path}: corrupt or unsafe checkpoint, cannot resume ({type(exc).__name__}); "
                               "delete it to start over") from exc
+    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch"} <= set(state):
+        raise CheckpointError(f"{path}: not a resume checkpoint of this loop; delete it to start over")
+    return state
 
 
 def is_better(score: float, best: float, metric: str) -> bool:
@@ -192,7 +193,7 @@ class TrainingState:
 def save_checkpoint(state: TrainingState, cfg: TrainConfig, path: Path) -> None:
     save_atomic({"model": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
                  "scheduler": state.scheduler.state_dict(), "ema": state.ema.state_dict() if state.ema else None,
-                 "history": state.history, "best_state": state.best_state, "best_score": state.best_score,
+                 "history": state.history, "best_state": state.best_state, "best_score": float(state.best_score),
                  "best_epoch": state.best_epoch, "stale": state.stale, "epoch": state.next_epoch - 1,
                  "config": asdict(cfg)}, path)
 
@@ -202,7 +203,11 @@ def resume(state: TrainingState, path: Path) -> bool:
     saved = load_resume_state(path)
     if saved is None:
         return False
-    state.net.load_state_dict(saved["model"])
+    try:
+        state.net.load_state_dict(saved["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: the resume checkpoint belongs to another model ({str(exc).splitlines()[0]}); "
+                              "delete it to start over") from exc
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
     if state.ema is not None:

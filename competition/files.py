@@ -1,0 +1,90 @@
+"""Layer 1. Publishing files and folders whole or not at all, checking them on read,
+and clearing what a killed process left behind.
+
+Every temporary name carries its writer's process id (`.<name>.pid<pid>.<random>`),
+so `clear_stale` can tell an abandoned temporary (its process is gone, or it is
+older than an hour) from one being written right now.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+STALE_SECONDS = 3600
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call write(tmp) on a fresh temporary file beside `path`, fsync it, then rename it onto `path`.
+
+    Readers see the old file or the new one, never a partial one; a crash leaves at most
+    a hidden temporary, which clear_stale removes later. The temporary keeps the suffix
+    of `path` (numpy's savez and others choose the format by it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def staging_folder(parent: Path, name: str) -> Path:
+    """A fresh hidden folder in `parent` to fill, then publish with os.rename onto a fresh name."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{name}.pid{os.getpid()}.", dir=parent))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def writer_pid(name: str) -> int | None:
+    """The process id in a temporary's name `.<name>.pid<pid>.<random>`, or None."""
+    found = re.search(r"\.pid(\d+)\.", name)
+    return int(found.group(1)) if found else None
+
+
+def clear_stale(folder: Path, max_age: float = STALE_SECONDS) -> list[Path]:
+    """Remove hidden temporaries in `folder` whose writer is gone or that are older than max_age."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for path in folder.iterdir():
+        if not path.name.startswith(".") or path.name in (".", ".."):
+            continue
+        pid = writer_pid(path.name)
+        try:
+            age = now - path.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if (pid is not None and pid != os.getpid() and not process_alive(pid)) or age > max_age:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
