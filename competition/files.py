@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .errors import ConfigError
+
 STALE_SECONDS = 3600
 
 
@@ -37,6 +39,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def writable_folder(path: str | Path, what: str, how_to_change: str) -> Path:
+    """Create `path` if needed and prove it takes a file; a clear error naming it otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=f".probe.pid{os.getpid()}.", dir=path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot use it as the {what} ({exc.strerror or type(exc).__name__}); "
+                          f"{how_to_change}") from None
     return path
 
 

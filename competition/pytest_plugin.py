@@ -5,6 +5,7 @@ terminal leaderboard and JUnit properties.
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,8 @@ import torch
 from . import gates
 from .data import data_dir, open_competition
 from .experiment import BUDGETS, Experiment, get_budget
+from .errors import CompetitionError
+from .files import writable_folder
 from .gates import Baselines, Underpowered
 from .report import format_leaderboard, leaderboard_rows, write_leaderboard, write_run_report
 from .runner import RunContext, TrainingNotAllowed, resolve_device, run
@@ -32,14 +35,19 @@ class SessionState:
         self.results: dict[str, object] = {}
         self.claims: list[dict] = []
         self.guard_figures: list[dict] = []
+        self.worker_summaries: list[dict] = []  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.perf_counter(), 0, 0.0
         self.memo: dict[tuple, object] = {}
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
         self.device = resolve_device(option("--device") or self.budget.device)
         self.data_root = data_dir(option("--data-dir"))
-        self.store = Store(option("--runs-dir"))
-        self.reports = Path(option("--reports-dir")).resolve()
+        try:  # a bad path is a usage error at start-up, not a traceback in the first test
+            self.store = Store(option("--runs-dir"))
+            self.reports = writable_folder(Path(option("--reports-dir")).resolve(), "reports dir",
+                                           "choose another with --reports-dir")
+        except CompetitionError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
 
@@ -239,23 +247,53 @@ def guard_lines(figures: list[dict]) -> list[str]:
     return lines
 
 
+WORKER_KEY = "competition_summary"
+
+
+def session_summary(state: SessionState) -> dict:
+    """What a session contributes to the summary: leaderboard rows, claims, guard figures (JSON-safe)."""
+    rows = leaderboard_rows(state.results.values()) if state.results else []
+    return json.loads(json.dumps({"rows": rows, "claims": state.claims, "guards": state.guard_figures},
+                                 default=float))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its part of the summary to the controller instead of writing it."""
+    state = session.config.stash.get(STATE, None)
+    if state is not None and hasattr(session.config, "workeroutput"):
+        session.config.workeroutput[WORKER_KEY] = json.dumps(session_summary(state))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist controller: gather a finished worker's summary."""
+    state = node.config.stash.get(STATE, None)
+    received = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if state is not None and received:
+        state.worker_summaries.append(json.loads(received))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is not None and state.guard_figures:
-        terminalreporter.section("competition guards")
-        for line in guard_lines(state.guard_figures):
-            terminalreporter.write_line(line)
-    if state is None or not state.results:
+    if state is None or hasattr(config, "workeroutput"):
         return
-    rows = leaderboard_rows(state.results.values())
-    terminalreporter.section(f"competition leaderboard (budget: {state.budget.name})")
-    for line in format_leaderboard(rows):
-        terminalreporter.write_line(line)
-    path = write_leaderboard(rows, state.reports / "leaderboard.md")
-    terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}")
-    if state.claims:
+    parts = [session_summary(state), *state.worker_summaries]
+    rows = sorted((row for part in parts for row in part["rows"]), key=lambda row: -row["score"])
+    claims = [claim for part in parts for claim in part["claims"]]
+    guards = [figure for part in parts for figure in part["guards"]]
+    if guards:
+        terminalreporter.section("competition guards")
+        for line in guard_lines(guards):
+            terminalreporter.write_line(line)
+    if rows:
+        terminalreporter.section(f"competition leaderboard (budget: {state.budget.name})")
+        for line in format_leaderboard(rows):
+            terminalreporter.write_line(line)
+        path = write_leaderboard(rows, state.reports / "leaderboard.md")
+        terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}")
+    if claims:
         terminalreporter.section("competition claims")
-        for claim in state.claims:
+        for claim in claims:
             figures = (f"delta {claim['delta']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] MDE {claim['mde']:.4f} "
                        f"seeds {claim['seeds_a']}/{claim['seeds_b']}" if "delta" in claim else
                        f"seeds {claim.get('seeds_a')}/{claim.get('seeds_b')}")

@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import StoreError
 from .experiment import result_arrays, result_from_parts, result_to_json
-from .files import atomic_write, clear_stale, sha256_file, staging_folder
+from .files import atomic_write, clear_stale, sha256_file, staging_folder, writable_folder
 
 STORE_FORMAT = 3
 LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
@@ -103,7 +103,8 @@ def array_digest(arrays: dict[str, np.ndarray]) -> str:
 
 class Store:
     def __init__(self, root: str | Path = "runs"):
-        self.root = Path(root).resolve()
+        self.root = writable_folder(Path(root).resolve(), "result store (runs dir)",
+                                    "choose another with --runs-dir (or Store(root))")
         for folder in (self.root / "entries", self.root / "scratch"):
             clear_stale(folder)
         for folder in (self.root / "folds").glob("*") if (self.root / "folds").is_dir() else []:
@@ -150,6 +151,10 @@ class Store:
         meta_bytes = np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8)
         atomic_write(path, lambda tmp: np.savez(tmp, **arrays, meta=meta_bytes))
         shutil.rmtree(self.scratch_dir(key, unit), ignore_errors=True)
+        try:
+            self.scratch_dir(key, unit).parent.rmdir()  # the last unit of a key leaves no empty folder
+        except OSError:
+            pass
 
     def load_fold(self, key: str, unit: str) -> dict | None:
         """The unit's output, or None (missing, or damaged: reported, left in place, retrained)."""

@@ -126,3 +126,25 @@ def test_a_spent_time_budget_reports_later_training_as_underpowered(pytester, da
                                 "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*UNDERPOWERED: the 0-minute training budget is spent*BUDGET=full*"])
+
+
+XDIST_FILE = """
+import pytest
+from competition.experiment import Experiment
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("width", [4, 6])
+def test_one_per_worker(run_experiment, width):
+    run_experiment(Experiment(f"digits-w{width}", data="digits", model="rescnn", model_kw={"width": width},
+                              epochs=1, batch_size=64))
+"""
+
+
+def test_xdist_workers_share_one_leaderboard(pytester, data_root):
+    pytester.makepyfile(test_xdist=XDIST_FILE)
+    result = pytester.runpytest_subprocess("-n", "2", "--budget=smoke", f"--data-dir={data_root}",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*competition leaderboard*"])
+    board = (pytester.path / "reports" / "leaderboard.md").read_text()
+    assert "digits-w4" in board and "digits-w6" in board

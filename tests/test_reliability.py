@@ -314,3 +314,81 @@ def test_cuda_without_a_gpu_is_named_before_any_work(data_root):
         pytest.skip("a GPU is visible")
     with pytest.raises(ConfigError, match="no CUDA device is visible"):
         run(SPEC, TINY, RunContext(data_root=data_root, device="cuda"))
+
+
+def test_an_unwritable_store_or_data_dir_is_named(tmp_path, data_root):
+    from competition.errors import ConfigError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="a-file/runs: cannot use it as the result store.*--runs-dir"):
+        Store(blocker / "runs")
+    with pytest.raises(ConfigError, match="cannot use it as the data dir.*--data-dir"):
+        prepare("digits", blocker / "data")
+
+
+def test_an_unwritable_path_is_a_usage_error_at_pytest_start_up(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_x.py"), f"--runs-dir={blocker}/runs",
+                           "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 4  # pytest's usage error
+    assert "cannot use it as the result store" in done.stderr and "Traceback" not in done.stderr
+
+
+KILLED_RUN = """
+import sys
+import numpy as np
+from competition.experiment import Budget, Experiment
+from competition.runner import RunContext, run
+from competition.store import Store
+spec = Experiment("digits-kill", data="digits", model="rescnn", model_kw={"width": 4}, epochs=3, batch_size=32,
+                  cv="stratified:2", augmentation="crop_flip")
+result = run(spec, Budget("kill", max_train=300), RunContext(store=Store(sys.argv[1]), data_root=sys.argv[2],
+                                                             progress_file=False))
+np.save(sys.argv[3], result.seed_oof_probs)
+"""
+
+
+def hidden_leftovers(*folders: Path) -> list[str]:
+    """Temporaries and staging folders (every one carries its writer's pid in its name)."""
+    return [str(p) for folder in folders if folder.exists() for p in folder.rglob(".*") if ".pid" in p.name]
+
+
+def test_runs_killed_at_random_points_finish_bit_identical_and_leave_nothing(tmp_path):
+    """SIGKILL during data preparation, the cache build, an epoch or a store write, again and again;
+    each rerun resumes, and the last gives the uninterrupted run's probabilities bit for bit."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "killed_run.py"
+    script.write_text(KILLED_RUN)
+
+    def start(store, data, out):
+        return subprocess.Popen([sys.executable, str(script), str(store), str(data), str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    started = time.perf_counter()
+    clean = start(tmp_path / "clean-runs", tmp_path / "clean-data", tmp_path / "clean.npy")
+    assert clean.wait(timeout=600) == 0, clean.stderr.read().decode()[-2000:]
+    duration = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    kills = 0
+    for _ in range(8):
+        victim = start(tmp_path / "runs", tmp_path / "data", tmp_path / "killed.npy")
+        time.sleep(rng.uniform(0.5, duration))
+        if victim.poll() is None:
+            victim.kill()
+            kills += 1
+        victim.wait()
+    final = start(tmp_path / "runs", tmp_path / "data", tmp_path / "killed.npy")
+    assert final.wait(timeout=600) == 0, final.stderr.read().decode()[-2000:]
+    assert kills >= 4, f"only {kills} of 8 runs were killed before they finished; the test lost its power"
+    assert np.array_equal(np.load(tmp_path / "killed.npy"), np.load(tmp_path / "clean.npy"))
+    assert hidden_leftovers(tmp_path / "runs", tmp_path / "data") == []
+    assert not any((tmp_path / "runs" / "scratch").iterdir())

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ChecksumError, DataError
+from ..files import clear_stale, staging_folder, writable_folder
 from .formats import load_competition
 from .task import Competition
 
@@ -148,8 +149,8 @@ def write_split(directory: Path, images: np.ndarray, labels: np.ndarray | None,
 def write_competition(target: Path, train_images, train_labels, eval_images, eval_labels,
                       classes, info: dict) -> None:
     """Write a whole competition into a staging folder, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    clear_stale(target.parent)  # the staging folders of a killed preparation
+    staging = staging_folder(target.parent, target.name)
     try:
         train_names = [f"{i:05d}.png" for i in range(len(train_images))]
         eval_names = [f"{i:05d}.png" for i in range(len(eval_images))]
@@ -219,6 +220,7 @@ def prepare(name: str, root: str | Path | None = None) -> Path:
         raise DataError(f"unknown built-in competition {name!r}; known: {sorted(BUILTINS)}")
     target = data_dir(root) / name
     if not (target / "competition.json").exists():
+        writable_folder(target.parent, "data dir", "choose another with --data-dir or $COMPETITION_DATA_DIR")
         BUILTINS[name](target)
     return target
 
