@@ -17,20 +17,22 @@ import pytest
 
 from competition.gates import assert_no_regression, assert_submission_ready
 from competition.submission import diff_submissions, read_submission, write_submission
-from fixtures.guards import RESULT_GUARDS
-from fixtures.models import BASELINE_MODELS, RESNET18, EFFICIENTNET_LITE0
+from fixtures.guards import RESULT_GUARDS, require_baselines
+from fixtures.models import EFFICIENTNET_LITE0, GUARD, RESNET18
 
 pytestmark = [pytest.mark.experiment, pytest.mark.guard]
 
 
 @pytest.mark.parametrize("guard", RESULT_GUARDS)
-def test_guard_model(guard, guard_result, baselines, fashion, eval_answers_of):
-    RESULT_GUARDS[guard](guard_result, baselines, eval_answers_of(fashion))
+def test_guard_model(guard, baselines, budget, fashion, eval_answers_of, request):
+    require_baselines(baselines, budget, GUARD.name)
+    RESULT_GUARDS[guard](request.getfixturevalue("guard_result"), baselines, eval_answers_of(fashion))
 
 
 @pytest.mark.parametrize("spec", [RESNET18, EFFICIENTNET_LITE0], ids=lambda spec: spec.name)
-def test_other_baseline_models_do_not_regress(spec, run_experiment, baselines, fashion, eval_answers_of):
+def test_other_baseline_models_do_not_regress(spec, run_experiment, baselines, budget, fashion, eval_answers_of):
     """One seed each in CI, against a baseline of 3: a wider tolerance, still far tighter than a fixed floor."""
+    require_baselines(baselines, budget, spec.name)
     result = run_experiment(spec.with_(seeds=3) if baselines.update else spec)
     assert_no_regression(result, baselines, "eval", eval_answers_of(fashion))
 
@@ -41,9 +43,12 @@ def seed_agreement(result) -> float:
     return min(float(np.mean(preds[i] == preds[j])) for i in range(len(preds)) for j in range(i + 1, len(preds)))
 
 
-def test_submission_is_valid_and_close_to_the_previous_one(guard_result, fashion, competition_session, baselines):
+def test_submission_is_valid_and_close_to_the_previous_one(fashion, competition_session, baselines, budget,
+                                                            request):
     """The submission validates; against the stored previous one it agrees at least as well as two
     single seeds of the unchanged model agree with each other (the A/A spread, measured each run)."""
+    require_baselines(baselines, budget, GUARD.name)
+    guard_result = request.getfixturevalue("guard_result")
     path = competition_session.reports / "submission.csv"
     submission = write_submission(guard_result, fashion, path)
     assert_submission_ready(submission, fashion)
