@@ -45,7 +45,7 @@ def test_fit_learns_digits(digits_data):
 
 def test_same_seed_gives_identical_histories(digits_data):
     train, val = digits_data
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+    strip = lambda h: [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in h]
 
     def run(seed):
         seed_everything(seed)  # the seed fixes the model's initialisation too
@@ -69,7 +69,7 @@ def test_nan_loss_names_epoch_and_step(digits_data):
 
 def test_interrupted_run_resumes_from_its_last_checkpoint(digits_data, tmp_path):
     train, val = digits_data
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+    strip = lambda h: [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in h]
     seed_everything(0)
     straight = fit(new_model(), train, val, small_config(epochs=3), progress_file=False)
     seed_everything(0)
@@ -127,3 +127,21 @@ def test_progress_bar_writes_to_the_given_stream(digits_data):
     stream = io.StringIO()
     fit(new_model(), train, None, small_config(epochs=1), progress_file=stream)
     assert "epoch 1/1" in stream.getvalue()
+
+
+def test_a_callback_sees_every_epoch_and_may_stop_training(digits_data):
+    from competition.train import Callback
+
+    class StopAfterTwo(Callback):
+        def __init__(self):
+            self.rows = []
+
+        def on_epoch_end(self, state, row, cfg):
+            self.rows.append(row)
+            return row["epoch"] == 2
+
+    train, val = digits_data
+    stopper = StopAfterTwo()
+    result = fit(new_model(), train, val, small_config(epochs=5), progress_file=False, callbacks=[stopper])
+    assert [row["epoch"] for row in stopper.rows] == [1, 2] and len(result.history) == 2
+    assert result.kept_epoch == 2 and result.history[0]["images_per_second"] > 0

@@ -154,3 +154,17 @@ def test_checkpoint_errors(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="bad.pt: corrupt, unreadable or unsafe checkpoint"):
         create_model("rescnn", 3, in_chans=1, pretrained=tmp_path / "bad.pt")
+
+
+def test_a_model_entry_carries_its_pretrained_config_and_checkpoints_keep_the_normalisation(tmp_path):
+    from competition.models.registry import IMAGENET, ModelEntry
+    from competition.registry import MODELS
+
+    assert MODELS.get("resnet18").pretrained_config == IMAGENET
+    assert MODELS.get("efficientnet_lite0").pretrained_config.mean == (0.5, 0.5, 0.5)
+    assert MODELS.get("rescnn").pretrained_config is None and isinstance(MODELS.get("rescnn"), ModelEntry)
+    model = create_model("rescnn", 3, in_chans=3, width=4)
+    model.set_normalization(IMAGENET.mean, IMAGENET.std)  # as if fine-tuned from ImageNet weights
+    torch.save(model.state_dict(), tmp_path / "tuned.pt")
+    restored = create_model("rescnn", 3, in_chans=3, width=4, pretrained=tmp_path / "tuned.pt")
+    assert torch.allclose(restored.mean.flatten(), torch.tensor(IMAGENET.mean))

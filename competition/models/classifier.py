@@ -26,9 +26,14 @@ class Classifier(nn.Module):
         self.head = nn.Linear(num_features, num_classes)
         self.stages = stages  # plain list: the modules are registered under backbone
         self.num_features, self.num_classes, self.in_chans, self.name = num_features, num_classes, in_chans, name
-        self.register_buffer("mean", per_channel(mean, in_chans).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", per_channel(std, in_chans).view(1, -1, 1, 1), persistent=False)
+        # saved with the weights, so a checkpoint restores the normalisation it was trained with
+        self.register_buffer("mean", per_channel(mean, in_chans).view(1, -1, 1, 1))
+        self.register_buffer("std", per_channel(std, in_chans).view(1, -1, 1, 1))
         self.frozen: list[nn.Module] = []
+
+    def set_normalization(self, mean, std) -> None:
+        self.mean.copy_(per_channel(mean, self.in_chans).view(1, -1, 1, 1))
+        self.std.copy_(per_channel(std, self.in_chans).view(1, -1, 1, 1))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_chans:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import urllib.error
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -29,9 +30,34 @@ TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mob
                      "mobilenet_v3_large", "convnext_tiny")
 
 
-def register_model(name: str):
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """What a model's pretrained weights expect: the input normalisation and the size they were trained at."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: tuple[int, int]
+
+
+IMAGENET = PretrainedConfig(IMAGENET_MEAN, IMAGENET_STD, (224, 224))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its factory(num_classes, in_chans, pretrained, **kw) -> Classifier (normalised
+    for training from scratch), and the config of its pretrained weights (None: it has none, or, for
+    timm, the factory reads timm's own)."""
+
+    build: Callable[..., Classifier]
+    pretrained_config: PretrainedConfig | None = None
+
+
+def register_model(name: str, pretrained_config: PretrainedConfig | None = None):
     """Decorator: `@register_model("mynet")` on a factory(num_classes, in_chans, pretrained, **kw)."""
-    return MODELS.register(name)
+    def wrap(factory):
+        MODELS.register(name, ModelEntry(factory, pretrained_config))
+        return factory
+    return wrap
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, **kw) -> Classifier:
@@ -44,7 +70,10 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
     if key == "timm/":
         model = timm_model(name[5:], num_classes, in_chans, pretrained, **kw)
     else:
-        model = MODELS.get(key)(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
+        entry = MODELS.get(key)
+        model = entry.build(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
+        if pretrained not in (None, False) and entry.pretrained_config is not None:
+            model.set_normalization(entry.pretrained_config.mean, entry.pretrained_config.std)
     if checkpoint is not None:
         load_checkpoint_weights(model, checkpoint)
     return model
@@ -140,7 +169,6 @@ def torchvision_model(name: str, num_classes: int, in_chans: int, pretrained=Non
     net = torchvision.models.get_model(name, weights=None, **kw)
     if weights is not None:
         net.load_state_dict(load_torchvision_state(weights))
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if weights is not None else ((0.5,), (0.5,))
     if name.startswith("resnet"):
         net.conv1 = adapt_conv_in_chans(net.conv1, in_chans)
         if small_input:  # 28-32 px: keep the pretrained 7x7 kernel but drop the two early downsamplings
@@ -158,11 +186,11 @@ def torchvision_model(name: str, num_classes: int, in_chans: int, pretrained=Non
         flatten = [] if name.startswith("convnext") else [nn.Flatten()]
         backbone = nn.Sequential(net.features, net.avgpool, *flatten, *net.classifier[:-1])
         stages = list(net.features)
-    return Classifier(backbone, num_features, num_classes, in_chans, stages, mean, std, dropout, name=name)
+    return Classifier(backbone, num_features, num_classes, in_chans, stages, dropout=dropout, name=name)
 
 
 for _name in TORCHVISION_NAMES:
-    register_model(_name)(lambda _n=_name, **kw: torchvision_model(_n, **kw))
+    register_model(_name, IMAGENET)(lambda _n=_name, **kw: torchvision_model(_n, **kw))
 
 
 # --- timm and efficientnet_lite0 ------------------------------------------------
@@ -202,7 +230,7 @@ def map_state_in_order(source: dict, target: dict) -> dict:
     return mapped
 
 
-@register_model("efficientnet_lite0")
+@register_model("efficientnet_lite0", PretrainedConfig((0.5,) * 3, (0.5,) * 3, (224, 224)))  # inputs in [-1, 1]
 def efficientnet_lite0(num_classes: int, in_chans: int = 3, pretrained=None, small_input: bool = False,
                        dropout: float = 0.2, **kw) -> Classifier:
     import timm
@@ -217,9 +245,7 @@ def efficientnet_lite0(num_classes: int, in_chans: int = 3, pretrained=None, sma
         net.conv_stem.stride = (1, 1)
     net.reset_classifier(0)
     stages = [nn.ModuleList([net.conv_stem, net.bn1]), *net.blocks, nn.ModuleList([net.conv_head, net.bn2])]
-    # The Lite weights were trained on inputs scaled to [-1, 1].
-    return Classifier(net, net.num_features, num_classes, in_chans, stages, (0.5,) * 3, (0.5,) * 3, dropout,
-                      name="efficientnet_lite0")
+    return Classifier(net, net.num_features, num_classes, in_chans, stages, dropout=dropout, name="efficientnet_lite0")
 
 
 def imagenet_classifier_lite0() -> nn.Module:
@@ -247,6 +273,8 @@ def load_checkpoint_weights(model: Classifier, path: Path) -> None:
         kind = type(state).__name__ if not isinstance(state, dict) else "a dict with non-tensor values"
         raise CheckpointError(f"{path}: the checkpoint is {kind}; expected a state dict of tensors "
                               "(model.state_dict(), or {'model': model.state_dict()})")
+    for buffer in ("mean", "std"):  # a checkpoint from elsewhere keeps this model's normalisation
+        state.setdefault(buffer, getattr(model, buffer))
     head = state.get("head.weight")
     if head is not None and head.shape[0] != model.num_classes:
         raise CheckpointError(f"{path}: checkpoint head has {head.shape[0]} classes but num_classes="
@@ -257,4 +285,4 @@ def load_checkpoint_weights(model: Classifier, path: Path) -> None:
         raise CheckpointError(f"{path}: checkpoint does not fit model {model.name!r}: {exc}") from exc
 
 
-MODELS.register("timm/", timm_model)  # any timm model as "timm/<name>"
+MODELS.register("timm/", ModelEntry(timm_model))  # any timm model as "timm/<name>"; timm knows its configs

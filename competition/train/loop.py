@@ -298,6 +298,38 @@ def end_epoch(state: TrainingState, row: dict, cfg: TrainConfig) -> float:
     return score
 
 
+class Callback:
+    """A hook for what is optional in fit. on_epoch_end may stop training by returning True.
+    (EMA is not a callback: it decides which weights are validated, checkpointed and kept.)"""
+
+    def on_epoch_end(self, state: TrainingState, row: dict, cfg: TrainConfig) -> bool:
+        return False
+
+
+class LogEpoch(Callback):
+    """One line per epoch: every figure of the history row."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def on_epoch_end(self, state: TrainingState, row: dict, cfg: TrainConfig) -> bool:
+        self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        return False
+
+
+class EarlyStopping(Callback):
+    """Stop after `patience` epochs without a gain in cfg.monitor on the validation rows."""
+
+    def __init__(self, patience: int, log):
+        self.patience, self.log = patience, log
+
+    def on_epoch_end(self, state: TrainingState, row: dict, cfg: TrainConfig) -> bool:
+        if state.stale >= self.patience:
+            self.log(f"early stop after epoch {row['epoch']}: no {cfg.monitor} gain for {state.stale} epochs")
+            return True
+        return False
+
+
 def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
     """Transfer mode, device, optimizer, scheduler, EMA and scaler: everything before epoch 1."""
     if cfg.keep not in ("last", "best"):
@@ -347,7 +379,8 @@ def finish(model: Classifier, state: TrainingState, cfg: TrainConfig, checkpoint
 
 
 def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
-        checkpoint_dir: str | Path | None = None, progress_file=None, log=None) -> FitResult:
+        checkpoint_dir: str | Path | None = None, progress_file=None, log=None,
+        callbacks: list[Callback] | None = None) -> FitResult:
     """Train `model` on train_ds, validating on val_ds after each epoch.
 
     Keeps the last epoch (cfg.keep="last") or the best by cfg.monitor ("best"),
@@ -355,6 +388,8 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
     """
     seed_everything(cfg.seed)
     log = log or (lambda message: None)
+    callbacks = [LogEpoch(log), *([EarlyStopping(cfg.early_stopping, log)] if cfg.early_stopping else []),
+                 *(callbacks or [])]
     state, train_ds, val_ds, steps = start_training(model, train_ds, val_ds, cfg)
     criterion = create_criterion(cfg.loss, **cfg.loss_kw).to(cfg.device)
     last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
@@ -368,12 +403,11 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
         row = train_one_epoch(state, train_ds, criterion, cfg, epoch, steps, model.num_classes, progress_file)
         row.update(validate_epoch(state, val_ds, criterion, cfg))
         row["seconds"] = time.perf_counter() - started
+        row["images_per_second"] = steps * cfg.batch_size / row["seconds"]
         end_epoch(state, row, cfg)
         state.next_epoch = epoch + 1
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if last_path is not None:
             save_checkpoint(state, cfg, last_path)
-        if cfg.early_stopping is not None and state.stale >= cfg.early_stopping:
-            log(f"early stop after epoch {epoch + 1}: no {cfg.monitor} gain for {state.stale} epochs")
+        if any([callback.on_epoch_end(state, row, cfg) for callback in callbacks]):  # every callback sees it
             break
     return finish(model, state, cfg, checkpoint_dir)

@@ -27,6 +27,8 @@ def split_decay(groups: list[dict], weight_decay: float) -> list[dict]:
     return out
 
 
+# Kept instead of timm's create_optimizer_v2 / create_scheduler_v2: those take a model and build their own
+# parameter groups, while here the transfer mode has already made groups with per-group learning rates.
 OPTIMIZERS.register("sgd", lambda groups, lr, momentum=0.9, nesterov=True:
                    torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0))
 OPTIMIZERS.register("adam", lambda groups, lr, **_: torch.optim.Adam(groups, lr=lr))
