@@ -115,6 +115,7 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
             "val_metrics": compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
             "train_metrics": compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
             "history": fitted.history, "kept_epoch": fitted.kept_epoch,
+            "applied": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "train_rows": len(unit.train_idx)},
             "seconds": float(sum(row["seconds"] for row in fitted.history))}
 
 

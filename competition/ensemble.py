@@ -62,7 +62,9 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
     seed_eval = np.stack([ev for _, ev in pairs]).astype(np.float32)
     members = [r.name for r in results]
     eval_probs = seed_eval.mean(0)
-    return replace(first, name=name, spec={"ensemble": how, "members": members, **extra}, key="", unit_key="",
+    inherited = {k: first.spec[k] for k in ("data", "cv") if k in first.spec}  # rows are the members' rows
+    return replace(first, name=name, spec={"ensemble": how, "members": members, **inherited, **extra}, key="",
+                   unit_key="",
                    oof_probs=seed_oof.mean(0), eval_probs=eval_probs, seed_oof_probs=seed_oof,
                    seed_eval_probs=seed_eval, folds=[], members=members,
                    seconds=float(sum(r.seconds for r in results)), cache_hit=all(r.cache_hit for r in results),

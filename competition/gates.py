@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import norm, t as student_t
 
 from .data import check_no_leakage
@@ -37,7 +33,7 @@ from .errors import ConfigError
 from .experiment import Result
 from .files import atomic_write
 from .metrics import HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap
-from .store import library_versions
+from .store import environment, library_versions
 from .submission import class_distribution, validate_submission
 
 FIGURE_LISTENERS: list[Callable[[dict], None]] = []
@@ -266,21 +262,6 @@ def assert_beats_dummy(result: Result, metric: str | None = None, level: float =
 
 
 # --- baselines and the regression guard --------------------------------------------------------
-def environment() -> dict:
-    """What a baseline was measured on."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    cpu = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                   cpu)
-    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu,
-            "threads": torch.get_num_threads(), "commit": commit}
-
-
 MEASURES = {  # name -> (how to read it from a Result, higher is better)
     "score": (lambda r: r.seed_scores(), True),
     "gap": (lambda r: r.seed_gaps(), False),

@@ -19,7 +19,8 @@ from .experiment import BUDGETS, Experiment, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
 from .gates import Baselines, Underpowered
-from .report import format_leaderboard, leaderboard_rows, write_leaderboard, write_run_report
+from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
+                     write_run_report)
 from .runner import RunContext, TrainingNotAllowed, resolve_device, run
 from .scoring import eval_answers, score_eval
 from .store import Store
@@ -278,7 +279,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if state is None or hasattr(config, "workeroutput"):
         return
     parts = [session_summary(state), *state.worker_summaries]
-    rows = sorted((row for part in parts for row in part["rows"]), key=lambda row: -row["score"])
+    rows = rank_within_groups([row for part in parts for row in part["rows"]])
     claims = [claim for part in parts for claim in part["claims"]]
     guards = [figure for part in parts for figure in part["guards"]]
     if guards:
@@ -289,7 +290,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section(f"competition leaderboard (budget: {state.budget.name})")
         for line in format_leaderboard(rows):
             terminalreporter.write_line(line)
-        path = write_leaderboard(rows, state.reports / "leaderboard.md")
+        history = append_history(rows, state.store.root / "history.jsonl")
+        path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}")
     if claims:
         terminalreporter.section("competition claims")

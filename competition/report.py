@@ -3,13 +3,16 @@ the session leaderboard."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .experiment import Result, result_to_json
+from .files import atomic_write
 from .metrics import bootstrap_ci, confusion, per_class_report
+from .store import environment
 
 
 def score_interval(result: Result, level: float = 0.95) -> tuple[float, float, float]:
@@ -18,7 +21,7 @@ def score_interval(result: Result, level: float = 0.95) -> tuple[float, float, f
 
 
 def history_frame(result) -> pd.DataFrame:
-    rows = [{"fold": f["fold"], **row} for f in result.folds for row in f["history"]]
+    rows = [{"fold": f["fold"], "seed": f.get("seed", 0), **row} for f in result.folds for row in f["history"]]
     return pd.DataFrame(rows)
 
 
@@ -32,25 +35,33 @@ def validation_trust(result, level: float = 0.95) -> dict | None:
             "inside": bool(low <= score <= high)}
 
 
-def plot_learning_curves(history: pd.DataFrame, path: Path) -> None:
+def plot_learning_curves(history: pd.DataFrame, path: Path, name: str = "", metric: str = "macro_f1") -> None:
+    """Three panels (loss, validation metric, augmented train accuracy), one colour per unit (fold x seed):
+    train solid, validation dashed; whole-number epoch ticks; the legend beside the curves."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for fold, rows in history.groupby("fold"):
-        ax_loss.plot(rows["epoch"], rows["train_loss"], "-", label=f"train f{fold}")
+    fig, (ax_loss, ax_val, ax_train) = plt.subplots(1, 3, figsize=(14, 3.8))
+    colours = plt.get_cmap("tab10")
+    for i, ((fold, seed), rows) in enumerate(history.groupby(["fold", "seed"])):
+        colour, label = colours(i % 10), f"fold {fold}, seed {seed}"
+        ax_loss.plot(rows["epoch"], rows["train_loss"], "-", color=colour, label=f"{label}: train")
         if "val_loss" in rows:
-            ax_loss.plot(rows["epoch"], rows["val_loss"], "--", label=f"val f{fold}")
-        if "val_macro_f1" in rows:
-            ax_score.plot(rows["epoch"], rows["val_macro_f1"], "-o", ms=3, label=f"val macro F1 f{fold}")
-        ax_score.plot(rows["epoch"], rows["train_accuracy"], ":", label=f"train acc (augmented) f{fold}")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_score.set(xlabel="epoch", title="score")
-    for ax in (ax_loss, ax_score):
-        ax.legend(fontsize=6)
+            ax_loss.plot(rows["epoch"], rows["val_loss"], "--", color=colour, label=f"{label}: validation")
+        if f"val_{metric}" in rows:
+            ax_val.plot(rows["epoch"], rows[f"val_{metric}"], "--o", ms=3, color=colour, label=label)
+        ax_train.plot(rows["epoch"], rows["train_accuracy"], "-", color=colour, label=label)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title=f"{name}: loss")
+    ax_val.set(xlabel="epoch", ylabel=metric, title=f"{name}: validation {metric}")
+    ax_train.set(xlabel="epoch", ylabel="accuracy", title=f"{name}: train accuracy (augmented)")
+    for ax in (ax_loss, ax_val, ax_train):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -73,7 +84,7 @@ def plot_confusion(result, path: Path) -> None:
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=f"{result.name}: OOF confusion")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
 
 
@@ -87,7 +98,7 @@ def plot_per_class_f1(report: pd.DataFrame, path: Path, title: str) -> None:
     ax.set_xticks(range(len(report)), report["class"], rotation=60, ha="right", fontsize=7)
     ax.set(ylim=(0, 1), ylabel="F1", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
 
 
@@ -102,17 +113,21 @@ def write_run_report(result, out_dir: str | Path) -> Path:
     history.to_csv(out / "history.csv", index=False)
     classes = per_class_report(result.y, result.oof_probs, result.class_names)
     if len(history):
-        plot_learning_curves(history, out / "learning_curves.png")
+        plot_learning_curves(history, out / "learning_curves.png", result.name, result.metric)
     plot_confusion(result, out / "confusion_matrix.png")
     plot_per_class_f1(classes, out / "per_class_f1.png", f"{result.name}: OOF per-class F1")
     point, low, high = score_interval(result)
-    lines = [f"# {result.name}", "", f"- budget: {result.budget}; folds: {len(result.folds)}; "
+    applied = next((f["applied"] for f in result.folds if "applied" in f), None)
+    lines = [f"# {result.name}", "", f"- budget: {result.budget}; units (fold x seed): {len(result.folds)}; "
              f"OOF samples: {len(result.y)}; {result.seconds:.1f}s" + (" (store hit)" if result.cache_hit else ""),
              f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (mean of {result.n_seeds} seed(s); 95% "
              "two-level bootstrap CI over seeds and rows)"]
+    if applied:  # what the budget made of the spec, which may ask for more
+        lines.append(f"- trained as the budget applied it: {applied['epochs']} epochs, batch {applied['batch_size']}, "
+                     f"{applied['train_rows']} train rows per unit")
     if result.folds:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
-        lines += [f"- {name} over {len(result.folds)} fold(s): {v['mean']:.4f} +- {v['std']:.4f}"
+        lines += [f"- {name} over {len(result.folds)} unit(s) (fold x seed): {v['mean']:.4f} +- {v['std']:.4f}"
                   for name, v in result.fold_summary().items()]
     trust = validation_trust(result)
     if trust:
@@ -125,33 +140,101 @@ def write_run_report(result, out_dir: str | Path) -> Path:
     return out
 
 
+def validation_of(result: Result) -> tuple[str, str]:
+    """(data, validation scheme) of a result; an ensemble or TTA result inherits its first member's."""
+    spec = result.spec
+    return str(spec.get("data", "?")), str(spec.get("cv", "?"))
+
+
 def leaderboard_rows(results) -> list[dict]:
+    """One row per result, ranked within its group: results are comparable only on the same data,
+    budget, validation scheme and rows."""
     rows = []
     for r in results:
         point, low, high = score_interval(r)
-        rows.append({"experiment": r.name, "metric": r.metric, "score": point, "low": low, "high": high,
+        data, scheme = validation_of(r)
+        rows.append({"experiment": r.name, "data": data, "budget": r.budget, "scheme": scheme, "n": len(r.y),
+                     "metric": r.metric, "score": point, "low": low, "high": high, "seeds": r.n_seeds,
                      "gap": r.gap() if r.folds else float("nan"),
                      "eval": (r.eval_metrics or {}).get(r.metric, float("nan")),
-                     "seconds": r.seconds, "cached": r.cache_hit})
-    return sorted(rows, key=lambda row: -row["score"])
+                     "seconds": r.seconds, "cached": r.cache_hit, "key": r.key})
+    return rank_within_groups(rows)
+
+
+def group_of(row: dict) -> tuple:
+    return row["data"], row["budget"], row["scheme"], row["n"], row["metric"]
+
+
+def rank_within_groups(rows: list[dict]) -> list[dict]:
+    rows = sorted(rows, key=lambda row: (group_of(row), -row["score"]))
+    for group in {group_of(row) for row in rows}:
+        for rank, row in enumerate((r for r in rows if group_of(r) == group), start=1):
+            row["rank"] = rank
+    return rows
+
+
+def group_title(group: tuple) -> str:
+    data, budget, scheme, n, metric = group
+    return f"{data} | budget {budget} | {scheme}, n={n} | {metric}"
 
 
 def format_leaderboard(rows: list[dict]) -> list[str]:
-    header = f"{'experiment':<44} {'metric':<9} {'score [95% CI]':<24} {'gap':>7} {'eval':>7} {'time':>7}  cache"
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        ci = f"{r['score']:.4f} [{r['low']:.4f}, {r['high']:.4f}]"
-        lines.append(f"{r['experiment'][:44]:<44} {r['metric']:<9} {ci:<24} {r['gap']:>7.4f} {r['eval']:>7.4f} "
-                     f"{r['seconds']:>6.1f}s  {'hit' if r['cached'] else ''}")
+    """Terminal lines, at most 100 columns, one block per comparable group."""
+    header = f"{'#':>2} {'experiment':<34} {'score [95% CI]':<24} {'gap':>7} {'eval':>7} {'seeds':>5} {'time':>7} hit"
+    lines = []
+    for group in sorted({group_of(row) for row in rows}):
+        lines += [group_title(group), header, "-" * len(header)]
+        for r in (row for row in rows if group_of(row) == group):
+            ci = f"{r['score']:.4f} [{r['low']:.4f}, {r['high']:.4f}]"
+            lines.append(f"{r['rank']:>2} {r['experiment'][:34]:<34} {ci:<24} {r['gap']:>7.4f} {r['eval']:>7.4f} "
+                         f"{r['seeds']:>5} {r['seconds']:>6.0f}s {'yes' if r['cached'] else ''}")
     return lines
 
 
-def write_leaderboard(rows: list[dict], path: str | Path) -> Path:
+def markdown_table(rows: list[dict]) -> list[str]:
+    lines = []
+    for group in sorted({group_of(row) for row in rows}):
+        lines += ["", f"### {group_title(group)}", "",
+                  "| # | experiment | score | 95% CI | seeds | gap | eval | seconds | store hit |",
+                  "|---:|---|---:|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {r['rank']} | {r['experiment']} | {r['score']:.4f} | [{r['low']:.4f}, {r['high']:.4f}] | "
+                  f"{r['seeds']} | {r['gap']:.4f} | {r['eval']:.4f} | {r['seconds']:.1f} | "
+                  f"{'yes' if r['cached'] else ''} |" for r in rows if group_of(r) == group]
+    return lines
+
+
+def append_history(rows: list[dict], path: str | Path) -> list[dict]:
+    """Append this session's rows, stamped with time, commit and environment, to a JSON-lines history
+    (nothing is overwritten); return every row ever recorded."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Leaderboard", "", "| experiment | metric | score | 95% CI | gap | eval | seconds | store hit |",
-             "|---|---|---:|---|---:|---:|---:|---|"]
-    lines += [f"| {r['experiment']} | {r['metric']} | {r['score']:.4f} | [{r['low']:.4f}, {r['high']:.4f}] | "
-              f"{r['gap']:.4f} | {r['eval']:.4f} | {r['seconds']:.1f} | {'yes' if r['cached'] else ''} |" for r in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    stamp = {"recorded": time.strftime("%Y-%m-%dT%H:%M:%S"), "environment": environment()}
+    with open(path, "a") as handle:
+        for row in rows:
+            handle.write(json.dumps({**row, **stamp}, default=float) + "\n")
+    history = []
+    for line in path.read_text().splitlines():
+        try:
+            history.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill: skip it, keep the rest
+            continue
+    return history
+
+
+def best_ever(history: list[dict]) -> list[dict]:
+    best: dict[tuple, dict] = {}
+    for row in history:
+        key = (row["experiment"], *group_of(row))
+        if key not in best or row["score"] > best[key]["score"]:
+            best[key] = row
+    return rank_within_groups([dict(row) for row in best.values()])
+
+
+def write_leaderboard(rows: list[dict], path: str | Path, history: list[dict] | None = None) -> Path:
+    """This session's rows, grouped and ranked, and the best row ever recorded per experiment."""
+    lines = ["# Leaderboard", "", f"This session ({time.strftime('%Y-%m-%d %H:%M')}):"] + markdown_table(rows)
+    if history:
+        lines += ["", "## Best ever per experiment", "", f"From {len(history)} recorded rows."]
+        lines += markdown_table(best_ever(history))
+    text = "\n".join(lines) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))

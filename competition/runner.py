@@ -87,15 +87,16 @@ def unit_through_store(experiment: Experiment, data: PreparedData, unit: Unit, b
                        context: RunContext, unit_key: str) -> dict:
     """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
     store = context.store
+    log = (lambda line: context.log(f"{unit.label} {line}")) if context.log else None
     if store is None:
-        return run_fold(experiment, data, unit, budget, device, None, context.progress_file, context.log)
+        return run_fold(experiment, data, unit, budget, device, None, context.progress_file, log)
     with store.lock(f"{unit_key}-{unit.label}"):
         if not context.rerun and (hit := store.load_fold(unit_key, unit.label)) is not None:
             if (mismatch := unit_mismatch(hit, unit, data)) is None:
                 return hit
             store.report_corrupt(store.fold_path(unit_key, unit.label), StoreIntegrityError(mismatch))
         output = run_fold(experiment, data, unit, budget, device, store.scratch_dir(unit_key, unit.label),
-                          context.progress_file, context.log)
+                          context.progress_file, log)
         store.save_fold(unit_key, unit.label, output)
         return output
 

@@ -21,7 +21,9 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import shutil
+import subprocess
 import time
 import uuid
 import warnings
@@ -31,6 +33,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .errors import StoreError
 from .experiment import result_arrays, result_from_parts, result_to_json
@@ -73,6 +76,21 @@ def code_fingerprint() -> str:
             digest.update(str(path.relative_to(package)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def environment() -> dict:
+    """What a run was measured on: library versions, Python, CPU model, torch threads, git commit."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                   cpu)
+    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu,
+            "threads": torch.get_num_threads(), "commit": commit}
 
 
 def check_unit_shapes(output: dict) -> None:

@@ -78,9 +78,11 @@ def test_run_experiment_leaderboard_junit_and_store_hit(pytester, data_root):
     first.stdout.fnmatch_lines([
         "*expected the lower bound >= 1.0100*",
         "*competition leaderboard (budget: smoke)*",
-        "experiment*metric*score ?95% CI?*gap*eval*time*cache",
-        "digits-tiny*macro_f1*",
+        "digits | budget smoke | holdout, n=*| macro_f1",
+        "*#*experiment*score ?95% CI?*gap*eval*seeds*time*hit",
+        " 1 digits-tiny*",
     ])
+    assert max(len(line) for line in first.outlines if line.startswith((" 1 digits-tiny", " # "))) <= 100
     junit = (pytester.path / "out.xml").read_text()
     assert 'name="metric_floor.digits-tiny.low"' in junit and 'name="metric_floor.digits-tiny.floor"' in junit
     assert (pytester.path / "reports" / "leaderboard.md").exists()
@@ -90,13 +92,16 @@ def test_run_experiment_leaderboard_junit_and_store_hit(pytester, data_root):
     report = (pytester.path / "reports" / "runs" / "digits-tiny" / "report.md").read_text()
     assert "inside the validation CI" in report
     second = pytester.runpytest(*args)
-    second.stdout.fnmatch_lines(["digits-tiny*hit"])
+    second.stdout.fnmatch_lines(["*digits-tiny*yes"])
+    history = (pytester.path / "runs" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2 and '"commit"' in history[0]  # one row per session, appended
+    assert "Best ever per experiment" in (pytester.path / "reports" / "leaderboard.md").read_text()
 
 
 def test_progress_is_visible_without_capture_flag(pytester, data_root):
     pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
     result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero")
-    result.stdout.fnmatch_lines(["*[[]digits-tiny[]] epoch=1 *"])
+    result.stdout.fnmatch_lines(["*[[]digits-tiny[]] fold0-seed0 epoch=1 *"])
 
 
 CLAIM_FILE = """

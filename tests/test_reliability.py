@@ -392,3 +392,11 @@ def test_runs_killed_at_random_points_finish_bit_identical_and_leave_nothing(tmp
     assert np.array_equal(np.load(tmp_path / "killed.npy"), np.load(tmp_path / "clean.npy"))
     assert hidden_leftovers(tmp_path / "runs", tmp_path / "data") == []
     assert not any((tmp_path / "runs" / "scratch").iterdir())
+
+
+def test_a_batch_larger_than_a_fold_is_named_before_training(data_root, tmp_path):
+    from competition.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"batch_size=256 is larger than the 60 training rows of a fold"):
+        run(SPEC.with_(batch_size=256), TINY, context(Store(tmp_path / "runs"), data_root))
+    assert not list((tmp_path / "runs").rglob("*.npz"))  # nothing trained, nothing stored
