@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .data import open_competition, prepare
+from .data import BUILTINS, open_competition, prepare
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
 from .gates import assert_submission_ready
@@ -30,19 +30,24 @@ def cmd_eda(args) -> None:
     print(f"plots and summary.md written to {out}")
 
 
-def result_key(given: str) -> str:
-    """A store key, from the key itself or any path inside runs/entries/<key>."""
-    parts = Path(given).parts
-    return parts[parts.index("entries") + 1] if "entries" in parts[:-1] else Path(given).name
+def cmd_runs(args) -> None:
+    runs = Store(args.runs_dir).runs()
+    if not runs:
+        print(f"no stored runs in {args.runs_dir}")
+        return
+    print(f"{'experiment':<36} {'budget':<9} {'seeds':>5} {'mean fold score':>15}  {'when':<16} key")
+    for run in runs:
+        print(f"{run['name'][:36]:<36} {run['budget']:<9} {run['seeds']:>5} {run['score']:>15.4f}  {run['when']:<16} "
+              f"{run['key']}")
 
 
 def cmd_submit(args) -> None:
     competition = open_competition(args.data, args.data_dir)
     if args.result:
-        result = Store(args.runs_dir).load_result(result_key(args.result))
+        result = Store(args.runs_dir).find(args.result)
         if result is None:
-            raise CompetitionError(f"{args.result}: no readable result in the store {args.runs_dir}; "
-                                   "pass a folder under runs/entries/")
+            raise CompetitionError(f"{args.result}: no readable result of that name or key in the store "
+                                   f"{args.runs_dir}; `python -m competition runs` lists them")
         submission = write_submission(result, competition, args.out)
         print(f"wrote {args.out} from {result.name} ({len(submission)} rows)")
     else:
@@ -64,24 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="prepare a built-in competition and print its path")
-    data.add_argument("name")
+    data.add_argument("name", help=f"a built-in competition: {', '.join(sorted(BUILTINS))}")
     data.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     data.set_defaults(func=cmd_data)
 
     eda = sub.add_parser("eda", help="class counts, sizes, channel stats, duplicates, plots")
     eda.add_argument("name", help="a built-in competition name or a competition directory")
-    eda.add_argument("--data-dir")
+    eda.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     eda.add_argument("--out", help="output folder (default reports/eda/NAME)")
     eda.set_defaults(func=cmd_eda)
 
     submit = sub.add_parser("submit", help="write (from a stored result) or check a submission, and diff it")
     submit.add_argument("data", help="a built-in competition name or a competition directory")
-    submit.add_argument("--result", help="a store entry (runs/entries/KEY) to write the submission from")
+    submit.add_argument("--result", help="an experiment name (its newest stored run), a store key, or "
+                                         "runs/entries/KEY, to write the submission from")
     submit.add_argument("--out", default="submission.csv", help="the submission file to write or check")
     submit.add_argument("--previous", help="an earlier submission to diff against")
-    submit.add_argument("--runs-dir", default="runs")
-    submit.add_argument("--data-dir")
+    submit.add_argument("--runs-dir", default="runs", help="the result store (default ./runs)")
+    submit.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     submit.set_defaults(func=cmd_submit)
+
+    runs = sub.add_parser("runs", help="list the stored runs: name, budget, seeds, score, date, key")
+    runs.add_argument("--runs-dir", default="runs", help="the result store (default ./runs)")
+    runs.set_defaults(func=cmd_runs)
     return parser
 
 

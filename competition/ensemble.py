@@ -63,7 +63,8 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
     members = [r.name for r in results]
     eval_probs = seed_eval.mean(0)
     inherited = {k: first.spec[k] for k in ("data", "cv") if k in first.spec}  # rows are the members' rows
-    return replace(first, name=name, spec={"ensemble": how, "members": members, **inherited, **extra}, key="",
+    spec = {"ensemble": how, "members": members, "member_keys": [r.key for r in results], **inherited, **extra}
+    return replace(first, name=name, spec=spec, key="",
                    unit_key="",
                    oof_probs=seed_oof.mean(0), eval_probs=eval_probs, seed_oof_probs=seed_oof,
                    seed_eval_probs=seed_eval, folds=[], members=members,

@@ -21,6 +21,16 @@ from .errors import ConfigError
 STALE_SECONDS = 3600
 
 
+def default_file_mode() -> int:
+    """What open() would give a new file under the current umask (mkstemp's files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = default_file_mode()
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call write(tmp) on a fresh temporary file beside `path`, fsync it, then rename it onto `path`.
 
@@ -36,6 +46,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         write(tmp)
         with open(tmp, "rb") as written:
             os.fsync(written.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -30,6 +30,11 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     if store is None or not result.unit_key:
         raise ConfigError(f"{result.name}: TTA after training needs the unit weights from the store; "
                           "run the experiment with a store")
+    name = name or f"{result.name}+tta"
+    key = store.key({"tta_of": result.key, "views": list(views), "merge": how}, result.data_fingerprint,
+                    result.budget)
+    if not context.rerun and (hit := store.load_result(key, name)) is not None:
+        return hit
     experiment = experiment_of(result)
     if experiment.cv_scheme()[0] == "bootstrap":
         raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
@@ -49,6 +54,8 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
         rows = [position[r] for r in unit.val_idx]
         seed_oof[s, rows] = tta_predict(model, CachedDataset(data.images[unit.val_idx]), views, how, device=device)
         seed_eval[s] += tta_predict(model, CachedDataset(data.eval_images), views, how, device=device) / folds_per_seed
-    return replace(result, name=name or f"{result.name}+tta", oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
-                   seed_oof_probs=seed_oof, seed_eval_probs=seed_eval,
-                   spec={**result.spec, "tta": list(views), "tta_merge": how}, cache_hit=False, eval_metrics=None)
+    with_tta = replace(result, name=name, key=key, oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
+                       seed_oof_probs=seed_oof, seed_eval_probs=seed_eval,
+                       spec={**result.spec, "tta": list(views), "tta_merge": how}, cache_hit=False, eval_metrics=None)
+    store.save_result(key, with_tta)
+    return with_tta

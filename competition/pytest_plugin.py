@@ -55,6 +55,14 @@ class SessionState:
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
 
+    def keep(self, result) -> None:
+        """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
+        if not result.key:
+            result.key = self.store.key({"posthoc": result.spec}, result.data_fingerprint, result.budget)
+            self.store.save_result(result.key, result)
+        write_run_report(result, self.reports / "runs" / result.name)
+        self.results[result.name] = result
+
     def time_spent(self) -> bool:
         return self.minutes is not None and time.perf_counter() - self.started > 60 * self.minutes
 

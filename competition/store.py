@@ -261,6 +261,34 @@ class Store:
             return result
         return None
 
+    def runs(self) -> list[dict]:
+        """Every published Result, newest first: name, key, when, budget, metric and mean score
+        (read from result.json alone; load_result checks the whole entry)."""
+        listed = []
+        for root in (self.root / "entries").glob("*") if (self.root / "entries").is_dir() else []:
+            entry = self.entry(root.name)
+            try:
+                meta = json.loads((entry / "result.json").read_text())
+            except (OSError, TypeError, ValueError):
+                continue
+            scores = [f["val_metrics"].get(meta["metric"]) for f in meta.get("folds", []) if "val_metrics" in f]
+            listed.append({"name": meta["name"], "key": root.name, "budget": meta["budget"], "metric": meta["metric"],
+                           "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.stat().st_mtime)),
+                           "mtime": entry.stat().st_mtime, "seeds": len({f.get("seed", 0) for f in meta["folds"]}),
+                           "score": float(np.mean(scores)) if scores else float("nan")})
+        return sorted(listed, key=lambda run: -run["mtime"])
+
+    def find(self, name_or_key: str):
+        """The newest stored Result named `name_or_key`, or the one with that key (or entry path)."""
+        parts = Path(name_or_key).parts
+        key = parts[parts.index("entries") + 1] if "entries" in parts[:-1] else name_or_key
+        if (self.entry_root(key) / "CURRENT").exists():
+            return self.load_result(key)
+        for run in self.runs():
+            if run["name"] == name_or_key:
+                return self.load_result(run["key"])
+        return None
+
     @staticmethod
     def read_version(entry: Path):
         manifest = json.loads((entry / "MANIFEST.json").read_text())

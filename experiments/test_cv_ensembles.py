@@ -51,7 +51,7 @@ def test_ensemble_of_models_against_best_member(how, run_experiment, competition
     stated_at(budget, "standard", "full")
     members = [run_experiment(spec) for spec in BASELINE_MODELS]
     combined = getattr(ensemble, how)(members, name=f"ensemble-{how}", answers=eval_answers_of(fashion))
-    competition_session.results[combined.name] = combined
+    competition_session.keep(combined)
     best = max(members, key=lambda r: r.score())
     assert_claim(combined, best, ENSEMBLE_CLAIMS[how])
 
@@ -75,7 +75,8 @@ def test_boosting_on_frozen_pretrained_features_as_a_member(competition_session,
     boosted = ensemble.boosting_on_features(small_cnn, train_features, eval_features, name="boosting-lite0-features",
                                             answers=answers, max_iter=100)
     duo = ensemble.soft_vote([small_cnn, boosted], name="vote-small_cnn+boosting", answers=answers)
-    state.results.update({boosted.name: boosted, duo.name: duo})
+    state.keep(boosted)
+    state.keep(duo)
     assert_claim(duo, small_cnn, "not_worse:0.005")
 
 
@@ -91,5 +92,6 @@ def test_long_tail_ensembles_against_soft_vote(how, run_experiment, fashion_lt, 
     answers = eval_answers_of(fashion_lt)
     soft = ensemble.soft_vote(members, name="lt-soft_vote", answers=answers)
     other = getattr(ensemble, how)(members, name=f"lt-{how}", answers=answers)
-    competition_session.results.update({soft.name: soft, other.name: other})
+    competition_session.keep(soft)
+    competition_session.keep(other)
     assert_claim(other, soft, "not_worse:0.03", metric="macro_f1")

@@ -21,6 +21,6 @@ def test_flip_tta_against_plain_prediction(budget, competition_session, fashion,
     small_cnn_cv = request.getfixturevalue("small_cnn_cv")
     state = competition_session
     tta = apply_tta(small_cnn_cv, ("identity", "hflip"), "mean", state.context())
-    state.results[tta.name] = tta
+    state.keep(tta)
     answers = eval_answers_of(fashion)
     assert_claim(eval_view(tta, answers), eval_view(small_cnn_cv, answers), "equivalent:0.005", metric="accuracy")

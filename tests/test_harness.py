@@ -247,3 +247,33 @@ def test_training_code_cannot_reach_the_eval_answers(data_root, tmp_path, monkey
 
     for call in seen:
         walk(call)
+
+
+def test_cli_lists_runs_and_submits_by_experiment_name(result_and_store, data_root, tmp_path, capsys):
+    from competition.cli import build_parser, main
+
+    result, store = result_and_store
+    assert main(["runs", "--runs-dir", str(store.root)]) == 0
+    listed = capsys.readouterr().out
+    assert "digits-tiny" in listed and result.key in listed
+    out = tmp_path / "by-name.csv"
+    assert main(["submit", "digits", "--data-dir", str(data_root), "--runs-dir", str(store.root),
+                 "--result", "digits-tiny", "--out", str(out)]) in (0, 1)
+    assert out.exists() and "from digits-tiny" in capsys.readouterr().out
+    for action in build_parser()._subparsers._group_actions[0].choices.values():
+        for option in action._actions:
+            assert option.help, f"{action.prog} {option.dest} has no help"
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and "competition 0.2.0" in capsys.readouterr().out
+
+
+def test_tta_on_stored_units_is_stored_and_served_on_a_warm_run(result_and_store, data_root, monkeypatch):
+    from competition import posthoc
+
+    result, store = result_and_store
+    first = posthoc.apply_tta(result, ("identity", "hflip"), context=context(store, data_root), budget=TINY)
+    assert not first.cache_hit and first.seed_oof_probs.shape == result.seed_oof_probs.shape
+    monkeypatch.setattr(posthoc, "tta_predict", lambda *a, **k: pytest.fail("a warm run recomputed TTA"))
+    again = posthoc.apply_tta(result, ("identity", "hflip"), context=context(store, data_root), budget=TINY)
+    assert again.cache_hit and np.array_equal(again.oof_probs, first.oof_probs) and again.name == "digits-tiny+tta"

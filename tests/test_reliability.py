@@ -400,3 +400,10 @@ def test_a_batch_larger_than_a_fold_is_named_before_training(data_root, tmp_path
     with pytest.raises(ConfigError, match=r"batch_size=256 is larger than the 60 training rows of a fold"):
         run(SPEC.with_(batch_size=256), TINY, context(Store(tmp_path / "runs"), data_root))
     assert not list((tmp_path / "runs").rglob("*.npz"))  # nothing trained, nothing stored
+
+
+def test_published_files_get_the_usual_permissions(tmp_path):
+    from competition.files import FILE_MODE, atomic_write
+
+    path = atomic_write(tmp_path / "x.txt", lambda tmp: tmp.write_text("x"))
+    assert path.stat().st_mode & 0o777 == FILE_MODE and FILE_MODE & 0o044  # readable by group and others
