@@ -19,6 +19,7 @@ from .experiment import BUDGETS, Experiment, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
 from .gates import Baselines, Underpowered
+from .html_report import write_html_report
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
 from .runner import RunContext, TrainingNotAllowed, resolve_device, run
@@ -300,7 +301,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(line)
         history = append_history(rows, state.store.root / "history.jsonl")
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
-        terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}")
+        page = write_html_report(rows, claims, guard_lines(guards), state.reports)
+        terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
     if claims:
         terminalreporter.section("competition claims")
         for claim in claims:

@@ -1,0 +1,124 @@
+"""Layer 6. A self-contained HTML report (no network): reports/index.html with the
+leaderboard (sortable by any column), the claims and the guards, and one page per
+run (reports/runs/<name>/index.html) with its metrics, plots and spec.
+
+Built with Jinja2 templates (autoescaped). The sorting is a few lines of inline
+JavaScript; `index.html?click=<column>` clicks a header once the page has loaded,
+which is how the browser test drives it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jinja2 import Environment
+
+from .files import atomic_write
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th { cursor: pointer; background: #f3f3f3; user-select: none; }
+td.name, th.name, td.text { text-align: left; }
+.pass { color: #1a7f37; } .fail { color: #cf222e; } .underpowered { color: #9a6700; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
+"""
+
+SORT_SCRIPT = """
+function sortBy(header) {
+  const table = header.closest("table"), body = table.tBodies[0];
+  const column = Array.from(header.parentNode.children).indexOf(header);
+  const ascending = table.dataset.sorted === header.dataset.key && table.dataset.order !== "asc";
+  const value = row => {
+    const cell = row.children[column], number = parseFloat(cell.dataset.value ?? cell.textContent);
+    return isNaN(number) ? cell.textContent : number;
+  };
+  const rows = Array.from(body.rows).sort((a, b) => {
+    const x = value(a), y = value(b);
+    return (x > y ? 1 : x < y ? -1 : 0) * (ascending ? 1 : -1);
+  });
+  rows.forEach(row => body.appendChild(row));
+  table.dataset.sorted = header.dataset.key;
+  table.dataset.order = ascending ? "asc" : "desc";
+}
+document.querySelectorAll("th[data-key]").forEach(th => th.addEventListener("click", () => sortBy(th)));
+const wanted = new URLSearchParams(location.search).get("click");
+if (wanted) document.querySelector(`th[data-key="${wanted}"]`)?.click();
+"""
+
+INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>competition report</title><style>{{ style }}</style></head>
+<body>
+<h1>Leaderboard</h1>
+<p>Score: the mean over training seeds with its 95% two-level bootstrap interval (seeds, then rows).
+Rows compare only within a group (data, budget, validation scheme, rows, metric). Click a header to sort.</p>
+<table id="leaderboard">
+<thead><tr>
+{% for key, title in columns %}<th data-key="{{ key }}" class="{{ 'name' if key in ('experiment', 'group') else '' }}">{{ title }}</th>{% endfor %}
+</tr></thead>
+<tbody>
+{% for row in rows %}<tr>
+<td class="text">{{ row.group }}</td><td>{{ row.rank }}</td>
+<td class="name"><a href="runs/{{ row.experiment | urlencode }}/index.html">{{ row.experiment }}</a></td>
+<td data-value="{{ row.score }}">{{ '%.4f' % row.score }}</td>
+<td class="text" data-value="{{ row.low }}">[{{ '%.4f' % row.low }}, {{ '%.4f' % row.high }}]</td>
+<td>{{ row.seeds }}</td><td>{{ '%.4f' % row.gap }}</td><td>{{ '%.4f' % row.eval }}</td>
+<td data-value="{{ row.seconds }}">{{ '%.0f' % row.seconds }} s</td><td>{{ 'yes' if row.cached else '' }}</td>
+</tr>{% endfor %}
+</tbody></table>
+{% if claims %}<h2>Claims</h2>
+<table id="claims"><thead><tr><th data-key="outcome" class="name">outcome</th><th data-key="claim" class="name">claim</th>
+<th data-key="delta">delta</th><th data-key="interval" class="name">interval</th><th data-key="mde">MDE</th><th data-key="seeds">seeds</th></tr></thead>
+<tbody>{% for c in claims %}<tr><td class="text {{ c.outcome }}">{{ c.outcome | upper }}</td>
+<td class="text">{{ c.experiment }} {{ c.claim }} {{ c.other }}</td>
+<td>{{ '%+.4f' % c.delta if c.delta is defined else '' }}</td>
+<td class="text">{% if c.low is defined %}[{{ '%+.4f' % c.low }}, {{ '%+.4f' % c.high }}]{% endif %}</td>
+<td>{{ '%.4f' % c.mde if c.mde is defined else '' }}</td><td>{{ c.seeds_a }}/{{ c.seeds_b }}</td></tr>{% endfor %}
+</tbody></table>{% endif %}
+{% if guards %}<h2>Guards</h2><ul>{% for line in guards %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+<script>{{ script | safe }}</script>
+</body></html>
+"""
+
+RUN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ row.experiment }}</title><style>{{ style }}</style></head>
+<body>
+<p><a href="../../index.html">back to the leaderboard</a></p>
+<h1>{{ row.experiment }}</h1>
+<table>
+<tr><th class="name">group</th><td class="text">{{ row.group }}</td></tr>
+<tr><th class="name">{{ row.metric }}</th><td class="text">{{ '%.4f' % row.score }} [{{ '%.4f' % row.low }}, {{ '%.4f' % row.high }}], {{ row.seeds }} seed(s)</td></tr>
+<tr><th class="name">generalisation gap</th><td class="text">{{ '%.4f' % row.gap }}</td></tr>
+<tr><th class="name">eval {{ row.metric }}</th><td class="text">{{ '%.4f' % row.eval }}</td></tr>
+<tr><th class="name">store key</th><td class="text">{{ row.key }}</td></tr>
+</table>
+{% if claims %}<h2>Claims</h2><ul>{% for c in claims %}<li class="{{ c.outcome }}">{{ c.outcome | upper }}: {{ c.experiment }} {{ c.claim }} {{ c.other }}</li>{% endfor %}</ul>{% endif %}
+{% for image in images %}<img src="{{ image }}" alt="{{ image }}">{% endfor %}
+{% if spec %}<h2>Spec</h2><pre>{{ spec }}</pre>{% endif %}
+</body></html>
+"""
+
+COLUMNS = [("group", "group"), ("rank", "#"), ("experiment", "experiment"), ("score", "score"),
+           ("interval", "95% CI"), ("seeds", "seeds"), ("gap", "gap"), ("eval", "eval"), ("seconds", "time"),
+           ("cached", "store hit")]
+PLOTS = ("learning_curves.png", "confusion_matrix.png", "per_class_f1.png")
+
+
+def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[str], reports: Path) -> Path:
+    """reports/index.html and reports/runs/<experiment>/index.html for every row; returns the index."""
+    env = Environment(autoescape=True)
+    rows = [{**row, "group": " | ".join(map(str, (row["data"], row["budget"], row["scheme"], f"n={row['n']}",
+                                                    row["metric"])))} for row in rows]
+    for row in rows:
+        folder = reports / "runs" / row["experiment"]
+        spec_file = folder / "result.json"
+        spec = json.dumps(json.loads(spec_file.read_text()).get("spec", {}), indent=1) if spec_file.exists() else ""
+        mine = [c for c in claims if row["experiment"] in (c.get("experiment"), c.get("other"))]
+        page = env.from_string(RUN).render(row=row, style=STYLE, claims=mine, spec=spec,
+                                          images=[name for name in PLOTS if (folder / name).exists()])
+        atomic_write(folder / "index.html", lambda tmp: tmp.write_text(page))
+    index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guard_lines, columns=COLUMNS,
+                                          style=STYLE, script=SORT_SCRIPT)
+    return atomic_write(reports / "index.html", lambda tmp: tmp.write_text(index))
