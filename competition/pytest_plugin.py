@@ -20,6 +20,7 @@ from .errors import CompetitionError
 from .files import writable_folder
 from .gates import Baselines, Underpowered
 from .html_report import write_html_report
+from .tracking import default_uri, log_result
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
 from .runner import RunContext, TrainingNotAllowed, resolve_device, run
@@ -94,6 +95,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--device", choices=["cpu", "cuda", "auto"], default=None,
                     help="training device (default: the budget's: cpu, or cuda for full)")
     group.addoption("--rerun", action="store_true", help="ignore store hits and train again")
+    group.addoption("--mlflow", nargs="?", const="default", default=None, metavar="URI",
+                    help="log every result to MLflow: a local SQLite store under the runs dir by default, "
+                         "or a tracking URI (http://host:5000); needs `pip install .[mlflow]`")
     group.addoption("--minutes", type=float, default=None,
                     help="train for at most this many minutes in the session (default: the budget's; standard 60); "
                          "later runs that would train are reported UNDERPOWERED")
@@ -303,6 +307,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
         page = write_html_report(rows, claims, guard_lines(guards), state.reports)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
+    if (uri := config.getoption("--mlflow")) and state.results:
+        uri = default_uri(state.store.root) if uri == "default" else uri
+        for result in state.results.values():
+            log_result(result, uri, state.reports / "runs" / result.name, state.store.root / "mlflow-artifacts")
+        terminalreporter.write_line(f"MLflow: {len(state.results)} run(s) logged to {uri} (mlflow ui "
+                                    f"--backend-store-uri {uri})")
     if claims:
         terminalreporter.section("competition claims")
         for claim in claims:

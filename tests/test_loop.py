@@ -145,3 +145,14 @@ def test_a_callback_sees_every_epoch_and_may_stop_training(digits_data):
     result = fit(new_model(), train, val, small_config(epochs=5), progress_file=False, callbacks=[stopper])
     assert [row["epoch"] for row in stopper.rows] == [1, 2] and len(result.history) == 2
     assert result.kept_epoch == 2 and result.history[0]["images_per_second"] > 0
+
+
+def test_one_cycle_works_on_a_run_of_a_handful_of_steps():
+    from competition.train import create_optimizer, create_scheduler
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = create_optimizer("sgd", [{"params": [param]}], lr=0.1)
+    scheduler = create_scheduler("onecycle", optimizer, epochs=2, steps_per_epoch=2)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()

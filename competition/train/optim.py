@@ -52,9 +52,10 @@ def cosine_factor(total: int, warmup: int):
 # each: (optimizer, total steps, warmup steps, options) -> (scheduler, "step" or "epoch")
 SCHEDULERS.register("none", lambda opt, total, warmup, o: (LambdaLR(opt, lambda step: 1.0), "epoch"))
 SCHEDULERS.register("cosine", lambda opt, total, warmup, o: (LambdaLR(opt, cosine_factor(total, warmup)), "step"))
+# the warm-up phase needs at least two steps, or torch divides by zero on a run of a handful of steps
 SCHEDULERS.register("onecycle", lambda opt, total, warmup, o: (
     OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
-               pct_start=max(warmup / total, 0.15)), "step"))
+               pct_start=min(max(warmup / total, 0.15, 2 / total), 0.5)), "step"))
 SCHEDULERS.register("step", lambda opt, total, warmup, o: (
     StepLR(opt, step_size=o["step_size"], gamma=o["gamma"]), "epoch"))
 SCHEDULERS.register("plateau", lambda opt, total, warmup, o: (

@@ -1,0 +1,80 @@
+"""Layer 6. Export Results to MLflow, so runs can be compared in its UI.
+
+    pytest experiments --mlflow                      # a local SQLite store: runs/mlflow.db, offline
+    pytest experiments --mlflow http://host:5000     # a tracking server one already runs
+
+Each Result becomes one MLflow run: the spec as params, the score with its
+interval bounds and the eval metrics as metrics, every unit's per-epoch history
+as metric steps, the plots and OOF/eval probabilities as artifacts, and tags for
+the budget, the commit and the store key. mlflow is an optional dependency
+(`pip install .[mlflow]`), imported only when tracking is asked for.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .experiment import Result
+from .report import score_interval
+from .store import environment
+
+EXPERIMENT = "competition"
+
+
+def default_uri(runs_dir: Path) -> str:
+    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+
+
+def flat_params(spec: dict, prefix: str = "") -> dict[str, str]:
+    """Nested spec -> {"a.b": "value"}; MLflow params are strings of bounded length."""
+    params = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            params.update(flat_params(value, f"{name}."))
+        else:
+            params[name] = json.dumps(value, default=str)[:500] if not isinstance(value, str) else value[:500]
+    return params
+
+
+def log_result(result: Result, uri: str, report_dir: Path | None = None, artifact_root: Path | None = None) -> str:
+    """Log one Result as an MLflow run; returns the run id."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+        EXPERIMENT, artifact_location=artifact_root.resolve().as_uri() if artifact_root else None)
+    env = environment()
+    tags = {"mlflow.runName": result.name, "budget": result.budget, "commit": env["commit"], "key": result.key,
+            "seeds": str(result.n_seeds), "metric": result.metric}
+    run_id = client.create_run(experiment_id, tags=tags).info.run_id
+    point, low, high = score_interval(result)
+    metrics = {"score": point, "score_low": low, "score_high": high, "gap": result.gap() if result.folds else None,
+               **{f"eval_{k}": v for k, v in (result.eval_metrics or {}).items()}}
+    now = 0
+    batch = [Metric(key, float(value), now, 0) for key, value in metrics.items() if value is not None]
+    for unit in result.folds:  # per-epoch history as steps, one series per unit (fold x seed)
+        label = f"fold{unit['fold']}-seed{unit.get('seed', 0)}"
+        for row in unit.get("history", []):
+            batch += [Metric(f"{label}/{k}", float(v), now, int(row["epoch"])) for k, v in row.items()
+                      if k != "epoch" and isinstance(v, (int, float))]
+    params = [Param(k, v) for k, v in flat_params(result.spec).items()]
+    client.log_batch(run_id, tags=[RunTag("environment", json.dumps(env))])
+    for start in range(0, len(params), 100):  # MLflow takes at most 100 params and 1,000 metrics a call
+        client.log_batch(run_id, params=params[start:start + 100])
+    for start in range(0, len(batch), 1000):
+        client.log_batch(run_id, metrics=batch[start:start + 1000])
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "oof_probs.npy", result.oof_probs)
+        np.save(Path(tmp) / "eval_probs.npy", result.eval_probs)
+        client.log_artifacts(run_id, tmp, "probabilities")
+    if report_dir is not None and report_dir.is_dir():
+        for plot in sorted(report_dir.glob("*.png")):
+            client.log_artifact(run_id, str(plot), "plots")
+    client.set_terminated(run_id)
+    return run_id
