@@ -226,7 +226,8 @@ def run_experiment(competition_session):
         if memo_key in state.memo:
             return state.memo[memo_key]
         terminal = state.terminal()
-        log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal else None
+        quiet = state.config.get_verbosity() <= -2  # -q -q
+        log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal and not quiet else None
         context = state.context(log)
         context.allow_training = not state.time_spent()
         try:

@@ -117,6 +117,7 @@ def test_a_submission_in_shifted_label_space_is_refused(guard_result, fashion, b
     publish_figures("fault", "submission-labels-shifted", kind="submission", caught="submission")
 
 
+@pytest.mark.slow
 def test_no_guard_fails_on_other_seeds_and_one_thread(competition_session, baselines, fashion, eval_answers_of):
     """A/A: the unchanged guard model with seeds 100-102 (same split) on one thread instead of two."""
     state = competition_session

@@ -29,6 +29,7 @@ def test_guard_model(guard, baselines, budget, fashion, eval_answers_of, request
     RESULT_GUARDS[guard](request.getfixturevalue("guard_result"), baselines, eval_answers_of(fashion))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", [RESNET18, EFFICIENTNET_LITE0], ids=lambda spec: spec.name)
 def test_other_baseline_models_do_not_regress(spec, run_experiment, baselines, budget, fashion, eval_answers_of):
     """One seed each in CI, against a baseline of 3: a wider tolerance, still far tighter than a fixed floor."""

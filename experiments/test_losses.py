@@ -15,7 +15,7 @@ from competition.gates import assert_claim
 from fixtures.claims import stated_at
 from fixtures.models import SMALL_CNN
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]  # 3 seeds per side: minutes at smoke
 
 CE = SMALL_CNN.with_(name="lt-cross_entropy", data="fashion-lt", loss="cross_entropy", loss_kw={}, seeds=3)
 LOSSES = {

@@ -156,3 +156,14 @@ def test_one_cycle_works_on_a_run_of_a_handful_of_steps():
     for _ in range(4):
         optimizer.step()
         scheduler.step()
+
+
+def test_a_long_epoch_logs_at_least_once_a_minute_and_each_epoch_gives_an_eta(digits_data):
+    from competition.train import LogEpoch
+
+    train, val = digits_data
+    lines = []
+    every_step = LogEpoch(lines.append, heartbeat_seconds=0.0)  # a minute, shrunk to nothing
+    fit(new_model(), train, val, small_config(epochs=2), progress_file=False, callbacks=[every_step])
+    assert any(line.startswith("epoch=1 step=2/") for line in lines)
+    assert any(" eta=" in line for line in lines)

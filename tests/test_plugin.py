@@ -153,3 +153,9 @@ def test_xdist_workers_share_one_leaderboard(pytester, data_root):
     result.stdout.fnmatch_lines(["*competition leaderboard*"])
     board = (pytester.path / "reports" / "leaderboard.md").read_text()
     assert "digits-w4" in board and "digits-w6" in board
+
+
+def test_progress_is_quiet_with_two_q(pytester, data_root):
+    pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero", "-qq")
+    assert not any("epoch=1" in line for line in result.outlines)

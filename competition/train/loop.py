@@ -218,7 +218,7 @@ def resume(state: TrainingState, path: Path) -> bool:
 
 
 def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig, epoch: int, steps: int,
-                    num_classes: int, progress_file=None) -> dict:
+                    num_classes: int, progress_file=None, callbacks: list[Callback] = ()) -> dict:
     """One pass over the training rows: the steps every reader expects, in order."""
     epoch_seed = cfg.seed * 10_007 + epoch
     set_epoch_seed(train_ds, epoch_seed)
@@ -250,6 +250,8 @@ def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig,
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
+        for callback in callbacks:
+            callback.on_step_end(state, epoch, step, steps, loss_sum / seen)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
     bar.close()
@@ -302,18 +304,32 @@ class Callback:
     """A hook for what is optional in fit. on_epoch_end may stop training by returning True.
     (EMA is not a callback: it decides which weights are validated, checkpointed and kept.)"""
 
+    def on_step_end(self, state: TrainingState, epoch: int, step: int, steps: int, loss: float) -> None:
+        pass
+
     def on_epoch_end(self, state: TrainingState, row: dict, cfg: TrainConfig) -> bool:
         return False
 
 
 class LogEpoch(Callback):
-    """One line per epoch: every figure of the history row."""
+    """One line per epoch (every figure of the history row and the unit's ETA), and a line at least
+    once a minute inside a long epoch, so a log that must not go silent does not."""
 
-    def __init__(self, log):
-        self.log = log
+    def __init__(self, log, heartbeat_seconds: float = 60.0):
+        self.log, self.heartbeat = log, heartbeat_seconds
+        self.last = time.perf_counter()
+
+    def on_step_end(self, state: TrainingState, epoch: int, step: int, steps: int, loss: float) -> None:
+        if time.perf_counter() - self.last > self.heartbeat:
+            self.last = time.perf_counter()
+            self.log(f"epoch={epoch + 1} step={step + 1}/{steps} train_loss={loss:.4g}")
 
     def on_epoch_end(self, state: TrainingState, row: dict, cfg: TrainConfig) -> bool:
-        self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        self.last = time.perf_counter()
+        seconds = [r["seconds"] for r in state.history]
+        eta = (cfg.epochs - row["epoch"]) * sum(seconds) / len(seconds)
+        self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+                 + f" eta={eta:.0f}s")
         return False
 
 
@@ -400,7 +416,8 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
 
     for epoch in range(state.next_epoch, cfg.epochs):
         started = time.perf_counter()
-        row = train_one_epoch(state, train_ds, criterion, cfg, epoch, steps, model.num_classes, progress_file)
+        row = train_one_epoch(state, train_ds, criterion, cfg, epoch, steps, model.num_classes, progress_file,
+                              callbacks)
         row.update(validate_epoch(state, val_ds, criterion, cfg))
         row["seconds"] = time.perf_counter() - started
         row["images_per_second"] = steps * cfg.batch_size / row["seconds"]
