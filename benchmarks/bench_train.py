@@ -30,7 +30,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from competition.augment import create_augmentation
-from competition.data import CachedDataset, Preprocess, cached_images, load_builtin
+from competition.data import CachedDataset, Preprocess, cached_images, data_dir, load_builtin
 from competition.scoring import read_answers  # noqa: E402
 from competition.metrics import compute_metrics
 from competition.models import create_model
@@ -41,8 +41,8 @@ from competition.tta import tta_predict
 def fashion_arrays():
     comp = load_builtin("fashion")
     spec = Preprocess(channels=1)
-    return (comp, cached_images(comp.train["path"], spec, comp.root / ".cache"),
-            cached_images(comp.eval["path"], spec, comp.root / ".cache"))
+    return (comp, cached_images(comp.train["path"], spec, data_dir() / ".cache"),
+            cached_images(comp.eval["path"], spec, data_dir() / ".cache"))
 
 
 def step_rate(model, batches, steps: int, channels_last: bool, bf16: bool = False) -> float:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from competition.data import CachedDataset, Preprocess, cached_images, load_builtin
+from competition.data import CachedDataset, Preprocess, cached_images, data_dir, load_builtin
 from competition.models import create_model
 from competition.tta import tta_predict
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
     comp = load_builtin("fashion")
-    images = cached_images(comp.eval["path"], Preprocess(channels=1), comp.root / ".cache")[: args.images]
+    images = cached_images(comp.eval["path"], Preprocess(channels=1), data_dir() / ".cache")[: args.images]
     dataset = CachedDataset(np.asarray(images))
     torch.manual_seed(0)
     model = create_model(args.model, 10, in_chans=1).eval()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .data import BUILTINS, open_competition, prepare
+from .data import BUILTINS, data_dir, open_competition, prepare
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
 from .gates import assert_submission_ready
@@ -16,7 +16,16 @@ from .submission import diff_submissions, read_submission, validate_submission, 
 
 
 def cmd_data(args) -> None:
+    """A built-in name: prepare it and print its path. A directory: validate it and summarise it."""
     start = time.perf_counter()
+    if args.name not in BUILTINS and Path(args.name).exists():
+        competition = open_competition(args.name, args.data_dir)
+        counts = competition.train["label"].value_counts().reindex(range(competition.task.num_classes), fill_value=0)
+        print(f"{competition.root}: {competition.format} format, {len(competition.train)} train rows, "
+              f"{competition.train['group'].nunique()} groups, {competition.task.num_classes} classes "
+              f"(smallest {counts.min()} rows, largest {counts.max()}), {len(competition.eval)} eval rows, "
+              f"metric {competition.task.metric}; valid")
+        return
     path = prepare(args.name, args.data_dir)
     print(path)
     print(f"ready in {time.perf_counter() - start:.1f}s", file=sys.stderr)
@@ -25,7 +34,7 @@ def cmd_data(args) -> None:
 def cmd_eda(args) -> None:
     competition = open_competition(args.name, args.data_dir)
     out = Path(args.out or f"reports/eda/{competition.name}")
-    summary = run_eda(competition, out)
+    summary = run_eda(competition, out, data_dir(args.data_dir) / ".cache")
     print(format_summary(summary))
     print(f"plots and summary.md written to {out}")
 
@@ -69,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="prepare a built-in competition and print its path")
-    data.add_argument("name", help=f"a built-in competition: {', '.join(sorted(BUILTINS))}")
+    data.add_argument("name", help=f"a built-in competition ({', '.join(sorted(BUILTINS))}) to prepare, or your "
+                                   "own competition directory to validate and summarise")
     data.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     data.set_defaults(func=cmd_data)
 

@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .experiment import EVAL_METRICS, get_budget
 from .metrics import compute_metrics
 from .models import create_model
-from .runner import RunContext, open_data, prepare_data, resolve_device
+from .runner import RunContext, cache_root, open_data, prepare_data, resolve_device
 from .train import TrainConfig
 from .train.loop import extract_features
 
@@ -176,7 +176,7 @@ def frozen_features(experiment, budget="smoke", context: RunContext | None = Non
     """Backbone features of the experiment's (pretrained) model for its train table and eval split."""
     context = context or RunContext()
     budget = get_budget(budget)
-    data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
+    data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     device = resolve_device(context.device or budget.device)
     model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
                          pretrained=experiment.pretrained, **experiment.model_kw).to(device)

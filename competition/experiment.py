@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -76,13 +76,13 @@ class Experiment:
     """
 
     name: str
-    data: str = "fashion"                 # a built-in competition or a competition directory
+    data: str = "fashion"                 # a built-in name, or a competition directory (a path, or a Competition)
     model: str = "rescnn"
     model_kw: dict = field(default_factory=dict)
     pretrained: str | None = None
     transfer: str = "scratch"
     image_size: int | None = None         # None keeps the source size
-    channels: int = 1
+    channels: int | None = None           # None: as the images are (gray stays gray, RGB stays RGB)
     crop: str = "none"
     augmentation: str | tuple = "none"
     aug_backend: str = "albumentations"
@@ -106,6 +106,10 @@ class Experiment:
     split_seed: int | None = None         # None: the split follows `seed`
 
     def __post_init__(self):
+        if isinstance(self.data, PurePath) or (hasattr(self.data, "task") and hasattr(self.data, "train")):
+            # a path or a loaded Competition: the spec keeps the directory, as a string, so it stays hashable
+            root = self.data.root if hasattr(self.data, "task") else self.data
+            object.__setattr__(self, "data", str(Path(root).resolve()))
         for name, value in (("name", self.name), ("data", self.data)):
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"Experiment.{name}={value!r}: give a non-empty string"
@@ -131,8 +135,9 @@ class Experiment:
             raise ConfigError(f"{self.name}: train_fraction={self.train_fraction!r}; use a fraction in (0, 1]")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
             raise ConfigError(f"{self.name}: image_size={self.image_size!r}; use None (keep) or an integer >= 8")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"{self.name}: channels={self.channels!r}; use 1 (gray) or 3 (RGB)")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) "
+                              "or 3 (RGB)")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"{self.name}: ema_decay={self.ema_decay!r}; use None or a value in (0, 1)")
         if self.class_weights not in (None, "balanced"):

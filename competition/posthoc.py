@@ -12,7 +12,7 @@ from .data import CachedDataset
 from .errors import ConfigError
 from .experiment import Budget, Experiment, Result, get_budget
 from .models import create_model
-from .runner import RunContext, open_data, prepare_data, resolve_device
+from .runner import RunContext, cache_root, open_data, prepare_data, resolve_device
 from .tta import tta_predict
 
 
@@ -39,7 +39,7 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     if experiment.cv_scheme()[0] == "bootstrap":
         raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
     budget = budget or get_budget(result.budget)
-    data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
+    data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     position = {row: i for i, row in enumerate(result.oof_index)}
     seeds = experiment.training_seeds(budget)
     seed_oof = np.zeros((len(seeds), *result.oof_probs.shape), np.float32)

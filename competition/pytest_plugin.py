@@ -82,7 +82,8 @@ class SessionState:
     def context(self, log=None) -> RunContext:
         progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
         return RunContext(store=self.store, data_root=self.data_root, device=self.device,
-                          rerun=self.config.getoption("--rerun"), progress_file=progress, log=log)
+                          rerun=self.config.getoption("--rerun"), progress_file=progress, log=log,
+                          cache_dir=self.config.getoption("--cache-dir"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,6 +93,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--data-dir", default=None, help="competitions' data directory (default $COMPETITION_DATA_DIR or ./data)")
     group.addoption("--runs-dir", default="runs", help="the result store (default ./runs)")
     group.addoption("--reports-dir", default="reports", help="where per-run reports and leaderboard.md go")
+    group.addoption("--cache-dir", default=None,
+                    help="the decoded-image cache (default: <data dir>/.cache; never inside a competition)")
     group.addoption("--device", choices=["cpu", "cuda", "auto"], default=None,
                     help="training device (default: the budget's: cpu, or cuda for full)")
     group.addoption("--rerun", action="store_true", help="ignore store hits and train again")

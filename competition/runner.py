@@ -20,8 +20,8 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from .cv import Unit, assemble, make_units, run_fold
-from .data import Competition, Preprocess, open_competition
-from .data.cache import open_cache
+from .data import Competition, Preprocess, data_dir, open_competition
+from .data.cache import image_channels, open_cache
 from .errors import CompetitionError, ConfigError
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store, StoreIntegrityError
@@ -35,6 +35,7 @@ class RunContext:
     rerun: bool = False                     # ignore store hits and train again
     progress_file: object = None            # a stream for the tqdm bar; False turns it off
     log: Callable[[str], None] | None = None  # one line per epoch and unit
+    cache_dir: str | Path | None = None     # the image cache; default <data dir>/.cache, never inside a competition
     allow_training: bool = True             # False: serve from the store or raise TrainingNotAllowed
 
 
@@ -61,7 +62,12 @@ def open_data(experiment: Experiment, data_root=None) -> Competition:
     return open_competition(experiment.data, data_root)
 
 
-def prepare_data(experiment: Experiment, budget: Budget, competition: Competition) -> PreparedData:
+def cache_root(context: RunContext) -> Path:
+    """Decoded images live apart from the competitions (which may be read-only or shared), keyed by content."""
+    return Path(context.cache_dir) if context.cache_dir else data_dir(context.data_root) / ".cache"
+
+
+def prepare_data(experiment: Experiment, budget: Budget, competition: Competition, cache_dir: Path) -> PreparedData:
     """The budget-scaled train table and the cached images: what training may see."""
     table = competition.train
     rows = np.arange(len(table))
@@ -72,8 +78,8 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
         rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
     table = table.iloc[rows].reset_index(drop=True)
     size = (experiment.image_size,) * 2 if experiment.image_size else None
-    spec = Preprocess(size=size, crop=experiment.crop, channels=experiment.channels)
-    cache_dir = competition.root / ".cache"
+    channels = experiment.channels or image_channels(table["path"])
+    spec = Preprocess(size=size, crop=experiment.crop, channels=channels)
     images, train_key = open_cache(table["path"], spec, cache_dir)
     eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else (None, "")
     labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
@@ -148,7 +154,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
     budget = get_budget(budget)
     device = resolve_device(context.device or budget.device)
     started = time.perf_counter()
-    data = prepare_data(experiment, budget, open_data(experiment, context.data_root))
+    data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     store = context.store
     seeds = len(experiment.training_seeds(budget))
     key = store.key({**experiment.to_dict(), "seeds": seeds}, data.fingerprint, budget.name) if store else ""

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from competition.cv import make_folds
-from competition.data import Preprocess, cached_images, load_competition, make_splits
+from competition.data import Preprocess, cached_images, data_dir, load_competition, make_splits
 from competition.data.formats import MASK_STEMS
 from competition.errors import ConfigError
 from competition.experiment import Experiment
@@ -61,8 +61,8 @@ def test_split_has_no_group_leakage(builtin_competition):
                             name=builtin_competition.name)
 
 
-def test_no_exact_duplicate_images_across_train_and_eval(builtin_competition):
-    spec, cache = Preprocess(channels=1), builtin_competition.root / ".cache"
+def test_no_exact_duplicate_images_across_train_and_eval(builtin_competition, competition_session):
+    spec, cache = Preprocess(channels=1), data_dir(competition_session.data_root) / ".cache"
     assert_no_duplicates_across(cached_images(builtin_competition.train["path"], spec, cache),
                                 cached_images(builtin_competition.eval["path"], spec, cache),
                                 name=builtin_competition.name)

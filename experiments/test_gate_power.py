@@ -37,18 +37,18 @@ def at_the_ci_budget(budget):
 real_prepare_data, real_predict, real_normalize = runner.prepare_data, cv.predict, Classifier.normalize
 
 
-def relabel_a_tenth(experiment, budget, competition):
+def relabel_a_tenth(*args):
     """labels: a join that misaligns a tenth of train.csv's rows with their images."""
-    data = real_prepare_data(experiment, budget, competition)
+    data = real_prepare_data(*args)
     table = data.table.copy()
     rows = np.random.default_rng(0).choice(len(table), size=len(table) // 10, replace=False)
     table.loc[rows, "label"] = (table.loc[rows, "label"] + 1) % data.num_classes
     return replace(data, table=table)
 
 
-def rotate_eval_images(experiment, budget, competition):
+def rotate_eval_images(*args):
     """data: the eval images arrive transposed (a camera or export that rotates), train ones do not."""
-    data = real_prepare_data(experiment, budget, competition)
+    data = real_prepare_data(*args)
     return replace(data, eval_images=np.ascontiguousarray(data.eval_images.swapaxes(1, 2)))
 
 

@@ -29,7 +29,7 @@ def csv_comp(tmp_path, rng):
     for i in range(24):
         name = f"img{i:02d}.png"
         write_image(root / "train" / "images" / name, rng)
-        rows.append({"path": name, "label": i % 3, "group": f"g{i // 2}"})
+        rows.append({"path": f"images/{name}", "label": i % 3, "group": f"g{i // 2}"})
     pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
     ids = [f"e{i}.png" for i in range(5)]
     for name in ids:

@@ -66,7 +66,7 @@ def test_folder_adapter(tmp_path, rng):
 # --- bad input: each names the file/row/value and says what to do ------------
 def test_missing_image_file_names_file_and_row(csv_comp):
     (csv_comp / "train" / "images" / "img05.png").unlink()
-    with pytest.raises(DataError, match=r"train\.csv: image file not found for row 7 .*img05\.png.*Restore"):
+    with pytest.raises(DataError, match=r"train\.csv: image file not found for row 7: .*img05\.png.*Restore"):
         load_competition(csv_comp)
 
 
@@ -312,3 +312,44 @@ def test_loader_workers_are_seeded_so_augmentation_is_reproducible():
         return torch.cat([x for x, _ in make_loader(ds, 4, shuffle=True, seed=seed, num_workers=2)])
 
     assert torch.equal(epoch(3), epoch(3)) and not torch.equal(epoch(3), epoch(4))
+
+
+def test_csv_paths_are_relative_to_the_csv_folder_or_image_root(tmp_path, rng):
+    root = tmp_path / "mine"
+    for i in range(6):
+        write_image(root / "train" / "images" / "part0" / f"x{i}.jpg", rng, ext=".jpg")
+    pd.DataFrame({"path": [f"images/part0/x{i}.jpg" for i in range(6)], "label": ["cat", "dog"] * 3}).to_csv(
+        root / "train" / "train.csv", index=False)
+    comp = load_competition(root)  # the README's layout, no settings
+    assert comp.train["path"].iat[0].endswith("train/images/part0/x0.jpg")
+    pd.DataFrame({"path": [f"part0/x{i}.jpg" for i in range(6)], "label": ["cat", "dog"] * 3}).to_csv(
+        root / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"its value is 'part0/x0.jpg', looked for .*train/part0/x0.jpg.*"
+                                        r"\"image_root\" in competition.json sets that base"):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"image_root": "images"}))
+    assert len(load_competition(root).train) == 6
+
+
+def test_rgb_photos_stay_rgb_gray_stays_gray_and_the_cache_lives_outside_the_competition(csv_comp, tmp_path):
+    from competition.experiment import Budget, Experiment
+    from competition.runner import RunContext, cache_root, open_data, prepare_data
+
+    context = RunContext(data_root=tmp_path / "data")
+    spec = Experiment("rgb", data=str(csv_comp), epochs=1)
+    data = prepare_data(spec, Budget("b"), open_data(spec, context.data_root), cache_root(context))
+    assert data.images.shape[3] == 3  # csv_comp's images are random colour
+    assert not (csv_comp / ".cache").exists() and (tmp_path / "data" / ".cache").is_dir()
+    gray = prepare_data(spec.with_(channels=1), Budget("b"), open_data(spec, context.data_root), cache_root(context))
+    assert gray.images.shape[3] == 1
+
+
+def test_an_experiment_takes_a_competition_as_a_path_or_an_object_and_the_cli_summarises_one(csv_comp, capsys):
+    from competition.cli import main
+    from competition.experiment import Experiment
+
+    competition = load_competition(csv_comp)
+    by_object, by_path = Experiment("mine", data=competition), Experiment("mine", data=csv_comp)
+    assert by_object.data == by_path.data == str(csv_comp.resolve())
+    assert main(["data", str(csv_comp)]) == 0
+    assert "csv format, 24 train rows" in capsys.readouterr().out

@@ -109,8 +109,8 @@ def test_a_resume_checkpoint_of_another_model_is_named(data_root, tmp_path):
 # --- containment -------------------------------------------------------------------------------
 def csv_competition(root: Path, rows: list[dict], eval_ids=("e.png",)) -> Path:
     rng = np.random.default_rng(0)
-    for name in ("a.png", "b.png"):
-        write_image(root / "train" / "images" / name, rng)
+    for name in ("a.png", "b.png"):  # paths are relative to the CSV's folder
+        write_image(root / "train" / name, rng)
     pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
     write_image(root / "eval" / "images" / "e.png", rng)
     pd.DataFrame({"ImageID": list(eval_ids), "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
@@ -136,7 +136,7 @@ def test_an_eval_id_that_climbs_out_is_refused(tmp_path):
 def test_a_symlink_out_of_the_root_is_refused_unless_allowed(tmp_path):
     secret = write_image(tmp_path / "outside" / "secret.png", np.random.default_rng(1))
     root = csv_competition(tmp_path / "comp", [{"path": "a.png", "label": 0}, {"path": "link.png", "label": 1}])
-    (root / "train" / "images" / "link.png").symlink_to(secret)
+    (root / "train" / "link.png").symlink_to(secret)
     with pytest.raises(DataError, match="row 3 path 'link.png' resolves to .*outside the competition root"):
         load_competition(root)
     (root / "competition.json").write_text(json.dumps({"allow_outside_links": True}))

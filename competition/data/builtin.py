@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ChecksumError, DataError
-from ..files import clear_stale, staging_folder, writable_folder
+from ..files import atomic_write, clear_stale, staging_folder, writable_folder
 from .formats import load_competition
 from .task import Competition
 
@@ -162,7 +162,8 @@ def write_competition(target: Path, train_images, train_labels, eval_images, eva
         (staging / "answers").mkdir()
         pd.DataFrame({"ImageID": eval_names, "ans": eval_labels}).to_csv(
             staging / "answers" / "eval_answers.csv", index=False)
-        config = {"name": target.name, "format": "csv", "classes": list(classes), "metric": "macro_f1", **info}
+        config = {"name": target.name, "format": "csv", "classes": list(classes), "metric": "macro_f1",
+                  "image_root": "images", **info}
         (staging / "competition.json").write_text(json.dumps(config, indent=2))
         try:
             staging.rename(target)
@@ -222,6 +223,10 @@ def prepare(name: str, root: str | Path | None = None) -> Path:
     if not (target / "competition.json").exists():
         writable_folder(target.parent, "data dir", "choose another with --data-dir or $COMPETITION_DATA_DIR")
         BUILTINS[name](target)
+    config = json.loads((target / "competition.json").read_text())
+    if "image_root" not in config:  # prepared before paths were relative to the CSV's folder
+        config["image_root"] = "images"
+        atomic_write(target / "competition.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
     return target
 
 

@@ -69,6 +69,18 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def image_channels(paths, sample: int = 16) -> int:
+    """3 when any of the first `sample` images has colour, 1 when they are all gray."""
+    for path in list(paths)[:sample]:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            decode_image(path, 3)  # raises the usual error naming the file
+        if image.ndim == 3 and image.shape[2] >= 3 and not (
+                np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
+            return 3
+    return 1
+
+
 def center_box(h: int, w: int) -> tuple[int, int, int, int]:
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2

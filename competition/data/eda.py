@@ -51,7 +51,7 @@ def analysis_preprocess(sizes: pd.DataFrame) -> Preprocess:
 
 
 def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
-    cache_dir = cache_dir or competition.root / ".cache"
+    cache_dir = cache_dir or competition.root.parent / ".cache"  # beside the competition, not inside it
     train, eval_ = competition.train, competition.eval
     sizes = source_sizes(train["path"])
     spec = analysis_preprocess(sizes)
@@ -136,11 +136,11 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_eda(competition: Competition, out_dir: str | Path) -> dict:
+def run_eda(competition: Competition, out_dir: str | Path, cache_dir: Path | None = None) -> dict:
     """Analyze, write class_distribution.png, samples.png and summary.md to out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = analyze(competition)
+    summary = analyze(competition, cache_dir)
     images = summary.pop("_images")
     plot_class_distribution(summary, out_dir / "class_distribution.png")
     plot_sample_grid(competition, images, out_dir / "samples.png")

@@ -3,7 +3,9 @@
 Layout (AI Stages style)::
 
     <root>/train/images/...     image files (any nesting)
-    <root>/train/train.csv      one row per image (csv) or per person (mask)
+    <root>/train/train.csv      one row per image (csv) or per person (mask); csv paths are
+                            relative to the CSV's folder ("images/a/x.jpg"), or to "image_root"
+                            (itself relative to that folder) in competition.json
     <root>/eval/images/...
     <root>/eval/info.csv        ImageID, ans   (the submission template)
     <root>/competition.json     optional: format, classes, metric, column names
@@ -72,14 +74,24 @@ def csv_row(i: int) -> int:
     return i + 2
 
 
-def check_files_exist(df: pd.DataFrame, source: Path) -> None:
+def check_files_exist(df: pd.DataFrame, source: Path, values: pd.Series | None = None, base: Path | None = None,
+                      setting: str = "image_root") -> None:
+    """Every row's file exists; the error says where it looked, the CSV's value, and the setting that
+    moves the base (and whether the file is under the usual images/ folder instead)."""
     exists = np.fromiter((Path(p).is_file() for p in df["path"]), dtype=bool, count=len(df))
     if not exists.all():
         bad = np.flatnonzero(~exists)
         first = int(bad[0])
-        raise DataError(
-            f"{source}: image file not found for row {csv_row(first)} ({df['path'].iat[first]}); "
-            f"{len(bad)} missing in all. Restore the file(s) or remove the row(s)")
+        where = f"looked for {df['path'].iat[first]}"
+        if values is not None and base is not None:
+            value = str(values.iat[first])
+            where = (f"its value is {value!r}, looked for {df['path'].iat[first]} (relative to {base}; "
+                     f"\"{setting}\" in competition.json sets that base")
+            if (base / "images" / value).is_file():
+                where += f", and the file is at {base / 'images' / value}: set \"{setting}\": \"images\""
+            where += ")"
+        raise DataError(f"{source}: image file not found for row {csv_row(first)}: {where}; {len(bad)} missing in "
+                        "all. Restore the file(s), fix the paths, or remove the row(s)")
 
 
 def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, allow_links: bool = False,
@@ -156,7 +168,7 @@ def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
     df = read_csv(source, [path_col, label_col])
     classes = tuple(config["classes"]) if "classes" in config else None
     labels, classes = encode_labels(df[label_col], classes, source, label_col)
-    images = root / "train" / "images"
+    images = source.parent / config.get("image_root", ".")  # paths are relative to the CSV's folder
     id_col = "image_id" if "image_id" in df.columns else path_col
     table = pd.DataFrame({
         "image_id": df[id_col].astype(str),
@@ -167,7 +179,7 @@ def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
     extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
     check_inside(table, df[path_col], root, source, config.get("allow_outside_links", False))
-    check_files_exist(table, source)
+    check_files_exist(table, source, df[path_col], images)
     return table, make_task(classes, config)
 
 
