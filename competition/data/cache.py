@@ -25,7 +25,7 @@ from ..registry import CROPS
 for _crop in ("none", "center", "face", "box:"):  # box:x0,y0,x1,y1 in source pixels
     CROPS.register(_crop, _crop)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 1  # part of every cache key, and so of every data fingerprint and baseline: change with care
 
 
 class CacheWarning(UserWarning):
@@ -156,6 +156,8 @@ def read_entry(entry: Path) -> np.ndarray | None:
     except (OSError, ValueError, KeyError):
         return None
     token = (str(entry), stat.st_size, stat.st_mtime_ns)
+    if "sha256" not in meta:  # written before caches carried a checksum: rebuild it, nothing is wrong
+        return None
     if token not in VERIFIED:
         VERIFIED[token] = list(images.shape) == meta.get("shape") and sha256_file(entry / "images.npy") == meta.get("sha256")
         if not VERIFIED[token]:
