@@ -34,7 +34,7 @@ from .experiment import Result
 from .files import atomic_write
 from .metrics import HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap
 from .store import environment, library_versions
-from .submission import class_distribution, validate_submission
+from .submission import class_distribution, submission_indices, validate_submission
 
 FIGURE_LISTENERS: list[Callable[[dict], None]] = []
 MIN_CLAIM_SEEDS = 2  # one seed shows nothing of the training's own variance
@@ -404,7 +404,8 @@ def assert_submission_ready(submission: pd.DataFrame, competition, max_distribut
     `max_distribution_shift` (total variation) of the train distribution."""
     validate_submission(submission, competition)
     task = competition.task
-    predicted = class_distribution(submission[task.answer_column], task.num_classes)
+    predicted = class_distribution(submission_indices(submission[task.answer_column], task).astype(int),
+                                   task.num_classes)
     prior = class_distribution(competition.train["label"], task.num_classes)
     shift = 0.5 * float(np.abs(predicted - prior).sum())
     publish_figures("submission", competition.name, rows=len(submission), distribution_shift=shift,

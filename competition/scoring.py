@@ -15,16 +15,30 @@ from .data import Competition
 from .errors import ConfigError, DataError
 from .experiment import EVAL_METRICS, Result
 from .metrics import compute_metrics
+from .submission import submission_indices
 
 
 def read_answers(competition: Competition) -> pd.Series:
-    """Eval answers as ints indexed like competition.eval."""
+    """Eval answers as class indices, in the order of competition.eval. The file (competition.json's
+    "answers", or answers/eval_answers.csv) holds id and answer columns in the train labels' space."""
+    path, task = competition.answers_path, competition.task
     if not competition.has_answers():
-        raise DataError(f"{competition.answers_path}: no eval answers for {competition.name!r}; "
-                        "only built-in competitions have them")
-    answers = pd.read_csv(competition.answers_path, dtype={"ImageID": str})
-    by_id = answers.set_index("ImageID")["ans"]
-    return by_id.loc[competition.eval["image_id"]].astype(int).reset_index(drop=True)
+        raise DataError(f"{path}: no eval answers for {competition.name!r}; for a finished competition or "
+                        "your own split, name a file of ids and answers with \"answers\" in competition.json")
+    answers = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in (task.id_column, task.answer_column):
+        if column not in answers.columns:
+            raise DataError(f"{path}: lacks column {column!r}; found {list(answers.columns)}")
+    by_id = answers.set_index(task.id_column)[task.answer_column]
+    missing = sorted(set(competition.eval["image_id"]) - set(by_id.index))
+    if missing:
+        raise DataError(f"{path}: no answer for {len(missing)} eval id(s), e.g. {missing[:3]}")
+    encoded = submission_indices(by_id.loc[competition.eval["image_id"]].reset_index(drop=True), task)
+    if encoded.isna().any():
+        row = int(encoded.isna().to_numpy().argmax())
+        raise DataError(f"{path}: the answer for {competition.eval['image_id'].iat[row]!r} is not a label of this "
+                        f"competition ({task.label_space} space, classes {list(task.class_names)[:10]})")
+    return encoded.astype(int)
 
 
 def eval_answers(competition: Competition) -> np.ndarray | None:

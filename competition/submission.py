@@ -14,6 +14,11 @@ class SubmissionError(CompetitionError, ValueError):
     """A submission that the competition would reject."""
 
 
+def submission_indices(answers: pd.Series, task) -> pd.Series:
+    """Submitted labels (names or indices, as the task's label space says) -> class indices; NaN where invalid."""
+    return pd.Series([task.encode(value) for value in answers], index=answers.index, dtype="Float64")
+
+
 def class_distribution(labels, num_classes: int) -> np.ndarray:
     counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes).astype(float)
     return counts / max(counts.sum(), 1)
@@ -33,7 +38,8 @@ def write_submission(result, competition, path: str | Path) -> pd.DataFrame:
     if missing:
         raise SubmissionError(f"result {result.name!r} has no prediction for {len(missing)} eval id(s), e.g. "
                               f"{sorted(missing)[:3]}; rerun it on the full eval split")
-    submission[task.answer_column] = by_id.loc[submission[task.id_column]].to_numpy()
+    # in the competition's label space: class names when train.csv used names, indices otherwise
+    submission[task.answer_column] = [task.decode(i) for i in by_id.loc[submission[task.id_column]].to_numpy()]
     validate_submission(submission, competition)
     atomic_write(path, lambda tmp: submission.to_csv(tmp, index=False))
     return submission
@@ -76,17 +82,17 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
         problems.append(f"{len(missing)} missing id(s), e.g. {missing[:3]}")
     if extra:
         problems.append(f"{len(extra)} extra id(s) not in eval/info.csv, e.g. {extra[:3]}")
-    written = submission[ans_col].astype(str).str.strip()
-    whole = written.str.fullmatch(r"\d+")  # '3', not '3.0', '1e0' or ' 3a'
-    answers = pd.to_numeric(written.where(whole), errors="coerce")
-    bad = submission.index[~whole | answers.isna() | (answers >= task.num_classes)]
+    encoded = submission_indices(submission[ans_col], task)  # '3' in index space, never '3.0' or '1e0'
+    bad = submission.index[encoded.isna()]
+    allowed = (f"a class name of {list(task.class_names)[:10]}" if task.label_space == "name"
+               else f"a whole number in 0..{task.num_classes - 1}")
     if len(bad):
         row = int(bad[0])
-        problems.append(f"{len(bad)} label(s) not a whole number in 0..{task.num_classes - 1}, first at row {row + 2} "
+        problems.append(f"{len(bad)} label(s) not {allowed}, first at row {row + 2} "
                         f"(id {ids.iat[row]!r}, value {submission[ans_col].iat[row]!r})")
     if problems:
         raise SubmissionError("invalid submission: " + "; ".join(problems) + f"; expected {len(expected)} rows, "
-                              f"one per id of eval/info.csv, {ans_col} in 0..{task.num_classes - 1}")
+                              f"one per id of eval/info.csv, {ans_col} {allowed}")
     return submission
 
 
@@ -100,7 +106,8 @@ def diff_submissions(new: pd.DataFrame, old: pd.DataFrame, competition) -> dict:
     except SubmissionError as exc:
         raise SubmissionError(f"the previous submission is not comparable: {exc}") from None
     merged = new.merge(old, on=task.id_column, suffixes=("_new", "_old"))
-    a, b = merged[f"{task.answer_column}_new"].astype(int), merged[f"{task.answer_column}_old"].astype(int)
+    a = submission_indices(merged[f"{task.answer_column}_new"], task).astype(int)
+    b = submission_indices(merged[f"{task.answer_column}_old"], task).astype(int)
     dist_new, dist_old = class_distribution(a, task.num_classes), class_distribution(b, task.num_classes)
     return {"rows": len(merged), "agreement": float((a == b).mean()),
             "distribution_shift": 0.5 * float(np.abs(dist_new - dist_old).sum()),

@@ -353,3 +353,46 @@ def test_an_experiment_takes_a_competition_as_a_path_or_an_object_and_the_cli_su
     assert by_object.data == by_path.data == str(csv_comp.resolve())
     assert main(["data", str(csv_comp)]) == 0
     assert "csv format, 24 train rows" in capsys.readouterr().out
+
+
+def named_competition(root, rng, labels):
+    for i, label in enumerate(labels):
+        write_image(root / "train" / "images" / f"{i}.png", rng)
+    pd.DataFrame({"path": [f"images/{i}.png" for i in range(len(labels))], "label": labels}).to_csv(
+        root / "train" / "train.csv", index=False)
+    ids = [f"e{i}.png" for i in range(4)]
+    for name in ids:
+        write_image(root / "eval" / "images" / name, rng)
+    pd.DataFrame({"ImageID": ids, "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    return root, ids
+
+
+def test_a_submission_is_written_in_class_names_and_scored_against_name_answers(tmp_path, rng):
+    from competition.experiment import Result
+    from competition.scoring import read_answers
+    from competition.submission import SubmissionError, validate_submission, write_submission
+
+    root, ids = named_competition(tmp_path / "named", rng, ["cat", "dog", "owl"] * 4)
+    pd.DataFrame({"ImageID": ids, "ans": ["owl", "cat", "dog", "cat"]}).to_csv(root / "answers.csv", index=False)
+    (root / "competition.json").write_text(json.dumps({"answers": "answers.csv"}))
+    comp = load_competition(root)
+    assert comp.task.label_space == "name" and comp.task.class_names == ("cat", "dog", "owl")
+    assert read_answers(comp).tolist() == [2, 0, 1, 0]
+    probs = np.eye(3)[[2, 0, 1, 1]]
+    result = Result(name="r", spec={}, budget="b", key="", class_names=list(comp.task.class_names), metric="accuracy",
+                    y=np.zeros(1, int), oof_index=np.zeros(1, int), oof_probs=probs[:1], eval_ids=np.array(ids),
+                    eval_probs=probs, folds=[], seconds=0.0)
+    submission = write_submission(result, comp, tmp_path / "sub.csv")
+    assert submission["ans"].tolist() == ["owl", "cat", "dog", "dog"]
+    scored = (submission["ans"] == pd.read_csv(root / "answers.csv")["ans"]).mean()
+    assert scored == 0.75  # scored against the true names, not 0.0000
+    with pytest.raises(SubmissionError, match=r"not a class name of \['cat', 'dog', 'owl'\].*value '2'"):
+        validate_submission(submission.assign(ans=["2", "cat", "dog", "dog"]), comp)
+
+
+def test_a_label_seen_once_without_a_classes_list_is_named_as_a_probable_typo(tmp_path, rng):
+    root, _ = named_competition(tmp_path / "typo", rng, ["cat", "dog"] * 4 + ["dgo"])
+    with pytest.raises(DataError, match=r"label 'dgo' in only 1 row\(s\) \(10\).*\"classes\": \[\.\.\.\]"):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"classes": ["cat", "dog", "dgo"]}))
+    assert load_competition(root).task.num_classes == 3

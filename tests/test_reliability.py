@@ -114,6 +114,7 @@ def csv_competition(root: Path, rows: list[dict], eval_ids=("e.png",)) -> Path:
     pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
     write_image(root / "eval" / "images" / "e.png", rng)
     pd.DataFrame({"ImageID": list(eval_ids), "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    (root / "competition.json").write_text(json.dumps({"min_class_rows": 1}))  # one image per class is the point
     return root
 
 
@@ -139,7 +140,7 @@ def test_a_symlink_out_of_the_root_is_refused_unless_allowed(tmp_path):
     (root / "train" / "link.png").symlink_to(secret)
     with pytest.raises(DataError, match="row 3 path 'link.png' resolves to .*outside the competition root"):
         load_competition(root)
-    (root / "competition.json").write_text(json.dumps({"allow_outside_links": True}))
+    (root / "competition.json").write_text(json.dumps({"allow_outside_links": True, "min_class_rows": 1}))
     assert len(load_competition(root).train) == 2
 
 

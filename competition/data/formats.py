@@ -113,12 +113,29 @@ def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, 
                             '"allow_outside_links": true in competition.json')
 
 
-def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source: Path,
-                  column: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Labels may be class indices or class names; returns ints and the class names."""
+def check_rare_classes(values: pd.Series, source: Path, column: str, min_rows: int) -> None:
+    """Without a classes list, a label seen in fewer than min_rows rows is more likely a typo than a class."""
+    counts = values.value_counts()
+    rare = counts[counts < min_rows]
+    if len(rare):
+        label, rows = rare.index[0], [csv_row(i) for i in np.flatnonzero(values.to_numpy() == rare.index[0])]
+        raise DataError(f"{source}: column {column!r} has label {label!r} in only {rare.iloc[0]} row(s) "
+                        f"({', '.join(map(str, rows[:5]))}), fewer than {min_rows}; {len(rare)} such label(s) in "
+                        "all. Correct the row(s), or list every class in competition.json (\"classes\": [...]) "
+                        "to accept a rare class (\"min_class_rows\" sets the threshold)")
+
+
+def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source: Path, column: str,
+                  min_rows: int = 2) -> tuple[np.ndarray, tuple[str, ...], str]:
+    """Labels may be class indices or class names; returns ints, the class names and the label space
+    the CSV used ("index" or "name"), which submissions then use too."""
     values = values.astype(str).str.strip()
+    numbered = class_names is None or tuple(class_names) == tuple(str(i) for i in range(len(class_names)))
+    names_used = class_names is not None and values.isin(class_names).all()
+    space = "index" if values.str.fullmatch(r"\d+").all() and (numbered or not names_used) else "name"
     if class_names is None:
-        if values.str.fullmatch(r"-?\d+").all():
+        check_rare_classes(values, source, column, min_rows)
+        if space == "index":
             ints = values.astype(int)
             class_names = tuple(str(i) for i in range(int(ints.max()) + 1))
         else:
@@ -135,7 +152,7 @@ def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source
                 f"{source}: row {csv_row(i)} column {column!r} has label {v!r}, which is neither a "
                 f"class index in [0, {len(class_names) - 1}] nor a class name in {list(class_names)}; "
                 "fix the row or the classes list in competition.json")
-    return labels, class_names
+    return labels, class_names, space
 
 
 def read_eval(root: Path, task: Task, allow_links: bool = False) -> pd.DataFrame:
@@ -167,7 +184,8 @@ def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
     source = root / "train" / "train.csv"
     df = read_csv(source, [path_col, label_col])
     classes = tuple(config["classes"]) if "classes" in config else None
-    labels, classes = encode_labels(df[label_col], classes, source, label_col)
+    labels, classes, space = encode_labels(df[label_col], classes, source, label_col,
+                                           int(config.get("min_class_rows", 2)))
     images = source.parent / config.get("image_root", ".")  # paths are relative to the CSV's folder
     id_col = "image_id" if "image_id" in df.columns else path_col
     table = pd.DataFrame({
@@ -180,7 +198,7 @@ def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
     check_inside(table, df[path_col], root, source, config.get("allow_outside_links", False))
     check_files_exist(table, source, df[path_col], images)
-    return table, make_task(classes, config)
+    return table, make_task(classes, config, space)
 
 
 def find_mask_images(person_dir: Path, source: Path, row: int) -> dict[str, Path]:
@@ -238,16 +256,19 @@ def load_folder_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
     table = pd.DataFrame(rows)
     check_inside(table, table["image_id"], root, images, config.get("allow_outside_links", False),
                  rows=list(range(1, len(table) + 1)))
-    return table, make_task(classes, config)
+    return table, make_task(classes, config, "name")  # folder names are the labels
 
 
 ADAPTERS = {"csv": load_csv_format, "mask": load_mask_format, "folder": load_folder_format}
 
 
-def make_task(classes: tuple[str, ...], config: dict) -> Task:
+def make_task(classes: tuple[str, ...], config: dict, space: str = "index") -> Task:
+    space = config.get("submission_labels", space)
+    if space not in ("index", "name"):
+        raise DataError(f"competition.json: submission_labels={space!r}; use 'index' or 'name'")
     return Task(class_names=tuple(classes), metric=config.get("metric", "macro_f1"),
                 id_column=config.get("id_column", "ImageID"),
-                answer_column=config.get("answer_column", "ans"))
+                answer_column=config.get("answer_column", "ans"), label_space=space)
 
 
 def detect_format(root: Path) -> str:

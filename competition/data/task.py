@@ -17,6 +17,17 @@ class Task:
     metric: str = "macro_f1"
     id_column: str = "ImageID"
     answer_column: str = "ans"
+    label_space: str = "index"   # what submissions and answers hold: "index" (0..C-1) or "name" (class names)
+
+    def encode(self, value) -> int | None:
+        """A submitted or answered label in this task's label space -> its class index, or None."""
+        text = str(value).strip()
+        if self.label_space == "name":
+            return self.class_names.index(text) if text in self.class_names else None
+        return int(text) if text.isdigit() and int(text) < self.num_classes else None
+
+    def decode(self, index: int):
+        return self.class_names[int(index)] if self.label_space == "name" else int(index)
 
     @property
     def num_classes(self) -> int:
@@ -50,8 +61,9 @@ class Competition:
 
     @property
     def answers_path(self) -> Path:
-        """Where eval answers live, apart from the training data (built-ins only)."""
-        return self.root / "answers" / "eval_answers.csv"
+        """Where eval answers live, apart from the training data: competition.json's "answers" (for a
+        finished competition, or one's own split), else answers/eval_answers.csv (the built-ins)."""
+        return self.root / self.meta.get("answers", "answers/eval_answers.csv")
 
     def has_answers(self) -> bool:
         return self.answers_path.exists()
