@@ -396,3 +396,21 @@ def test_a_label_seen_once_without_a_classes_list_is_named_as_a_probable_typo(tm
         load_competition(root)
     (root / "competition.json").write_text(json.dumps({"classes": ["cat", "dog", "dgo"]}))
     assert load_competition(root).task.num_classes == 3
+
+
+def test_eda_on_a_corrupt_image_names_the_file_and_leaves_no_partial_report(csv_comp, tmp_path):
+    from competition.data.eda import run_eda
+
+    (csv_comp / "train" / "images" / "img03.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"img03\.png: corrupt or unreadable image"):
+        run_eda(load_competition(csv_comp), tmp_path / "eda", tmp_path / "cache")
+    assert not (tmp_path / "eda").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".eda")]
+
+
+def test_eda_states_empty_classes_and_the_real_imbalance(csv_comp, tmp_path):
+    from competition.data.eda import run_eda
+
+    (csv_comp / "competition.json").write_text(json.dumps({"classes": ["0", "1", "2", "unseen"]}))
+    summary = run_eda(load_competition(csv_comp), tmp_path / "eda", tmp_path / "cache")
+    assert summary["empty_classes"] == ["unseen"] and summary["imbalance_ratio"] == 1.0
+    assert "empty classes (no train rows): ['unseen']" in (tmp_path / "eda" / "summary.md").read_text()

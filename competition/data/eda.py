@@ -3,6 +3,7 @@ exact duplicates, plots and a markdown summary."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..errors import DataError
+from ..files import staging_folder
 from .cache import Preprocess, cached_images
 from .task import Competition
 
@@ -39,8 +42,12 @@ def duplicates_across(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
 def source_sizes(paths: pd.Series) -> pd.DataFrame:
     rows = []
     for p in paths:
-        with Image.open(p) as im:  # reads the header only
-            rows.append((im.width, im.height, im.mode))
+        try:
+            with Image.open(p) as im:  # reads the header only
+                rows.append((im.width, im.height, im.mode))
+        except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+            raise DataError(f"{p}: corrupt or unreadable image ({type(exc).__name__}); re-export the file or "
+                            "remove its row") from None
     return pd.DataFrame(rows, columns=["width", "height", "mode"])
 
 
@@ -66,7 +73,9 @@ def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
         "eval_images": len(eval_),
         "groups": int(train["group"].nunique()),
         "class_counts": {competition.task.class_names[c]: int(n) for c, n in counts.items()},
-        "imbalance_ratio": float(counts.max() / max(counts.min(), 1)),
+        # among the classes that have rows; empty classes are listed apart, not hidden in the ratio
+        "imbalance_ratio": float(counts.max() / counts[counts > 0].min()),
+        "empty_classes": [competition.task.class_names[c] for c, n in counts.items() if n == 0],
         "sizes": {f"{w}x{h}": n for (w, h), n in Counter(zip(sizes.width, sizes.height)).most_common(5)},
         "modes": dict(Counter(sizes["mode"])),
         "channel_mean": pixels.mean(axis=(0, 1, 2)).round(4).tolist(),
@@ -125,7 +134,8 @@ def format_summary(summary: dict) -> str:
     lines = [f"# EDA: {summary['name']}", "",
              f"- format: {summary['format']}; train images: {summary['train_images']}; "
              f"eval images: {summary['eval_images']}; groups: {summary['groups']}",
-             f"- imbalance ratio (largest / smallest class): {summary['imbalance_ratio']:.2f}",
+             f"- imbalance ratio (largest / smallest non-empty class): {summary['imbalance_ratio']:.2f}",
+             f"- empty classes (no train rows): {summary['empty_classes'] or 'none'}",
              f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}",
              f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
              f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
@@ -139,10 +149,16 @@ def format_summary(summary: dict) -> str:
 def run_eda(competition: Competition, out_dir: str | Path, cache_dir: Path | None = None) -> dict:
     """Analyze, write class_distribution.png, samples.png and summary.md to out_dir."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = analyze(competition, cache_dir)
+    summary = analyze(competition, cache_dir)  # every bad input is reported before anything is written
     images = summary.pop("_images")
-    plot_class_distribution(summary, out_dir / "class_distribution.png")
-    plot_sample_grid(competition, images, out_dir / "samples.png")
-    (out_dir / "summary.md").write_text(format_summary(summary))
+    staging = staging_folder(out_dir.parent, out_dir.name)
+    try:
+        plot_class_distribution(summary, staging / "class_distribution.png")
+        plot_sample_grid(competition, images, staging / "samples.png")
+        (staging / "summary.md").write_text(format_summary(summary))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)  # the report appears whole, or not at all
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return summary
