@@ -1,4 +1,4 @@
-"""`python -m competition ...`: prepare data, explore it, write submissions."""
+"""Layer 6. `python -m competition ...`: prepare data, explore it, write submissions."""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +73,8 @@ def cmd_submit(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="competition", description=__doc__)
+    parser = argparse.ArgumentParser(prog="competition", description="Prepare data, explore it, list stored runs, "
+                                     "write and check submissions.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

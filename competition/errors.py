@@ -1,4 +1,4 @@
-"""Errors raised at the library's boundaries.
+"""Layer 1. Errors raised at the library's boundaries.
 
 Every message names the file, row or value at fault and says what to do.
 """

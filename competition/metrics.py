@@ -1,4 +1,4 @@
-"""Metrics on numpy arrays through scikit-learn, bootstrap confidence intervals
+"""Layer 1. Metrics on numpy arrays through scikit-learn, two-level (seeds, then rows) bootstrap intervals
 and a paired bootstrap comparison of two models on the same samples.
 
 Every metric takes (y_true: int array (N,), probs: float array (N, C)).

@@ -1,4 +1,4 @@
-"""pytest plugin (entry point ``pytest11``): options, markers, fixtures, the
+"""Layer 6. pytest plugin (entry point ``pytest11``): options, markers, fixtures, the
 terminal leaderboard and JUnit properties.
 
     pytest experiments --budget=smoke -k resnet

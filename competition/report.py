@@ -1,4 +1,4 @@
-"""Per-run reports (result.json, probabilities, history.csv, plots, report.md) and
+"""Layer 6. Per-run reports (result.json, probabilities, history.csv, plots, report.md) and
 the session leaderboard."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Write, validate and diff submission files (eval/info.csv with `ans` filled)."""
+"""Layer 6. Write, validate and diff submission files (eval/info.csv with `ans` filled)."""
 from __future__ import annotations
 
 from pathlib import Path

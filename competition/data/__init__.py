@@ -1,4 +1,4 @@
-"""Competition formats, built-in datasets, image cache, Dataset/DataLoader, splits, EDA."""
+"""Layer 2. Competition formats, built-in datasets, image cache, Dataset/DataLoader, splits, EDA."""
 from .builtin import BUILTINS, data_dir, load_builtin, prepare
 from .cache import Preprocess, cached_images, decode_image
 from .dataset import CachedDataset, make_loader

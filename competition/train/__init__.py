@@ -1,4 +1,4 @@
-"""Losses, optimizers/schedulers and the fit/evaluate/predict loop."""
+"""Layer 2. Losses, optimizers/schedulers and the fit/evaluate/predict loop."""
 from .loop import Callback, EarlyStopping, FitResult, LogEpoch, TrainConfig, TrainingDiverged, evaluate, fit, predict
 from .losses import balanced_class_weights, create_criterion
 from .optim import create_optimizer, create_scheduler
