@@ -39,7 +39,7 @@ class SessionState:
         self.claims: list[dict] = []
         self.guard_figures: list[dict] = []
         self.worker_summaries: list[dict] = []  # xdist: what each finished worker sent
-        self.started, self.units_trained, self.training_seconds = time.perf_counter(), 0, 0.0
+        self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
         self.memo: dict[tuple, object] = {}
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
@@ -65,14 +65,14 @@ class SessionState:
         write_run_report(result, self.reports / "runs" / result.name)
         self.results[result.name] = result
 
-    def time_spent(self) -> bool:
-        return self.minutes is not None and time.perf_counter() - self.started > 60 * self.minutes
+    def deadline(self) -> float | None:
+        return None if self.minutes is None else self.started + 60 * self.minutes
 
     def trained(self, result) -> None:
         self.units_trained += max(len(result.folds), 1)
         self.training_seconds += result.seconds
         if self.minutes is not None and self.terminal():
-            elapsed = (time.perf_counter() - self.started) / 60
+            elapsed = (time.monotonic() - self.started) / 60
             self.terminal().write_line(f"  [{result.name}] trained in {result.seconds / 60:.1f} min; session "
                                        f"{elapsed:.1f} of {self.minutes:.0f} min")
 
@@ -232,12 +232,13 @@ def run_experiment(competition_session):
         quiet = state.config.get_verbosity() <= -2  # -q -q
         log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal and not quiet else None
         context = state.context(log)
-        context.allow_training = not state.time_spent()
+        context.deadline = state.deadline()
         try:
             result = run(experiment, state.budget, context)
         except TrainingNotAllowed as exc:
-            pytest.skip(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, about "
-                        f"{exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate; "
+            needs = (f"about {exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate"
+                     if state.units_trained else "its time unmeasured in this session")
+            pytest.skip(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, {needs}; "
                         "run with --minutes or BUDGET=full")
         if not result.cache_hit:
             state.trained(result)

@@ -36,11 +36,11 @@ class RunContext:
     progress_file: object = None            # a stream for the tqdm bar; False turns it off
     log: Callable[[str], None] | None = None  # one line per epoch and unit
     cache_dir: str | Path | None = None     # the image cache; default <data dir>/.cache, never inside a competition
-    allow_training: bool = True             # False: serve from the store or raise TrainingNotAllowed
+    deadline: float | None = None           # time.monotonic() after which no unit starts training
 
 
 class TrainingNotAllowed(CompetitionError):
-    """A unit is not in the store and the context allows no training (a spent time budget)."""
+    """A unit is not in the store and the context's deadline has passed (a spent time budget)."""
 
     def __init__(self, experiment: str, missing: int):
         super().__init__(f"{experiment}: {missing} unit(s) (fold x seed) are not in the store, and this run may not "
@@ -164,11 +164,12 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
         store.report_corrupt(hit.path, StoreIntegrityError(mismatch))
     units_key = unit_key(experiment, data, budget, store)
     units = make_units(experiment, data.table, budget)
-    if not context.allow_training:
-        missing = [u for u in units if store is None or not store.fold_path(units_key, u.label).exists()]
-        if missing:
-            raise TrainingNotAllowed(experiment.name, len(missing))
-    outputs = [unit_through_store(experiment, data, unit, budget, device, context, units_key) for unit in units]
+    stored = lambda unit: store is not None and not context.rerun and store.fold_path(units_key, unit.label).exists()
+    outputs = []
+    for i, unit in enumerate(units):  # the deadline is checked before each unit trains, not once per run
+        if context.deadline is not None and time.monotonic() > context.deadline and not stored(unit):
+            raise TrainingNotAllowed(experiment.name, sum(not stored(u) for u in units[i:]))
+        outputs.append(unit_through_store(experiment, data, unit, budget, device, context, units_key))
     result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
     result.unit_key = units_key
     if store is not None:

@@ -294,3 +294,25 @@ def test_a_refactor_keeps_the_stored_reference_numbers(data_root):
     assert result.seed_oof_probs.shape == reference.shape
     assert np.abs(result.seed_oof_probs - reference).max() < 0.02
     assert (result.seed_oof_probs.argmax(2) == reference.argmax(2)).mean() > 0.97
+
+
+def test_a_deadline_stops_training_between_units_and_keeps_what_was_trained(data_root, tmp_path, monkeypatch):
+    import time
+
+    from competition import runner
+    from competition.runner import TrainingNotAllowed
+
+    store = Store(tmp_path / "runs")
+    real_unit, real_clock = runner.unit_through_store, time.monotonic
+    calls = []
+
+    def slow_unit(*args, **kwargs):  # the first unit "takes" past the deadline
+        calls.append(1)
+        output = real_unit(*args, **kwargs)
+        monkeypatch.setattr(runner.time, "monotonic", lambda: real_clock() + 3600)
+        return output
+
+    monkeypatch.setattr(runner, "unit_through_store", slow_unit)
+    with pytest.raises(TrainingNotAllowed, match="2 unit"):
+        run(SPEC, TINY, context(store, data_root, deadline=time.monotonic() + 60))
+    assert len(calls) == 1 and len(list((tmp_path / "runs" / "folds").rglob("*.npz"))) == 1
