@@ -128,7 +128,7 @@ def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float |
         publish_figures("claim", a.name, other=b.name, claim="beats", outcome="pass", **cmp)
         return cmp
     wanted = effect if effect is not None else abs(cmp["delta"])
-    if cmp["mde"] > wanted:
+    if cmp["high"] >= 0 and cmp["mde"] > wanted:  # an interval wholly below zero decides: A is worse
         raise underpowered(a, b, "beats", cmp, wanted)
     publish_figures("claim", a.name, other=b.name, claim="beats", outcome="fail", **cmp)
     raise AssertionError(f"{a.name} does not beat {b.name} on {metric}: {interval_text(cmp)}; expected the lower "
@@ -177,7 +177,7 @@ def claim_not_worse(a: Result, b: Result, margin: float, metric: str | None = No
     if cmp["low"] > -margin:
         publish_figures("claim", a.name, other=b.name, claim="not_worse", outcome="pass", **cmp)
         return cmp
-    if cmp["mde"] > margin:
+    if cmp["high"] >= -margin and cmp["mde"] > margin:  # wholly below -margin decides: A is worse
         raise underpowered(a, b, f"not worse by {margin}", cmp, margin)
     publish_figures("claim", a.name, other=b.name, claim="not_worse", outcome="fail", **cmp)
     raise AssertionError(f"{a.name} is worse than {b.name} on {metric} by more than {fmt(margin)}: "

