@@ -6,9 +6,9 @@ and the package's __init__ imports those modules, so the registries are full
 whenever any part of the package is imported. An Experiment checks its names
 against them when it is constructed.
 
-    from competition.registry import LOSSES
-    LOSSES.names()            # ['cross_entropy', 'f1', 'focal', ...]
-    LOSSES.get("focall")      # ConfigError: unknown loss 'focall'; known losses: [...]
+    >>> from competition.registry import LOSSES
+    >>> LOSSES.names()          # ['cross_entropy', 'f1', 'focal', ...]
+    >>> LOSSES.get("focall")    # ConfigError: unknown loss 'focall'; known losses: [...]
 
 A name registered with a trailing ':' or '/' is a prefix with an argument
 ("partial:2", "timm/resnet50").

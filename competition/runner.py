@@ -1,8 +1,8 @@
 """Layer 4. The runner: prepare the data an experiment trains on, then train every
 unit (fold x seed) the store does not hold, and assemble the Result.
 
-    from competition.runner import RunContext, run
-    result = run(Experiment("mine", data="fashion"), "smoke", RunContext(store=Store("runs")))
+    >>> from competition.runner import RunContext, run
+    >>> result = run(Experiment("mine", data="fashion"), "smoke", RunContext(store=Store("runs")))
 
 One RunContext carries what a run needs besides the spec and the budget: the
 store, the data directory, the device, whether to retrain, progress and logging.
