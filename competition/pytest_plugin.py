@@ -38,7 +38,8 @@ class SessionState:
         self.results: dict[str, object] = {}
         self.claims: list[dict] = []
         self.guard_figures: list[dict] = []
-        self.worker_summaries: list[dict] = []  # xdist: what each finished worker sent
+        self.worker_summaries: list[dict] = []
+        self.competitions: dict[str, object] = {}  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
         self.memo: dict[tuple, object] = {}
         option = config.getoption
@@ -64,6 +65,13 @@ class SessionState:
             self.store.save_result(result.key, result)
         write_run_report(result, self.reports / "runs" / result.name)
         self.results[result.name] = result
+
+    def competition(self, name_or_path):
+        """A competition, loaded once per session (reading a large train.csv and checking its files takes seconds)."""
+        key = str(name_or_path)
+        if key not in self.competitions:
+            self.competitions[key] = open_competition(key, self.data_root)
+        return self.competitions[key]
 
     def deadline(self) -> float | None:
         return None if self.minutes is None else self.started + 60 * self.minutes
@@ -177,7 +185,7 @@ def baselines(competition_session) -> Baselines:
 @pytest.fixture(scope="session")
 def load_competition_by_name(competition_session):
     """Open a built-in competition by name, or one's own by path."""
-    return lambda name_or_path: open_competition(str(name_or_path), competition_session.data_root)
+    return competition_session.competition
 
 
 @pytest.fixture(scope="session")
@@ -242,7 +250,7 @@ def run_experiment(competition_session):
                         "run with --minutes or BUDGET=full")
         if not result.cache_hit:
             state.trained(result)
-        score_eval(result, open_competition(experiment.data, state.data_root))
+        score_eval(result, state.competition(experiment.data))
         write_run_report(result, state.reports / "runs" / experiment.name)
         state.memo[memo_key] = result
         state.results[experiment.name] = result
