@@ -23,7 +23,8 @@ from .html_report import write_html_report
 from .tracking import default_uri, log_result
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
-from .runner import RunContext, TrainingNotAllowed, resolve_device, run
+from .executors import LocalExecutor, TrainingNotAllowed, make_executor
+from .runner import RunContext, resolve_device, run
 from .scoring import eval_answers, score_eval
 from .store import Store
 
@@ -54,6 +55,8 @@ class SessionState:
             raise pytest.UsageError(str(exc)) from None
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
+        self.executor = make_executor(option("--executor"), address=option("--ray-address")) \
+            if option("--executor") == "ray" else LocalExecutor()
 
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
@@ -91,7 +94,7 @@ class SessionState:
         progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
         return RunContext(store=self.store, data_root=self.data_root, device=self.device,
                           rerun=self.config.getoption("--rerun"), progress_file=progress, log=log,
-                          cache_dir=self.config.getoption("--cache-dir"))
+                          cache_dir=self.config.getoption("--cache-dir"), executor=self.executor)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -115,6 +118,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baselines", action="store_true",
                     help="promote improved scores to fixtures/baselines (never a worse one)")
     group.addoption("--competition", default=None, help="one's own competition directory, for the `my_competition` fixture")
+    group.addoption("--executor", choices=["local", "ray"], default="local",
+                    help="who trains the units (fold x seed) the store lacks: this process (default), or Ray tasks; "
+                         "the gates run here either way")
+    group.addoption("--ray-address", default=None,
+                    help="the Ray cluster for --executor ray (default $RAY_ADDRESS, else a Ray started on this machine)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -289,6 +297,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is not None and hasattr(session.config, "workeroutput"):
         session.config.workeroutput[WORKER_KEY] = json.dumps(session_summary(state))
+    if state is not None and hasattr(state.executor, "shutdown"):
+        state.executor.shutdown()
 
 
 @pytest.hookimpl(optionalhook=True)

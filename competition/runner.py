@@ -5,7 +5,8 @@ unit (fold x seed) the store does not hold, and assemble the Result.
     >>> result = run(Experiment("mine", data="fashion"), "smoke", RunContext(store=Store("runs")))
 
 One RunContext carries what a run needs besides the spec and the budget: the
-store, the data directory, the device, whether to retrain, progress and logging.
+store, the data directory, the device, whether to retrain, progress, logging and
+the executor that trains missing units (executors.py: local or Ray).
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from .cv import Unit, assemble, make_units, run_fold
+from .cv import assemble, make_units
 from .data import Competition, Preprocess, data_dir, open_competition
 from .data.cache import image_channels, open_cache
-from .errors import CompetitionError, ConfigError
+from .errors import ConfigError
+from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed, UnitJob
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store, StoreIntegrityError
 
@@ -37,15 +39,7 @@ class RunContext:
     log: Callable[[str], None] | None = None  # one line per epoch and unit
     cache_dir: str | Path | None = None     # the image cache; default <data dir>/.cache, never inside a competition
     deadline: float | None = None           # time.monotonic() after which no unit starts training
-
-
-class TrainingNotAllowed(CompetitionError):
-    """A unit is not in the store and the context's deadline has passed (a spent time budget)."""
-
-    def __init__(self, experiment: str, missing: int):
-        super().__init__(f"{experiment}: {missing} unit(s) (fold x seed) are not in the store, and this run may not "
-                         "train them")
-        self.missing = missing
+    executor: LocalExecutor | RayExecutor | None = None  # who trains missing units; None: this process
 
 
 def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
@@ -87,36 +81,6 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     return PreparedData(table=table[["image_id", "label", "group"]].copy(), images=images, eval_images=eval_images,
                         eval_ids=competition.eval["image_id"].to_numpy(), class_names=competition.task.class_names,
                         metric=competition.task.metric, fingerprint=fingerprint)
-
-
-def unit_through_store(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str,
-                       context: RunContext, unit_key: str) -> dict:
-    """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
-    store = context.store
-    log = (lambda line: context.log(f"{unit.label} {line}")) if context.log else None
-    if store is None:
-        return run_fold(experiment, data, unit, budget, device, None, context.progress_file, log)
-    with store.lock(f"{unit_key}-{unit.label}"):
-        if not context.rerun and (hit := store.load_fold(unit_key, unit.label)) is not None:
-            if (mismatch := unit_mismatch(hit, unit, data)) is None:
-                return hit
-            store.report_corrupt(store.fold_path(unit_key, unit.label), StoreIntegrityError(mismatch))
-        output = run_fold(experiment, data, unit, budget, device, store.scratch_dir(unit_key, unit.label),
-                          context.progress_file, log)
-        store.save_fold(unit_key, unit.label, output)
-        return output
-
-
-def unit_mismatch(output: dict, unit: Unit, data: PreparedData) -> str | None:
-    """Why a stored unit does not belong to this unit and data, or None."""
-    if not np.array_equal(output["val_index"], unit.val_idx):
-        return "its validation rows are not this fold's"
-    if output["val_probs"].shape[1] != data.num_classes:
-        return f"{output['val_probs'].shape[1]} classes where the data has {data.num_classes}"
-    expected_eval = 0 if data.eval_images is None else len(data.eval_images)
-    if len(output["eval_probs"]) != expected_eval:
-        return f"{len(output['eval_probs'])} eval rows where the data has {expected_eval}"
-    return None
 
 
 def result_mismatch(result: Result, data: PreparedData, seeds: int) -> str | None:
@@ -163,13 +127,9 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
             return hit
         store.report_corrupt(hit.path, StoreIntegrityError(mismatch))
     units_key = unit_key(experiment, data, budget, store)
-    units = make_units(experiment, data.table, budget)
-    stored = lambda unit: store is not None and not context.rerun and store.fold_path(units_key, unit.label).exists()
-    outputs = []
-    for i, unit in enumerate(units):  # the deadline is checked before each unit trains, not once per run
-        if context.deadline is not None and time.monotonic() > context.deadline and not stored(unit):
-            raise TrainingNotAllowed(experiment.name, sum(not stored(u) for u in units[i:]))
-        outputs.append(unit_through_store(experiment, data, unit, budget, device, context, units_key))
+    job = UnitJob(experiment, data, make_units(experiment, data.table, budget), budget, device, store, units_key,
+                  rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file)
+    outputs = (context.executor or LocalExecutor()).run_units(job)
     result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
     result.unit_key = units_key
     if store is not None:

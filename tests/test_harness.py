@@ -222,7 +222,7 @@ def test_training_code_cannot_reach_the_eval_answers(data_root, tmp_path, monkey
         finally:
             monkeypatch.undo()
 
-    monkeypatch.setattr("competition.runner.run_fold", spy)
+    monkeypatch.setattr("competition.executors.run_fold", spy)
     run(SPEC.with_(cv="holdout", epochs=1), TINY, RunContext(data_root=data_root, progress_file=False))
     assert seen
 
@@ -299,20 +299,20 @@ def test_a_refactor_keeps_the_stored_reference_numbers(data_root):
 def test_a_deadline_stops_training_between_units_and_keeps_what_was_trained(data_root, tmp_path, monkeypatch):
     import time
 
-    from competition import runner
-    from competition.runner import TrainingNotAllowed
+    from competition import executors
+    from competition.executors import LocalExecutor, TrainingNotAllowed
 
     store = Store(tmp_path / "runs")
-    real_unit, real_clock = runner.unit_through_store, time.monotonic
+    real_unit, real_clock = LocalExecutor.unit_through_store, time.monotonic
     calls = []
 
     def slow_unit(*args, **kwargs):  # the first unit "takes" past the deadline
         calls.append(1)
         output = real_unit(*args, **kwargs)
-        monkeypatch.setattr(runner.time, "monotonic", lambda: real_clock() + 3600)
+        monkeypatch.setattr(executors.time, "monotonic", lambda: real_clock() + 3600)
         return output
 
-    monkeypatch.setattr(runner, "unit_through_store", slow_unit)
+    monkeypatch.setattr(LocalExecutor, "unit_through_store", staticmethod(slow_unit))
     with pytest.raises(TrainingNotAllowed, match="2 unit"):
         run(SPEC, TINY, context(store, data_root, deadline=time.monotonic() + 60))
     assert len(calls) == 1 and len(list((tmp_path / "runs" / "folds").rglob("*.npz"))) == 1
