@@ -81,7 +81,7 @@ class Experiment:
     model_kw: dict = field(default_factory=dict)
     pretrained: str | None = None
     transfer: str = "scratch"
-    image_size: int | None = None         # None keeps the source size
+    image_size: int | tuple | None = None # a side, (height, width), or None to keep the source size
     channels: int | None = None           # None: as the images are (gray stays gray, RGB stays RGB)
     crop: str = "none"
     augmentation: str | tuple = "none"
@@ -133,8 +133,13 @@ class Experiment:
             raise ConfigError(f"{self.name}: seed={self.seed!r}; use an integer >= 0")
         if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):
             raise ConfigError(f"{self.name}: train_fraction={self.train_fraction!r}; use a fraction in (0, 1]")
-        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
-            raise ConfigError(f"{self.name}: image_size={self.image_size!r}; use None (keep) or an integer >= 8")
+        if isinstance(self.image_size, list):  # as read back from JSON
+            object.__setattr__(self, "image_size", tuple(self.image_size))
+        sides = self.image_size if isinstance(self.image_size, tuple) else (self.image_size,) * 2
+        if self.image_size is not None and (len(sides) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in sides)):
+            raise ConfigError(f"{self.name}: image_size={self.image_size!r}; use None (keep), an integer >= 8 "
+                              "or a (height, width) pair of them")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) "
                               "or 3 (RGB)")
@@ -164,6 +169,8 @@ class Experiment:
         data.pop("name")
         data["augmentation"] = list(self.augmentation) if isinstance(self.augmentation, tuple) else self.augmentation
         data["tta"] = list(self.tta)
+        if isinstance(self.image_size, tuple):
+            data["image_size"] = list(self.image_size)
         return data
 
     def unit_dict(self) -> dict:

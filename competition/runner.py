@@ -71,7 +71,8 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     if budget.max_train is not None:
         rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
     table = table.iloc[rows].reset_index(drop=True)
-    size = (experiment.image_size,) * 2 if experiment.image_size else None
+    size = experiment.image_size if isinstance(experiment.image_size, tuple) or experiment.image_size is None \
+        else (experiment.image_size,) * 2
     channels = experiment.channels or image_channels(table["path"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels)
     images, train_key = open_cache(table["path"], spec, cache_dir)

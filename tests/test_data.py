@@ -4,18 +4,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from competition.data import (CachedDataset, LeakageError, Preprocess, cached_images, check_no_leakage,
                               load_competition, make_loader, make_splits, mask_class, prepare)
 from competition import scoring
-from competition.data import builtin, cache
+from competition.data import builtin, cache, photos
 from competition.data.eda import duplicates_across, duplicates_within, image_hashes, run_eda
-from competition.data.formats import AGE_NAMES, MASK_STEMS
+from competition.data.formats import AGE_NAMES, MASK_STEMS, age_band
 from competition.errors import ChecksumError, ConfigError, DataError
+from competition.experiment import BUDGETS, Experiment
+from competition.runner import prepare_data
 
 from conftest import write_image
 
@@ -414,3 +418,68 @@ def test_eda_states_empty_classes_and_the_real_imbalance(csv_comp, tmp_path):
     summary = run_eda(load_competition(csv_comp), tmp_path / "eda", tmp_path / "cache")
     assert summary["empty_classes"] == ["unseen"] and summary["imbalance_ratio"] == 1.0
     assert "empty classes (no train rows): ['unseen']" in (tmp_path / "eda" / "summary.md").read_text()
+
+
+# --- large photos -------------------------------------------------------------------------------
+def digits_items() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as 28x28 stand-ins for Fashion-MNIST items: photos.py only needs the classes."""
+    digits = load_digits()
+    items = np.stack([cv2.resize(np.uint8(i * 15), (28, 28), interpolation=cv2.INTER_NEAREST) for i in digits.images])
+    return items, digits.target
+
+
+def test_the_photos_competition_is_made_deterministically_in_the_mask_layout(tmp_path):
+    items, labels = digits_items()
+    configs = []
+    for copy in ("a", "b"):
+        builtin.build_atomically(tmp_path / copy, lambda staging: photos.write_photos(
+            staging, items, labels, items, labels, train_people=6, eval_people=2))
+        configs.append(json.loads((tmp_path / copy / "competition.json").read_text()))
+    assert configs[0]["sha256"] == configs[1]["sha256"] == photos.tree_digest(tmp_path / "a")
+    comp = load_competition(tmp_path / "a")
+    assert comp.format == "mask" and len(comp.train) == 6 * len(MASK_STEMS) and len(comp.eval) == 2 * len(MASK_STEMS)
+    assert comp.train.groupby("group").size().eq(len(MASK_STEMS)).all()
+    first = cv2.imread(comp.train["path"].iat[0], cv2.IMREAD_UNCHANGED)
+    assert first.shape == (photos.HEIGHT, photos.WIDTH, 3) and cache.image_channels(comp.train["path"]) == 3
+    answers = scoring.read_answers(comp)
+    assert answers is not None and len(answers) == len(comp.eval)
+
+
+def test_every_gender_and_age_band_wears_its_own_item_class():
+    assert sorted(photos.ITEM_CLASS) == [(g, b) for g in ("female", "male") for b in range(3)]
+    assert len(set(photos.ITEM_CLASS.values())) == 6
+    assert all(age_band(low) == band == age_band(high) for band, (low, high) in photos.AGES.items())
+
+
+def test_draft_decoding_is_keyed_only_when_on_and_stays_close_to_full_decoding(tmp_path, rng):
+    paths = []
+    for i in range(3):
+        smooth = cv2.GaussianBlur(rng.integers(0, 256, (512, 384, 3), dtype=np.uint8), (31, 31), 0)
+        paths.append(str(tmp_path / f"p{i}.jpg"))
+        cv2.imwrite(paths[-1], smooth)
+    full, draft = Preprocess(size=(128, 96)), Preprocess(size=(128, 96), draft=True)
+    assert "draft" not in full.key_fields()  # the keys of every earlier cache and baseline stand
+    assert cache.cache_key(paths, full) != cache.cache_key(paths, draft)
+    a = cached_images(paths, full, tmp_path / "c").astype(float)
+    b = cached_images(paths, draft, tmp_path / "c").astype(float)
+    assert a.shape == b.shape == (3, 128, 96, 3) and np.abs(a - b).mean() < 2
+    png = write_image(tmp_path / "g.png", rng, size=(64, 48))
+    box = Preprocess(size=(16, 12), draft=True)
+    assert np.array_equal(cache.preprocess_image(png, box), cache.preprocess_image(png, Preprocess(size=(16, 12))))
+
+
+def test_the_cache_is_the_same_built_with_one_thread_or_many(csv_comp, tmp_path):
+    paths = sorted((csv_comp / "train" / "images").glob("*.png"))
+    one = cached_images(paths, Preprocess(size=(8, 6)), tmp_path / "one", workers=1, progress=False)
+    many = cached_images(paths, Preprocess(size=(8, 6)), tmp_path / "many", workers=4, progress=False)
+    assert np.array_equal(one, many)
+
+
+def test_an_experiment_takes_height_and_width_and_keeps_them_through_json(csv_comp, tmp_path):
+    spec = Experiment("hw", data=csv_comp, image_size=(12, 8))
+    assert Experiment.from_dict("hw", json.loads(json.dumps(spec.to_dict()))) == spec
+    for bad in ((12,), (12, 4), (12, 8.0), "12"):
+        with pytest.raises(ConfigError, match="image_size"):
+            Experiment("hw", data=csv_comp, image_size=bad)
+    data = prepare_data(spec, BUDGETS["smoke"], load_competition(csv_comp), tmp_path / "cache")
+    assert data.images.shape[1:3] == (12, 8)

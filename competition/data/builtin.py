@@ -6,6 +6,8 @@
 - ``fashion-lt``: the same eval; a long-tailed train split where class c keeps
   ``floor(6000 * 0.01 ** (c / 9))`` images (an exponential profile from 6000
   down to 60: imbalance ratio 100), drawn with seed ``LT_SEED``.
+- ``fashion-photos``: large RGB JPEGs in the AI Stages mask layout, composed
+  from Fashion-MNIST items and real photos (see ``photos.py``).
 - ``digits``: scikit-learn's bundled 8x8 digits, always available offline;
   a stratified 80/20 train/eval split with seed 0.
 
@@ -31,6 +33,7 @@ import pandas as pd
 from ..errors import ChecksumError, DataError
 from ..files import atomic_write, clear_stale, staging_folder, writable_folder
 from .formats import load_competition
+from .photos import write_photos
 from .task import Competition
 
 DATA_DIR_ENV = "COMPETITION_DATA_DIR"
@@ -146,12 +149,26 @@ def write_split(directory: Path, images: np.ndarray, labels: np.ndarray | None,
         cv2.imwrite(str(directory / "images" / name), image)
 
 
-def write_competition(target: Path, train_images, train_labels, eval_images, eval_labels,
-                      classes, info: dict) -> None:
-    """Write a whole competition into a staging folder, then rename it into place."""
+def build_atomically(target: Path, fill) -> None:
+    """Write a whole competition with `fill(staging) -> config` in a staging folder, then rename it into place."""
     clear_stale(target.parent)  # the staging folders of a killed preparation
     staging = staging_folder(target.parent, target.name)
     try:
+        config = {"name": target.name, **fill(staging)}
+        (staging / "competition.json").write_text(json.dumps(config, indent=2))
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "competition.json").exists():  # not a concurrent writer finishing first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_competition(target: Path, train_images, train_labels, eval_images, eval_labels,
+                      classes, info: dict) -> None:
+    """A csv-format competition: PNGs, train.csv, eval/info.csv and the eval answers apart."""
+    def fill(staging: Path) -> dict:
         train_names = [f"{i:05d}.png" for i in range(len(train_images))]
         eval_names = [f"{i:05d}.png" for i in range(len(eval_images))]
         write_split(staging / "train", train_images, train_labels, train_names)
@@ -162,16 +179,9 @@ def write_competition(target: Path, train_images, train_labels, eval_images, eva
         (staging / "answers").mkdir()
         pd.DataFrame({"ImageID": eval_names, "ans": eval_labels}).to_csv(
             staging / "answers" / "eval_answers.csv", index=False)
-        config = {"name": target.name, "format": "csv", "classes": list(classes), "metric": "macro_f1",
-                  "image_root": "images", **info}
-        (staging / "competition.json").write_text(json.dumps(config, indent=2))
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / "competition.json").exists():  # not a concurrent writer finishing first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return {"format": "csv", "classes": list(classes), "metric": "macro_f1", "image_root": "images", **info}
+
+    build_atomically(target, fill)
 
 
 def prepare_fashion(target: Path) -> None:
@@ -212,7 +222,15 @@ def prepare_digits(target: Path) -> None:
                       {"source": "scikit-learn load_digits, stratified 80/20 split, seed 0"})
 
 
-BUILTINS = {"fashion": prepare_fashion, "fashion-lt": prepare_fashion_lt, "digits": prepare_digits}
+def prepare_fashion_photos(target: Path) -> None:
+    raw = fetch_fashion_raw()
+    build_atomically(target, lambda staging: write_photos(
+        staging, parse_idx(raw["train-images-idx3-ubyte"]), parse_idx(raw["train-labels-idx1-ubyte"]),
+        parse_idx(raw["t10k-images-idx3-ubyte"]), parse_idx(raw["t10k-labels-idx1-ubyte"])))
+
+
+BUILTINS = {"fashion": prepare_fashion, "fashion-lt": prepare_fashion_lt, "digits": prepare_digits,
+            "fashion-photos": prepare_fashion_photos}
 
 
 def prepare(name: str, root: str | Path | None = None) -> Path:
@@ -224,7 +242,7 @@ def prepare(name: str, root: str | Path | None = None) -> Path:
         writable_folder(target.parent, "data dir", "choose another with --data-dir or $COMPETITION_DATA_DIR")
         BUILTINS[name](target)
     config = json.loads((target / "competition.json").read_text())
-    if "image_root" not in config:  # prepared before paths were relative to the CSV's folder
+    if config.get("format") == "csv" and "image_root" not in config:  # prepared before paths were relative to the CSV's folder
         config["image_root"] = "images"
         atomic_write(target / "competition.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
     return target

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..files import clear_stale, sha256_file, staging_folder
@@ -40,12 +43,17 @@ class Preprocess:
     crop: "none", "center" (largest centred square), "face" (Haar cascade, falls
     back to center) or "box:x0,y0,x1,y1" (a fixed box in source pixels).
     channels: 1 (grayscale) or 3 (RGB; grayscale is repeated).
+    draft: decode JPEGs at 1/2, 1/4 or 1/8 scale (PIL's draft mode) when the
+    target is that much smaller, with crop "none" or "center": about 1.8x
+    faster decoding of 384x512 photos to 128x96, pixels within 0.5 levels on
+    average (benchmarks/bench_photos.py). Off by default; it is part of the key.
     """
 
     size: tuple[int, int] | None = None
     crop: str = "none"
     channels: int = 3
     face_margin: float = 0.4
+    draft: bool = False
 
     def __post_init__(self):
         if isinstance(self.size, int):
@@ -53,6 +61,31 @@ class Preprocess:
         if self.channels not in (1, 3):
             raise DataError(f"Preprocess.channels={self.channels}: use 1 (grayscale) or 3 (RGB)")
         CROPS.check(self.crop, field="crop")
+
+    def key_fields(self) -> dict:
+        """The fields a cache key hashes; `draft` only when on, so the keys of every earlier spec stand."""
+        fields = asdict(self)
+        if not self.draft:
+            fields.pop("draft")
+        return fields
+
+
+def decode_draft(path: str | Path, spec: Preprocess) -> np.ndarray | None:
+    """The JPEG at `path` decoded at the smallest scale that still covers the target, or None when
+    draft decoding does not apply (not a JPEG, a crop in source pixels, no size)."""
+    if spec.size is None or spec.crop not in ("none", "center"):
+        return None
+    h, w = spec.size
+    want = (max(h, w),) * 2 if spec.crop == "center" else (w, h)
+    try:
+        with Image.open(path) as image:
+            if image.format != "JPEG":
+                return None
+            image.draft("L" if spec.channels == 1 else "RGB", want)
+            array = np.asarray(image.convert("L" if spec.channels == 1 else "RGB"))
+    except OSError:
+        return None  # decode_image reports the file the usual way
+    return array[:, :, None] if spec.channels == 1 else array
 
 
 def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
@@ -118,7 +151,9 @@ def crop_box(image: np.ndarray, spec: Preprocess, path) -> tuple[int, int, int, 
 
 
 def preprocess_image(path: str | Path, spec: Preprocess) -> np.ndarray:
-    image = decode_image(path, spec.channels)
+    image = decode_draft(path, spec) if spec.draft else None
+    if image is None:
+        image = decode_image(path, spec.channels)
     if spec.crop != "none":
         x0, y0, x1, y1 = crop_box(image, spec, path)
         image = image[y0:y1, x0:x1]
@@ -132,7 +167,7 @@ def preprocess_image(path: str | Path, spec: Preprocess) -> np.ndarray:
 
 def cache_key(paths: list[str], spec: Preprocess) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps({"format": CACHE_FORMAT, **asdict(spec)}, sort_keys=True).encode())
+    digest.update(json.dumps({"format": CACHE_FORMAT, **spec.key_fields()}, sort_keys=True).encode())
     for p in paths:
         try:
             data = Path(p).read_bytes()
@@ -166,7 +201,7 @@ def read_entry(entry: Path) -> np.ndarray | None:
     return images if VERIFIED[token] else None
 
 
-def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -> None:
+def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int, progress: bool) -> None:
     first = preprocess_image(paths[0], spec)
     staging = staging_folder(entry.parent, entry.name)
     try:
@@ -181,8 +216,12 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -
                                 f"{paths[0]} is {first.shape[1]}x{first.shape[0]}; set Preprocess(size=...)")
             out[i] = image
 
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(fill, range(1, len(paths)), chunksize=256))
+        # OpenCV and PIL release the GIL while decoding, so threads use every core
+        with ThreadPoolExecutor(workers) as pool, tqdm(
+                total=len(paths), initial=1, desc=f"caching {len(paths)} images", unit="img", leave=False,
+                disable=None if progress else True) as bar:
+            for _ in pool.map(fill, range(1, len(paths)), chunksize=64):
+                bar.update()
         out.flush()
         del out
         meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths),
@@ -197,13 +236,19 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def cached_images(paths, spec: Preprocess, cache_dir: str | Path, workers: int = 2) -> np.ndarray:
+def cached_images(paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None,
+                  progress: bool = True) -> np.ndarray:
     """N x H x W x C uint8 array (memory-mapped) for `paths`, built once per content + spec."""
-    return open_cache(paths, spec, cache_dir, workers)[0]
+    return open_cache(paths, spec, cache_dir, workers, progress)[0]
 
 
-def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int = 2) -> tuple[np.ndarray, str]:
-    """(images, key): the cache array and its content key (a data fingerprint)."""
+def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None,
+               progress: bool = True) -> tuple[np.ndarray, str]:
+    """(images, key): the cache array and its content key (a data fingerprint).
+
+    A missing entry is built with `workers` decoding threads (default: every core), with a
+    progress bar on a terminal (`progress=False` turns it off).
+    """
     paths = [str(p) for p in paths]
     if not paths:
         raise DataError("cannot cache an empty split: the image list is empty")
@@ -215,6 +260,6 @@ def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int = 2)
     if images is None:
         if entry.exists():  # incomplete or corrupt: set it aside (a reader may still map it), then rebuild
             entry.rename(staging_folder(cache_dir, f"{entry.name}.damaged"))
-        write_entry(entry, paths, spec, workers)
+        write_entry(entry, paths, spec, workers or os.cpu_count() or 1, progress)
         images = read_entry(entry)
     return images, entry.name
