@@ -37,7 +37,7 @@ class PILResizeDataset(Dataset):
     """The seed's way: open, decode and resize each JPEG when the item is asked for."""
 
     def __init__(self, paths, labels):
-        self.paths, self.labels = list(paths), torch.as_tensor(labels)
+        self.paths, self.labels = list(paths), torch.tensor(labels)
         self.resize = v2.Resize(SIZE, antialias=True)
 
     def __len__(self):

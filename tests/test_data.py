@@ -209,6 +209,13 @@ def test_crops_and_grayscale_to_rgb(tmp_path):
     assert np.array_equal(face, center)
     with pytest.raises(DataError, match="outside the 60x40 image"):
         cache.preprocess_image(path, Preprocess(crop="box:0,0,70,10"))
+    window = cache.preprocess_image(path, Preprocess(crop="center:20,30", channels=1))
+    assert window.shape == (20, 30, 1) and np.array_equal(window[..., 0], image[10:30, 15:45])
+    with pytest.raises(DataError, match="larger than the 60x40 image"):
+        cache.preprocess_image(path, Preprocess(crop="center:50,30"))
+    for bad in ("center:20", "box:1,2,3", "center:a,b"):
+        with pytest.raises(DataError, match="non-negative integers after the colon"):
+            Preprocess(crop=bad)
 
 
 def test_face_crop_finds_a_drawn_face_free_region_fallback_on_real_photo():

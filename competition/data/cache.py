@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..files import clear_stale, sha256_file, staging_folder
 from ..registry import CROPS
 
-for _crop in ("none", "center", "face", "box:"):  # box:x0,y0,x1,y1 in source pixels
+for _crop in ("none", "center", "center:", "face", "box:"):  # center:H,W and box:x0,y0,x1,y1 in source pixels
     CROPS.register(_crop, _crop)
 
 CACHE_FORMAT = 1  # part of every cache key, and so of every data fingerprint and baseline: change with care
@@ -40,13 +40,14 @@ class Preprocess:
     """How raw files become cache rows.
 
     size: output (height, width); None keeps the source size (all images must agree).
-    crop: "none", "center" (largest centred square), "face" (Haar cascade, falls
-    back to center) or "box:x0,y0,x1,y1" (a fixed box in source pixels).
+    crop: "none", "center" (largest centred square), "center:H,W" (a centred H x W
+    window in source pixels), "face" (Haar cascade, falls back to center) or
+    "box:x0,y0,x1,y1" (a fixed box in source pixels).
     channels: 1 (grayscale) or 3 (RGB; grayscale is repeated).
     draft: decode JPEGs at 1/2, 1/4 or 1/8 scale (PIL's draft mode) when the
-    target is that much smaller, with crop "none" or "center": about 1.8x
-    faster decoding of 384x512 photos to 128x96, pixels within 0.5 levels on
-    average (benchmarks/bench_photos.py). Off by default; it is part of the key.
+    target is that much smaller, with crop "none" or "center": a 1.5x faster
+    cache build of 384x512 photos to 128x96, pixels 0.5 levels apart on average
+    (benchmarks/bench_photos.py). Off by default; it is part of the key.
     """
 
     size: tuple[int, int] | None = None
@@ -61,6 +62,8 @@ class Preprocess:
         if self.channels not in (1, 3):
             raise DataError(f"Preprocess.channels={self.channels}: use 1 (grayscale) or 3 (RGB)")
         CROPS.check(self.crop, field="crop")
+        if ":" in self.crop:
+            parse_ints(self.crop, 2 if self.crop.startswith("center:") else 4)
 
     def key_fields(self) -> dict:
         """The fields a cache key hashes; `draft` only when on, so the keys of every earlier spec stand."""
@@ -138,13 +141,31 @@ def face_box(image: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     return max(0, x - grow_x), max(0, y - grow_y), min(w, x + fw + grow_x), min(h, y + fh + grow_y)
 
 
+def parse_ints(crop: str, count: int) -> list[int]:
+    try:
+        values = [int(v) for v in crop.partition(":")[2].split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or min(values) < 0:
+        raise DataError(f"crop {crop!r}: give {count} non-negative integers after the colon, e.g. "
+                        + ("'center:384,288'" if count == 2 else "'box:10,20,110,120'"))
+    return values
+
+
 def crop_box(image: np.ndarray, spec: Preprocess, path) -> tuple[int, int, int, int]:
     h, w = image.shape[:2]
     if spec.crop == "center":
         return center_box(h, w)
     if spec.crop == "face":
         return face_box(image, spec.face_margin)
-    x0, y0, x1, y1 = (int(v) for v in spec.crop[4:].split(","))
+    if spec.crop.startswith("center:"):
+        ch, cw = parse_ints(spec.crop, 2)
+        if ch > h or cw > w:
+            raise DataError(f"{path}: crop {spec.crop!r} is larger than the {w}x{h} image (width x height); "
+                            "choose a smaller window")
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        return x0, y0, x0 + cw, y0 + ch
+    x0, y0, x1, y1 = parse_ints(spec.crop, 4)
     if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
         raise DataError(f"{path}: crop box {spec.crop!r} lies outside the {w}x{h} image; choose a smaller box")
     return x0, y0, x1, y1
