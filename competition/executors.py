@@ -192,7 +192,10 @@ class RayExecutor:
         """Yield (unit, output) as the tasks finish."""
         ray = self.ray()
         gpus = self.gpus_per_task if self.gpus_per_task is not None else (1 if job.device.startswith("cuda") else 0)
-        options = {"num_cpus": self.cpus_per_task, "num_gpus": gpus, "max_retries": self.max_retries}
+        # SPREAD: units are long and the images reach each node once, so spread them over the nodes rather
+        # than queue them where the data was put (Ray's default prefers the node that holds a task's arguments)
+        options = {"num_cpus": self.cpus_per_task, "num_gpus": gpus, "max_retries": self.max_retries,
+                   "scheduling_strategy": "SPREAD"}
         if self.memory:
             options["memory"] = self.memory
         task = ray.remote(train_unit_task).options(**options)

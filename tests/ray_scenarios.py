@@ -1,0 +1,94 @@
+"""Ray scenarios for tests/test_ray.py, each run in a process of its own: Ray 2.60 does not
+start a second instance cleanly in a process that has run one (its auth token), so no two
+scenarios share a process.
+
+    python tests/ray_scenarios.py local|cluster DATA_ROOT RUNS_DIR OUT.npz
+
+OUT.npz holds the run's per-seed probabilities, the node of each unit, the log lines, the
+killed worker (cluster) and the error a raising unit gave (local).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from competition.executors import RayExecutor
+from competition.experiment import Budget, Experiment
+from competition.runner import RunContext, run
+from competition.store import Store
+
+TINY = Budget("tiny", max_train=240, max_epochs=2)
+SPEC = Experiment("digits-ray", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2, batch_size=32,
+                  cv="stratified:3", augmentation="crop_flip")
+OBJECT_STORE = 100 * 2**20  # Ray's minimum is 75 MiB; the digits need a few
+TASK_TITLE = b"ray::train_unit_task"
+
+
+def task_pids() -> list[int]:
+    """Processes now running a unit (Ray titles a worker after the task it runs)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(TASK_TITLE):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def kill_first_task(killed: list, stop: threading.Event) -> None:
+    while not stop.is_set() and not killed:
+        if pids := task_pids():  # a worker is running a unit: kill it mid-task
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+        time.sleep(0.01)
+
+
+def local(data_root: str, runs: str) -> dict:
+    executor, lines = RayExecutor(num_cpus=2, object_store_memory=OBJECT_STORE), []
+    try:
+        result = run(SPEC, TINY, RunContext(store=Store(runs), data_root=data_root, progress_file=False,
+                                            executor=executor, log=lines.append))
+        try:
+            run(SPEC.with_(name="too-big", batch_size=512), TINY,
+                RunContext(data_root=data_root, progress_file=False, executor=executor))
+            error = ""
+        except Exception as exc:  # the test checks it is the local run's error
+            error = f"{type(exc).__name__}: {exc}"
+    finally:
+        executor.shutdown()
+    return {"result": result, "nodes": executor.nodes, "lines": lines, "error": error, "killed": []}
+
+
+def cluster(data_root: str, runs: str) -> dict:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE})
+    nodes.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
+    nodes.wait_for_nodes()
+    executor, lines = RayExecutor(address=nodes.address, max_retries=3), []
+    killed, stop = [], threading.Event()
+    threading.Thread(target=kill_first_task, args=(killed, stop), daemon=True).start()
+    try:
+        result = run(SPEC, TINY, RunContext(store=Store(runs), data_root=data_root, progress_file=False,
+                                            executor=executor, log=lines.append))
+    finally:
+        stop.set()
+        ray.shutdown()
+        nodes.shutdown()
+    return {"result": result, "nodes": executor.nodes, "lines": lines, "error": "", "killed": killed}
+
+
+if __name__ == "__main__":
+    scenario, data_root, runs, out = sys.argv[1:5]
+    done = {"local": local, "cluster": cluster}[scenario](data_root, runs)
+    np.savez(out, oof=done["result"].seed_oof_probs, eval=done["result"].seed_eval_probs,
+             nodes=np.array(done["nodes"], dtype=str), lines=np.array(done["lines"], dtype=str),
+             error=np.array(done["error"]), killed=np.array(done["killed"], dtype=int))
