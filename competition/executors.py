@@ -68,9 +68,8 @@ class UnitJob:
         self.store.report_corrupt(self.store.fold_path(self.key, unit.label), StoreIntegrityError(mismatch))
         return None
 
-    def check_deadline(self, missing: int) -> None:
-        if missing and self.deadline is not None and time.monotonic() > self.deadline:
-            raise TrainingNotAllowed(self.experiment.name, missing)
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
 
 
 def unit_mismatch(output: dict, unit: Unit, data: PreparedData) -> str | None:
@@ -88,12 +87,13 @@ def unit_mismatch(output: dict, unit: Unit, data: PreparedData) -> str | None:
 class LocalExecutor:
     """Train missing units in this process, one after another."""
 
-    name = "local"
+    def shutdown(self) -> None:
+        """Nothing to stop: units train in this process."""
 
     def run_units(self, job: UnitJob) -> list[dict]:
         outputs = []
         for i, unit in enumerate(job.units):  # the deadline is checked before each unit trains, not once per run
-            if job.deadline is not None and time.monotonic() > job.deadline and self.missing(job, unit):
+            if job.past_deadline() and self.missing(job, unit):
                 raise TrainingNotAllowed(job.experiment.name, sum(self.missing(job, u) for u in job.units[i:]))
             outputs.append(self.unit_through_store(job, unit))
         return outputs
@@ -141,8 +141,6 @@ class RayExecutor:
     Ray run equals a local run with the same count bit for bit (torch.set_num_threads in the driver).
     """
 
-    name = "ray"
-
     def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_task: float = 1,
                  gpus_per_task: float | None = None, memory: int | None = None, max_retries: int = 3,
                  threads: int | None = None, object_store_memory: int | None = None):
@@ -181,7 +179,8 @@ class RayExecutor:
         outputs = {unit.label: job.stored(unit) for unit in job.units}
         missing = [unit for unit in job.units if outputs[unit.label] is None]
         if missing:
-            job.check_deadline(len(missing))
+            if job.past_deadline():  # checked once: every missing unit is submitted at once
+                raise TrainingNotAllowed(job.experiment.name, len(missing))
             for unit, output in self.train(job, missing):
                 if job.store is not None:
                     job.store.save_fold(job.key, unit.label, output)  # the driver alone writes the store
@@ -221,12 +220,3 @@ class RayExecutor:
                 job.log(f"{unit.label} trained on node {node} in {seconds:.1f}s")
             yield unit, output
 
-
-EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
-
-
-def make_executor(name: str, **options):
-    """'local' or 'ray' (options: RayExecutor's)."""
-    if name not in EXECUTORS:
-        raise ConfigError(f"executor {name!r}; use one of {sorted(EXECUTORS)}")
-    return EXECUTORS[name](**options) if name == "ray" else EXECUTORS[name]()

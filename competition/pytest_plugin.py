@@ -23,7 +23,7 @@ from .html_report import write_html_report
 from .tracking import default_uri, log_result
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
-from .executors import LocalExecutor, TrainingNotAllowed, make_executor
+from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed
 from .runner import RunContext, resolve_device, run
 from .scoring import eval_answers, score_eval
 from .store import Store
@@ -55,8 +55,8 @@ class SessionState:
             raise pytest.UsageError(str(exc)) from None
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
-        self.executor = make_executor(option("--executor"), address=option("--ray-address")) \
-            if option("--executor") == "ray" else LocalExecutor()
+        self.executor = RayExecutor(address=option("--ray-address")) if option("--executor") == "ray" \
+            else LocalExecutor()
 
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
@@ -297,7 +297,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is not None and hasattr(session.config, "workeroutput"):
         session.config.workeroutput[WORKER_KEY] = json.dumps(session_summary(state))
-    if state is not None and hasattr(state.executor, "shutdown"):
+    if state is not None:
         state.executor.shutdown()
 
 

@@ -77,7 +77,7 @@ def compose(item: np.ndarray, colour: np.ndarray, mask: int, photos: list[np.nda
 def draw_people(count: int, items: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                 first_id: int) -> list[dict]:
     """People with a gender, an age and one item of the class their gender and age band wear."""
-    unused = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in set(ITEM_CLASS.values())}
+    unused = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in sorted(set(ITEM_CLASS.values()))}
     people = []
     for i in range(count):
         gender = ("male", "female")[i % 2]
