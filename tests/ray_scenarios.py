@@ -5,7 +5,8 @@ scenarios share a process.
     python tests/ray_scenarios.py local|cluster DATA_ROOT RUNS_DIR OUT.npz
 
 OUT.npz holds the run's per-seed probabilities, the node of each unit, the log lines, the
-killed worker (cluster) and the error a raising unit gave (local).
+killed worker and the most units seen running at once (cluster), and the error a raising
+unit gave (local).
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from competition.experiment import Budget, Experiment
 from competition.runner import RunContext, run
 from competition.store import Store
 
-TINY = Budget("tiny", max_train=240, max_epochs=2)
-SPEC = Experiment("digits-ray", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2, batch_size=32,
+TINY = Budget("tiny", max_train=1200, max_epochs=3)  # units of about a second, so two overlap
+SPEC = Experiment("digits-ray", data="digits", model="rescnn", model_kw={"width": 8}, epochs=3, batch_size=32,
                   cv="stratified:3", augmentation="crop_flip")
 OBJECT_STORE = 100 * 2**20  # Ray's minimum is 75 MiB; the digits need a few
 TASK_TITLE = b"ray::train_unit_task"
@@ -42,9 +43,13 @@ def task_pids() -> list[int]:
     return pids
 
 
-def kill_first_task(killed: list, stop: threading.Event) -> None:
+def kill_a_unit_once_two_run(killed: list, seen_running: list, stop: threading.Event) -> None:
+    """Each node has one CPU, so two units running at once are on two nodes: once that is seen,
+    SIGKILL one of them mid-task."""
     while not stop.is_set() and not killed:
-        if pids := task_pids():  # a worker is running a unit: kill it mid-task
+        pids = task_pids()
+        seen_running.append(len(pids))
+        if len(pids) >= 2:
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
         time.sleep(0.01)
@@ -56,26 +61,43 @@ def local(data_root: str, runs: str) -> dict:
         result = run(SPEC, TINY, RunContext(store=Store(runs), data_root=data_root, progress_file=False,
                                             executor=executor, log=lines.append))
         try:
-            run(SPEC.with_(name="too-big", batch_size=512), TINY,
+            run(SPEC.with_(name="too-big", batch_size=4096), TINY,
                 RunContext(data_root=data_root, progress_file=False, executor=executor))
             error = ""
         except Exception as exc:  # the test checks it is the local run's error
             error = f"{type(exc).__name__}: {exc}"
     finally:
         executor.shutdown()
-    return {"result": result, "nodes": executor.nodes, "lines": lines, "error": error, "killed": []}
+    return {"result": result, "nodes": executor.nodes, "lines": lines, "error": error, "killed": [],
+            "most_running": 0}
+
+
+def node_of_a_probe() -> str:
+    time.sleep(0.5)  # long enough that two probes overlap, so SPREAD must use both nodes if it sees them
+    import ray
+    return ray.get_runtime_context().get_node_id()
+
+
+def wait_until_both_nodes_take_tasks(ray, timeout: float = 60) -> None:
+    """The GCS knows a new node (wait_for_nodes) before the head's scheduler does: units submitted in
+    between all land on the head. Two overlapping SPREAD probes on two nodes show the scheduler sees both."""
+    probe = ray.remote(node_of_a_probe).options(num_cpus=1, scheduling_strategy="SPREAD")
+    deadline = time.monotonic() + timeout
+    while len(set(ray.get([probe.remote(), probe.remote()]))) < 2:
+        assert time.monotonic() < deadline, "the second node never took a task"
 
 
 def cluster(data_root: str, runs: str) -> dict:
-    import ray
     from ray.cluster_utils import Cluster
 
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE})
     nodes.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
     nodes.wait_for_nodes()
     executor, lines = RayExecutor(address=nodes.address, max_retries=3), []
-    killed, stop = [], threading.Event()
-    threading.Thread(target=kill_first_task, args=(killed, stop), daemon=True).start()
+    ray = executor.ray()  # connected here, so the probes run in the same Ray job (and worker pool) as the units
+    wait_until_both_nodes_take_tasks(ray)
+    killed, seen_running, stop = [], [], threading.Event()
+    threading.Thread(target=kill_a_unit_once_two_run, args=(killed, seen_running, stop), daemon=True).start()
     try:
         result = run(SPEC, TINY, RunContext(store=Store(runs), data_root=data_root, progress_file=False,
                                             executor=executor, log=lines.append))
@@ -83,7 +105,8 @@ def cluster(data_root: str, runs: str) -> dict:
         stop.set()
         ray.shutdown()
         nodes.shutdown()
-    return {"result": result, "nodes": executor.nodes, "lines": lines, "error": "", "killed": killed}
+    return {"result": result, "nodes": executor.nodes, "lines": lines, "error": "", "killed": killed,
+            "most_running": max(seen_running, default=0)}
 
 
 if __name__ == "__main__":
@@ -91,4 +114,5 @@ if __name__ == "__main__":
     done = {"local": local, "cluster": cluster}[scenario](data_root, runs)
     np.savez(out, oof=done["result"].seed_oof_probs, eval=done["result"].seed_eval_probs,
              nodes=np.array(done["nodes"], dtype=str), lines=np.array(done["lines"], dtype=str),
-             error=np.array(done["error"]), killed=np.array(done["killed"], dtype=int))
+             error=np.array(done["error"]), killed=np.array(done["killed"], dtype=int),
+             most_running=np.array(done["most_running"]))

@@ -58,7 +58,7 @@ def test_a_local_ray_gives_the_local_executors_numbers_bit_for_bit(local_result,
     assert np.array_equal(done["eval"], local_result.seed_eval_probs)
     assert len(done["nodes"]) == 3 and any("trained on node" in line for line in done["lines"])
     # a unit that raises inside a task gives the local run's error
-    assert str(done["error"]).startswith("ConfigError: too-big: batch_size=512 is larger than the 160 training rows")
+    assert str(done["error"]).startswith("ConfigError: too-big: batch_size=4096 is larger than the 800 training rows")
     # the driver wrote every unit; a second session is served from the store and never starts Ray
     assert len(list((tmp_path / "runs" / "folds").rglob("*.npz"))) == 3
     served = RayExecutor(address="ray://nowhere:1")  # connecting would fail: it must not be tried
@@ -71,10 +71,12 @@ def test_a_local_ray_gives_the_local_executors_numbers_bit_for_bit(local_result,
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's workers through /proc")
 def test_two_nodes_share_the_folds_and_a_killed_worker_changes_nothing(local_result, data_root, tmp_path):
     done = scenario("cluster", data_root, tmp_path)
-    assert len(done["killed"]) == 1, "no worker was seen running a unit"
+    # each node has one CPU, so two units running at once ran on both nodes; one of them was then killed.
+    # Which node the killed unit's retry and the third unit land on is Ray's choice, so it is not asserted.
+    assert int(done["most_running"]) == 2 and len(done["killed"]) == 1, "two units never ran at once"
     assert np.array_equal(done["oof"], local_result.seed_oof_probs)
     assert np.array_equal(done["eval"], local_result.seed_eval_probs)
-    assert len(set(done["nodes"])) == 2, f"the folds ran on {done['nodes']}"
+    assert len(done["nodes"]) == 3 and len(set(done["nodes"])) <= 2
 
 
 EXPERIMENT_FILE = """
