@@ -65,7 +65,8 @@ def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num
     epochs = min(experiment.epochs, budget.max_epochs or experiment.epochs)
     batch_size = min(experiment.batch_size, budget.max_batch_size or experiment.batch_size)
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=experiment.lr,
-                       optimizer=experiment.optimizer, weight_decay=experiment.weight_decay,
+                       optimizer=experiment.optimizer, optimizer_kw=dict(experiment.optimizer_kw),
+                       weight_decay=experiment.weight_decay,
                        scheduler=experiment.scheduler, loss=experiment.loss, loss_kw=loss_kw,
                        transfer=experiment.transfer, mixup=experiment.mixup, cutmix=experiment.cutmix,
                        ema_decay=experiment.ema_decay, channels_last=True, monitor="macro_f1",

@@ -16,8 +16,8 @@ import pandas as pd
 
 from .errors import ConfigError
 from .metrics import compute_metrics, get_metric
-from .registry import (AUGMENTATIONS, CROPS, CV_SCHEMES, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS, TRANSFER_MODES,
-                       TTA_VIEWS)
+from .registry import (AUGMENTATIONS, CROPS, CV_SCHEMES, LOSSES, MODELS, OPTIMIZER_OPTIONS, OPTIMIZERS, SCHEDULERS,
+                       TRANSFER_MODES, TTA_VIEWS)
 
 EVAL_METRICS = ("accuracy", "macro_f1")
 
@@ -90,6 +90,7 @@ class Experiment:
     loss_kw: dict = field(default_factory=dict)
     class_weights: str | None = None      # "balanced" sets the loss's class weights from train counts
     optimizer: str = "adamw"
+    optimizer_kw: dict = field(default_factory=dict)  # momentum, nesterov, norm_lr_mult, lookahead_steps/_alpha
     lr: float = 3e-3
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
@@ -154,6 +155,10 @@ class Experiment:
         MODELS.check(self.model, field="model")
         LOSSES.check(self.loss, field="loss")
         OPTIMIZERS.check(self.optimizer, field="optimizer")
+        unknown = sorted(set(self.optimizer_kw) - set(OPTIMIZER_OPTIONS))
+        if unknown:
+            raise ConfigError(f"{self.name}: optimizer_kw has unknown keyword(s) {unknown}; known: "
+                              f"{', '.join(OPTIMIZER_OPTIONS)}")
         SCHEDULERS.check(self.scheduler, field="scheduler")
         TRANSFER_MODES.check(self.transfer, field="transfer")
         CROPS.check(self.crop, field="crop")

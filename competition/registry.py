@@ -77,6 +77,8 @@ TRANSFER_MODES = Registry("transfer mode")
 CV_SCHEMES = Registry("CV scheme")
 CROPS = Registry("crop")
 METRICS = Registry("metric")
+# the keywords an Experiment's optimizer_kw may set (competition.train.optim.create_optimizer takes them)
+OPTIMIZER_OPTIONS = ("momentum", "nesterov", "norm_lr_mult", "lookahead_steps", "lookahead_alpha")
 
 
 def list_models() -> list[str]:

@@ -23,7 +23,7 @@ from ..registry import AUGMENTATION_STEPS, AUGMENTATIONS
 
 Step = tuple[str, dict]
 # backend-neutral steps; any other name is a raw albumentations / torchvision v2 class name
-for _step in ("flip", "resize", "pad_crop", "erase", "affine", "brightness_contrast"):
+for _step in ("flip", "alternating_flip", "resize", "pad_crop", "erase", "affine", "brightness_contrast"):
     AUGMENTATION_STEPS.register(_step, _step)
 
 
@@ -43,6 +43,8 @@ def preset_table(size: tuple[int, int]) -> dict[str, list[Step]]:
         # for small grayscale images (Fashion-MNIST and friends)
         "crop_flip": [pad_crop, flip],
         "crop_flip_erase": [pad_crop, flip, erase],
+        # each image flipped in every other epoch, from a random first epoch (the CIFAR-10 speedruns)
+        "crop_alternating_flip": [pad_crop, ("alternating_flip", {})],
         "affine": [affine],
     }
 
@@ -136,17 +138,59 @@ class TorchvisionPipeline:
             return self.compose(tensor)
 
 
+MASK64 = 2**64 - 1
+
+
+def image_coin(seed: int, index: int) -> int:
+    """A fixed random bit per (seed, image): the splitmix64 finaliser of seed and index, top bit."""
+    z = (seed * 0x9E3779B97F4A7C15 + index + 1) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return (z ^ (z >> 31)) >> 63
+
+
+class AlternatingFlip:
+    """Horizontal flip that alternates per image across epochs: image i is flipped in epoch e when
+    coin(i) + e is odd, so each image is seen both ways every two epochs (a random flip leaves a
+    quarter of them unflipped, or flipped, for two epochs running). The coins come from the seed the
+    pipeline was made with and stay fixed across epochs; the epoch comes from set_epoch, the index
+    from the dataset (takes_index). Runs after the other steps, on their output."""
+
+    takes_index = True
+
+    def __init__(self, inner, seed: int):
+        self.inner, self.seed, self.epoch = inner, seed, 0
+        self.rng = np.random.default_rng(seed)
+
+    def set_random_seed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        if self.inner is not None:
+            self.inner.set_random_seed(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __call__(self, image: np.ndarray, index: int | None = None):
+        """Called without an index (outside a dataset), it is a seeded random flip."""
+        out = image if self.inner is None else self.inner(image)
+        coin = image_coin(self.seed, index) if index is not None else int(self.rng.integers(2))
+        if (coin + self.epoch) % 2 == 0:
+            return out
+        return out.flip(-1) if isinstance(out, torch.Tensor) else out[:, ::-1]
+
+
 def create_augmentation(spec: str | list[Step], size: tuple[int, int], backend: str = "albumentations",
                         seed: int = 0):
     """A seeded pipeline from a preset name or a list of (name, params) pairs; None for 'none'."""
     steps = preset_steps(spec, tuple(size)) if isinstance(spec, str) else list(spec)
+    alternating = any(name == "alternating_flip" for name, _ in steps)
+    steps = [step for step in steps if step[0] != "alternating_flip"]
     if not steps:
-        return None
+        return AlternatingFlip(None, seed) if alternating else None
+    if backend not in ("albumentations", "torchvision"):
+        raise ConfigError(f"unknown augmentation backend {backend!r}; use 'albumentations' or 'torchvision'")
     try:
-        if backend == "albumentations":
-            return AlbumentationsPipeline(steps, seed)
-        if backend == "torchvision":
-            return TorchvisionPipeline(steps, seed)
+        pipeline = (AlbumentationsPipeline if backend == "albumentations" else TorchvisionPipeline)(steps, seed)
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"augmentation {spec!r} ({backend}): {exc}") from exc
-    raise ConfigError(f"unknown augmentation backend {backend!r}; use 'albumentations' or 'torchvision'")
+    return AlternatingFlip(pipeline, seed) if alternating else pipeline

@@ -26,7 +26,8 @@ class CachedDataset(Dataset):
     """Images from a cache array (N x H x W x C uint8) with integer labels.
 
     transform: optional callable on one H x W x C uint8 array; returns an
-    array (H x W x C) or a C x H x W tensor.
+    array (H x W x C) or a C x H x W tensor. A transform with `takes_index`
+    set is called with the image's row index as well.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None,
@@ -51,6 +52,8 @@ class CachedDataset(Dataset):
         batch = np.asarray(self.images[np.sort(order)])[np.argsort(np.argsort(order))]
         if self.transform is None:
             images = list(torch.from_numpy(batch).permute(0, 3, 1, 2))
+        elif getattr(self.transform, "takes_index", False):  # e.g. alternating flip: per image, per epoch
+            images = [to_chw_tensor(self.transform(image, int(i))) for image, i in zip(batch, order)]
         else:
             images = [to_chw_tensor(self.transform(image)) for image in batch]
         labels = self.labels[order] if self.labels is not None else torch.full((len(order),), -1)

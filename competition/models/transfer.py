@@ -37,8 +37,7 @@ def apply_transfer(model: Classifier, mode: str, lr: float, backbone_lr_mult: fl
     """Freeze what `mode` freezes and return optimizer parameter groups."""
     trainable = parse_mode(mode, len(model.stages))
     frozen_stages = model.stages[: len(model.stages) - trainable]
-    for p in model.parameters():
-        p.requires_grad_(True)
+    model.unfreeze()
     if trainable == 0:
         frozen_modules: list[nn.Module] = [model.backbone]
     else:

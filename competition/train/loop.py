@@ -36,6 +36,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 3e-3
     optimizer: str = "adamw"
+    optimizer_kw: dict = field(default_factory=dict)  # create_optimizer's options (norm_lr_mult, lookahead_steps...)
     weight_decay: float = 5e-4
     scheduler: str = "cosine"
     warmup_epochs: float = 0.5
@@ -136,10 +137,13 @@ def feature_datasets(model: Classifier, train_ds, val_ds, cfg):
     return train, val
 
 
-def set_epoch_seed(dataset, seed: int) -> None:
+def set_epoch_seed(dataset, seed: int, epoch: int) -> None:
+    """Reseed the augmentation for an epoch, and tell it the epoch when it depends on it (alternating flip)."""
     transform = getattr(dataset, "transform", None)
     if hasattr(transform, "set_random_seed"):
         transform.set_random_seed(seed)
+    if hasattr(transform, "set_epoch"):
+        transform.set_epoch(epoch)
 
 
 # --- evaluation and prediction --------------------------------------------------------
@@ -221,7 +225,7 @@ def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig,
                     num_classes: int, progress_file=None, callbacks: list[Callback] = ()) -> dict:
     """One pass over the training rows: the steps every reader expects, in order."""
     epoch_seed = cfg.seed * 10_007 + epoch
-    set_epoch_seed(train_ds, epoch_seed)
+    set_epoch_seed(train_ds, epoch_seed, epoch)
     mix_rng = np.random.default_rng(epoch_seed)
     loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=epoch_seed, drop_last=True,
                          num_workers=cfg.num_workers)
@@ -355,6 +359,8 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     net: nn.Module = model
+    if isinstance(train_ds, CachedDataset) and cfg.transfer != "feature-extract":
+        model.fit_to_images(train_ds.images)  # before the optimizer: a data-set layer may be frozen
     if cfg.transfer == "feature-extract":
         train_ds, val_ds = feature_datasets(model, train_ds, val_ds, cfg)
         net = HeadOnly(model)
@@ -363,7 +369,7 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
     if steps == 0:
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(train_ds)} training rows, so an "
                           "epoch would take no step; lower batch_size")
-    optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay)
+    optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, **cfg.optimizer_kw)
     scheduler = create_scheduler(cfg.scheduler, optimizer, cfg.epochs, steps, cfg.warmup_epochs)
     ema = (torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -385,9 +391,7 @@ def finish(model: Classifier, state: TrainingState, cfg: TrainConfig, checkpoint
             state.net.load_state_dict(state.ema.module.state_dict())
         kept_epoch = len(state.history)
         kept_score = state.history[-1].get(f"val_{cfg.monitor}", float("nan")) if state.history else float("nan")
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.frozen = []
+    model.unfreeze()
     if checkpoint_dir:
         save_atomic({"model": model.state_dict(), "epoch": kept_epoch, "score": kept_score},
                     Path(checkpoint_dir) / "best.pt")
