@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_train.py throughput [--model rescnn] [--steps 40]
     .venv/bin/python benchmarks/bench_train.py quality --model rescnn_wide --augmentation flip [--minutes 10]
-        [--train-kw '{"weight_decay": 0.05}']
+        [--train-kw '{"weight_decay": 0.05}'] [--seeds 3]
+    .venv/bin/python benchmarks/bench_train.py quality --recipe fast --seeds 3
 
 throughput: in one process, side by side, images/s of
   (a) the model-only ceiling: forward, backward and step on one pre-made batch,
@@ -21,21 +22,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for fixtures
+
 from competition.augment import create_augmentation
+from competition.cv import train_config
 from competition.data import CachedDataset, Preprocess, cached_images, data_dir, load_builtin
+from competition.experiment import get_budget
 from competition.scoring import read_answers  # noqa: E402
 from competition.metrics import compute_metrics
 from competition.models import create_model
 from competition.train import TrainConfig, fit
 from competition.tta import tta_predict
+from fixtures.models import RECIPES  # noqa: E402
 
 
 def fashion_arrays():
@@ -136,31 +144,58 @@ def throughput(args) -> None:
           f"fit is {fit_rate / pil_rate:.2f}x, workers={args.workers})")
 
 
+def manual_setup(args, epochs: int | None, seed: int):
+    """(model name, model keywords, TrainConfig, augmentation spec) from the command-line flags."""
+    model_kw = json.loads(args.model_kw)
+    epochs = epochs or epochs_within(args.minutes * 0.95, args.model, model_kw, 60_000)
+    cfg = replace(TrainConfig(epochs=epochs, batch_size=256, scheduler="onecycle", loss="label_smoothing",
+                              channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=seed),
+                  **json.loads(args.train_kw))
+    return args.model, model_kw, cfg, parse_augmentation(args.augmentation)
+
+
+def recipe_setup(args, epochs: int | None, seed: int, labels: np.ndarray):
+    """The same from an experiment spec of fixtures/models.py (RECIPES), as its runner would train it."""
+    experiment = RECIPES[args.recipe]
+    epochs = epochs or epochs_within(args.minutes * 0.95, experiment.model, experiment.model_kw, 60_000,
+                                     batch_size=experiment.batch_size)
+    cfg = replace(train_config(experiment.with_(epochs=epochs), get_budget("full"), labels, 10, "cpu", seed),
+                  metrics=("accuracy", "macro_f1"), monitor="accuracy")
+    return experiment.model, experiment.model_kw, cfg, experiment.augmentation
+
+
 def quality(args) -> None:
     comp, train, eval_images = fashion_arrays()
     labels = comp.train["label"].to_numpy()
-    model_kw = json.loads(args.model_kw)
-    # scoring the eval split (plain, 2 and 6 views) at the end costs about 0.15 epoch
-    epochs = args.epochs or epochs_within(args.minutes * 0.95, args.model, model_kw, 60_000)
-    train_kw = json.loads(args.train_kw)
-    cfg = replace(TrainConfig(epochs=epochs, batch_size=256, scheduler="onecycle", loss="label_smoothing",
-                              channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=0),
-                  **train_kw)
-    aug = create_augmentation(parse_augmentation(args.augmentation), (28, 28), seed=0)
-    print(f"quality: {args.model} {model_kw}, augmentation {args.augmentation}, {epochs} epochs, "
-          f"lr {cfg.lr} {cfg.optimizer} weight decay {cfg.weight_decay}, train keywords {train_kw}")
-    start = time.perf_counter()
-    result = fit(create_model(args.model, 10, in_chans=1, **model_kw), CachedDataset(train, labels, aug), None, cfg,
-                 log=print, progress_file=False)
     answers = read_answers(comp).to_numpy()
     eval_set = CachedDataset(eval_images, None)
-    print(f"{args.model}, {epochs} epochs, trained in {(time.perf_counter() - start) / 60:.1f} min wall "
-          f"on {torch.get_num_threads()} threads; eval split, minutes since the start including that prediction:")
-    for label, views in (("plain", ("identity",)), ("flip TTA", ("identity", "hflip")),
-                         ("flip + shift:1 TTA (6 views)", ("identity", "hflip", "shift:1"))):
-        scores = compute_metrics(answers, tta_predict(result.model, eval_set, views))
-        print(f"  {label:<30} accuracy {scores['accuracy']:.4f}  macro F1 {scores['macro_f1']:.4f}  "
-              f"{(time.perf_counter() - start) / 60:.1f} min")
+    views = {"plain": ("identity",), "flip TTA": ("identity", "hflip"),
+             "flip + shift:1 TTA (6 views)": ("identity", "hflip", "shift:1")}
+    scores: dict[str, list[float]] = {label: [] for label in views}
+    epochs = args.epochs
+    for seed in range(args.seed, args.seed + args.seeds):
+        model_name, model_kw, cfg, augmentation = (recipe_setup(args, epochs, seed, labels) if args.recipe
+                                                   else manual_setup(args, epochs, seed))
+        epochs = cfg.epochs  # measured once: every seed trains the same schedule
+        aug = create_augmentation(augmentation, (28, 28), seed=seed)
+        print(f"quality: {args.recipe or model_name} {model_kw}, augmentation {augmentation}, {cfg.epochs} epochs, "
+              f"lr {cfg.lr} {cfg.optimizer} {cfg.optimizer_kw} weight decay {cfg.weight_decay}, seed {seed}", flush=True)
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        result = fit(create_model(model_name, 10, in_chans=1, **model_kw), CachedDataset(train, labels, aug), None,
+                     cfg, log=print, progress_file=False)
+        print(f"seed {seed}: {cfg.epochs} epochs trained in {(time.perf_counter() - start) / 60:.1f} min wall on "
+              f"{torch.get_num_threads()} threads; eval split, minutes since the start including that prediction:")
+        for label, tta_views in views.items():
+            found = compute_metrics(answers, tta_predict(result.model, eval_set, tta_views))
+            scores[label].append(found["accuracy"])
+            print(f"  {label:<30} accuracy {found['accuracy']:.4f}  macro F1 {found['macro_f1']:.4f}  "
+                  f"{(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    print(f"eval accuracy over {args.seeds} seed(s) ({args.seed}..{args.seed + args.seeds - 1}), mean [min, max], sd:")
+    for label, values in scores.items():
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        print(f"  {label:<30} {np.mean(values):.4f} [{min(values):.4f}, {max(values):.4f}]  sd {sd:.4f}  "
+              f"each {' '.join(f'{v:.4f}' for v in values)}")
 
 
 def main() -> None:
@@ -172,6 +207,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--epochs", type=int, help="override the epochs derived from --minutes")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), help="train an experiment spec of fixtures/models.py "
+                        "(its model, optimizer, loss and augmentation) instead of the flags below")
+    parser.add_argument("--seeds", type=int, default=1, help="train this many seeds; report their mean and spread")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed")
     parser.add_argument("--augmentation", default="crop_flip",
                         help="a preset name, 'flip', or a JSON list of [name, params] pairs")
     parser.add_argument("--model-kw", default="{}", help="JSON keywords for create_model")
