@@ -21,6 +21,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
+
 def batch_norm(channels: int, momentum: float) -> nn.BatchNorm2d:
     norm = nn.BatchNorm2d(channels, momentum=momentum)
     norm.weight.requires_grad_(False)
