@@ -1,6 +1,7 @@
 """A 5-fold CV ensemble with TTA on all of fashion within a wall-clock budget.
 
     .venv/bin/python benchmarks/bench_cv.py [--minutes 60] [--folds 5] [--model rescnn_wide]
+    .venv/bin/python benchmarks/bench_cv.py --recipe fast [--seed 0]
 
 It measures the model's training rate, fits the epochs per fold into the
 budget, runs `Experiment(cv="stratified:K")` through the store (./runs), then
@@ -28,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import epochs_within, parse_augmentation  # noqa: E402
+from fixtures.models import RECIPES  # noqa: E402
 
 from competition.data import load_builtin  # noqa: E402
 from competition.experiment import Experiment  # noqa: E402
@@ -40,10 +42,24 @@ from competition.store import Store  # noqa: E402
 TTA_VIEWS = ("identity", "hflip", "shift:1")
 
 
+def cv_experiment(args) -> Experiment:
+    """The spec every fold trains: a recipe of fixtures/models.py, or the model and augmentation flags."""
+    if args.recipe:
+        base = RECIPES[args.recipe].with_(name=f"cv{args.folds}_{args.recipe}")
+    else:
+        base = Experiment(name=f"cv{args.folds}_{args.model}", model=args.model, model_kw=json.loads(args.model_kw),
+                          augmentation=parse_augmentation(args.augmentation), loss="label_smoothing")
+    return base.with_(cv=f"stratified:{args.folds}", **json.loads(args.experiment_kw))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--recipe", choices=sorted(RECIPES),
+                        help="the folds train this spec of fixtures/models.py (its model, optimizer, augmentation); "
+                             "--model, --model-kw and --augmentation are then ignored")
+    parser.add_argument("--seed", type=int, default=0, help="the models' seed (the split stays that of seed 0)")
     parser.add_argument("--model", default="rescnn_wide")
     parser.add_argument("--model-kw", default="{}", help="JSON keywords for create_model")
     parser.add_argument("--augmentation", default="flip",
@@ -55,15 +71,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     wall, cpu = time.perf_counter(), time.process_time()  # the whole script counts against --minutes
-    model_kw = json.loads(args.model_kw)
+    experiment = cv_experiment(args)
     train_rows = 60_000 * (args.folds - 1) // args.folds
     # each fold also scores its val rows every epoch; the last 10% of the budget is for TTA
     per_fold_minutes = 0.9 * args.minutes / args.folds
-    epochs = args.epochs or epochs_within(per_fold_minutes, args.model, model_kw, train_rows,
-                                          scored_rows_per_epoch=60_000 // args.folds)
-    experiment = Experiment(name=f"cv{args.folds}_{args.model}", model=args.model, model_kw=model_kw,
-                            augmentation=parse_augmentation(args.augmentation), loss="label_smoothing",
-                            epochs=epochs, cv=f"stratified:{args.folds}").with_(**json.loads(args.experiment_kw))
+    epochs = args.epochs or epochs_within(per_fold_minutes, experiment.model, experiment.model_kw, train_rows,
+                                          scored_rows_per_epoch=60_000 // args.folds,
+                                          batch_size=experiment.batch_size)
+    experiment = experiment.with_(epochs=epochs, seed=args.seed, split_seed=0)
     print(f"{experiment.name}: {epochs} epochs per fold, {train_rows} train rows per fold", flush=True)
     store = Store("runs")
     context = RunContext(store=store, device=args.device, log=print, progress_file=False)
