@@ -42,23 +42,26 @@ def optimizer_kw(**changes) -> dict:
     return {**FAST.optimizer_kw, **changes}
 
 
-ABLATIONS = {  # technique -> (the recipe without it, the claim of the recipe against that)
-    "whitening": (without("whitening", model_kw=model_kw(whiten=False)), "equivalent:0.015"),
-    "dirac": (without("dirac", model_kw=model_kw(dirac=False)), "equivalent:0.015"),
-    "fast_bn_momentum": (without("fast_bn_momentum", model_kw=model_kw(bn_momentum=0.1)), "equivalent:0.015"),
-    "norm_lr_mult": (without("norm_lr_mult", optimizer_kw=optimizer_kw(norm_lr_mult=1.0)), "equivalent:0.015"),
-    "lookahead": (without("lookahead", optimizer_kw=optimizer_kw(lookahead_steps=0)), "equivalent:0.015"),
-    "nesterov": (without("nesterov", optimizer_kw=optimizer_kw(nesterov=False)), "equivalent:0.015"),
-    "label_smoothing": (without("label_smoothing", loss="cross_entropy", loss_kw={}), "equivalent:0.015"),
-    "alternating_flip": (without("alternating_flip", augmentation="crop_flip"), "equivalent:0.015"),
+# Every technique's effect is under the ~1-point MDE of three seeds (see above): what the data
+# support is that none costs more than 1.5 points.
+CLAIM = "equivalent:0.015"
+
+ABLATIONS = {  # technique -> the recipe without it
+    "whitening": without("whitening", model_kw=model_kw(whiten=False)),
+    "dirac": without("dirac", model_kw=model_kw(dirac=False)),
+    "fast_bn_momentum": without("fast_bn_momentum", model_kw=model_kw(bn_momentum=0.1)),
+    "norm_lr_mult": without("norm_lr_mult", optimizer_kw=optimizer_kw(norm_lr_mult=1.0)),
+    "lookahead": without("lookahead", optimizer_kw=optimizer_kw(lookahead_steps=0)),
+    "nesterov": without("nesterov", optimizer_kw=optimizer_kw(nesterov=False)),
+    "label_smoothing": without("label_smoothing", loss="cross_entropy", loss_kw={}),
+    "alternating_flip": without("alternating_flip", augmentation="crop_flip"),
 }
 
 
 @pytest.mark.parametrize("technique", ABLATIONS)
 def test_each_technique_of_the_fast_recipe(technique, run_experiment, budget):
     stated_at(budget, "standard", "full")
-    recipe_without, claim = ABLATIONS[technique]
-    assert_claim(run_experiment(FAST), run_experiment(recipe_without), claim, metric="accuracy")
+    assert_claim(run_experiment(FAST), run_experiment(ABLATIONS[technique]), CLAIM, metric="accuracy")
 
 
 def test_multi_crop_tta_on_the_fast_recipe(run_experiment, budget, competition_session):
@@ -66,4 +69,4 @@ def test_multi_crop_tta_on_the_fast_recipe(run_experiment, budget, competition_s
     fast = run_experiment(FAST)
     with_tta = apply_tta(fast, ("identity", "hflip", "shift:1"), "mean", competition_session.context())
     competition_session.keep(with_tta)
-    assert_claim(with_tta, fast, "equivalent:0.015", metric="accuracy")
+    assert_claim(with_tta, fast, CLAIM, metric="accuracy")
