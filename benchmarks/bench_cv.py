@@ -15,10 +15,11 @@ best fold model), soft vote + TTA 0.9418 (+0.0068 [0.0037, 0.0101]).
 Fewer, longer folds do worse (--folds 3 --epochs 20, pad-2 crops + flip; 41.3
 min): fold models 0.9306-0.9333, soft vote + TTA 0.9387.
 
-Measured (--recipe fast, 11 epochs per fold fitted into the hour), seeds 0 and 1:
-fold models 0.9355-0.9389 / 0.9379-0.9405, soft vote 0.9448 / 0.9442, soft vote
-+ TTA 0.9459 / 0.9452 (mean 0.9456; +0.0070 / +0.0047 over the best fold model);
-55.2 min wall for seed 1 (seed 0: 47.2 min of folds, then 6.0 min of TTA, in two runs).
+Measured (--recipe fast, 11 epochs per fold fitted into the hour), seeds 0 / 1 / 2:
+fold models 0.9355-0.9389 / 0.9379-0.9405 / 0.9392-0.9404, soft vote 0.9448 /
+0.9442 / 0.9448, soft vote + TTA 0.9459 / 0.9452 / 0.9452 (mean 0.9454, sd 0.0004;
++0.0070 / +0.0047 / +0.0048 over the best fold model); 55.2 min wall for seed 1,
+50.3 for seed 2 (--epochs 11; seed 0: 47.2 min of folds, then 6.0 min of TTA, in two runs).
 """
 from __future__ import annotations
 
