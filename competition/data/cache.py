@@ -6,11 +6,13 @@ so a killed writer never leaves an entry that is later read as complete.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import warnings
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -18,11 +20,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..files import clear_stale, sha256_file, staging_folder
+from ..files import DiskFullError, clear_stale, sha256_file, staging_folder
 from ..registry import CROPS
 
 for _crop in ("none", "center", "center:", "face", "box:"):  # center:H,W and box:x0,y0,x1,y1 in source pixels
@@ -39,7 +41,8 @@ class CacheWarning(UserWarning):
 class Preprocess:
     """How raw files become cache rows.
 
-    size: output (height, width); None keeps the source size (all images must agree).
+    size: output (height, width); None keeps the source size (images of another size are resized to
+    the first image's size; `python -m competition data` states the sizes found).
     crop: "none", "center" (largest centred square), "center:H,W" (a centred H x W
     window in source pixels), "face" (Haar cascade, falls back to center) or
     "box:x0,y0,x1,y1" (a fixed box in source pixels).
@@ -91,15 +94,73 @@ def decode_draft(path: str | Path, spec: Preprocess) -> np.ndarray | None:
     return array[:, :, None] if spec.channels == 1 else array
 
 
+MAX_PIXELS = 100_000_000  # a decompression bomb declares more; no real training image is that large
+SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "I;16S"}
+
+
+def image_header(path: str | Path) -> tuple[int, int, str, str]:
+    """(width, height, mode, format) from the file's header alone, refusing a decompression bomb
+    before a single pixel is decoded."""
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below names the file and what to do
+    try:
+        with Image.open(path) as image:
+            width, height, mode, kind = image.width, image.height, image.mode, image.format or ""
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc}); re-export the file "
+                        "or remove its row from the CSV") from None
+    if width * height > MAX_PIXELS:
+        raise DataError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
+                        f"{MAX_PIXELS / 1e6:.0f} MP limit (a decompression bomb, or an image far larger than "
+                        "training needs); downscale or remove it")
+    return width, height, mode, kind
+
+
+def to_eight_bits(image: np.ndarray) -> np.ndarray:
+    """16-bit pixels to 8 bits by the depth they use: 12-bit data (max < 4096) spans 0-4095, not 0-65535,
+    so it is scaled by its own range instead of keeping 16 grey levels."""
+    if image.dtype == np.uint8:
+        return image
+    peak = int(image.max()) if image.size else 0
+    bits = next((b for b in (8, 10, 12, 14, 16) if peak < (1 << b)), 16)
+    return np.round(image.astype(np.float32) * (255.0 / ((1 << bits) - 1))).clip(0, 255).astype(np.uint8)
+
+
+def decode_with_pil(path: str | Path, channels: int) -> np.ndarray | None:
+    """GIFs, and anything else OpenCV cannot read, through PIL (EXIF orientation applied)."""
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in SIXTEEN_BIT_MODES:
+                array = to_eight_bits(np.asarray(image).astype(np.uint16))
+                return array[:, :, None] if channels == 1 else np.repeat(array[:, :, None], 3, axis=2)
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return array[:, :, None] if channels == 1 else array
+
+
 def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
-    """Read an image file as uint8 H x W x C (RGB or gray); clear error if unreadable."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
+    """Read an image file as uint8 H x W x C (RGB or gray); clear error if unreadable.
+
+    The header is checked first (a bomb is refused before decoding); 16-bit images are scaled by the
+    depth they use; EXIF orientation is applied; what OpenCV cannot decode (GIF) goes through PIL."""
+    if not Path(path).is_file():
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV")
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) if data.size else None
+    _, _, mode, kind = image_header(path)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    flags = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    if mode in SIXTEEN_BIT_MODES:
+        flags |= cv2.IMREAD_ANYDEPTH
+    image = cv2.imdecode(data, flags) if data.size and kind != "GIF" else None
     if image is None:
-        raise DataError(f"{path}: corrupt or unreadable image ({data.size} bytes); "
-                        "re-export the file or remove its row from the CSV")
+        image = decode_with_pil(path, channels)
+        if image is None:
+            raise DataError(f"{path}: corrupt or unreadable image ({data.size} bytes); "
+                            "re-export the file or remove its row from the CSV")
+        return image
+    image = to_eight_bits(image)
     if channels == 1:
         return image[:, :, None]
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -228,13 +289,14 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int, p
     try:
         out = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8,
                                         shape=(len(paths),) + first.shape)
+        reserve(staging / "images.npy", entry)
         out[0] = first
 
         def fill(i: int) -> None:
             image = preprocess_image(paths[i], spec)
-            if image.shape != first.shape:
-                raise DataError(f"{paths[i]}: image is {image.shape[1]}x{image.shape[0]} but "
-                                f"{paths[0]} is {first.shape[1]}x{first.shape[0]}; set Preprocess(size=...)")
+            if image.shape != first.shape:  # mixed sizes with no size set: the first image's size
+                image = cv2.resize(image, (first.shape[1], first.shape[0]), interpolation=cv2.INTER_AREA)
+                image = image.reshape(first.shape)
             out[i] = image
 
         # OpenCV and PIL release the GIL while decoding, so threads use every core
@@ -255,6 +317,37 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int, p
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_images(paths, workers: int | None = None) -> tuple[Counter, list[str]]:
+    """Decode every image (one at a time per thread, so memory stays bounded): the (width, height) sizes
+    found, and a message for each file that does not decode."""
+    sizes: Counter = Counter()
+    problems: list[str] = []
+
+    def one(path: str) -> None:
+        try:
+            image = decode_image(path, 3)
+            sizes[(image.shape[1], image.shape[0])] += 1
+        except DataError as exc:
+            problems.append(str(exc))
+
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        list(pool.map(one, [str(p) for p in paths], chunksize=64))
+    return sizes, problems
+
+
+def reserve(path: Path, entry: Path) -> None:
+    """Allocate the whole memory-mapped file now: a disk that cannot hold it is an error naming the folder,
+    not a SIGBUS in the middle of writing pixels."""
+    with open(path, "r+b") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(entry) from None
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without fallocate
+                raise
 
 
 def cached_images(paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None,

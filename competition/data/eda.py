@@ -13,7 +13,7 @@ from PIL import Image
 
 from ..errors import DataError
 from ..files import staging_folder
-from .cache import Preprocess, cached_images
+from .cache import Preprocess, cached_images, image_header
 from .task import Competition
 
 
@@ -39,22 +39,39 @@ def duplicates_across(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
     return [(first_in_a[h], j) for j, h in enumerate(b) if h in first_in_a]
 
 
+EDA_SIDE = 64  # the longest side EDA decodes to: statistics and exact duplicates need no more
+
+
 def source_sizes(paths: pd.Series) -> pd.DataFrame:
-    rows = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:  # reads the header only
-                rows.append((im.width, im.height, im.mode))
-        except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-            raise DataError(f"{p}: corrupt or unreadable image ({type(exc).__name__}); re-export the file or "
-                            "remove its row") from None
-    return pd.DataFrame(rows, columns=["width", "height", "mode"])
+    """(width, height, mode) of each image from its header alone (a decompression bomb is refused here)."""
+    return pd.DataFrame([image_header(p)[:3] for p in paths], columns=["width", "height", "mode"])
 
 
 def analysis_preprocess(sizes: pd.DataFrame) -> Preprocess:
+    """Decode at most EDA_SIDE on the longest side, in the most common aspect ratio: the EDA cache is never
+    larger than a training cache at that size, however large the photos (small uniform images stay as
+    they are, and share the training cache)."""
     channels = 1 if set(sizes["mode"]) <= {"L", "1", "I;16", "I"} else 3
+    (width, height), _ = Counter(zip(sizes["width"], sizes["height"])).most_common(1)[0]
     uniform = sizes[["width", "height"]].drop_duplicates().shape[0] == 1
-    return Preprocess(size=None if uniform else (128, 128), channels=channels)
+    if uniform and max(width, height) <= EDA_SIDE:
+        return Preprocess(size=None, channels=channels)
+    scale = EDA_SIDE / max(width, height)
+    return Preprocess(size=(max(8, round(height * scale)), max(8, round(width * scale))), channels=channels)
+
+
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over every pixel, in chunks (bounded memory on a large memmap)."""
+    total = np.zeros(images.shape[-1])
+    squares = np.zeros(images.shape[-1])
+    for start in range(0, len(images), chunk):
+        block = np.asarray(images[start:start + chunk], dtype=np.float64) / 255.0
+        total += block.sum(axis=(0, 1, 2))
+        squares += (block ** 2).sum(axis=(0, 1, 2))
+    count = images.shape[0] * images.shape[1] * images.shape[2]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 0))
+    return mean.round(4).tolist(), std.round(4).tolist()
 
 
 def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
@@ -64,7 +81,7 @@ def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
     spec = analysis_preprocess(sizes)
     train_images = cached_images(train["path"], spec, cache_dir)
     counts = train["label"].value_counts().reindex(range(competition.task.num_classes), fill_value=0)
-    pixels = np.asarray(train_images, dtype=np.float64) / 255.0
+    mean, std = channel_stats(train_images)
     train_hashes = image_hashes(train_images)
     summary = {
         "name": competition.name,
@@ -78,8 +95,9 @@ def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
         "empty_classes": [competition.task.class_names[c] for c, n in counts.items() if n == 0],
         "sizes": {f"{w}x{h}": n for (w, h), n in Counter(zip(sizes.width, sizes.height)).most_common(5)},
         "modes": dict(Counter(sizes["mode"])),
-        "channel_mean": pixels.mean(axis=(0, 1, 2)).round(4).tolist(),
-        "channel_std": pixels.std(axis=(0, 1, 2)).round(4).tolist(),
+        "channel_mean": mean,
+        "channel_std": std,
+        "decoded_at": "source size" if spec.size is None else f"{spec.size[1]}x{spec.size[0]} (w x h)",
         "duplicates_within_train": duplicates_within(train_hashes),
         "duplicates_train_eval": [],
     }
@@ -136,7 +154,8 @@ def format_summary(summary: dict) -> str:
              f"eval images: {summary['eval_images']}; groups: {summary['groups']}",
              f"- imbalance ratio (largest / smallest non-empty class): {summary['imbalance_ratio']:.2f}",
              f"- empty classes (no train rows): {summary['empty_classes'] or 'none'}",
-             f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}",
+             f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}; analysed at "
+             f"{summary['decoded_at']}",
              f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
              f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
              f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",

@@ -15,20 +15,26 @@ format), ``folder`` (one folder per class).
 """
 from __future__ import annotations
 
+import difflib
+import hashlib
+import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .task import UNLABELED, Competition, Task, read_json
+from .config import CompetitionConfig, read_config
+from .task import UNLABELED, Competition, Task, file_digest
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 EXPECTED_LAYOUT = (
     "expected <root>/train/train.csv and <root>/train/images/ (csv or mask format), "
-    "or <root>/train/images/<class>/... (folder format), plus optional "
-    "<root>/eval/info.csv and <root>/eval/images/"
+    "or <root>/train/<class>/... or <root>/train/images/<class>/... (folder format), plus optional "
+    "<root>/eval/info.csv and <root>/eval/images/ (or eval images alone)"
+    " (the README's \"Your own competition\" shows each layout as a tree)"
 )
 
 # --- mask format constants -------------------------------------------------
@@ -51,19 +57,70 @@ def mask_class(mask: int, gender: int, age: int) -> int:
 MASK_CLASS_NAMES = tuple(f"{m}/{g}/{a}" for m in MASK_NAMES for g in GENDERS for a in AGE_NAMES)
 
 
-# --- helpers ----------------------------------------------------------------
-def read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+# --- reading CSV files as they come -----------------------------------------------
+NULL_LABELS = {"", "nan", "none", "null", "na", "n/a", "<na>"}
+FALLBACK_ENCODINGS = ("utf-8-sig", "cp949")  # UTF-8 with or without a BOM; Korean Excel's CP949 (a superset of EUC-KR)
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def decode_text(path: Path, encoding: str | None) -> str:
+    raw = path.read_bytes()
+    for candidate in (encoding,) if encoding else FALLBACK_ENCODINGS:
+        try:
+            return raw.decode("utf-8-sig" if candidate.lower().replace("_", "-") in ("utf-8", "utf8") else candidate)
+        except LookupError:
+            raise DataError(f"{path}: unknown encoding {candidate!r} (competition.json \"encoding\"); use e.g. "
+                            "'utf-8', 'cp949' or 'euc-kr'") from None
+        except UnicodeDecodeError as exc:
+            last = exc
+    tried = encoding or " or ".join(FALLBACK_ENCODINGS)
+    raise DataError(f"{path}: cannot be decoded as {tried} (byte {last.start}: {last.reason}); re-save it as UTF-8, "
+                    "or name its encoding with \"encoding\" in competition.json")
+
+
+def sniff_separator(header: str) -> str:
+    """The separator of a header line: the candidate it holds most often (',' when it holds none)."""
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def read_header(path: Path, config: CompetitionConfig) -> list[str]:
+    text = decode_text(path, config.encoding)
+    first = text.splitlines()[0] if text.strip() else ""
+    return [c.strip() for c in first.split(config.separator or sniff_separator(first))]
+
+
+def column_hint(missing: list[str], columns: list[str]) -> str:
+    hints = []
+    for name in missing:
+        same = [c for c in columns if c.lower().strip() == name.lower().strip()]
+        close = same or difflib.get_close_matches(name, columns, n=1)
+        if close:
+            hints.append(f"{name!r} is written {close[0]!r} in the file" if same else f"{name!r}: did you mean "
+                         f"{close[0]!r}?")
+    return ("; " + "; ".join(hints)) if hints else ""
+
+
+def read_csv(path: Path, required: list[str], config: CompetitionConfig | None = None) -> pd.DataFrame:
+    """A CSV as strings exactly as written: UTF-8 (BOM or not) or CP949, any of , ; tab | as separator."""
+    config = config or CompetitionConfig()
     if not path.exists():
         raise DataError(f"{path}: file not found; {EXPECTED_LAYOUT}")
+    text = decode_text(path, config.encoding)
+    header = text.splitlines()[0] if text.strip() else ""
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({exc}); fix or re-export the file") from exc
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                         sep=config.separator or sniff_separator(header))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({str(exc).strip()}); fix or re-export the file") from None
+    df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(
-            f"{path}: missing required column(s) {missing}; found columns {list(df.columns)}. "
-            "Rename the columns or set path_column/label_column in competition.json")
+            f"{path}: missing required column(s) {missing}; found columns {list(df.columns)}"
+            f"{column_hint(missing, list(df.columns))}. Rename the columns or set path_column/label_column "
+            "in competition.json")
     if df.empty:
         raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
     return df
@@ -74,13 +131,22 @@ def csv_row(i: int) -> int:
     return i + 2
 
 
+def row_list(rows, limit: int = 5) -> str:
+    rows = list(rows)
+    return ", ".join(map(str, rows[:limit])) + (f" ... ({len(rows)} in all)" if len(rows) > limit else "")
+
+
+def missing_files(paths: pd.Series) -> np.ndarray:
+    return np.fromiter((not Path(p).is_file() for p in paths), dtype=bool, count=len(paths))
+
+
 def check_files_exist(df: pd.DataFrame, source: Path, values: pd.Series | None = None, base: Path | None = None,
-                      setting: str = "image_root") -> None:
+                      setting: str = "image_root", why: str = "") -> None:
     """Every row's file exists; the error says where it looked, the CSV's value, and the setting that
     moves the base (and whether the file is under the usual images/ folder instead)."""
-    exists = np.fromiter((Path(p).is_file() for p in df["path"]), dtype=bool, count=len(df))
-    if not exists.all():
-        bad = np.flatnonzero(~exists)
+    absent = missing_files(df["path"])
+    if absent.any():
+        bad = np.flatnonzero(absent)
         first = int(bad[0])
         where = f"looked for {df['path'].iat[first]}"
         if values is not None and base is not None:
@@ -91,7 +157,8 @@ def check_files_exist(df: pd.DataFrame, source: Path, values: pd.Series | None =
                 where += f", and the file is at {base / 'images' / value}: set \"{setting}\": \"images\""
             where += ")"
         raise DataError(f"{source}: image file not found for row {csv_row(first)}: {where}; {len(bad)} missing in "
-                        "all. Restore the file(s), fix the paths, or remove the row(s)")
+                        f"all (rows {row_list(csv_row(i) for i in bad)}). Restore the file(s), fix the paths, or "
+                        f"remove the row(s){why}")
 
 
 def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, allow_links: bool = False,
@@ -125,28 +192,80 @@ def check_rare_classes(values: pd.Series, source: Path, column: str, min_rows: i
                         "to accept a rare class (\"min_class_rows\" sets the threshold)")
 
 
+# --- labels as they are written -------------------------------------------------------
+NUMBER = r"[-+]?\d+(\.\d*)?"
+
+
+def label_key(value: str) -> str:
+    """What two spellings of one label share: case, surrounding or repeated spaces, and '1' vs '1.0' fold away."""
+    folded = " ".join(value.split()).casefold()
+    if re.fullmatch(NUMBER, folded) and float(folded).is_integer():
+        return str(int(float(folded)))
+    return folded
+
+
+def check_label_spellings(values: pd.Series, source: Path, column: str) -> None:
+    """Refuse empty or null labels, and one label written two ways ('Cat' and 'cat', '1' and '1.0')."""
+    null = values.str.strip().str.casefold().isin(NULL_LABELS)
+    if null.any():
+        rows = [csv_row(i) for i in np.flatnonzero(null)]
+        raise DataError(f"{source}: column {column!r} is empty or null ({values[null].iat[0]!r}) in row(s) "
+                        f"{row_list(rows)}; give every row its label, or remove the row(s)")
+    spellings: dict[str, set[str]] = {}
+    for value in values.unique():
+        spellings.setdefault(label_key(value), set()).add(value)
+    clashes = {key: sorted(found) for key, found in spellings.items() if len(found) > 1}
+    if clashes:
+        key, found = next(iter(sorted(clashes.items())))
+        rows = {v: [csv_row(i) for i in np.flatnonzero(values.to_numpy() == v)] for v in found}
+        shown = "; ".join(f"{v!r} in row(s) {row_list(r, 3)}" for v, r in rows.items())
+        raise DataError(f"{source}: column {column!r} writes one label in {len(found)} ways ({shown}); "
+                        f"{len(clashes)} such label(s) in all. Write each class one way (case, spaces and "
+                        "'1' vs '1.0' count as different classes otherwise)")
+
+
+def integer_labels(values: pd.Series) -> pd.Series | None:
+    """Labels that are all whole numbers ('3', '3.0') as ints, else None."""
+    if not values.str.fullmatch(NUMBER).all():
+        return None
+    numbers = values.astype(float)
+    return numbers.astype(int) if (numbers == numbers.round()).all() else None
+
+
 def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source: Path, column: str,
                   min_rows: int = 2) -> tuple[np.ndarray, tuple[str, ...], str]:
-    """Labels may be class indices or class names; returns ints, the class names and the label space
-    the CSV used ("index" or "name"), which submissions then use too."""
-    values = values.astype(str).str.strip()
-    numbered = class_names is None or tuple(class_names) == tuple(str(i) for i in range(len(class_names)))
-    names_used = class_names is not None and values.isin(class_names).all()
-    space = "index" if values.str.fullmatch(r"\d+").all() and (numbered or not names_used) else "name"
+    """Labels -> (class indices, class names, label space).
+
+    Without a classes list the classes are the distinct labels as written: whole numbers keep their
+    values (labels 1..3 are three classes, never four), names sort alphabetically. The label space
+    ("index" when the labels are exactly 0..C-1, else "name": the labels as written) is what
+    submissions and answers hold."""
+    raw = values.astype(str)
+    check_label_spellings(raw, source, column)
+    values = raw.str.strip()
+    ints = integer_labels(values)
+    if ints is not None:
+        values = ints.astype(str)  # '3.0' -> '3': one spelling per label was checked above
+    declared = class_names is not None
     if class_names is None:
         check_rare_classes(values, source, column, min_rows)
-        if space == "index":
-            ints = values.astype(int)
-            class_names = tuple(str(i) for i in range(int(ints.max()) + 1))
-        else:
-            class_names = tuple(sorted(values.unique()))
+        distinct = sorted(set(ints)) if ints is not None else sorted(values.unique())
+        class_names = tuple(str(v) for v in distinct)
+        space = "index" if ints is not None and list(distinct) == list(range(len(distinct))) else "name"
+    else:
+        numbered = tuple(class_names) == tuple(str(i) for i in range(len(class_names)))
+        names_used = values.isin(class_names).all()
+        space = "index" if ints is not None and (numbered or not names_used) else "name"
     lookup = {name: i for i, name in enumerate(class_names)}
     labels = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values):
-        if v in lookup:
+        index = int(v) if v.isdigit() and int(v) < len(class_names) else None
+        if space == "index" and index is not None:
+            labels[i] = index
+        elif space == "name" and v in lookup:
             labels[i] = lookup[v]
-        elif v.lstrip("-").isdigit() and 0 <= int(v) < len(class_names):
-            labels[i] = int(v)
+        elif declared and index is not None:
+            labels[i] = index  # a declared classes list may be addressed by index
         else:
             raise DataError(
                 f"{source}: row {csv_row(i)} column {column!r} has label {v!r}, which is neither a "
@@ -155,133 +274,239 @@ def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source
     return labels, class_names, space
 
 
-def read_eval(root: Path, task: Task, allow_links: bool = False) -> pd.DataFrame:
-    info = root / "eval" / "info.csv"
-    if not info.exists():
-        return pd.DataFrame(columns=["image_id", "path", "label", "group"])
-    df = read_csv(info, [task.id_column])
+# --- one image, one row, one label ------------------------------------------------------
+def check_unique_paths(table: pd.DataFrame, source: Path, rows: list[int]) -> None:
+    """The same file listed twice would land on both sides of a split (and with two labels, teach both)."""
+    resolved = table["path"].map(os.path.realpath)
+    repeated = resolved.duplicated(keep=False)
+    if repeated.any():
+        first = resolved[repeated].iat[0]
+        at = np.flatnonzero(resolved.to_numpy() == first)
+        labels = sorted({str(table["label"].iat[i]) for i in at})
+        what = f"with {len(labels)} different labels" if len(labels) > 1 else "with the same label"
+        raise DataError(f"{source}: file {first} is listed {len(at)} times ({what}), rows "
+                        f"{row_list(rows[i] for i in at)}; {int(repeated.sum())} rows repeat a file in all. "
+                        "Keep one row per image")
+
+
+def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int]) -> None:
+    """One image under two ids (the same bytes) would put one picture on both sides of a split."""
+    digests = pd.Series([file_digest(p) for p in table["path"]])
+    groups_per_copy = pd.DataFrame({"digest": digests, "group": table["group"].to_numpy()}).groupby(
+        "digest")["group"].transform("nunique")
+    repeated = digests.duplicated(keep=False) & (groups_per_copy > 1).to_numpy()  # copies in one group stay together
+    if repeated.any():
+        first = digests[repeated].iat[0]
+        at = np.flatnonzero(digests.to_numpy() == first)
+        files = ", ".join(f"row {rows[i]} ({table['image_id'].iat[i]})" for i in at[:3])
+        raise DataError(f"{source}: the same image (identical bytes) is listed under {len(at)} ids: {files}; "
+                        f"{int(repeated.sum())} rows share their content with another in all. Remove the "
+                        "copies, or give copies one group (group_column) so that splits keep them together")
+
+
+def check_groups(values: pd.Series, source: Path, column: str) -> None:
+    empty = values.str.strip().str.casefold().isin(NULL_LABELS)
+    if empty.any():
+        rows = [csv_row(i) for i in np.flatnonzero(empty)]
+        raise DataError(f"{source}: column {column!r} (the groups) is empty in row(s) {row_list(rows)}; empty "
+                        "values would make one large group. Fill them in (each row its own id if it has no group)")
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def eval_folder(root: Path) -> Path:
+    """Where eval images live: eval/images/, or eval/ itself when it holds the images directly."""
     images = root / "eval" / "images"
-    out = pd.DataFrame({
-        "image_id": df[task.id_column].astype(str),
-        "path": [str(images / i) for i in df[task.id_column]],
-        "label": UNLABELED,
-        "group": df[task.id_column].astype(str),
-    })
+    return images if images.is_dir() else root / "eval"
+
+
+def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The eval split: eval/info.csv (ImageIDs relative to the eval images' folder), or, without one, every
+    image under eval/ (ids are their relative paths). Eval rows are never skipped: a submission answers each."""
+    info, images = root / "eval" / "info.csv", eval_folder(root)
+    template = None
+    if info.exists():
+        template = read_csv(info, [task.id_column], config)
+        if task.answer_column not in template.columns:
+            template[task.answer_column] = ""
+        ids = template[task.id_column].astype(str).str.strip()
+        template[task.id_column] = ids
+    elif images.is_dir():
+        ids = pd.Series([str(p.relative_to(images)) for p in image_files(images)], dtype=str)
+    else:
+        return pd.DataFrame(columns=["image_id", "path", "label", "group"]), None
+    out = pd.DataFrame({"image_id": ids.to_numpy(), "path": [str(images / i) for i in ids],
+                        "label": UNLABELED, "group": ids.to_numpy()})
     duplicated = out["image_id"].duplicated()
     if duplicated.any():
         i = int(np.flatnonzero(duplicated)[0])
         raise DataError(f"{info}: row {csv_row(i)} repeats ImageID {out['image_id'].iat[i]!r}; ids must be unique")
-    check_inside(out, out["image_id"], root, info, allow_links)
-    check_files_exist(out, info)
-    return out
+    check_inside(out, out["image_id"], root, info, config.allow_outside_links)
+    check_files_exist(out, info, why=" (eval rows are never skipped: the submission must answer every id)")
+    return out, template
 
 
 # --- adapters ---------------------------------------------------------------
-def load_csv_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
-    path_col = config.get("path_column", "path")
-    label_col = config.get("label_column", "label")
-    group_col = config.get("group_column", "group")
+def skip_missing(table: pd.DataFrame, source: Path, rows: list[int], config: CompetitionConfig,
+                 check) -> tuple[pd.DataFrame, list[int], list[dict]]:
+    """With "on_missing": "skip", rows whose image is missing are dropped and listed; otherwise `check` raises."""
+    absent = missing_files(table["path"])
+    if not absent.any() or config.on_missing == "error":
+        check()
+        return table, rows, []
+    skipped = [{"row": rows[i], "image_id": table["image_id"].iat[i], "path": table["path"].iat[i]}
+               for i in np.flatnonzero(absent)]
+    keep = np.flatnonzero(~absent)
+    return table.iloc[keep].reset_index(drop=True), [rows[i] for i in keep], skipped
+
+
+def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
+    path_col, label_col = config.path_column, config.label_column
     source = root / "train" / "train.csv"
-    df = read_csv(source, [path_col, label_col])
-    classes = tuple(config["classes"]) if "classes" in config else None
-    labels, classes, space = encode_labels(df[label_col], classes, source, label_col,
-                                           int(config.get("min_class_rows", 2)))
-    images = source.parent / config.get("image_root", ".")  # paths are relative to the CSV's folder
+    group_col = config.group_column or "group"
+    df = read_csv(source, [path_col, label_col] + ([group_col] if config.group_column else []), config)
+    classes = tuple(config.classes) if config.classes is not None else None
+    labels, classes, space = encode_labels(df[label_col], classes, source, label_col, config.min_class_rows)
+    images = source.parent / config.image_root  # paths are relative to the CSV's folder
     id_col = "image_id" if "image_id" in df.columns else path_col
+    if group_col in df.columns:
+        check_groups(df[group_col], source, group_col)
     table = pd.DataFrame({
         "image_id": df[id_col].astype(str),
-        "path": [str(images / p) for p in df[path_col]],
+        "path": [str(images / p.strip()) for p in df[path_col]],
         "label": labels,
-        "group": df[group_col].astype(str) if group_col in df.columns else df[id_col].astype(str),
+        "group": df[group_col].astype(str).str.strip() if group_col in df.columns else df[id_col].astype(str),
     })
     extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
-    check_inside(table, df[path_col], root, source, config.get("allow_outside_links", False))
-    check_files_exist(table, source, df[path_col], images)
-    return table, make_task(classes, config, space)
+    check_inside(table, df[path_col], root, source, config.allow_outside_links)
+    rows = [csv_row(i) for i in range(len(table))]
+    table, rows, skipped = skip_missing(table, source, rows, config,
+                                        lambda: check_files_exist(table, source, df[path_col], images))
+    check_unique_paths(table, source, rows)
+    check_unique_content(table, source, rows)
+    return table, make_task(classes, config, space), skipped
 
 
 def find_mask_images(person_dir: Path, source: Path, row: int) -> dict[str, Path]:
     if not person_dir.is_dir():
         raise DataError(f"{source}: row {row} names folder {person_dir}, which does not exist; "
-                        "restore the folder or remove the row")
+                        "restore the folder, remove the row, or set \"on_missing\": \"skip\" in competition.json")
     found = {p.stem: p for p in person_dir.iterdir()
              if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")}
     missing = [s for s in MASK_STEMS if s not in found]
     if missing:
         raise DataError(f"{person_dir}: image file(s) {missing} not found (row {row} of {source}); "
-                        f"each person folder needs {list(MASK_STEMS)} with any image extension")
+                        f"each person folder needs {list(MASK_STEMS)} with any image extension. Restore them, or "
+                        "set \"on_missing\": \"skip\" in competition.json to leave this person out")
     return found
 
 
-def load_mask_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
+def mask_person(person, source: Path, row: int) -> tuple[int, int]:
+    gender = GENDERS.get(person.gender.strip().lower())
+    if gender is None:
+        raise DataError(f"{source}: row {row} has gender {person.gender!r}; expected one of {list(GENDERS)}")
+    try:
+        age = int(float(person.age))
+    except ValueError:
+        age = -1
+    if age < 0:
+        raise DataError(f"{source}: row {row} has age {person.age!r}; expected a non-negative number")
+    return gender, age
+
+
+def load_mask_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
     source = root / "train" / "train.csv"
-    people = read_csv(source, ["id", "gender", "race", "age", "path"])
-    rows = []
+    people = read_csv(source, ["id", "gender", "race", "age", "path"], config)
+    check_groups(people["id"], source, "id")
+    rows, row_numbers, skipped = [], [], []
     for i, person in enumerate(people.itertuples(index=False)):
-        gender = GENDERS.get(person.gender.strip().lower())
-        if gender is None:
-            raise DataError(f"{source}: row {csv_row(i)} has gender {person.gender!r}; expected one of {list(GENDERS)}")
+        gender, age = mask_person(person, source, csv_row(i))
         try:
-            age = int(float(person.age))
-        except ValueError:
-            age = -1
-        if age < 0:
-            raise DataError(f"{source}: row {csv_row(i)} has age {person.age!r}; expected a non-negative number")
-        images = find_mask_images(root / "train" / "images" / person.path, source, csv_row(i))
+            images = find_mask_images(root / "train" / "images" / person.path, source, csv_row(i))
+        except DataError as exc:
+            if config.on_missing == "error":
+                raise
+            skipped.append({"row": csv_row(i), "image_id": person.path, "path": str(exc).split(":")[0]})
+            continue
         for stem, mask in MASK_STEMS.items():
             rows.append({"image_id": f"{person.path}/{stem}", "path": str(images[stem]),
-                         "label": mask_class(mask, gender, age), "group": str(person.id),
+                         "label": mask_class(mask, gender, age), "group": str(person.id).strip(),
                          "mask": mask, "gender": gender, "age": age, "race": person.race})
+            row_numbers.append(csv_row(i))
+    if not rows:
+        raise DataError(f"{source}: no person has all {len(MASK_STEMS)} images; nothing to train on")
     table = pd.DataFrame(rows)
-    check_inside(table, table["image_id"], root, source, config.get("allow_outside_links", False),
-                 rows=[csv_row(i // len(MASK_STEMS)) for i in range(len(table))])
-    return table, make_task(MASK_CLASS_NAMES, config)
+    check_inside(table, table["image_id"], root, source, config.allow_outside_links, rows=row_numbers)
+    check_unique_paths(table, source, row_numbers)
+    return table, make_task(MASK_CLASS_NAMES, config), skipped
 
 
-def load_folder_format(root: Path, config: dict) -> tuple[pd.DataFrame, Task]:
+def class_folder_root(root: Path) -> Path:
+    """train/images/<class>/... or, ImageFolder style, train/<class>/..."""
     images = root / "train" / "images"
-    class_dirs = sorted(d for d in images.iterdir() if d.is_dir())
-    classes = tuple(config.get("classes", [d.name for d in class_dirs]))
+    return images if images.is_dir() and any(d.is_dir() for d in images.iterdir()) else root / "train"
+
+
+def load_folder_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
+    images = class_folder_root(root)
+    if not images.is_dir():
+        raise DataError(f"{images}: no such folder; the folder format wants train/<class>/... or "
+                        "train/images/<class>/...")
+    class_dirs = sorted(d for d in images.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = tuple(config.classes) if config.classes is not None else tuple(d.name for d in class_dirs)
     rows = []
     for d in class_dirs:
         if d.name not in classes:
             raise DataError(f"{d}: class folder not in the classes list {list(classes)} of competition.json")
-        for p in sorted(d.rglob("*")):
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
-                rel = str(p.relative_to(images))
-                rows.append({"image_id": rel, "path": str(p), "label": classes.index(d.name), "group": rel})
+        for p in image_files(d):
+            rel = str(p.relative_to(images))
+            rows.append({"image_id": rel, "path": str(p), "label": classes.index(d.name), "group": rel})
     if not rows:
-        raise DataError(f"{images}: the split is empty (no image files under class folders)")
+        raise DataError(f"{images}: the split is empty (no image files under class folders); the folder format "
+                        "wants train/<class>/<image> or train/images/<class>/<image>")
     table = pd.DataFrame(rows)
-    check_inside(table, table["image_id"], root, images, config.get("allow_outside_links", False),
-                 rows=list(range(1, len(table) + 1)))
-    return table, make_task(classes, config, "name")  # folder names are the labels
+    row_numbers = list(range(1, len(table) + 1))
+    check_inside(table, table["image_id"], root, images, config.allow_outside_links, rows=row_numbers)
+    check_unique_content(table, images, [f"{r} ({table['image_id'].iat[r - 1]})" for r in row_numbers])
+    return table, make_task(classes, config, "name"), []  # folder names are the labels
 
 
 ADAPTERS = {"csv": load_csv_format, "mask": load_mask_format, "folder": load_folder_format}
 
 
-def make_task(classes: tuple[str, ...], config: dict, space: str = "index") -> Task:
-    space = config.get("submission_labels", space)
-    if space not in ("index", "name"):
-        raise DataError(f"competition.json: submission_labels={space!r}; use 'index' or 'name'")
-    return Task(class_names=tuple(classes), metric=config.get("metric", "macro_f1"),
-                id_column=config.get("id_column", "ImageID"),
-                answer_column=config.get("answer_column", "ans"), label_space=space)
+def make_task(classes: tuple[str, ...], config: CompetitionConfig, space: str = "index") -> Task:
+    return Task(class_names=tuple(classes), metric=config.metric, id_column=config.id_column,
+                answer_column=config.answer_column, label_space=config.submission_labels or space)
 
 
-def detect_format(root: Path) -> str:
+MASK_HEADER = {"id", "gender", "race", "age", "path"}
+
+
+def detect_format(root: Path, config: CompetitionConfig) -> str:
     csv = root / "train" / "train.csv"
     if csv.exists():
-        with csv.open() as handle:
-            header = handle.readline().strip().split(",")
-        return "mask" if {"id", "gender", "race", "age", "path"} <= set(header) else "csv"
-    images = root / "train" / "images"
-    if images.is_dir() and any(d.is_dir() for d in images.iterdir()):
+        return "mask" if MASK_HEADER <= set(read_header(csv, config)) else "csv"
+    folders = class_folder_root(root)
+    if folders.is_dir() and any(d.is_dir() and image_files(d) for d in folders.iterdir()):
         return "folder"
     found = sorted(p.name for p in root.iterdir()) if root.is_dir() else "nothing (no such directory)"
     raise DataError(f"{root}: not a competition directory; {EXPECTED_LAYOUT}. Found: {found}")
+
+
+def check_answers(root: Path, config: CompetitionConfig) -> None:
+    if config.answers is None:
+        return
+    path = root / config.answers
+    if not path.is_file():
+        raise DataError(f"{root / 'competition.json'}: \"answers\" names {config.answers!r}, but {path} does not "
+                        "exist; fix the name or remove the key")
+    if not config.allow_outside_links and not Path(os.path.realpath(path)).is_relative_to(root):
+        raise DataError(f"{root / 'competition.json'}: \"answers\" {config.answers!r} resolves to "
+                        f"{os.path.realpath(path)}, outside the competition root {root}; copy the file in")
 
 
 def load_competition(root: str | Path, format: str | None = None, name: str | None = None) -> Competition:
@@ -290,12 +515,14 @@ def load_competition(root: str | Path, format: str | None = None, name: str | No
     if not root.is_dir():
         raise DataError(f"{root}: competition directory does not exist; "
                         "prepare a built-in one with `python -m competition data NAME` or pass a path")
-    config = read_json(root / "competition.json") if (root / "competition.json").exists() else {}
-    format = format or config.get("format") or detect_format(root)
+    config = read_config(root)
+    check_answers(root, config)
+    format = format or config.format or detect_format(root, config)
     if format not in ADAPTERS:
         raise DataError(f"{root}: unknown format {format!r}; known formats: {sorted(ADAPTERS)}")
-    train, task = ADAPTERS[format](root, config)
-    return Competition(name=name or config.get("name", root.name), root=root, task=task,
-                       train=train.reset_index(drop=True),
-                       eval=read_eval(root, task, config.get("allow_outside_links", False)),
-                       format=format, meta=config)
+    train, task, skipped = ADAPTERS[format](root, config)
+    meta = config.model_dump(exclude_none=True, exclude_defaults=True)
+    eval_table, template = read_eval(root, task, config)
+    return Competition(name=name or config.name or root.name, root=root, task=task,
+                       train=train.reset_index(drop=True), eval=eval_table, format=format, meta=meta,
+                       skipped=skipped, template=template)

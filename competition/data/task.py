@@ -1,8 +1,11 @@
 """The Task (what is predicted and how it is scored) and a loaded Competition."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +60,39 @@ class Competition:
     train: pd.DataFrame
     eval: pd.DataFrame
     format: str = "csv"
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)   # competition.json's keys that differ from the defaults
+    skipped: list[dict] = field(default_factory=list)  # train rows left out ("on_missing": "skip"): row, id, path
+    template: pd.DataFrame | None = None       # eval/info.csv as read, when there is one
+
+    @property
+    def empty_classes(self) -> list[str]:
+        """Classes of the task that no train row has."""
+        present = set(self.train["label"].astype(int))
+        return [name for i, name in enumerate(self.task.class_names) if i not in present]
+
+    def class_counts(self) -> pd.Series:
+        counts = self.train["label"].value_counts().reindex(range(self.task.num_classes), fill_value=0)
+        return counts.set_axis(list(self.task.class_names))
+
+    @cached_property
+    def content_digest(self) -> str:
+        """The competition's content: every train and eval file's bytes, the labels and groups, the eval ids
+        and the task. A result trained on other content is refused by `submit`; where the folder lies is
+        not part of it."""
+        digest = hashlib.sha256(json.dumps(self.task.to_json(), sort_keys=True).encode())
+        for split in (self.train, self.eval):
+            digest.update(pd.util.hash_pandas_object(split[["image_id", "label", "group"]].astype(str),
+                                                     index=False).to_numpy().tobytes())
+            for path in split["path"]:
+                digest.update(file_digest(path).encode())
+        return digest.hexdigest()[:24]
+
+    def eval_template(self) -> pd.DataFrame:
+        """The submission template: eval/info.csv as read (with its answer column), or, for an eval folder
+        without one, its ids and an empty answer column."""
+        if self.template is not None:
+            return self.template.copy()
+        return pd.DataFrame({self.task.id_column: self.eval["image_id"].to_numpy(), self.task.answer_column: ""})
 
     @property
     def answers_path(self) -> Path:
@@ -73,6 +108,17 @@ class Competition:
                 f"eval={len(self.eval)}, classes={self.task.num_classes})")
 
 
-def read_json(path: Path) -> dict:
-    with open(path) as f:
-        return json.load(f)
+DIGESTS: dict[tuple, str] = {}  # (path, size, mtime) -> digest of the file's bytes, in this process
+
+
+def file_digest(path: str | Path) -> str:
+    """blake2b of a file's bytes, memoised while the file's size and mtime stay the same."""
+    stat = os.stat(path)
+    token = (str(path), stat.st_size, stat.st_mtime_ns)
+    if token not in DIGESTS:
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        DIGESTS[token] = digest.hexdigest()
+    return DIGESTS[token]

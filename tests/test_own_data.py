@@ -1,0 +1,296 @@
+"""One's own competition as it comes: a validated competition.json, labels as written, real-world layouts
+and files, incomplete data. Each test is a finding of issue 21 that failed on the code before it."""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from competition.cli import main as cli
+from competition.data import load_competition
+from competition.data.cache import Preprocess, cached_images, decode_image
+from competition.data.eda import run_eda
+from competition.errors import DataError
+from competition.submission import make_submission
+
+from conftest import write_image
+
+
+def competition(root: Path, labels, groups=None, config: dict | None = None, eval_ids=("e0.png", "e1.png"),
+                rng=None) -> Path:
+    """A csv competition with one distinct image per row."""
+    rng = rng or np.random.default_rng(0)
+    rows = []
+    for i, label in enumerate(labels):
+        write_image(root / "train" / "images" / f"t{i:03d}.png", rng)
+        rows.append({"path": f"images/t{i:03d}.png", "label": label, **({"group": groups[i]} if groups else {})})
+    pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
+    for name in eval_ids:
+        write_image(root / "eval" / "images" / name, rng)
+    pd.DataFrame({"ImageID": list(eval_ids), "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    if config is not None:
+        (root / "competition.json").write_text(json.dumps(config))
+    return root
+
+
+# --- competition.json -----------------------------------------------------------------------------
+@pytest.mark.parametrize("key, value, named", [
+    ("group_col", "patient", "did you mean 'group_column'"),
+    ("lable_column", "label", "did you mean 'label_column'"),
+    ("metirc", "accuracy", "did you mean 'metric'"),
+])
+def test_a_misspelt_key_is_an_error_naming_the_closest_known_key(tmp_path, key, value, named):
+    root = competition(tmp_path / "c", [0, 1] * 4, config={key: value})
+    with pytest.raises(DataError, match=f"competition.json: unknown key '{key}'; {named}"):
+        load_competition(root)
+
+
+def test_a_group_column_that_differs_in_case_names_the_real_one(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4, config={"group_column": "Patient"})
+    df = pd.read_csv(root / "train" / "train.csv").assign(patient=[f"p{i // 2}" for i in range(8)])
+    df.to_csv(root / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match="missing required column.*'Patient' is written 'patient' in the file"):
+        load_competition(root)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"allow_outside_links": "false"}, "key 'allow_outside_links' = 'false' \\(str\\)"),
+    ({"min_class_rows": "2"}, "key 'min_class_rows' = '2' \\(str\\)"),
+    ({"metric": "f1"}, "unknown metric 'f1'.*Known metrics"),
+    ({"answers": "/etc/hostname"}, "absolute or climbs out"),
+    ({"image_root": "../elsewhere"}, "absolute or climbs out"),
+    ({"format": "imagefolder"}, "key 'format'"),
+    ({"classes": ["a", "a", "b"]}, "distinct"),
+])
+def test_a_wrong_type_or_value_is_an_error_naming_the_key(tmp_path, config, message):
+    root = competition(tmp_path / "c", [0, 1] * 4, config=config)
+    with pytest.raises(DataError, match=message):
+        load_competition(root)
+
+
+def test_an_answers_file_that_does_not_exist_is_named(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4, config={"answers": "answerz.csv"})
+    with pytest.raises(DataError, match="\"answers\" names 'answerz.csv'.*does not exist"):
+        load_competition(root)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "the file is empty"), ("[1, 2]", "expected a JSON object"), ("{'a': 1}", "not valid JSON \\(line 1"),
+])
+def test_a_competition_json_that_is_not_an_object_names_the_file(tmp_path, text, message):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    (root / "competition.json").write_text(text)
+    with pytest.raises(DataError, match=f"competition.json: {message}"):
+        load_competition(root)
+
+
+# --- labels as written -----------------------------------------------------------------------------
+@pytest.mark.parametrize("values, classes, space", [
+    ([1, 2, 3], ("1", "2", "3"), "name"),
+    ([0, 1, 9], ("0", "1", "9"), "name"),
+    ([0, 1, 2], ("0", "1", "2"), "index"),
+    (["0.0", "1.0", "2.0"], ("0", "1", "2"), "index"),
+])
+def test_whole_number_labels_keep_their_values_and_make_no_empty_class(tmp_path, values, classes, space):
+    labels = [values[i % 3] for i in range(12)]
+    root = competition(tmp_path / "c", labels)
+    comp = load_competition(root)
+    assert comp.task.class_names == classes and comp.task.label_space == space and comp.empty_classes == []
+    assert [comp.task.class_names[i] for i in comp.train["label"]] == [str(int(float(v))) for v in labels]
+
+
+def test_a_submission_carries_the_users_own_label_values(tmp_path):
+    root = competition(tmp_path / "c", [[1, 5, 9][i % 3] for i in range(12)])
+    comp = load_competition(root)
+
+    class Perfect:  # what make_submission reads of a Result
+        name, eval_ids = "perfect", np.array(["e0.png", "e1.png"])
+        eval_probs = np.eye(3)[[2, 0]]
+
+    submission = make_submission(Perfect(), comp)
+    assert submission["ans"].tolist() == ["9", "1"]
+
+
+@pytest.mark.parametrize("spellings, message", [
+    (["cat", "Cat"], "writes one label in 2 ways \\('Cat' in row\\(s\\) 3.*'cat' in row\\(s\\) 2"),
+    (["cat", "cat "], "writes one label in 2 ways"),
+    (["1", "1.0"], "writes one label in 2 ways"),
+    (["cat", ""], "empty or null \\(''\\) in row\\(s\\) 3"),
+    (["cat", "nan"], "empty or null \\('nan'\\)"),
+])
+def test_one_label_written_two_ways_or_empty_is_an_error_with_its_rows(tmp_path, spellings, message):
+    labels = [spellings[i % 2] for i in range(8)] + ["dog"] * 4
+    root = competition(tmp_path / "c", labels)
+    with pytest.raises(DataError, match=message):
+        load_competition(root)
+
+
+def test_a_declared_class_with_no_rows_is_shown_by_data_and_eda(tmp_path, capsys):
+    root = competition(tmp_path / "c", ["cat", "dog"] * 4, config={"classes": ["cat", "dog", "fox"]})
+    comp = load_competition(root)
+    assert comp.empty_classes == ["fox"]
+    assert cli(["data", str(root)]) == 0
+    assert "empty classes (declared, no train rows): ['fox']" in capsys.readouterr().out
+    summary = run_eda(comp, tmp_path / "eda", tmp_path / "cache")
+    assert summary["empty_classes"] == ["fox"]
+
+
+# --- one image, one row -------------------------------------------------------------------------------
+def test_the_same_image_under_two_ids_is_an_error_naming_both_rows(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    (root / "train" / "images" / "t005.png").write_bytes((root / "train" / "images" / "t002.png").read_bytes())
+    with pytest.raises(DataError, match="same image \\(identical bytes\\) is listed under 2 ids: row 4 .*row 7"):
+        load_competition(root)
+
+
+def test_copies_of_one_image_within_one_group_are_kept_together(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4, groups=["a", "b", "c", "c", "d", "e", "f", "g"])
+    (root / "train" / "images" / "t003.png").write_bytes((root / "train" / "images" / "t002.png").read_bytes())
+    assert len(load_competition(root).train) == 8
+
+
+def test_a_path_listed_twice_with_two_labels_is_an_error(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    df = pd.read_csv(root / "train" / "train.csv")
+    df.loc[5, "path"] = df.loc[2, "path"]
+    df.to_csv(root / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match="is listed 2 times \\(with 2 different labels\\), rows 4, 7"):
+        load_competition(root)
+
+
+def test_empty_group_values_are_an_error_not_one_group(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4, groups=["a", "", "b", "", "c", "d", "e", "f"])
+    with pytest.raises(DataError, match="column 'group' \\(the groups\\) is empty in row\\(s\\) 3, 5"):
+        load_competition(root)
+
+
+# --- layouts ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("under_images", [False, True])
+def test_imagefolder_layouts_with_spaced_class_names_and_an_eval_folder_alone(tmp_path, rng, under_images):
+    root = tmp_path / "folder"
+    base = root / "train" / ("images" if under_images else "")
+    for name in ("Ankle boot", "T-shirt top"):
+        for i in range(3):
+            write_image(base / name / f"{i}.png", rng)
+    for i in range(2):
+        write_image(root / "eval" / f"x{i}.png", rng)
+    comp = load_competition(root)
+    assert comp.format == "folder" and comp.task.class_names == ("Ankle boot", "T-shirt top")
+    assert comp.eval["image_id"].tolist() == ["x0.png", "x1.png"]
+    assert comp.eval_template().columns.tolist() == ["ImageID", "ans"]
+
+
+# --- files as they come -----------------------------------------------------------------------------------
+def test_a_cp949_csv_with_semicolons_and_korean_labels_loads(tmp_path, rng):
+    root = tmp_path / "kr"
+    for i in range(6):
+        write_image(root / "train" / "images" / f"{i}.png", rng)
+    lines = ["path;label"] + [f"images/{i}.png;{['고양이', '개'][i % 2]}" for i in range(6)]
+    (root / "train" / "train.csv").write_bytes(("\n".join(lines) + "\n").encode("cp949"))
+    comp = load_competition(root)
+    assert comp.task.class_names == tuple(sorted(["고양이", "개"]))
+    assert [comp.task.class_names[i] for i in comp.train["label"]] == ["고양이", "개"] * 3
+
+
+def test_a_mask_csv_with_a_bom_is_read_as_the_mask_format(mask_comp):
+    csv = mask_comp / "train" / "train.csv"
+    csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    assert load_competition(mask_comp).format == "mask"
+
+
+def test_twelve_bit_data_in_a_sixteen_bit_png_keeps_its_levels(tmp_path):
+    ramp = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 4096)
+    assert cv2.imwrite(str(tmp_path / "x.png"), ramp)
+    decoded = decode_image(tmp_path / "x.png", 1)[:, :, 0]
+    assert len(np.unique(decoded)) == 256  # 16 levels when 12-bit data is cut as if it used 16 bits
+    assert decoded.max() == 255
+
+
+@pytest.mark.parametrize("mode, ext", [("P", ".png"), ("RGBA", ".png"), ("CMYK", ".jpg"), ("P", ".gif")])
+def test_palette_rgba_cmyk_and_gif_images_decode(tmp_path, mode, ext):
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)).convert(mode).save(
+        tmp_path / f"x{ext}")
+    assert decode_image(tmp_path / f"x{ext}", 3).shape == (20, 30, 3)
+
+
+def test_an_exif_rotated_photo_is_upright(tmp_path):
+    image = Image.fromarray(np.zeros((20, 40, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    image.save(tmp_path / "x.jpg", exif=exif)
+    assert decode_image(tmp_path / "x.jpg", 3).shape == (40, 20, 3)
+
+
+def bomb_png(path: Path, side: int = 30000) -> Path:
+    """A PNG that declares side x side pixels with a few bytes of data (a decompression bomb's header)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_is_refused_before_decoding_everywhere(tmp_path, capsys):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    bomb_png(root / "train" / "images" / "t003.png")
+    with pytest.raises(DataError, match="t003.png: declares 30000x30000 pixels"):
+        cached_images([root / "train" / "images" / "t003.png"], Preprocess(size=(8, 8)), tmp_path / "cache")
+    with pytest.raises(DataError, match="declares 30000x30000"):
+        run_eda(load_competition(root), tmp_path / "eda", tmp_path / "cache")
+    assert cli(["data", str(root)]) == 1
+    assert "t003.png: declares 30000x30000" in capsys.readouterr().err
+
+
+def test_mixed_sizes_are_resized_to_one_and_data_states_it(tmp_path, rng, capsys):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    write_image(root / "train" / "images" / "t004.png", rng, size=(20, 16))
+    images = cached_images(load_competition(root).train["path"], Preprocess(channels=3), tmp_path / "cache")
+    assert images.shape == (8, 12, 10, 3)
+    assert cli(["data", str(root)]) == 0
+    assert "mixed image sizes (2 distinct: 10x12 (9), 16x20 (1))" in capsys.readouterr().out
+
+
+def test_data_reports_every_image_that_does_not_decode_at_once(tmp_path, capsys):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    for name in ("t001.png", "t006.png"):
+        (root / "train" / "images" / name).write_bytes(f"not an image: {name}".encode())
+    assert cli(["data", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "t001.png: corrupt or unreadable" in err and "t006.png: corrupt or unreadable" in err
+    assert "2 image(s) do not decode" in err
+
+
+# --- incomplete data ----------------------------------------------------------------------------------------
+def test_missing_training_images_are_skipped_and_named_when_asked(tmp_path, capsys):
+    root = competition(tmp_path / "c", [0, 1] * 5, config={"on_missing": "skip"})
+    (root / "train" / "images" / "t004.png").unlink()
+    comp = load_competition(root)
+    assert len(comp.train) == 9 and comp.skipped == [
+        {"row": 6, "image_id": "images/t004.png", "path": str(root / "train" / "images" / "t004.png")}]
+    assert cli(["data", str(root)]) == 0
+    assert "skipped 1 train row(s) whose images are missing" in capsys.readouterr().out
+
+
+def test_a_mask_person_missing_an_image_is_skipped_whole_when_asked(mask_comp):
+    folder = next(p for p in sorted((mask_comp / "train" / "images").iterdir()))
+    next(folder.glob("normal.*")).unlink()
+    with pytest.raises(DataError, match="\"on_missing\": \"skip\""):
+        load_competition(mask_comp)
+    (mask_comp / "competition.json").write_text(json.dumps({"on_missing": "skip"}))
+    comp = load_competition(mask_comp)
+    assert len(comp.train) == 5 * 7 and len(comp.skipped) == 1 and comp.skipped[0]["image_id"] == folder.name
+
+
+def test_a_missing_eval_image_is_never_skipped(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4, config={"on_missing": "skip"})
+    (root / "eval" / "images" / "e1.png").unlink()
+    with pytest.raises(DataError, match="eval rows are never skipped"):
+        load_competition(root)
