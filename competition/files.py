@@ -7,6 +7,7 @@ older than an hour) from one being written right now.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConfigError
+from .errors import CompetitionError, ConfigError
 
 STALE_SECONDS = 3600
 
@@ -48,9 +49,41 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
             os.fsync(written.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+        if disk_full(exc, path):
+            raise DiskFullError(path, tmp.stat().st_size if tmp.exists() else 0) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def free_bytes(path: Path) -> int:
+    try:
+        stat = os.statvfs(path if path.is_dir() else path.parent)
+    except OSError:
+        return 0
+    return stat.f_bavail * stat.f_frsize
+
+
+def disk_full(exc: BaseException, path: Path) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # torch's writer hides the errno ("[enforce fail at inline_container.cc] ... file write failed")
+    return isinstance(exc, RuntimeError) and "write failed" in str(exc) and free_bytes(path) < (64 << 20)
+
+
+class DiskFullError(CompetitionError, OSError):
+    """No space left to write a file; nothing was published."""
+
+    def __init__(self, path: Path, written: int = 0):
+        free = free_bytes(Path(path))
+        super().__init__(errno.ENOSPC, f"{path}: no space left on the device ({free / 2**20:.0f} MiB free"
+                         + (f", {written / 2**20:.0f} MiB were written before it filled" if written else "")
+                         + "); free space there or choose another folder. Nothing was replaced")
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def writable_folder(path: str | Path, what: str, how_to_change: str) -> Path:

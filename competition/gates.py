@@ -34,7 +34,7 @@ from .experiment import Result
 from .files import atomic_write
 from .metrics import HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap
 from .store import environment, library_versions
-from .submission import class_distribution, submission_indices, validate_submission
+from .submission import distribution_shift, validate_submission
 
 FIGURE_LISTENERS: list[Callable[[dict], None]] = []
 MIN_CLAIM_SEEDS = 2  # one seed shows nothing of the training's own variance
@@ -402,12 +402,9 @@ def assert_no_duplicates_across(train_images: np.ndarray, other_images: np.ndarr
 def assert_submission_ready(submission: pd.DataFrame, competition, max_distribution_shift: float = 0.25):
     """Ids, row count and value range are exact; the predicted class distribution is within
     `max_distribution_shift` (total variation) of the train distribution."""
+    __tracebackhide__ = True
     validate_submission(submission, competition)
-    task = competition.task
-    predicted = class_distribution(submission_indices(submission[task.answer_column], task).astype(int),
-                                   task.num_classes)
-    prior = class_distribution(competition.train["label"], task.num_classes)
-    shift = 0.5 * float(np.abs(predicted - prior).sum())
+    shift, predicted, prior = distribution_shift(submission, competition)
     publish_figures("submission", competition.name, rows=len(submission), distribution_shift=shift,
                     max_shift=max_distribution_shift)
     assert shift <= max_distribution_shift, (

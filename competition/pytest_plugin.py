@@ -20,7 +20,7 @@ from .errors import CompetitionError
 from .files import writable_folder
 from .gates import Baselines, Underpowered
 from .html_report import write_html_report
-from .tracking import default_uri, log_result
+from .tracking import check_uri, default_uri, log_result
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
 from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed
@@ -47,10 +47,12 @@ class SessionState:
         self.budget = get_budget(option("--budget") or "standard")
         self.device = resolve_device(option("--device") or self.budget.device)
         self.data_root = data_dir(option("--data-dir"))
-        try:  # a bad path is a usage error at start-up, not a traceback in the first test
+        try:  # a bad path or tracking URI is a usage error at start-up, not a traceback after the tests
             self.store = Store(option("--runs-dir"))
             self.reports = writable_folder(Path(option("--reports-dir")).resolve(), "reports dir",
                                            "choose another with --reports-dir")
+            uri = option("--mlflow")
+            self.mlflow_uri = check_uri(default_uri(self.store.root) if uri == "default" else uri) if uri else None
         except CompetitionError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
@@ -330,8 +332,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
         page = write_html_report(rows, claims, guard_lines(guards), state.reports)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
-    if (uri := config.getoption("--mlflow")) and state.results:
-        uri = default_uri(state.store.root) if uri == "default" else uri
+    if (uri := state.mlflow_uri) and state.results:
         for result in state.results.values():
             log_result(result, uri, state.reports / "runs" / result.name, state.store.root / "mlflow-artifacts")
         terminalreporter.write_line(f"MLflow: {len(state.results)} run(s) logged to {uri} (mlflow ui "

@@ -3,14 +3,17 @@ the session leaderboard."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .experiment import Result, result_to_json
-from .files import atomic_write
+from .files import atomic_write, staging_folder
 from .metrics import bootstrap_ci, confusion, per_class_report
 from .store import environment
 
@@ -103,9 +106,25 @@ def plot_per_class_f1(report: pd.DataFrame, path: Path, title: str) -> None:
 
 
 def write_run_report(result, out_dir: str | Path) -> Path:
-    """result.json, oof/eval probabilities, history.csv, three PNG plots and report.md."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """result.json, oof/eval probabilities, history.csv, three PNG plots and report.md, published whole:
+    written in a staging folder that replaces `out_dir` only once every file is there."""
+    final = Path(out_dir)
+    out = staging_folder(final.parent, final.name)
+    try:
+        fill_run_report(result, out)
+        if final.exists():
+            aside = staging_folder(final.parent, f"{final.name}.old")
+            os.rename(final, aside / final.name)
+            os.rename(out, final)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(out, final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return final
+
+
+def fill_run_report(result, out: Path) -> None:
     (out / "result.json").write_text(json.dumps(result_to_json(result), indent=1))
     np.save(out / "oof_probs.npy", result.oof_probs)
     np.save(out / "eval_probs.npy", result.eval_probs)
@@ -129,6 +148,13 @@ def write_run_report(result, out_dir: str | Path) -> Path:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
         lines += [f"- {name} over {len(result.folds)} unit(s) (fold x seed): {v['mean']:.4f} +- {v['std']:.4f}"
                   for name, v in result.fold_summary().items()]
+    empty = classes.loc[classes["support"] == 0, "class"].tolist()
+    if empty:
+        lines.append(f"- classes with no OOF rows (empty in the training data): {empty}")
+    if result.skipped:
+        shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in result.skipped[:5])
+        lines.append(f"- {len(result.skipped)} train row(s) skipped, their images missing: {shown}"
+                     + (" ..." if len(result.skipped) > 5 else ""))
     trust = validation_trust(result)
     if trust:
         lines.append(f"- eval {result.metric}: {trust['eval']:.4f}; inside the validation CI: "
@@ -137,7 +163,6 @@ def write_run_report(result, out_dir: str | Path) -> Path:
               "![learning curves](learning_curves.png)", "![confusion](confusion_matrix.png)",
               "![per-class F1](per_class_f1.png)", "", "```", classes.to_string(index=False, float_format="%.3f"), "```"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    return out
 
 
 def validation_of(result: Result) -> tuple[str, str]:
@@ -203,22 +228,64 @@ def markdown_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+HISTORY_FIELDS = {"experiment": str, "data": str, "budget": str, "scheme": str, "n": int, "metric": str,
+                  "score": float, "low": float, "high": float, "seeds": int}
+
+
+class HistoryWarning(UserWarning):
+    """A line of runs/history.jsonl that is not a leaderboard row was skipped."""
+
+
+def history_row(line: str) -> dict | None:
+    """A recorded leaderboard row, or None when the line is not one (cut, foreign, hand-edited)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(row, dict):
+        return None
+    for name, kind in HISTORY_FIELDS.items():
+        value = row.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind in (int, float) else kind):
+            return None
+    return row
+
+
+def read_history(path: Path) -> list[dict]:
+    """Every valid row of the history; each other line is skipped with a warning naming its line number."""
+    history, skipped = [], []
+    text = path.read_text(errors="replace") if path.exists() else ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = history_row(line)
+        if row is None:
+            skipped.append(number)
+        else:
+            history.append(row)
+    if skipped:
+        shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
+        warnings.warn(f"{path}: skipped {len(skipped)} line(s) that are not leaderboard rows (line {shown}); the "
+                      "rest of the history is used", HistoryWarning, stacklevel=2)
+    return history
+
+
 def append_history(rows: list[dict], path: str | Path) -> list[dict]:
     """Append this session's rows, stamped with time, commit and environment, to a JSON-lines history
-    (nothing is overwritten); return every row ever recorded."""
+    (nothing is overwritten); return every valid row ever recorded. A last line cut without its newline
+    (a killed writer) is closed first, so it cannot swallow this session's first row."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = {"recorded": time.strftime("%Y-%m-%dT%H:%M:%S"), "environment": environment()}
-    with open(path, "a") as handle:
-        for row in rows:
-            handle.write(json.dumps({**row, **stamp}, default=float) + "\n")
-    history = []
-    for line in path.read_text().splitlines():
-        try:
-            history.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: skip it, keep the rest
-            continue
-    return history
+    lines = "".join(json.dumps({**row, **stamp}, default=float) + "\n" for row in rows)
+    with open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell():
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                lines = "\n" + lines
+        handle.write(lines.encode())  # one write: a kill leaves at most one cut line
+    return read_history(path)
 
 
 def best_ever(history: list[dict]) -> list[dict]:

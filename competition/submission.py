@@ -24,24 +24,40 @@ def class_distribution(labels, num_classes: int) -> np.ndarray:
     return counts / max(counts.sum(), 1)
 
 
-def template(competition) -> pd.DataFrame:
-    info = competition.root / "eval" / "info.csv"
-    return pd.read_csv(info, dtype={competition.task.id_column: str}, keep_default_na=False)
-
-
-def write_submission(result, competition, path: str | Path) -> pd.DataFrame:
-    """eval/info.csv with the answer column filled from result.eval_probs, written atomically."""
+def distribution_shift(submission: pd.DataFrame, competition) -> tuple[float, np.ndarray, np.ndarray]:
+    """Total variation between the submission's predicted class mix and train's (a soft check: a weak
+    but legitimate model may predict another mix), with both distributions."""
     task = competition.task
-    submission = template(competition)
+    predicted = class_distribution(submission_indices(submission[task.answer_column], task).astype(int),
+                                   task.num_classes)
+    prior = class_distribution(competition.train["label"], task.num_classes)
+    return 0.5 * float(np.abs(predicted - prior).sum()), predicted, prior
+
+
+def make_submission(result, competition) -> pd.DataFrame:
+    """The submission template with the answer column filled from result.eval_probs, validated; nothing written."""
+    task = competition.task
+    submission = competition.eval_template()
     by_id = pd.Series(result.eval_probs.argmax(1), index=pd.Index(result.eval_ids.astype(str)))
     missing = set(submission[task.id_column]) - set(by_id.index)
     if missing:
         raise SubmissionError(f"result {result.name!r} has no prediction for {len(missing)} eval id(s), e.g. "
                               f"{sorted(missing)[:3]}; rerun it on the full eval split")
-    # in the competition's label space: class names when train.csv used names, indices otherwise
+    # in the competition's label space: the labels as train.csv wrote them, or indices
     submission[task.answer_column] = [task.decode(i) for i in by_id.loc[submission[task.id_column]].to_numpy()]
-    validate_submission(submission, competition)
+    return validate_submission(submission, competition)
+
+
+def publish_submission(submission: pd.DataFrame, path: str | Path) -> Path:
+    """Write a validated submission atomically: a failure leaves an existing file byte-identical."""
     atomic_write(path, lambda tmp: submission.to_csv(tmp, index=False))
+    return Path(path)
+
+
+def write_submission(result, competition, path: str | Path) -> pd.DataFrame:
+    """make_submission, then publish it at `path` (only once it has validated)."""
+    submission = make_submission(result, competition)
+    publish_submission(submission, path)
     return submission
 
 
@@ -67,7 +83,7 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
     for column in (id_col, ans_col):
         if column not in submission.columns:
             raise SubmissionError(f"submission lacks column {column!r}; found {list(submission.columns)}")
-    template_columns = list(template(competition).columns)
+    template_columns = list(competition.eval_template().columns)
     if list(submission.columns) != template_columns:
         raise SubmissionError(f"submission columns are {list(submission.columns)}; eval/info.csv has "
                               f"{template_columns}: write exactly those, in that order")

@@ -12,12 +12,16 @@ the budget, the commit and the store key. mlflow is an optional dependency
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
+from .errors import ConfigError
 from .experiment import Result
+from .files import writable_folder
 from .report import score_interval
 from .store import environment
 
@@ -26,6 +30,30 @@ EXPERIMENT = "competition"
 
 def default_uri(runs_dir: Path) -> str:
     return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+
+
+def check_uri(uri: str, timeout: float = 3.0) -> str:
+    """Check a tracking URI before any training: a local store's folder must take files, a server must
+    answer a connection. Returns the URI; raises ConfigError naming it and what to do."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        if not parsed.hostname:
+            raise ConfigError(f"--mlflow {uri!r}: no host in the URI; write http://HOST:PORT")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+        except OSError as exc:
+            raise ConfigError(f"--mlflow {uri!r}: no tracking server answers at {parsed.hostname}:{port} "
+                              f"({exc.strerror or exc}); start it, fix the URI, or use --mlflow alone for a local "
+                              "store") from None
+        return uri
+    if parsed.scheme in ("sqlite", "file"):
+        target = Path(parsed.path if parsed.scheme == "file" else uri.removeprefix("sqlite:///"))
+        writable_folder(target.parent if parsed.scheme == "sqlite" else target, "MLflow store",
+                        "fix the --mlflow URI or use --mlflow alone")
+        return uri
+    raise ConfigError(f"--mlflow {uri!r}: not a tracking URI this harness can check; use http(s)://HOST:PORT, "
+                      "sqlite:///PATH/mlflow.db, file:///PATH, or --mlflow alone for a local store")
 
 
 def flat_params(spec: dict, prefix: str = "") -> dict[str, str]:
