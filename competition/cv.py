@@ -161,4 +161,5 @@ def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: st
                   y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=seed_oof.mean(0),
                   eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,
                   seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, groups=groups,
-                  data_fingerprint=data.fingerprint, train_rows=len(data.table))
+                  data_fingerprint=data.fingerprint, competition_digest=data.competition_digest, skipped=data.skipped,
+                  train_rows=len(data.table))

@@ -16,8 +16,9 @@ import pandas as pd
 
 from .errors import ConfigError
 from .metrics import compute_metrics, get_metric
-from .registry import (AUGMENTATIONS, CROPS, CV_SCHEMES, LOSSES, MODELS, OPTIMIZER_OPTIONS, OPTIMIZERS, SCHEDULERS,
-                       TRANSFER_MODES, TTA_VIEWS)
+from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CROPS, CV_SCHEMES, LOSSES, METRICS, MODELS,
+                       OPTIMIZER_OPTIONS, OPTIMIZERS, SCHEDULERS, TRANSFER_MODES, TTA_VIEWS, Registry, is_own_code,
+                       source_digest)
 
 EVAL_METRICS = ("accuracy", "macro_f1")
 
@@ -186,6 +187,31 @@ class Experiment:
         data["split_seed"] = self.split_seed_value
         return data
 
+    def named_entries(self, metric: str | None = None) -> list[tuple[Registry, str]]:
+        """(registry, name) of every named part the spec uses; `metric` is the task's."""
+        used = [(MODELS, self.model), (LOSSES, self.loss), (OPTIMIZERS, self.optimizer), (SCHEDULERS, self.scheduler),
+                (TRANSFER_MODES, self.transfer), (CROPS, self.crop), (CV_SCHEMES, parse_cv(self.cv)[0])]
+        if isinstance(self.augmentation, str):
+            used.append((AUGMENTATIONS, self.augmentation))
+        else:
+            used += [(AUGMENTATION_STEPS, step[0] if isinstance(step, (tuple, list)) else step)
+                     for step in self.augmentation]
+        used += [(TTA_VIEWS, str(view).partition(":")[0]) for view in self.tta]
+        if metric:
+            used.append((METRICS, metric))
+        return used
+
+    def user_code(self, metric: str | None = None) -> dict[str, str]:
+        """The user code behind the spec's names (registered models, losses, ...): name -> source digest.
+        Part of every store key, so editing a registered model retrains it."""
+        code = {}
+        for registry, name in self.named_entries(metric):
+            key = registry.resolve(name)
+            entry = registry.entries.get(key) if key is not None else None
+            if entry is not None and not is_own_code(entry):
+                code[f"{registry.kind}:{name}"] = source_digest(entry, f"{self.name}: {registry.kind} {name!r}")
+        return code
+
     def with_(self, **changes) -> "Experiment":
         return replace(self, **changes)
 
@@ -237,6 +263,8 @@ class Result:
     groups: np.ndarray | None = None   # group of each OOF row, for a bootstrap by group
     eval_metrics: dict | None = None   # only where eval answers exist (scored by competition.scoring)
     data_fingerprint: str = ""
+    competition_digest: str = ""  # the competition's content (files, labels, task) it was trained on
+    skipped: list[dict] = field(default_factory=list)  # train rows left out, their images missing (on_missing)
     unit_key: str = ""            # where the store keeps its units (fold x seed outputs and weights)
     train_rows: int = 0           # rows of the (budget-scaled) train table
     cache_hit: bool = False
@@ -335,6 +363,9 @@ class PreparedData:
     class_names: tuple[str, ...]
     metric: str
     fingerprint: str
+    task: dict = field(default_factory=dict)       # what scores it (metric, classes, label space): in the store key
+    competition_digest: str = ""
+    skipped: list[dict] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:

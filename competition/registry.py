@@ -15,9 +15,13 @@ A name registered with a trailing ':' or '/' is a prefix with an argument
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 from typing import Any, Callable
 
 from .errors import ConfigError
+
+PACKAGE = __name__.partition(".")[0]
 
 
 class Registry:
@@ -63,6 +67,37 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return self.resolve(name) is not None
+
+
+def is_own_code(entry: Any) -> bool:
+    """Whether a registry entry is this package's (keyed with the package's code) or a user's."""
+    module = getattr(inspect.getmodule(implementation(entry)), "__name__", "") or ""
+    return module == PACKAGE or module.startswith(PACKAGE + ".") or not callable(implementation(entry))
+
+
+def implementation(entry: Any) -> Any:
+    """The code behind an entry: a model entry's factory, else the entry itself."""
+    return getattr(entry, "build", entry)
+
+
+def source_digest(entry: Any, what: str) -> str:
+    """qualified name + the digest of the source of the module that defines a user's entry, or its
+    `version` attribute where there is no source; refused when neither exists (a result could go stale)."""
+    code = implementation(entry)
+    name = f"{getattr(code, '__module__', '?')}.{getattr(code, '__qualname__', type(code).__qualname__)}"
+    try:  # the module file as it is on disk now (inspect's line cache could hold an older copy)
+        with open(inspect.getsourcefile(inspect.getmodule(code) or code) or "", "rb") as handle:
+            source = handle.read().decode(errors="replace")
+    except (OSError, TypeError):
+        source = None
+    if source is None:
+        version = getattr(code, "version", None) or getattr(entry, "version", None)
+        if version is None:
+            raise ConfigError(f"{what}: the source of {name} cannot be read (defined interactively?), so the store "
+                              "could not tell an edited version from this one; define it in a module file, or give "
+                              "it a `version` attribute that you change with its code")
+        return f"{name}@version:{version}"
+    return f"{name}@{hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
 MODELS = Registry("model")

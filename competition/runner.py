@@ -81,7 +81,8 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
     return PreparedData(table=table[["image_id", "label", "group"]].copy(), images=images, eval_images=eval_images,
                         eval_ids=competition.eval["image_id"].to_numpy(), class_names=competition.task.class_names,
-                        metric=competition.task.metric, fingerprint=fingerprint)
+                        metric=competition.task.metric, fingerprint=fingerprint, task=competition.task.to_json(),
+                        competition_digest=competition.content_digest, skipped=list(competition.skipped))
 
 
 def result_mismatch(result: Result, data: PreparedData, seeds: int) -> str | None:
@@ -98,7 +99,16 @@ def result_mismatch(result: Result, data: PreparedData, seeds: int) -> str | Non
 
 def unit_key(experiment: Experiment, data: PreparedData, budget: Budget, store: Store | None) -> str:
     """Units are keyed without the seed count, so adding a seed trains only the new one."""
-    return store.key(experiment.unit_dict(), data.fingerprint, budget.name) if store is not None else ""
+    if store is None:
+        return ""
+    return store.key(experiment.unit_dict(), data.fingerprint, budget.name, data.task, experiment.user_code(data.metric))
+
+
+def result_key(experiment: Experiment, data: PreparedData, budget: Budget, store: Store | None, seeds: int) -> str:
+    if store is None:
+        return ""
+    return store.key({**experiment.to_dict(), "seeds": seeds}, data.fingerprint, budget.name, data.task,
+                     experiment.user_code(data.metric))
 
 
 def resolve_device(device: str) -> str:
@@ -122,7 +132,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     store = context.store
     seeds = len(experiment.training_seeds(budget))
-    key = store.key({**experiment.to_dict(), "seeds": seeds}, data.fingerprint, budget.name) if store else ""
+    key = result_key(experiment, data, budget, store, seeds)
     if store is not None and not context.rerun and (hit := store.load_result(key, experiment.name)) is not None:
         if (mismatch := result_mismatch(hit, data, seeds)) is None:
             return hit

@@ -39,10 +39,12 @@ from .errors import StoreError
 from .experiment import result_arrays, result_from_parts, result_to_json
 from .files import atomic_write, clear_stale, sha256_file, staging_folder, writable_folder
 
-STORE_FORMAT = 3
+STORE_FORMAT = 4  # 4: the whole package's code, user code, the task; not the competition's location
 LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
-TRAINING_CODE = ("data", "augment", "models", "train", "experiment.py", "registry.py", "cv.py", "tta.py",
-                 "metrics.py")
+# Modules that only judge, report or publish what was stored: editing them must not retrain anything.
+# Every other module of the package (a new one included) is part of every key.
+OUTSIDE_THE_KEY = ("report.py", "html_report.py", "tracking.py", "gates.py", "submission.py", "scoring.py",
+                   "cli.py", "__main__.py", "pytest_plugin.py", "recipes.py")
 OLD_VERSION_GRACE = 60  # seconds a replaced version stays for readers that followed CURRENT to it
 ARRAYS = ("val_index", "val_probs", "eval_probs")
 
@@ -68,13 +70,16 @@ def library_versions() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Hash of the source that trains and scores (reports and gates do not count)."""
+    """Hash of the package's source that trains, predicts, post-processes or ensembles: every module but
+    those in OUTSIDE_THE_KEY (found by walking the package, so a new module is in by default)."""
     package = Path(__file__).parent
     digest = hashlib.sha256()
-    for part in TRAINING_CODE:
-        for path in sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]:
-            digest.update(str(path.relative_to(package)).encode())
-            digest.update(path.read_bytes())
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if str(relative) in OUTSIDE_THE_KEY:
+            continue
+        digest.update(str(relative).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -120,7 +125,16 @@ def array_digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 class Store:
-    def __init__(self, root: str | Path = "runs"):
+    """read_only=True opens a store for reading alone (listing runs, writing a submission from one): it may
+    sit on a read-only file system or belong to someone else, and nothing in it is created or cleared."""
+
+    def __init__(self, root: str | Path = "runs", read_only: bool = False):
+        self.read_only = read_only
+        if read_only:
+            self.root = Path(root).resolve()
+            if not self.root.is_dir():
+                raise StoreError(f"{self.root}: no result store there; pass the runs dir with --runs-dir")
+            return
         self.root = writable_folder(Path(root).resolve(), "result store (runs dir)",
                                     "choose another with --runs-dir (or Store(root))")
         for folder in (self.root / "entries", self.root / "scratch"):
@@ -128,9 +142,15 @@ class Store:
         for folder in (self.root / "folds").glob("*") if (self.root / "folds").is_dir() else []:
             clear_stale(folder)
 
-    def key(self, spec: dict, data_fingerprint: str, budget: str) -> str:
+    def key(self, spec: dict, data_fingerprint: str, budget: str, task: dict | None = None,
+            user_code: dict | None = None) -> str:
+        """What made a number: the spec (without where the competition lies: its content is in the data
+        fingerprint), the data, the task (metric, classes, label space), the budget, the libraries, the
+        package's code and the user code the spec names (qualified name -> source digest)."""
+        spec = {k: v for k, v in spec.items() if not (k == "data" and Path(str(v)).is_absolute())}
         blob = json.dumps({"format": STORE_FORMAT, "spec": spec, "data": data_fingerprint, "budget": budget,
-                           "libraries": library_versions(), "code": code_fingerprint()}, sort_keys=True, default=str)
+                           "task": task or {}, "user_code": user_code or {}, "libraries": library_versions(),
+                           "code": code_fingerprint()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     @contextmanager
@@ -263,20 +283,33 @@ class Store:
 
     def runs(self) -> list[dict]:
         """Every published Result, newest first: name, key, when, budget, metric and mean score
-        (read from result.json alone; load_result checks the whole entry)."""
+        (read from result.json alone; load_result checks the whole entry). An entry that cannot be read
+        is listed with "damaged" (why) and harms no other."""
         listed = []
-        for root in (self.root / "entries").glob("*") if (self.root / "entries").is_dir() else []:
-            entry = self.entry(root.name)
-            try:
-                meta = json.loads((entry / "result.json").read_text())
-            except (OSError, TypeError, ValueError):
+        for root in sorted((self.root / "entries").glob("*")) if (self.root / "entries").is_dir() else []:
+            if root.name.startswith("."):
                 continue
-            scores = [f["val_metrics"].get(meta["metric"]) for f in meta.get("folds", []) if "val_metrics" in f]
-            listed.append({"name": meta["name"], "key": root.name, "budget": meta["budget"], "metric": meta["metric"],
-                           "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.stat().st_mtime)),
-                           "mtime": entry.stat().st_mtime, "seeds": len({f.get("seed", 0) for f in meta["folds"]}),
-                           "score": float(np.mean(scores)) if scores else float("nan")})
+            try:
+                listed.append(self.describe(root.name))
+            except Exception as exc:  # a foreign, truncated or edited entry: list it as damaged, go on
+                mtime = root.stat().st_mtime
+                listed.append({"name": "?", "key": root.name, "budget": "?", "metric": "?", "seeds": 0,
+                               "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)), "mtime": mtime,
+                               "score": float("nan"), "damaged": f"{type(exc).__name__}: {exc}"})
         return sorted(listed, key=lambda run: -run["mtime"])
+
+    def describe(self, key: str) -> dict:
+        entry = self.entry(key)
+        if entry is None:
+            raise StoreIntegrityError("no published version (CURRENT is missing)")
+        meta = json.loads((entry / "result.json").read_text())
+        folds = meta["folds"]
+        scores = [f["val_metrics"][meta["metric"]] for f in folds]
+        mtime = entry.stat().st_mtime
+        return {"name": str(meta["name"]), "key": key, "budget": str(meta["budget"]), "metric": str(meta["metric"]),
+                "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)), "mtime": mtime,
+                "seeds": len({f.get("seed", 0) for f in folds}), "data_fingerprint": meta.get("data_fingerprint", ""),
+                "score": float(np.mean(scores)) if scores else float("nan")}
 
     def find(self, name_or_key: str):
         """The newest stored Result named `name_or_key`, or the one with that key (or entry path)."""
@@ -285,7 +318,7 @@ class Store:
         if (self.entry_root(key) / "CURRENT").exists():
             return self.load_result(key)
         for run in self.runs():
-            if run["name"] == name_or_key:
+            if run["name"] == name_or_key and "damaged" not in run:
                 return self.load_result(run["key"])
         return None
 

@@ -1,0 +1,250 @@
+"""Nothing already written is lost or corrupted, and no stored number is served for something else:
+submissions published only once valid, a history that survives foreign lines, one damaged store entry
+that harms no other, a full disk named, a store key that covers the task and the user's code but not
+where the competition lies."""
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition.cli import main as cli
+from competition.data import load_competition, prepare
+from competition.errors import ConfigError
+from competition.experiment import Budget, Experiment
+from competition.files import DiskFullError, atomic_write
+from competition.report import HistoryWarning, append_history
+from competition.runner import RunContext, run
+from competition.store import Store
+from competition.tracking import check_uri
+
+TINY = Budget("tiny", max_train=120, max_epochs=1)
+SPEC = Experiment("digits-lost", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=32,
+                  cv="stratified:2")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    prepare("digits", root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data_root, tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("runs"))
+    return run(SPEC, TINY, RunContext(store=store, data_root=data_root, progress_file=False)), store
+
+
+def submit(data_root, store, *args) -> int:
+    return cli(["submit", "digits", "--data-dir", str(data_root), "--runs-dir", str(store.root), *args])
+
+
+# --- submissions ---------------------------------------------------------------------------------------
+def test_a_submission_that_fails_a_check_leaves_the_old_file_byte_identical(trained, data_root, tmp_path, capsys):
+    _, store = trained
+    old = tmp_path / "old.csv"
+    old.write_bytes(b"ImageID,ans\nsomething the user keeps,1\n")
+    before = old.read_bytes()
+    # the tiny model's class mix is far from train's: with --strict that stops publication
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(old), "--strict", "--max-shift", "0") == 1
+    assert "Nothing was written (--strict)" in capsys.readouterr().err and old.read_bytes() == before
+    # a previous file that does not exist stops it before anything is written
+    fresh = tmp_path / "fresh.csv"
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(fresh), "--previous",
+                  str(tmp_path / "missing.csv")) == 1
+    assert not fresh.exists()
+
+
+def test_previous_equal_to_out_is_refused(trained, data_root, tmp_path, capsys):
+    _, store = trained
+    out = tmp_path / "s.csv"
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(out)) == 0
+    before = out.read_bytes()
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(out), "--previous", str(out)) == 1
+    assert "is the --out file" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_a_weak_submission_warns_and_is_written_and_strict_force_publishes_it(trained, data_root, tmp_path, capsys):
+    _, store = trained
+    out = tmp_path / "weak.csv"
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(out), "--max-shift", "0") == 0
+    assert "warning: the predicted class mix" in capsys.readouterr().err and out.exists()
+    out.unlink()
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(out), "--max-shift", "0", "--strict",
+                  "--force") == 0
+    assert out.exists()
+
+
+def test_submit_refuses_a_result_trained_on_other_content(trained, data_root, tmp_path, capsys):
+    _, store = trained
+    copy = tmp_path / "digits-copy"
+    shutil.copytree(data_root / "digits", copy)
+    assert cli(["submit", str(copy), "--runs-dir", str(store.root), "--result", SPEC.name,
+                "--out", str(tmp_path / "a.csv")]) == 0, "moving the competition changes nothing"
+    first_eval = sorted((copy / "eval" / "images").iterdir())[0]
+    first_eval.write_bytes((copy / "eval" / "images" / sorted(p.name for p in (copy / "eval" / "images").iterdir())[1]
+                            ).read_bytes())
+    out = tmp_path / "b.csv"
+    assert cli(["submit", str(copy), "--runs-dir", str(store.root), "--result", SPEC.name, "--out", str(out)]) == 1
+    assert "was trained on competition content" in capsys.readouterr().err and not out.exists()
+
+
+# --- the store and the history ------------------------------------------------------------------------
+def test_one_damaged_entry_is_listed_and_harms_no_other(trained, data_root, tmp_path, capsys):
+    result, store = trained
+    runs = tmp_path / "runs"
+    shutil.copytree(store.root, runs)
+    damaged = Store(runs).entry(result.key) / "result.json"
+    meta = json.loads(damaged.read_text())
+    del meta["folds"]
+    other = run(SPEC.with_(name="other", seed=1), TINY, RunContext(store=Store(runs), data_root=data_root,
+                                                                   progress_file=False))
+    damaged.write_text(json.dumps(meta))
+    assert cli(["runs", "--runs-dir", str(runs)]) == 0
+    printed = capsys.readouterr().out
+    assert "(damaged entry)" in printed and "KeyError" in printed and "other" in printed
+    assert cli(["submit", "digits", "--data-dir", str(data_root), "--runs-dir", str(runs), "--result", "other",
+                "--out", str(tmp_path / "s.csv")]) == 0
+    assert other.key != result.key
+
+
+def test_runs_and_submit_create_nothing_in_the_store(trained, data_root, tmp_path, monkeypatch):
+    _, store = trained
+    before = sorted(str(p) for p in store.root.rglob("*"))
+    monkeypatch.setattr("competition.store.writable_folder", lambda *a: pytest.fail("a read-only use probed writing"))
+    assert cli(["runs", "--runs-dir", str(store.root)]) == 0
+    assert submit(data_root, store, "--result", SPEC.name, "--out", str(tmp_path / "s.csv")) == 0
+    assert sorted(str(p) for p in store.root.rglob("*")) == before
+
+
+def leaderboard_row(name: str, score: float) -> dict:
+    return {"experiment": name, "data": "digits", "budget": "tiny", "scheme": "holdout", "n": 10,
+            "metric": "macro_f1", "score": score, "low": score - 0.1, "high": score + 0.1, "seeds": 1}
+
+
+def test_foreign_lines_in_the_history_are_skipped_with_their_line_numbers(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(["null", "[]", json.dumps({"experiment": "no data"}),
+                               json.dumps(leaderboard_row("kept", 0.5))]) + "\n")
+    with pytest.warns(HistoryWarning, match="skipped 3 line\\(s\\).*line 1, 2, 3"):
+        history = append_history([leaderboard_row("new", 0.6)], path)
+    assert [row["experiment"] for row in history] == ["kept", "new"]
+
+
+def test_a_cut_last_line_cannot_swallow_the_next_row(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(leaderboard_row("first", 0.5)) + "\n" + json.dumps(leaderboard_row("cut", 0.4))[:30])
+    with pytest.warns(HistoryWarning, match="line 2"):
+        history = append_history([leaderboard_row("next", 0.6)], path)
+    assert [row["experiment"] for row in history] == ["first", "next"]
+
+
+# --- a full disk, a bad tracking URI ---------------------------------------------------------------------
+def test_a_full_disk_names_the_path_and_replaces_nothing(tmp_path):
+    target = tmp_path / "kept.csv"
+    target.write_text("precious")
+
+    def fill_the_disk(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError, match=f"{target}: no space left on the device"):
+        atomic_write(target, fill_the_disk)
+    assert target.read_text() == "precious" and list(tmp_path.iterdir()) == [target]
+
+
+def test_an_image_cache_on_a_full_disk_is_an_error_not_a_sigbus(data_root, tmp_path, monkeypatch):
+    from competition.data.cache import Preprocess, cached_images
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.posix_fallocate", no_space)
+    paths = sorted((data_root / "digits" / "train" / "images").iterdir())[:10]
+    with pytest.raises(DiskFullError, match="no space left"):
+        cached_images(paths, Preprocess(channels=1), tmp_path / "cache", progress=False)
+    assert [p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("http://127.0.0.1:9", "no tracking server answers at 127.0.0.1:9"),
+    ("not a uri", "not a tracking URI"),
+    ("http://", "no host"),
+])
+def test_a_bad_mlflow_uri_is_named_before_any_training(uri, message):
+    with pytest.raises(ConfigError, match=message):
+        check_uri(uri, timeout=1)
+
+
+# --- the store key ----------------------------------------------------------------------------------------
+def test_a_changed_metric_is_not_served_the_old_result(data_root, tmp_path):
+    comp = tmp_path / "mine"
+    shutil.copytree(data_root / "digits", comp)
+    store = Store(tmp_path / "runs")
+    spec = SPEC.with_(data=str(comp))
+    first = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
+    config = json.loads((comp / "competition.json").read_text())
+    (comp / "competition.json").write_text(json.dumps({**config, "metric": "accuracy"}))
+    second = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
+    assert first.metric == "macro_f1" and second.metric == "accuracy" and not second.cache_hit
+    moved = tmp_path / "moved"
+    comp.rename(moved)
+    third = run(spec.with_(data=str(moved)), TINY, RunContext(store=store, data_root=data_root, progress_file=False))
+    assert third.cache_hit, "where the competition lies is not part of the key"
+
+
+USER_MODEL = '''
+from competition.models.classifier import Classifier
+from competition.models.registry import register_model
+from torch import nn
+
+
+@register_model("{name}")
+def build(num_classes, in_chans, pretrained=None, **kw):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64 * in_chans, 16), nn.ReLU())
+    return Classifier(net, 16, num_classes, in_chans, [net], name="{name}")
+'''
+
+
+def test_editing_a_registered_model_retrains_and_an_unchanged_one_is_served(data_root, tmp_path, monkeypatch):
+    module = tmp_path / "user_models_edit.py"
+    module.write_text(USER_MODEL.format(name="user_edit_net"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("user_models_edit")
+    store = Store(tmp_path / "runs")
+    spec = SPEC.with_(model="user_edit_net", model_kw={})
+    context = RunContext(store=store, data_root=data_root, progress_file=False)
+    first = run(spec, TINY, context)
+    assert run(spec, TINY, context).cache_hit
+    module.write_text(USER_MODEL.format(name="user_edit_net").replace("nn.ReLU())", "nn.Tanh())"))
+    assert not run(spec, TINY, context).cache_hit
+    assert "model:user_edit_net" in spec.user_code() and first.key
+
+
+def test_a_registered_entry_without_source_or_version_is_refused():
+    from competition.registry import LOSSES
+
+    namespace: dict = {}
+    exec(textwrap.dedent('''
+        def my_loss(**kw):
+            raise AssertionError
+    '''), namespace)
+    namespace["my_loss"].__module__ = "interactive_nowhere"
+    LOSSES.register("interactive_loss", namespace["my_loss"])
+    try:
+        with pytest.raises(ConfigError, match="cannot be read .* `version` attribute"):
+            SPEC.with_(loss="interactive_loss").user_code()
+        namespace["my_loss"].version = "2"
+        assert SPEC.with_(loss="interactive_loss").user_code() == {
+            "loss:interactive_loss": "interactive_nowhere.my_loss@version:2"}
+    finally:
+        LOSSES.entries.pop("interactive_loss")
