@@ -9,9 +9,9 @@ Layers, bottom to top (imports point only downward; tests/test_architecture.py c
   5. posthoc, ensemble                       TTA on stored folds, ensembles, frozen features
   6. scoring, gates, report, submission, pytest_plugin, cli
 
-Importing the package imports layer 2, so every registry is full before an
-Experiment checks its names against them.
+Importing the package imports nothing heavy (the CLI's --help answers at once): each registry
+imports the modules that fill it on its first look-up (registry.Registry.providers), so every
+registry is full before an Experiment checks its names against them.
 """
-from . import augment, data, models, train, tta  # noqa: F401  (fills the registries)
 
 __version__ = "0.2.0"

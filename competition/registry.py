@@ -16,6 +16,7 @@ A name registered with a trailing ':' or '/' is a prefix with an argument
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 from typing import Any, Callable
 
@@ -25,18 +26,32 @@ PACKAGE = __name__.partition(".")[0]
 
 
 class Registry:
-    def __init__(self, kind: str, plural: str | None = None):
+    """Named entries of one kind. `providers` are the modules whose import registers the package's own
+    entries; they are imported on the first look-up (so `import competition` and the CLI's --help stay
+    fast, and a registry is full whenever it is asked)."""
+
+    def __init__(self, kind: str, plural: str | None = None, providers: tuple[str, ...] = ()):
         self.kind, self.plural = kind, plural or f"{kind}s"
-        self.entries: dict[str, Any] = {}
+        self.providers = providers
+        self.registered: dict[str, Any] = {}
+        self.loaded = not providers
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        if not self.loaded:
+            self.loaded = True  # before importing: a provider registers while it is imported
+            for module in self.providers:
+                importlib.import_module(module)
+        return self.registered
 
     def register(self, name: str, entry: Any = None) -> Callable:
         """register(name, entry), or @register(name) on a function or class."""
         if entry is not None:
-            self.entries[name] = entry
+            self.registered[name] = entry
             return entry
 
         def wrap(obj):
-            self.entries[name] = obj
+            self.registered[name] = obj
             return obj
         return wrap
 
@@ -100,18 +115,18 @@ def source_digest(entry: Any, what: str) -> str:
     return f"{name}@{hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
-MODELS = Registry("model")
-LOSSES = Registry("loss", "losses")
-OPTIMIZERS = Registry("optimizer")
-SCHEDULERS = Registry("scheduler")
-AUGMENTATIONS = Registry("augmentation preset")
-AUGMENTATION_STEPS = Registry("augmentation step")
-TTA_VIEWS = Registry("TTA view")
-TTA_MERGES = Registry("TTA merge")
-TRANSFER_MODES = Registry("transfer mode")
-CV_SCHEMES = Registry("CV scheme")
-CROPS = Registry("crop")
-METRICS = Registry("metric")
+MODELS = Registry("model", providers=(f"{PACKAGE}.models",))
+LOSSES = Registry("loss", "losses", providers=(f"{PACKAGE}.train",))
+OPTIMIZERS = Registry("optimizer", providers=(f"{PACKAGE}.train",))
+SCHEDULERS = Registry("scheduler", providers=(f"{PACKAGE}.train",))
+AUGMENTATIONS = Registry("augmentation preset", providers=(f"{PACKAGE}.augment",))
+AUGMENTATION_STEPS = Registry("augmentation step", providers=(f"{PACKAGE}.augment",))
+TTA_VIEWS = Registry("TTA view", providers=(f"{PACKAGE}.tta",))
+TTA_MERGES = Registry("TTA merge", providers=(f"{PACKAGE}.tta",))
+TRANSFER_MODES = Registry("transfer mode", providers=(f"{PACKAGE}.models",))
+CV_SCHEMES = Registry("CV scheme", providers=(f"{PACKAGE}.data",))
+CROPS = Registry("crop", providers=(f"{PACKAGE}.data",))
+METRICS = Registry("metric", providers=(f"{PACKAGE}.metrics",))
 # the keywords an Experiment's optimizer_kw may set (competition.train.optim.create_optimizer takes them)
 OPTIMIZER_OPTIONS = ("momentum", "nesterov", "norm_lr_mult", "lookahead_steps", "lookahead_alpha")
 

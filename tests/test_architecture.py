@@ -11,6 +11,8 @@ import pytest
 
 import competition
 from competition import registry
+from competition.cli import BUILTIN_NAMES
+from competition.data import BUILTINS
 from competition.errors import ConfigError
 from competition.experiment import Experiment
 
@@ -22,7 +24,7 @@ LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__
     "store": 4, "executors": 4, "runner": 4,
     "posthoc": 5, "ensemble": 5,
     "scoring": 6, "gates": 6, "report": 6, "html_report": 6, "tracking": 6, "submission": 6, "pytest_plugin": 6, "cli": 6, "__main__": 6,
-    "recipes": 6,
+    "recipes": 6, "commands": 6,
 }
 
 
@@ -138,3 +140,19 @@ def test_a_bad_number_fails_at_construction(changes, message):
 
 def test_parameterised_names_resolve_by_prefix():
     Experiment("ok", model="timm/resnet10t", transfer="partial:2", crop="box:0,0,10,10", tta=("shift:1", "scale:1.1"))
+
+
+def test_the_cli_parser_imports_nothing_heavy_and_knows_every_builtin():
+    """--help and usage errors answer at once: torch, pandas and the data stack load only for a command."""
+    probe = ("import sys, competition.cli as cli; cli.build_parser(); "
+             "print(sorted(m for m in ('torch', 'pandas', 'numpy', 'cv2', 'timm') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    assert BUILTIN_NAMES == tuple(sorted(BUILTINS))
+
+
+def test_a_registry_fills_itself_on_first_look_up():
+    probe = ("from competition.registry import MODELS, METRICS; "
+             "print('rescnn' in MODELS, 'macro_f1' in METRICS.names())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]

@@ -1,0 +1,61 @@
+"""EDA on large JPEGs: peak memory and bytes written, against the size of the JPEGs and of the
+full-resolution cache EDA wrote before it decoded at a bounded size (issue 21).
+
+    .venv/bin/python benchmarks/bench_eda.py [--data-dir DIR] [--name fashion-photos]
+
+EDA runs in a child process with a fresh cache folder, so its peak RSS (ru_maxrss) and the bytes it
+leaves there are its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import json, resource, sys
+from pathlib import Path
+from competition.data import open_competition
+from competition.data.eda import run_eda
+competition = open_competition(sys.argv[1], sys.argv[2])
+summary = run_eda(competition, Path(sys.argv[3]) / "report", Path(sys.argv[3]) / "cache")
+print(json.dumps({"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "decoded_at": summary["decoded_at"], "images": len(competition.train) + len(competition.eval),
+                  "sizes": summary["sizes"]}))
+"""
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", default="fashion-photos")
+    parser.add_argument("--data-dir", default="data")
+    args = parser.parse_args()
+    root = Path(subprocess.run([sys.executable, "-m", "competition", "data", args.name, "--data-dir", args.data_dir],
+                               capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    jpegs = sum(p.stat().st_size for part in ("train", "eval") for p in (root / part).rglob("*.jpg"))
+    with tempfile.TemporaryDirectory(prefix="bench-eda-") as work:
+        out = subprocess.run([sys.executable, "-c", CHILD, args.name, args.data_dir, work], capture_output=True,
+                             text=True, check=True).stdout.strip().splitlines()[-1]
+        figures = json.loads(out)
+        written = folder_bytes(Path(work) / "cache")
+    w = next(iter(figures["sizes"]))  # the most common size
+    width, height = map(int, w.split("x"))
+    full = figures["images"] * width * height * 3
+    print(f"{args.name}: {figures['images']} images, {jpegs / 2**20:.1f} MiB of JPEGs at {w} (w x h)")
+    print(f"  EDA decoded at {figures['decoded_at']}: cache written {written / 2**20:.1f} MiB "
+          f"({written / jpegs:.2f}x the JPEGs; a full-resolution cache would be {full / 2**20:.0f} MiB, "
+          f"{full / max(written, 1):.0f}x more)")
+    print(f"  peak RSS of the EDA process: {figures['peak_rss'] / 2**20:.0f} MiB "
+          f"(this process, for scale: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

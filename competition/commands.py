@@ -1,0 +1,155 @@
+"""Layer 6. What each `python -m competition` command does (cli.py parses the arguments and imports
+this module only once a command is to run, so --help and usage errors answer at once)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from .data import BUILTINS, data_dir, open_competition, prepare
+from .data.cache import check_images
+from .data.eda import format_summary, run_eda
+from .errors import CompetitionError
+from .store import Store
+from .submission import (SubmissionError, diff_submissions, distribution_shift, make_submission, publish_submission,
+                         read_submission, validate_submission)
+
+
+def describe_competition(competition) -> list[str]:
+    """What `data` says of one's own competition: counts, classes (empty ones named), skipped rows, sizes."""
+    counts = competition.class_counts()
+    task = competition.task
+    lines = [f"{competition.root}: {competition.format} format, {len(competition.train)} train rows, "
+             f"{competition.train['group'].nunique()} groups, {task.num_classes} classes (smallest {counts.min()} "
+             f"rows, largest {counts.max()}), {len(competition.eval)} eval rows, metric {task.metric}, "
+             f"submissions in {task.label_space} space ({', '.join(map(str, task.class_names[:6]))}"
+             f"{' ...' if task.num_classes > 6 else ''})"]
+    if competition.empty_classes:
+        lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
+    if competition.skipped:
+        shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in competition.skipped[:5])
+        lines.append(f"skipped {len(competition.skipped)} train row(s) whose images are missing "
+                     f"(\"on_missing\": \"skip\"): {shown}{' ...' if len(competition.skipped) > 5 else ''}")
+    return lines
+
+
+def describe_images(competition) -> tuple[list[str], list[str]]:
+    """Decode every train and eval image: (lines on their sizes, one problem per file that does not decode)."""
+    sizes, problems = check_images(list(competition.train["path"]) + list(competition.eval["path"]))
+    if not sizes:
+        return [], problems
+    common, _ = sizes.most_common(1)[0]
+    if len(sizes) == 1:
+        line = f"every image is {common[0]}x{common[1]} (width x height)"
+    else:
+        shown = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(4))
+        line = (f"mixed image sizes ({len(sizes)} distinct: {shown}); without Experiment(image_size=...) every "
+                "image is resized to the first train image's size; set image_size to choose")
+    return [line], problems
+
+
+def cmd_data(args) -> None:
+    """A built-in name: prepare it and print its path. A directory: validate it (every image decoded) and
+    summarise it; every problem is listed at once."""
+    start = time.perf_counter()
+    if args.name not in BUILTINS and Path(args.name).exists():
+        competition = open_competition(args.name, args.data_dir)
+        lines = describe_competition(competition)
+        size_lines, problems = describe_images(competition)
+        for line in lines + size_lines:
+            print(line)
+        if problems:
+            for problem in problems[:20]:
+                print(f"error: {problem}", file=sys.stderr)
+            raise CompetitionError(f"{len(problems)} image(s) do not decode"
+                                   + (" (first 20 shown)" if len(problems) > 20 else "")
+                                   + "; re-export or remove them, or set \"on_missing\": \"skip\" after removing")
+        print("valid")
+        return
+    path = prepare(args.name, args.data_dir)
+    print(path)
+    print(f"ready in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+
+def cmd_eda(args) -> None:
+    competition = open_competition(args.name, args.data_dir)
+    out = Path(args.out or f"reports/eda/{competition.name}")
+    summary = run_eda(competition, out, data_dir(args.data_dir) / ".cache")
+    print(format_summary(summary))
+    print(f"plots and summary.md written to {out}")
+
+
+def cmd_runs(args) -> None:
+    runs = Store(args.runs_dir, read_only=True).runs()
+    if not runs:
+        print(f"no stored runs in {args.runs_dir}")
+        return
+    print(f"{'experiment':<36} {'budget':<9} {'seeds':>5} {'mean fold score':>15}  {'when':<16} key")
+    for run in runs:
+        if "damaged" in run:
+            print(f"{'(damaged entry)':<36} {'?':<9} {'?':>5} {'?':>15}  {run['when']:<16} {run['key']}: "
+                  f"{run['damaged']}")
+            continue
+        print(f"{run['name'][:36]:<36} {run['budget']:<9} {run['seeds']:>5} {run['score']:>15.4f}  {run['when']:<16} "
+              f"{run['key']}")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
+def result_for(competition, name_or_key: str, runs_dir: str):
+    """The newest stored result of that name (or that key) trained on this competition's current content."""
+    store = Store(runs_dir, read_only=True)
+    result = store.find(name_or_key)
+    if result is None:
+        raise CompetitionError(f"{name_or_key}: no readable result of that name or key in the store "
+                               f"{runs_dir}; `python -m competition runs` lists them")
+    current = competition.content_digest
+    if result.competition_digest == current:
+        return result
+    for run in store.runs():  # an older run of that name may match the data as it is now
+        if run["name"] == result.name and "damaged" not in run and run["key"] != result.key:
+            older = store.load_result(run["key"])
+            if older is not None and older.competition_digest == current:
+                return older
+    trained_on = result.competition_digest or "(not recorded: trained before results recorded it)"
+    raise CompetitionError(f"{result.name} (key {result.key}) was trained on competition content {trained_on}, but "
+                           f"{competition.root} is now {current} (its images, labels, eval ids or task changed, or "
+                           "it is another competition); rerun the experiment on this data before submitting")
+
+
+def cmd_submit(args) -> None:
+    """Everything is checked before anything is written: a failure leaves --out as it was."""
+    competition = open_competition(args.data, args.data_dir)
+    if args.previous and same_file(args.previous, args.out):
+        raise CompetitionError(f"--previous {args.previous} is the --out file; the new submission would be compared "
+                               "with itself. Copy the previous file elsewhere, or write --out to a new name")
+    previous = read_submission(args.previous, competition) if args.previous else None
+    if previous is not None:
+        try:
+            validate_submission(previous, competition)
+        except SubmissionError as exc:
+            raise SubmissionError(f"--previous {args.previous} is not comparable: {exc}") from None
+    if args.result:
+        result = result_for(competition, args.result, args.runs_dir)
+        submission = make_submission(result, competition)
+    else:
+        submission = validate_submission(args.out, competition)
+    shift, predicted, prior = distribution_shift(submission, competition)
+    if shift > args.max_shift:
+        message = (f"the predicted class mix is {shift:.3f} (total variation) from train's, over {args.max_shift}; "
+                   "a weak model, or a submission in the wrong label space")
+        if args.strict and not args.force:
+            raise CompetitionError(f"{message}. Nothing was written (--strict); --force writes it anyway")
+        print(f"warning: {message}", file=sys.stderr)
+    if args.result:
+        publish_submission(submission, args.out)
+        print(f"wrote {args.out} from {result.name} ({len(submission)} rows)")
+    print(f"valid: {len(submission)} rows; class-distribution shift from train {shift:.3f}")
+    if previous is not None:
+        diff = diff_submissions(submission, previous, competition)
+        print(f"against {args.previous}: agreement {diff['agreement']:.4f}, "
+              f"distribution shift {diff['distribution_shift']:.4f}, per-class change {diff['per_class_change']}")
