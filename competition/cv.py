@@ -7,6 +7,7 @@ units can run anywhere, in any order, and each is stored on its own.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,17 +93,20 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
     The model kept is the last epoch's (a fixed schedule): choosing the epoch on
     the validation rows would bias the OOF score they give."""
     check_disjoint(data.table, unit.train_idx, unit.val_idx, where=f"{experiment.name} {unit.label}")
+    experiment.register_objects()  # in a Ray worker, the spec's objects are not registered yet
     seed_everything(unit.torch_seed)
     labels = data.table["label"].to_numpy()
     size = data.images.shape[1:3]
-    model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
+    model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3], input_size=size,
                          pretrained=experiment.pretrained, **experiment.model_kw)
     augmentation = create_augmentation(experiment.augmentation, size, experiment.aug_backend, seed=unit.torch_seed)
     train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation)
     val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx])
     cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
     check_batch_fits(experiment, cfg, len(unit.train_idx))
-    fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file, log=log)
+    callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())]
+    fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file, log=log,
+                 callbacks=callbacks)
     val_probs = predict_probs(fitted.model, val_ds, experiment, device)
     # the train side of the generalisation gap: unaugmented train rows, as many as val rows
     distinct_train = np.unique(unit.train_idx)
@@ -138,8 +142,10 @@ def pool_folds(experiment: Experiment, outputs: list[dict], n: int) -> tuple[np.
         return pool_out_of_bag(outputs, n)
     index = np.concatenate([o["val_index"] for o in outputs])
     if len(np.unique(index)) != len(index):
-        raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap")
-    if experiment.cv_scheme()[0] != "holdout" and len(index) != n:
+        raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap "
+                        "(a splitter such as ShuffleSplit: use a K-fold splitter, or cv='bootstrap:<k>')")
+    partial = experiment.cv_scheme()[0] == "holdout" or "cv" in experiment.objects  # may leave rows unpredicted
+    if not partial and len(index) != n:
         raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
     order = np.argsort(index)
     return index[order], np.concatenate([o["val_probs"] for o in outputs])[order]
@@ -161,5 +167,5 @@ def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: st
                   y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=seed_oof.mean(0),
                   eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,
                   seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, groups=groups,
-                  data_fingerprint=data.fingerprint, competition_digest=data.competition_digest, skipped=data.skipped,
-                  train_rows=len(data.table))
+                  data_fingerprint=data.fingerprint, competition_digest=data.competition_digest,
+                  skipped=data.skipped, train_rows=len(data.table))

@@ -7,8 +7,9 @@ bad spec fails at pytest collection, before any image is cached.
 """
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -16,11 +17,42 @@ import pandas as pd
 
 from .errors import ConfigError
 from .metrics import compute_metrics, get_metric
-from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CROPS, CV_SCHEMES, LOSSES, METRICS, MODELS,
-                       OPTIMIZER_OPTIONS, OPTIMIZERS, SCHEDULERS, TRANSFER_MODES, TTA_VIEWS, Registry, is_own_code,
-                       source_digest)
+from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_SCHEMES, LOSSES, METRICS, MODELS,
+                       OPTIMIZER_OPTIONS, OPTIMIZERS, SCHEDULERS, TRANSFER_MODES, TTA_VIEWS, Registry, SpecObject,
+                       describe, is_own_code, register_object, source_digest)
 
 EVAL_METRICS = ("accuracy", "macro_f1")
+
+
+def is_splitter(value) -> bool:
+    return callable(getattr(value, "split", None)) and callable(getattr(value, "get_n_splits", None))
+
+
+# Experiment fields that take an object in place of a name: (its registry, the check of its shape)
+OBJECT_FIELDS = {
+    "model": (MODELS, callable),
+    "augmentation": (AUGMENTATIONS, callable),
+    "loss": (LOSSES, callable),
+    "optimizer": (OPTIMIZERS, callable),
+    "scheduler": (SCHEDULERS, callable),
+    "cv": (CV_SCHEMES, is_splitter),
+}
+OBJECT_SHAPES = {
+    "model": "give a registered name (list_models()), an nn.Module that maps a batch (B, C, H, W) to logits or "
+             "to features (a head is added), or a callable (num_classes, in_chans, **model_kw) that returns one",
+    "augmentation": "give a preset name, a tuple of (step, params), or a callable on one H x W x C uint8 image (an "
+                    "albumentations Compose, a torchvision v2 transform, or a function returning the image)",
+    "loss": "give a registered name (list_losses()), a callable (logits, targets) -> loss, an nn.Module loss, or "
+            "a loss class (called with loss_kw)",
+    "optimizer": "give a registered name (list_optimizers()) or a callable (params, lr[, weight_decay]) that "
+                 "returns a torch.optim.Optimizer",
+    "scheduler": "give a registered name (list_schedulers()) or a callable (optimizer, total_steps) that returns "
+                 "a scheduler stepped after every batch",
+    "cv": "give 'holdout', '<scheme>:<k>' or a scikit-learn splitter (an object with split(X, y, groups) and "
+          "get_n_splits(), e.g. GroupKFold(5))",
+    "callbacks": "give a tuple of callbacks: objects with on_epoch_end(state, row, cfg) -> stop? and/or "
+                 "on_step_end(state, epoch, step, steps, loss) (competition.train.Callback)",
+}
 
 
 @dataclass(frozen=True)
@@ -58,9 +90,12 @@ def get_budget(name: str | Budget) -> Budget:
 
 
 def parse_cv(cv: str) -> tuple[str, int]:
-    """'holdout' -> ('holdout', 1); '<scheme>:<k>' -> (scheme, k)."""
+    """'holdout' -> ('holdout', 1); '<scheme>:<k>' -> (scheme, k); a splitter object's name -> (name, its splits)."""
     if cv == "holdout":
         return "holdout", 1
+    splitter = CV_SCHEMES.registered.get(cv)
+    if isinstance(splitter, SpecObject):
+        return cv, int(splitter.obj.get_n_splits())
     scheme, _, k = cv.partition(":")
     if not k.isdigit() or int(k) < 2:
         raise ConfigError(f"cv={cv!r}: use 'holdout' or '<scheme>:<k>' with k >= 2, e.g. 'stratified:5'")
@@ -106,6 +141,9 @@ class Experiment:
     seed: int = 0
     seeds: int = 1
     split_seed: int | None = None         # None: the split follows `seed`
+    callbacks: tuple = ()                 # training callbacks (competition.train.Callback objects)
+    # the objects the spec was given in place of names (field -> object); see adopt_objects
+    objects: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self):
         if isinstance(self.data, PurePath) or (hasattr(self.data, "task") and hasattr(self.data, "train")):
@@ -116,8 +154,51 @@ class Experiment:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"Experiment.{name}={value!r}: give a non-empty string"
                                   + (" (a built-in name or a competition directory path)" if name == "data" else ""))
+        self.adopt_objects()
         self.check_numbers()
         self.check_names()
+
+    def adopt_objects(self) -> None:
+        """Objects given in place of names (an nn.Module, an albumentations Compose, a loss function, a
+        scikit-learn splitter, callbacks) are checked for their shape and registered under a name that
+        carries their digest; the field then holds that name, so the spec serialises, keys and compares
+        like any other, and `objects` keeps what each name stands for."""
+        objects = {}
+        for name, (registry, expected) in OBJECT_FIELDS.items():
+            value = getattr(self, name)
+            if isinstance(value, str) or (name == "augmentation" and isinstance(value, tuple)):
+                entry = registry.registered.get(value) if isinstance(value, str) else None
+                if isinstance(entry, SpecObject):  # a copy of a spec that held an object (with_, replace)
+                    objects[name] = entry.obj
+                continue
+            if not expected(value):
+                raise ConfigError(f"{self.name}: {name}={describe(value, 80)}; {OBJECT_SHAPES[name]}")
+            object.__setattr__(self, name, register_object(registry, value, name))
+            objects[name] = value
+        if not isinstance(self.callbacks, (tuple, list)):
+            raise ConfigError(f"{self.name}: callbacks={describe(self.callbacks, 80)}; {OBJECT_SHAPES['callbacks']}")
+        names, given = [], []
+        for callback in self.callbacks:
+            if isinstance(callback, str):
+                entry = CALLBACKS.get(callback)
+                callback = entry.obj if isinstance(entry, SpecObject) else entry
+            if not (hasattr(callback, "on_epoch_end") or hasattr(callback, "on_step_end")):
+                raise ConfigError(f"{self.name}: callbacks holds {describe(callback, 80)}; "
+                                  f"{OBJECT_SHAPES['callbacks']}")
+            names.append(register_object(CALLBACKS, callback, "callbacks"))
+            given.append(callback)
+        object.__setattr__(self, "callbacks", tuple(names))
+        if given:
+            objects["callbacks"] = tuple(given)
+        object.__setattr__(self, "objects", objects)
+
+    def register_objects(self) -> None:
+        """Register the spec's objects in this process (a Ray worker receives the spec, not the registry)."""
+        for name, (registry, _) in OBJECT_FIELDS.items():
+            if name in self.objects:
+                registry.register(getattr(self, name), SpecObject(self.objects[name], name))
+        for name, callback in zip(self.callbacks, self.objects.get("callbacks", ())):
+            CALLBACKS.register(name, SpecObject(callback, "callbacks"))
 
     def check_numbers(self) -> None:
         def at_least(field_name: str, low: float, value, what: str = "") -> None:
@@ -170,9 +251,13 @@ class Experiment:
         parse_cv(self.cv)
 
     def to_dict(self) -> dict:
-        """Everything that changes the numbers (the name does not)."""
-        data = asdict(self)
+        """Everything that changes the numbers (the name does not); objects appear by their names."""
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.compare}
         data.pop("name")
+        if not data["callbacks"]:
+            data.pop("callbacks")  # the specs of every run before callbacks existed stay as they were
+        else:
+            data["callbacks"] = list(self.callbacks)
         data["augmentation"] = list(self.augmentation) if isinstance(self.augmentation, tuple) else self.augmentation
         data["tta"] = list(self.tta)
         if isinstance(self.image_size, tuple):
@@ -197,6 +282,7 @@ class Experiment:
             used += [(AUGMENTATION_STEPS, step[0] if isinstance(step, (tuple, list)) else step)
                      for step in self.augmentation]
         used += [(TTA_VIEWS, str(view).partition(":")[0]) for view in self.tta]
+        used += [(CALLBACKS, name) for name in self.callbacks]
         if metric:
             used.append((METRICS, metric))
         return used
@@ -230,7 +316,7 @@ class Experiment:
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> "Experiment":
         known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__}
-        for key in ("augmentation", "tta"):
+        for key in ("augmentation", "tta", "callbacks"):
             if isinstance(known.get(key), list):
                 known[key] = tuple(tuple(x) if isinstance(x, list) else x for x in known[key])
         return cls(name=name, **known)

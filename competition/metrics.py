@@ -5,6 +5,7 @@ Every metric takes (y_true: int array (N,), probs: float array (N, C)).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -35,6 +36,25 @@ for _name, _fn in {
 }.items():
     METRICS.register(_name, _fn)
 HIGHER_IS_BETTER = {name: name != "log_loss" for name in METRICS.names()}
+
+
+def register_metric(name: str, fn: Callable, higher_is_better: bool = True, needs: str = "probs") -> Callable:
+    """Register one's own metric: fn(y_true, probs (N, C)) with needs="probs", or fn(y_true, y_pred) with
+    needs="labels" (the argmax is taken for it). Name it in competition.json ("metric": name); every
+    gate, interval and report then uses it, in its direction. The source of fn's module is part of the
+    store key of every run scored with it."""
+    if needs not in ("probs", "labels"):
+        raise ConfigError(f"register_metric({name!r}): needs={needs!r}; use 'probs' or 'labels'")
+    if not callable(fn):
+        raise ConfigError(f"register_metric({name!r}): {fn!r} is not callable; give fn(y_true, probs or y_pred)")
+    scorer = fn
+    if needs == "labels":
+        @functools.wraps(fn)
+        def scorer(y, probs):
+            return fn(y, _pred(probs))
+    METRICS.register(name, scorer)
+    HIGHER_IS_BETTER[name] = bool(higher_is_better)
+    return fn
 
 
 def get_metric(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -124,12 +144,17 @@ def weighted_scores(metric: str, y: np.ndarray, probs: np.ndarray, weights: np.n
         onehot = np.zeros((n, c * c), np.float32)
         onehot[np.arange(n), y * c + _pred(probs)] = 1
         return _from_confusion(metric, (weights @ onehot).reshape(-1, c, c))
-    get_metric(metric)  # an unknown name fails here, with the known names
+    fn = get_metric(metric)  # an unknown name fails here, with the known names
+    with_weights = METRIC_WITH_WEIGHTS.get(metric)
     scores = []
     for w in weights:
         rows = w > 0
         try:
-            scores.append(METRIC_WITH_WEIGHTS[metric](y[rows], probs[rows], w[rows]))
+            if with_weights is not None:
+                scores.append(with_weights(y[rows], probs[rows], w[rows]))
+            else:  # one's own metric: bootstrap weights are counts, so repeat the rows
+                repeated = np.repeat(np.arange(n), np.round(w).astype(int))
+                scores.append(fn(y[repeated], probs[repeated]))
         except ValueError:  # e.g. a resample missing a class for ROC-AUC
             scores.append(np.nan)
     return np.asarray(scores)
@@ -206,7 +231,7 @@ def paired_bootstrap(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level
                           f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}")
     weights = resample_weights(y, groups, n_boot, seed)
     rng = np.random.default_rng([seed, 1])
-    sign = 1 if HIGHER_IS_BETTER[metric] else -1
+    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
     deltas = sign * (resample_seeds(seed_matrix(metric, y, seed_a, weights), rng)
                      - resample_seeds(seed_matrix(metric, y, seed_b, weights), rng))
     alpha = (1 - level) / 2

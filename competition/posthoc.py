@@ -49,7 +49,7 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     for unit in make_units(experiment, data.table, budget):
         weights = store.verified_weights(result.unit_key, unit.label)
         model = create_model(experiment.model, len(result.class_names), in_chans=data.images.shape[3],
-                             pretrained=weights, **experiment.model_kw)
+                             input_size=data.images.shape[1:3], pretrained=weights, **experiment.model_kw)
         s = seeds.index(unit.seed)
         rows = [position[r] for r in unit.val_idx]
         seed_oof[s, rows] = tta_predict(model, CachedDataset(data.images[unit.val_idx]), views, how, device=device)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import re
 from typing import Any, Callable
 
 from .errors import ConfigError
@@ -85,14 +86,18 @@ class Registry:
 
 
 def is_own_code(entry: Any) -> bool:
-    """Whether a registry entry is this package's (keyed with the package's code) or a user's."""
+    """Whether a registry entry is this package's (keyed with the package's code) or a user's. A spec
+    object is neither: its digest is in its name."""
+    if isinstance(entry, SpecObject):
+        return True
     module = getattr(inspect.getmodule(implementation(entry)), "__name__", "") or ""
     return module == PACKAGE or module.startswith(PACKAGE + ".") or not callable(implementation(entry))
 
 
 def implementation(entry: Any) -> Any:
-    """The code behind an entry: a model entry's factory, else the entry itself."""
-    return getattr(entry, "build", entry)
+    """The code behind an entry: a model entry's factory, or what a wrapper wraps (functools.wraps)."""
+    entry = getattr(entry, "build", entry)
+    return inspect.unwrap(entry) if callable(entry) else entry
 
 
 def source_digest(entry: Any, what: str) -> str:
@@ -115,7 +120,81 @@ def source_digest(entry: Any, what: str) -> str:
     return f"{name}@{hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
+class SpecObject:
+    """An object a spec holds instead of a name (an nn.Module, an albumentations Compose, a loss function,
+    a scikit-learn splitter...), registered under a name that carries its digest. The layer that uses the
+    kind knows how to use such an object; `field` says which Experiment field it came from."""
+
+    def __init__(self, obj: Any, field: str):
+        self.obj, self.field = obj, field
+
+    def __repr__(self) -> str:
+        return f"SpecObject({self.field}={describe(self.obj)})"
+
+
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def describe(obj: Any, limit: int = 300) -> str:
+    """A readable one-line description of an object (no memory addresses)."""
+    text = ADDRESS.sub("", repr(obj)).replace("\n", " ")
+    return " ".join(text.split())[:limit]
+
+
+def module_source(obj: Any) -> str:
+    """The source file of the module that defines obj (or its class), as it is on disk now; '' if none."""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) else type(obj)
+    try:
+        with open(inspect.getsourcefile(inspect.getmodule(target) or target) or "", "rb") as handle:
+            return handle.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return ""
+
+
+def object_digest(obj: Any) -> str:
+    """What makes an object what it is: its class or function, the source of the module defining it, its
+    repr without addresses (an albumentations Compose or a splitter lists its parameters there) and, for a
+    module with weights, every tensor (its initialisation)."""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
+    digest = hashlib.sha256(f"{target.__module__}.{target.__qualname__}".encode())
+    digest.update(module_source(obj).encode())
+    if inspect.isfunction(obj):
+        digest.update(obj.__code__.co_code)  # a lambda defined where no source is kept
+    else:
+        digest.update(ADDRESS.sub("", repr(obj)).encode())
+    state = getattr(obj, "state_dict", None)
+    if callable(state) and not inspect.isclass(obj):
+        try:
+            for name, tensor in state().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        except (RuntimeError, ValueError, AttributeError, TypeError):  # uninitialised (lazy) parameters
+            pass
+    return digest.hexdigest()[:12]
+
+
+def call_with_accepted(factory: Callable, **offered):
+    """Call a user's factory with the offered keywords it takes (all of them when it takes **kw)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory(**offered)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return factory(**offered)
+    return factory(**{k: v for k, v in offered.items() if k in parameters})
+
+
+def register_object(registry: "Registry", obj: Any, field: str) -> str:
+    """Register an object a spec holds; its name is "<Class or function>#<digest>", the same in every process
+    for the same code, parameters and weights, so the store serves it and an edit retrains it."""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
+    name = f"{target.__qualname__.replace('<', '').replace('>', '')}#{object_digest(obj)}"
+    registry.register(name, SpecObject(obj, field))
+    return name
+
+
 MODELS = Registry("model", providers=(f"{PACKAGE}.models",))
+CALLBACKS = Registry("callback", providers=(f"{PACKAGE}.train",))
 LOSSES = Registry("loss", "losses", providers=(f"{PACKAGE}.train",))
 OPTIMIZERS = Registry("optimizer", providers=(f"{PACKAGE}.train",))
 SCHEDULERS = Registry("scheduler", providers=(f"{PACKAGE}.train",))

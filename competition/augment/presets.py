@@ -10,7 +10,9 @@ Normalisation is not here: each model normalises with its own weights' stats.
 """
 from __future__ import annotations
 
+import copy
 import os
+import random
 import warnings
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks the network at import
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..registry import AUGMENTATION_STEPS, AUGMENTATIONS
+from ..registry import AUGMENTATION_STEPS, AUGMENTATIONS, SpecObject
 
 Step = tuple[str, dict]
 # backend-neutral steps; any other name is a raw albumentations / torchvision v2 class name
@@ -179,9 +181,54 @@ class AlternatingFlip:
         return out.flip(-1) if isinstance(out, torch.Tensor) else out[:, ::-1]
 
 
+class ObjectPipeline:
+    """One's own augmentation, seeded like the presets: an albumentations transform (called as
+    aug(image=...)["image"], seeded with set_random_seed), a torchvision v2 transform (a C x H x W uint8
+    tensor in; torch's RNG forked from our seed stream for each call), or a function of one H x W x C uint8
+    array (numpy's, Python's and torch's RNGs forked likewise, so it may draw from any of them)."""
+
+    def __init__(self, obj, seed: int):
+        self.obj = copy.deepcopy(obj)
+        module = type(self.obj).__module__
+        self.kind = ("albumentations" if module.startswith("albumentations") else
+                     "torchvision" if module.startswith("torchvision") else "function")
+        self.set_random_seed(seed)
+
+    def set_random_seed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        if self.kind == "albumentations" and hasattr(self.obj, "set_random_seed"):
+            self.obj.set_random_seed(seed)
+
+    def __call__(self, image: np.ndarray):
+        if self.kind == "albumentations":
+            out = self.obj(image=image)["image"]
+            return out if out.ndim == 3 else out[:, :, None]
+        draw = int(self.rng.integers(2**32))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(draw)
+            if self.kind == "torchvision":
+                return self.obj(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))))
+            numpy_state, python_state = np.random.get_state(), random.getstate()
+            np.random.seed(draw)
+            random.seed(draw)
+            try:
+                out = self.obj(image)
+            finally:
+                np.random.set_state(numpy_state)
+                random.setstate(python_state)
+        return np.ascontiguousarray(out) if isinstance(out, np.ndarray) else out
+
+
 def create_augmentation(spec: str | list[Step], size: tuple[int, int], backend: str = "albumentations",
                         seed: int = 0):
-    """A seeded pipeline from a preset name or a list of (name, params) pairs; None for 'none'."""
+    """A seeded pipeline from a preset name, a list of (name, params) pairs, a registered list of steps or
+    a spec's object (ObjectPipeline); None for 'none'."""
+    if isinstance(spec, str):
+        entry = AUGMENTATIONS.get(spec)
+        if isinstance(entry, SpecObject) or callable(entry):
+            return ObjectPipeline(entry.obj if isinstance(entry, SpecObject) else entry, seed)
+        if isinstance(entry, (list, tuple)):  # a preset registered as its steps
+            spec = list(entry)
     steps = preset_steps(spec, tuple(size)) if isinstance(spec, str) else list(spec)
     alternating = any(name == "alternating_flip" for name, _ in steps)
     steps = [step for step in steps if step[0] != "alternating_flip"]

@@ -7,13 +7,15 @@ refused with the groups they would split.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold,
                                      train_test_split)
 
 from ..errors import ConfigError, DataError
-from ..registry import CV_SCHEMES
+from ..registry import CV_SCHEMES, SpecObject
 
 GROUP_AWARE = {"holdout", "group", "stratified_group", "bootstrap"}
 for _scheme in ("holdout", "kfold", "stratified", "group", "stratified_group", "bootstrap"):
@@ -42,7 +44,9 @@ def make_splits(table: pd.DataFrame, scheme: str = "stratified", n_splits: int =
 
     For 'bootstrap', n_splits is the number of members; each trains on a resample
     (of groups, when groups repeat) and is validated out of bag."""
-    CV_SCHEMES.check(scheme)
+    entry = CV_SCHEMES.get(scheme)
+    if isinstance(entry, SpecObject):
+        return splitter_splits(entry.obj, table, scheme)
     grouped = groups_repeat(table)
     if grouped and scheme not in GROUP_AWARE:
         refuse_group_unaware(table, scheme)
@@ -72,6 +76,26 @@ def make_splits(table: pd.DataFrame, scheme: str = "stratified", n_splits: int =
     }
     groups_arg = groups if "group" in scheme else None
     return [(train, val) for train, val in splitters[scheme].split(index, y, groups_arg)]
+
+
+def splitter_splits(splitter, table: pd.DataFrame, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One's own scikit-learn splitter (a copy, so its state is fresh), called with the labels and groups;
+    folds that put one group on both sides are refused before any training."""
+    y = table["label"].to_numpy()
+    groups = table["group"].to_numpy() if "group" in table else None
+    try:
+        folds = [(np.asarray(train), np.asarray(val))
+                 for train, val in copy.deepcopy(splitter).split(np.zeros((len(table), 1)), y, groups)]
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"cv {name}: the splitter failed on {len(table)} rows ({type(exc).__name__}: {exc})") from exc
+    if groups_repeat(table):
+        for fold, (train, val) in enumerate(folds):
+            shared = set(groups[train]) & set(groups[val])
+            if shared:
+                raise ConfigError(f"cv {name}: fold {fold} puts {len(shared)} group(s) on both sides (e.g. "
+                                  f"{sorted(map(str, shared))[:3]}); use a group-aware splitter (GroupKFold, "
+                                  "StratifiedGroupKFold) or 'stratified_group:<k>'")
+    return folds
 
 
 def bootstrap_splits(units: np.ndarray, members: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

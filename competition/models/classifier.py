@@ -15,18 +15,21 @@ FIT_SAMPLE = 5000  # training images a data-fitted layer sees: 3.6 million 2x2 p
 
 
 class Classifier(nn.Module):
-    """backbone(x) -> (B, num_features); head: Linear(num_features, num_classes).
+    """backbone(x) -> (B, num_features); head: Linear(num_features, num_classes), or none when the
+    backbone gives logits already (head=False).
 
     stages: the backbone's sub-modules in input-to-output order; transfer
     modes freeze a prefix of them.
     """
 
     def __init__(self, backbone: nn.Module, num_features: int, num_classes: int, in_chans: int,
-                 stages: list[nn.Module], mean=(0.5,), std=(0.5,), dropout: float = 0.0, name: str = ""):
+                 stages: list[nn.Module], mean=(0.5,), std=(0.5,), dropout: float = 0.0, name: str = "",
+                 head: bool = True):
         super().__init__()
         self.backbone = backbone
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(num_features, num_classes)
+        # head=False: the backbone already gives logits (one's own module that ends in its classifier)
+        self.head = nn.Linear(num_features, num_classes) if head else nn.Identity()
         self.stages = stages  # plain list: the modules are registered under backbone
         self.num_features, self.num_classes, self.in_chans, self.name = num_features, num_classes, in_chans, name
         # saved with the weights, so a checkpoint restores the normalisation it was trained with

@@ -12,6 +12,7 @@ or a path to a checkpoint of this model.
 """
 from __future__ import annotations
 
+import copy
 import urllib.error
 from pathlib import Path
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from timm.models import adapt_input_conv
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from ..registry import MODELS
+from ..registry import MODELS, SpecObject, call_with_accepted, describe
 from .classifier import Classifier
 from .rescnn import ResCNN
 from .speednet import SpeedNet
@@ -62,23 +63,86 @@ def register_model(name: str, pretrained_config: PretrainedConfig | None = None)
     return wrap
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, **kw) -> Classifier:
-    """Build a Classifier by name; see the module docstring for `pretrained`."""
+def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, input_size=None,
+                 **kw) -> Classifier:
+    """Build a Classifier by name; see the module docstring for `pretrained`. A registered factory or a spec's
+    object that gives a plain nn.Module is wrapped (user_model); input_size (H, W) is what it is probed at."""
     checkpoint = None
     if isinstance(pretrained, (str, Path)) and (Path(pretrained).suffix in (".pt", ".pth", ".ckpt")
                                                 or Path(pretrained).exists()):
         checkpoint, pretrained = Path(pretrained), None
     key = MODELS.check(name)
+    entry = MODELS.get(key)
     if key == "timm/":
         model = timm_model(name[5:], num_classes, in_chans, pretrained, **kw)
+    elif isinstance(entry, SpecObject):
+        model = user_model(entry.obj, num_classes, in_chans, input_size, **kw)
     else:
-        entry = MODELS.get(key)
         model = entry.build(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
+        if not isinstance(model, Classifier):  # a registered factory that returns a plain module
+            model = wrap_module(model, num_classes, in_chans, input_size, name=key)
         if pretrained not in (None, False) and entry.pretrained_config is not None:
             model.set_normalization(entry.pretrained_config.mean, entry.pretrained_config.std)
     if checkpoint is not None:
         load_checkpoint_weights(model, checkpoint)
     return model
+
+
+# --- one's own modules ----------------------------------------------------------
+def user_model(obj, num_classes: int, in_chans: int, input_size=None, features: bool | None = None,
+               **kw) -> Classifier:
+    """A spec's model object: an nn.Module (copied for every unit: its weights are the initialisation), or
+    a callable (a class or a factory) called with num_classes, in_chans and model_kw."""
+    if isinstance(obj, nn.Module):
+        module = copy.deepcopy(obj)
+    else:
+        module = call_with_accepted(obj, num_classes=num_classes, in_chans=in_chans, **kw)
+    if isinstance(module, Classifier):
+        return module
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"model {describe(obj, 80)} gave {type(module).__name__}, not an nn.Module; a model "
+                          "callable must return an nn.Module that maps (B, C, H, W) to logits or features")
+    return wrap_module(module, num_classes, in_chans, input_size, features=features,
+                       name=type(module).__qualname__)
+
+
+class Pooled(nn.Module):
+    """A module's output as (B, F): feature maps (B, F, H, W) are averaged over space."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x)
+        return out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)
+
+
+def wrap_module(module: nn.Module, num_classes: int, in_chans: int, input_size=None, features: bool | None = None,
+                name: str = "") -> Classifier:
+    """A plain module as a Classifier. A probe batch at input_size (default 32 x 32) says what it gives:
+    (B, num_classes) is taken as logits (unless features=True), anything else as features, pooled when
+    they are maps, with a linear head on top. Inputs arrive scaled to [0, 1] and normalised to [-1, 1]."""
+    height, width = tuple(input_size) if input_size is not None else (32, 32)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, in_chans, height, width))
+    except Exception as exc:  # the user's module: any error says it does not take this input
+        raise ConfigError(f"model {name or type(module).__qualname__}: a batch of shape (2, {in_chans}, {height}, "
+                          f"{width}) fails in it ({type(exc).__name__}: {exc}); it must map (B, C, H, W) images to "
+                          "logits or features") from None
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim not in (2, 4):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"model {name}: gives {shape} for a batch of images; it must give (B, num_classes) "
+                          "logits, (B, F) features or (B, F, H, W) feature maps")
+    logits = out.ndim == 2 and out.shape[1] == num_classes and not features
+    backbone = module if out.ndim == 2 else Pooled(module)
+    stages = list(module.children()) or [module]
+    return Classifier(backbone, out.shape[1], num_classes, in_chans, stages, head=not logits, name=name)
 
 
 # --- input-channel adaptation --------------------------------------------------

@@ -5,12 +5,15 @@ or soft target distributions (B, C) (mixup/cutmix), so one loss serves both.
 """
 from __future__ import annotations
 
+import copy
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import LOSSES
+from ..registry import LOSSES, SpecObject
 
 
 def as_soft(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -81,9 +84,33 @@ for _name, _factory in {
     LOSSES.register(_name, _factory)
 
 
+class FunctionLoss(nn.Module):
+    """A loss function (logits, targets) -> scalar as a module. Targets are class indices (B,), or class
+    probabilities (B, C) under mixup or cutmix."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.fn(logits, targets)
+
+
+def object_criterion(obj, **kw) -> nn.Module:
+    """A spec's loss object: an nn.Module loss (copied), a loss class (called with loss_kw) or a function."""
+    if isinstance(obj, nn.Module):
+        return copy.deepcopy(obj)
+    if inspect.isclass(obj):
+        return obj(**kw)
+    if kw:
+        raise ConfigError(f"loss {obj!r} is a function; loss_kw {sorted(kw)} has nothing to go to (class weights "
+                          "need a loss class or module that takes weight=)")
+    return FunctionLoss(obj)
+
+
 def create_criterion(name: str, **kw) -> nn.Module:
     factory = LOSSES.get(name)
     try:
-        return factory(**kw)
+        return object_criterion(factory.obj, **kw) if isinstance(factory, SpecObject) else factory(**kw)
     except TypeError as exc:
         raise ConfigError(f"loss {name!r}: {exc}") from exc

@@ -7,7 +7,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
 
 from ..errors import ConfigError
-from ..registry import OPTIMIZERS, SCHEDULERS
+from ..registry import OPTIMIZERS, SCHEDULERS, SpecObject, call_with_accepted
 
 
 def split_decay(groups: list[dict], weight_decay: float, norm_lr_mult: float = 1.0) -> list[dict]:
@@ -86,8 +86,14 @@ def create_optimizer(name: str, groups: list[dict], lr: float, weight_decay: flo
                      lookahead_steps: int = 0, lookahead_alpha: float = 0.5) -> torch.optim.Optimizer:
     """An optimizer by name over `groups`; norm_lr_mult scales the learning rate of biases and norm
     parameters; lookahead_steps > 0 wraps it in Lookahead."""
-    optimizer = OPTIMIZERS.get(name)(split_decay(groups, weight_decay, norm_lr_mult), lr, momentum=momentum,
-                                     nesterov=nesterov)
+    entry, groups = OPTIMIZERS.get(name), split_decay(groups, weight_decay, norm_lr_mult)
+    if isinstance(entry, SpecObject):  # one's own factory: (params, lr[, weight_decay, momentum, nesterov])
+        optimizer = call_with_accepted(entry.obj, params=groups, lr=lr, weight_decay=weight_decay,
+                                       momentum=momentum, nesterov=nesterov)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError(f"optimizer {entry.obj!r} gave {type(optimizer).__name__}, not a torch.optim.Optimizer")
+    else:
+        optimizer = entry(groups, lr, momentum=momentum, nesterov=nesterov)
     return Lookahead(optimizer, lookahead_steps, lookahead_alpha) if lookahead_steps else optimizer
 
 
@@ -119,6 +125,12 @@ def create_scheduler(name: str, optimizer, epochs: int, steps_per_epoch: int, wa
     total = max(1, epochs * steps_per_epoch)
     warmup = int(warmup_epochs * steps_per_epoch)
     options = {"step_size": step_size, "gamma": gamma, "patience": patience}
-    scheduler, interval = SCHEDULERS.get(name)(optimizer, total, warmup, options)
+    entry = SCHEDULERS.get(name)
+    if isinstance(entry, SpecObject):  # one's own factory: (optimizer, total_steps[, warmup_steps]), every batch
+        scheduler, interval = call_with_accepted(entry.obj, optimizer=optimizer, total_steps=total,
+                                                 warmup_steps=warmup, epochs=epochs,
+                                                 steps_per_epoch=steps_per_epoch), "step"
+    else:
+        scheduler, interval = entry(optimizer, total, warmup, options)
     scheduler.interval = interval
     return scheduler
