@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     submit.set_defaults(func="cmd_submit")
 
+    init = sub.add_parser("init", help="write a test file that gates your model on your competition in CI")
+    init.add_argument("data", help="a competition directory (or a built-in name)")
+    init.add_argument("--model", default="rescnn", help="the guard model's name (default rescnn)")
+    init.add_argument("--out", help="the test file to write (default ./test_<competition>.py)")
+    init.add_argument("--force", action="store_true", help="replace --out when it exists")
+    init.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
+    init.set_defaults(func="cmd_init")
+
     runs = sub.add_parser("runs", help="list the stored runs: name, budget, seeds, score, date, key")
     runs.add_argument("--runs-dir", default="runs", help="the result store (default ./runs)")
     runs.set_defaults(func="cmd_runs")

@@ -11,6 +11,7 @@ from .data import BUILTINS, data_dir, open_competition, prepare
 from .data.cache import check_images
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
+from .scaffold import slug, write_test_file
 from .store import Store
 from .submission import (SubmissionError, diff_submissions, distribution_shift, make_submission, publish_submission,
                          read_submission, validate_submission)
@@ -153,3 +154,12 @@ def cmd_submit(args) -> None:
         diff = diff_submissions(submission, previous, competition)
         print(f"against {args.previous}: agreement {diff['agreement']:.4f}, "
               f"distribution shift {diff['distribution_shift']:.4f}, per-class change {diff['per_class_change']}")
+
+
+def cmd_init(args) -> None:
+    competition = open_competition(args.data, args.data_dir)
+    out = Path(args.out or f"test_{slug(competition.name)}.py")
+    write_test_file(competition, out, model=args.model, force=args.force)
+    print(f"wrote {out}: the guards and an example claim for {competition.root}")
+    print(f"record its baselines:  pytest {out} --budget smoke --update-baselines")
+    print(f"then gate on them:     pytest {out} --budget smoke")

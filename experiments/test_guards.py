@@ -12,12 +12,11 @@ Recording a baseline: `pytest experiments/test_guards.py --budget=smoke --update
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from competition.gates import assert_no_regression, assert_submission_ready
 from competition.submission import diff_submissions, read_submission, write_submission
-from fixtures.guards import RESULT_GUARDS, require_baselines
+from fixtures.guards import RESULT_GUARDS, require_baselines, seed_agreement
 from fixtures.models import EFFICIENTNET_LITE0, GUARD, RESNET18
 
 pytestmark = [pytest.mark.experiment, pytest.mark.guard]
@@ -36,12 +35,6 @@ def test_other_baseline_models_do_not_regress(spec, run_experiment, baselines, b
     require_baselines(baselines, budget, spec.name)
     result = run_experiment(spec.with_(seeds=3) if baselines.update else spec)
     assert_no_regression(result, baselines, "eval", eval_answers_of(fashion))
-
-
-def seed_agreement(result) -> float:
-    """The lowest agreement of eval predictions between two single seeds: what an unchanged model may move."""
-    preds = result.seed_eval().argmax(2)
-    return min(float(np.mean(preds[i] == preds[j])) for i in range(len(preds)) for j in range(i + 1, len(preds)))
 
 
 def test_submission_is_valid_and_close_to_the_previous_one(fashion, competition_session, baselines, budget,

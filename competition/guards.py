@@ -1,0 +1,46 @@
+"""Layer 6. The guards CI runs on a trained result, in the package so that any project can gate its own
+model on its own competition (`competition init` writes a test file that uses them), and so that the guard
+tests, the fault-injection (power) checks and the A/A checks apply exactly the same checks.
+
+    >>> from competition.guards import RESULT_GUARDS, guard_failures
+    >>> guard_failures(result, baselines, answers)   # {guard: first line of its failure}, empty when all pass
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import gates
+
+# Each: (result, baselines, eval answers or None) -> raises AssertionError on a failure.
+RESULT_GUARDS: dict[str, Callable] = {
+    "no_regression[score]": lambda r, b, answers: gates.assert_no_regression(r, b, "score"),
+    "no_regression[eval]": lambda r, b, answers: gates.assert_no_regression(r, b, "eval", answers),
+    "no_regression[gap]": lambda r, b, answers: gates.assert_no_regression(r, b, "gap"),
+    "beats_dummy": lambda r, b, answers: gates.assert_beats_dummy(r),
+}
+
+
+def result_guards(has_answers: bool) -> dict[str, Callable]:
+    """The guards that apply: the eval regression guard needs the eval answers."""
+    return {name: guard for name, guard in RESULT_GUARDS.items() if has_answers or "eval" not in name}
+
+
+def guard_failures(result, baselines, answers) -> dict[str, str]:
+    """{guard name: its failure message} for every result guard that fails."""
+    failures = {}
+    for name, guard in result_guards(answers is not None).items():
+        try:
+            guard(result, baselines, answers)
+        except AssertionError as exc:
+            failures[name] = str(exc).splitlines()[0]
+    return failures
+
+
+def seed_agreement(result) -> float:
+    """The lowest agreement of eval predictions between two single seeds: what an unchanged model may move
+    (1.0 with one seed)."""
+    preds = result.seed_eval().argmax(2)
+    pairs = [float(np.mean(preds[i] == preds[j])) for i in range(len(preds)) for j in range(i + 1, len(preds))]
+    return min(pairs) if pairs else 1.0
