@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     init.set_defaults(func="cmd_init")
 
+    report = sub.add_parser("report", help="write run reports, leaderboard and HTML from stored results alone")
+    report.add_argument("names", nargs="*", help="experiment names (default: every stored one, newest run each)")
+    report.add_argument("--runs-dir", default="runs", help="the result store, read only (default ./runs)")
+    report.add_argument("--out", default="reports", help="where the reports go (default ./reports)")
+    report.set_defaults(func="cmd_report")
+
     runs = sub.add_parser("runs", help="list the stored runs: name, budget, seeds, score, date, key")
     runs.add_argument("--runs-dir", default="runs", help="the result store (default ./runs)")
     runs.set_defaults(func="cmd_runs")

@@ -11,6 +11,9 @@ from .data import BUILTINS, data_dir, open_competition, prepare
 from .data.cache import check_images
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
+from .files import writable_folder
+from .html_report import write_html_report
+from .report import leaderboard_rows, read_history, write_leaderboard, write_run_report
 from .scaffold import slug, write_test_file
 from .store import Store
 from .submission import (SubmissionError, diff_submissions, distribution_shift, make_submission, publish_submission,
@@ -163,3 +166,28 @@ def cmd_init(args) -> None:
     print(f"wrote {out}: the guards and an example claim for {competition.root}")
     print(f"record its baselines:  pytest {out} --budget smoke --update-baselines")
     print(f"then gate on them:     pytest {out} --budget smoke")
+
+
+def cmd_report(args) -> None:
+    """Reports from stored results alone: the newest run of each name (or of the names given), read from a
+    store that may be read-only; nothing in the store is written."""
+    store = Store(args.runs_dir, read_only=True)
+    out = writable_folder(Path(args.out).resolve(), "reports dir", "choose another with --out")
+    newest: dict[str, object] = {}
+    for run in store.runs():
+        if "damaged" in run:
+            print(f"warning: skipped damaged entry {run['key']}: {run['damaged']}", file=sys.stderr)
+        elif run["name"] not in newest and (not args.names or run["name"] in args.names):
+            result = store.load_result(run["key"], run["name"])
+            if result is not None:
+                newest[run["name"]] = result
+    if not newest:
+        raise CompetitionError(f"no readable result{' named ' + ', '.join(args.names) if args.names else ''} in "
+                               f"{store.root}; `competition runs` lists them")
+    for result in newest.values():
+        write_run_report(result, out / "runs" / result.name)
+    rows = leaderboard_rows(newest.values())
+    history = read_history(store.root / "history.jsonl")
+    write_leaderboard(rows, out / "leaderboard.md", history)
+    page = write_html_report(rows, [], [], out)
+    print(f"{len(newest)} run report(s) in {out / 'runs'}; leaderboard {out / 'leaderboard.md'}; HTML {page}")

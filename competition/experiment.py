@@ -142,6 +142,7 @@ class Experiment:
     seeds: int = 1
     split_seed: int | None = None         # None: the split follows `seed`
     callbacks: tuple = ()                 # training callbacks (competition.train.Callback objects)
+    draft: bool = False                   # decode JPEGs at a reduced scale when the target is that much smaller
     # the objects the spec was given in place of names (field -> object); see adopt_objects
     objects: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -230,6 +231,8 @@ class Experiment:
             raise ConfigError(f"{self.name}: ema_decay={self.ema_decay!r}; use None or a value in (0, 1)")
         if self.class_weights not in (None, "balanced"):
             raise ConfigError(f"{self.name}: class_weights={self.class_weights!r}; use None or 'balanced'")
+        if not isinstance(self.draft, bool):
+            raise ConfigError(f"{self.name}: draft={self.draft!r}; use True or False")
         if not isinstance(self.tta, tuple):
             raise ConfigError(f"{self.name}: tta={self.tta!r}; give a tuple of view names, e.g. ('identity', 'hflip')")
 
@@ -254,9 +257,10 @@ class Experiment:
         """Everything that changes the numbers (the name does not); objects appear by their names."""
         data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.compare}
         data.pop("name")
-        if not data["callbacks"]:
-            data.pop("callbacks")  # the specs of every run before callbacks existed stay as they were
-        else:
+        for optional in ("callbacks", "draft"):  # the specs of every run before these existed stay as they were
+            if not data[optional]:
+                data.pop(optional)
+        if self.callbacks:
             data["callbacks"] = list(self.callbacks)
         data["augmentation"] = list(self.augmentation) if isinstance(self.augmentation, tuple) else self.augmentation
         data["tta"] = list(self.tta)

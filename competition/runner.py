@@ -74,7 +74,7 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     size = experiment.image_size if isinstance(experiment.image_size, tuple) or experiment.image_size is None \
         else (experiment.image_size,) * 2
     channels = experiment.channels or image_channels(table["path"])
-    spec = Preprocess(size=size, crop=experiment.crop, channels=channels)
+    spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
     eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else (None, "")
     labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()

@@ -126,6 +126,17 @@ def test_runs_and_submit_create_nothing_in_the_store(trained, data_root, tmp_pat
     assert sorted(str(p) for p in store.root.rglob("*")) == before
 
 
+def test_reports_are_rebuilt_from_a_store_that_is_only_read(trained, tmp_path, monkeypatch, capsys):
+    result, store = trained
+    before = sorted(str(p) for p in store.root.rglob("*"))
+    monkeypatch.setattr("competition.store.writable_folder", lambda *a: pytest.fail("the store was probed"))
+    assert cli(["report", "--runs-dir", str(store.root), "--out", str(tmp_path / "reports")]) == 0
+    assert (tmp_path / "reports" / "runs" / SPEC.name / "report.md").exists()
+    assert (tmp_path / "reports" / "index.html").exists() and "1 run report(s)" in capsys.readouterr().out
+    assert sorted(str(p) for p in store.root.rglob("*")) == before
+    assert cli(["report", "nothing-of-that-name", "--runs-dir", str(store.root), "--out", str(tmp_path / "r2")]) == 1
+
+
 def leaderboard_row(name: str, score: float) -> dict:
     return {"experiment": name, "data": "digits", "budget": "tiny", "scheme": "holdout", "n": 10,
             "metric": "macro_f1", "score": score, "low": score - 0.1, "high": score + 0.1, "seeds": 1}

@@ -169,6 +169,7 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
 def image_channels(paths, sample: int = 16) -> int:
     """3 when any of the first `sample` images has colour, 1 when they are all gray."""
     for path in list(paths)[:sample]:
+        image_header(path)  # a decompression bomb is refused before OpenCV decodes it
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
             decode_image(path, 3)  # raises the usual error naming the file
