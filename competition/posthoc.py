@@ -40,6 +40,9 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
         raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
     budget = budget or get_budget(result.budget)
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
+    if data.fingerprint != result.data_fingerprint:
+        raise ConfigError(f"{result.name}: trained on data {result.data_fingerprint}, but {experiment.data} is now "
+                          f"{data.fingerprint} (its images or labels changed); rerun the experiment before TTA")
     position = {row: i for i, row in enumerate(result.oof_index)}
     seeds = experiment.training_seeds(budget)
     seed_oof = np.zeros((len(seeds), *result.oof_probs.shape), np.float32)

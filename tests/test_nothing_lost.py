@@ -259,3 +259,51 @@ def test_a_registered_entry_without_source_or_version_is_refused():
             "loss:interactive_loss": "interactive_nowhere.my_loss@version:2"}
     finally:
         LOSSES.entries.pop("interactive_loss")
+
+
+USER_PARTS = '''
+import numpy as np
+from torch import nn
+from competition.metrics import register_metric
+from competition.registry import LOSSES
+
+
+def flip(image):
+    return image[:, ::-1]  # EDIT-augmentation
+
+
+LOSSES.register("user_parts_loss", lambda **kw: nn.CrossEntropyLoss())  # EDIT-loss
+register_metric("user_parts_metric", lambda y, pred: float(np.mean(y == pred)), needs="labels")  # EDIT-metric
+'''
+
+
+@pytest.mark.parametrize("kind", ["augmentation", "loss", "metric"])
+def test_editing_a_users_augmentation_loss_or_metric_retrains(kind, data_root, tmp_path, monkeypatch):
+    module = tmp_path / f"user_parts_{kind}.py"
+    module.write_text(USER_PARTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    parts = __import__(f"user_parts_{kind}")
+    comp = tmp_path / "mine"
+    shutil.copytree(data_root / "digits", comp)
+    config = json.loads((comp / "competition.json").read_text())
+    (comp / "competition.json").write_text(json.dumps({**config, "metric": "user_parts_metric"}))
+    spec = SPEC.with_(data=str(comp), loss="user_parts_loss", augmentation=parts.flip)
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False)
+    assert not run(spec, TINY, context).cache_hit
+    assert run(spec, TINY, context).cache_hit, "an unchanged spec and unchanged code are served"
+    module.write_text(USER_PARTS.replace(f"# EDIT-{kind}", f"# EDIT-{kind}, edited"))
+    edited = SPEC.with_(data=str(comp), loss="user_parts_loss", augmentation=parts.flip)
+    assert not run(edited, TINY, context).cache_hit, f"an edited {kind} must retrain"
+
+
+def test_tta_refuses_a_result_trained_on_other_data(data_root, tmp_path):
+    from competition.posthoc import apply_tta
+
+    comp = tmp_path / "mine"
+    shutil.copytree(data_root / "digits", comp)
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False)
+    result = run(SPEC.with_(data=str(comp)), TINY, context)
+    images = sorted((comp / "eval" / "images").iterdir())
+    images[0].write_bytes(images[1].read_bytes())
+    with pytest.raises(ConfigError, match="trained on data .* is now"):
+        apply_tta(result, ("identity", "hflip"), context=context, budget=TINY)
