@@ -32,7 +32,8 @@ from .data.eda import duplicates_across, image_hashes
 from .errors import ConfigError
 from .experiment import Result
 from .files import atomic_write
-from .metrics import HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap
+from .metrics import (HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap, seed_level_comparison,
+                      seeds_for_effect)
 from .store import environment, library_versions
 from .submission import distribution_shift, validate_submission
 
@@ -67,23 +68,31 @@ def check_same_samples(a: Result, b: Result) -> None:
         raise ConfigError(f"{a.name} has {a.oof_probs.shape[1]} classes, {b.name} {b.oof_probs.shape[1]}")
 
 
+def seed_list(result: Result) -> list[int]:
+    return sorted({int(f.get("seed", 0)) for f in result.folds})
+
+
 def compare(a: Result, b: Result, metric: str, level: float, n_boot: int = 1000) -> dict:
+    """A - B with the seed-level t interval (metrics.seed_level_comparison); paired by seed when A and B were
+    trained on the same seed list (they then share data order, augmentation draws and, where the shapes
+    match, initialisation)."""
     check_same_samples(a, b)
-    return paired_bootstrap(metric, a.y, a.seed_probs(), b.seed_probs(), n_boot, level, seed=0, groups=a.groups)
+    paired = bool(a.folds) and seed_list(a) == seed_list(b)
+    return seed_level_comparison(metric, a.y, a.seed_probs(), b.seed_probs(), n_boot, level, seed=0,
+                                 groups=a.groups, paired=paired)
 
 
 def interval_text(cmp: dict) -> str:
     return (f"{fmt(cmp['a'])} vs {fmt(cmp['b'])}, delta {fmt(cmp['delta'])} [{fmt(cmp['low'])}, {fmt(cmp['high'])}] "
-            f"({cmp['level']:.0%} two-level bootstrap, {cmp['seeds_a']} vs {cmp['seeds_b']} seeds, n={cmp['n']}, "
-            f"MDE {fmt(cmp['mde'])})")
+            f"({cmp['level']:.0%} t interval, {cmp['df']:.1f} df, {cmp['seeds_a']} vs {cmp['seeds_b']} "
+            f"{'paired ' if cmp.get('paired') else ''}seeds, n={cmp['n']}, MDE {fmt(cmp['mde'])})")
 
 
 def seeds_needed(cmp: dict, effect: float) -> int:
-    """Seeds per side for the MDE to reach `effect`, if the seeds' variance dominates (a rough, upward guess)."""
-    seeds = max(cmp["seeds_a"], cmp["seeds_b"], 1)
-    if effect <= 0:
-        return -1
-    return int(math.ceil(seeds * (cmp["mde"] / effect) ** 2))
+    """Seeds per side for the MDE to reach `effect` under the same variance model (-1: the rows alone are
+    too few)."""
+    return seeds_for_effect(cmp["row_var"], cmp["seed_var"], max(cmp["seeds_a"], cmp["seeds_b"], 1),
+                            cmp.get("paired", False), effect, cmp["level"], cmp["power"])
 
 
 def require_seeds(a: Result, b: Result, claim: str) -> None:
@@ -107,10 +116,21 @@ def require_better_than_dummy(*results: Result, metric: str) -> None:
 
 
 def underpowered(a: Result, b: Result, claim: str, cmp: dict, effect: float) -> Underpowered:
-    publish_figures("claim", a.name, other=b.name, claim=claim, outcome="underpowered", **cmp)
+    needed = seeds_needed(cmp, effect)
+    publish_figures("claim", a.name, other=b.name, claim=claim, outcome="underpowered", seeds_needed=needed,
+                    **cmp)
+    advice = (f"about {needed} seeds per side would resolve it" if needed > 0
+              else "more rows are needed: the rows alone keep the MDE above it")
     return Underpowered(f"{a.name} {claim} {b.name}: MDE {fmt(cmp['mde'])} is larger than the effect "
-                        f"{fmt(effect)} the claim is about; {interval_text(cmp)}; about "
-                        f"{seeds_needed(cmp, effect)} seeds per side would resolve it", cmp)
+                        f"{fmt(effect)} the claim is about; {interval_text(cmp)}; {advice}", cmp)
+
+
+def stated_effect(effect, claim: str) -> float:
+    if effect is None or isinstance(effect, bool) or not isinstance(effect, (int, float)) or effect <= 0:
+        raise ConfigError(f"{claim}: state the smallest effect the claim is about (effect=0.01, or "
+                          f"'{claim}:0.01' in assert_claim), from the measurement that motivated it; without it a "
+                          "null result could never fail")
+    return float(effect)
 
 
 # --- claims -------------------------------------------------------------------------------
@@ -118,21 +138,24 @@ def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float |
                 level: float = 0.95) -> dict:
     """A is better than B: the lower bound of (A - B) is above zero.
 
-    effect: the smallest gain worth claiming. Where the interval includes zero and
-    the MDE exceeds that effect (default: the observed delta), the claim is
-    Underpowered; where the MDE is smaller, A has been shown not to beat B."""
+    effect: the smallest gain the claim is about (required). The claim passes when the lower bound is
+    above zero; fails when the interval excludes that effect (A does not gain it) or when the comparison
+    had the power to see it and did not; is Underpowered only when its MDE exceeds the effect."""
+    effect = stated_effect(effect, "beats")
     metric = metric or a.metric
     require_seeds(a, b, "beats")
     cmp = compare(a, b, metric, level)
+    cmp["effect"] = effect
     if cmp["low"] > 0:
         publish_figures("claim", a.name, other=b.name, claim="beats", outcome="pass", **cmp)
         return cmp
-    wanted = effect if effect is not None else abs(cmp["delta"])
-    if cmp["high"] >= 0 and cmp["mde"] > wanted:  # an interval wholly below zero decides: A is worse
-        raise underpowered(a, b, "beats", cmp, wanted)
+    if cmp["high"] >= effect and cmp["mde"] > effect:  # the interval still holds the effect, and cannot decide
+        raise underpowered(a, b, "beats", cmp, effect)
     publish_figures("claim", a.name, other=b.name, claim="beats", outcome="fail", **cmp)
+    why = (f"the interval excludes the stated effect {fmt(effect)}" if cmp["high"] < effect else
+           f"the comparison could see {fmt(effect)} (MDE {fmt(cmp['mde'])}) and did not")
     raise AssertionError(f"{a.name} does not beat {b.name} on {metric}: {interval_text(cmp)}; expected the lower "
-                         "bound > 0")
+                         f"bound > 0; {why}")
 
 
 def claim_loses(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
@@ -185,25 +208,32 @@ def claim_not_worse(a: Result, b: Result, margin: float, metric: str | None = No
 
 
 def parse_claim(expected: str) -> tuple[str, float | None]:
+    """'beats:<effect>', 'loses:<effect>', 'equivalent:<margin>', 'not_worse:<margin>' -> (verb, number)."""
     name, _, arg = expected.partition(":")
     if name in ("beats", "loses") and not arg:
-        return name, None
-    if name in ("equivalent", "not_worse"):
+        return name, None  # the effect may come as assert_claim's effect=
+    if name in ("beats", "loses", "equivalent", "not_worse"):
         try:
             return name, float(arg)
         except ValueError:
             pass
-        raise ConfigError(f"claim {expected!r}: state the margin, e.g. '{name}:0.01'")
-    raise ConfigError(f"unknown claim {expected!r}; use beats, loses, equivalent:<margin> or not_worse:<margin>")
+        what = "the smallest effect" if name in ("beats", "loses") else "the margin"
+        raise ConfigError(f"claim {expected!r}: state {what}, e.g. '{name}:0.01'")
+    raise ConfigError(f"unknown claim {expected!r}; use beats:<effect>, loses:<effect>, equivalent:<margin> or "
+                      "not_worse:<margin>")
 
 
-def assert_claim(a: Result, b: Result, expected: str, metric: str | None = None, level: float = 0.95) -> dict:
-    """One claim by name: 'beats', 'loses', 'equivalent:<margin>' or 'not_worse:<margin>'."""
-    name, margin = parse_claim(expected)
+def assert_claim(a: Result, b: Result, expected: str, metric: str | None = None, level: float = 0.95,
+                 effect: float | None = None) -> dict:
+    """One claim by name: 'beats:<effect>', 'loses:<effect>' (or effect=), 'equivalent:<margin>' or
+    'not_worse:<margin>'."""
+    __tracebackhide__ = True
+    name, number = parse_claim(expected)
+    margin = number
     if name == "beats":
-        return claim_beats(a, b, metric, level=level)
+        return claim_beats(a, b, metric, effect=number if number is not None else effect, level=level)
     if name == "loses":
-        return claim_loses(a, b, metric, level=level)
+        return claim_loses(a, b, metric, effect=number if number is not None else effect, level=level)
     if name == "equivalent":
         return claim_equivalent(a, b, margin, metric, level)
     return claim_not_worse(a, b, margin, metric, level)

@@ -58,11 +58,11 @@ def test_rows_are_resampled_within_class_or_by_group():
 # --- claims ----------------------------------------------------------------------------------------
 def test_a_clear_win_passes_and_a_single_seed_is_underpowered():
     better, worse = result("better", [0.9, 0.9, 0.9]), result("worse", [0.6, 0.6, 0.6], seed0=10)
-    cmp = gates.claim_beats(better, worse)
+    cmp = gates.claim_beats(better, worse, effect=0.1)
     assert cmp["low"] > 0.2 and cmp["mde"] < 0.1
-    gates.claim_loses(worse, better)
+    gates.claim_loses(worse, better, effect=0.1)
     with pytest.raises(gates.Underpowered, match="needs at least 2"):
-        gates.claim_beats(result("one", [0.9]), worse)
+        gates.claim_beats(result("one", [0.9]), worse, effect=0.1)
 
 
 def test_a_powered_claim_that_does_not_hold_fails():
@@ -74,8 +74,8 @@ def test_a_powered_claim_that_does_not_hold_fails():
 def test_a_small_effect_with_noisy_seeds_is_underpowered_not_passed():
     noisy = result("noisy", [0.70, 0.85, 0.95])
     base = result("base", [0.78, 0.80, 0.82], seed0=10)
-    with pytest.raises(gates.Underpowered, match="MDE .* is larger than the effect 0.0100.*seeds per side"):
-        gates.claim_beats(noisy, base, effect=0.01)
+    with pytest.raises(gates.Underpowered, match="MDE .* is larger than the effect 0.0500.*seeds per side"):
+        gates.claim_beats(noisy, base, effect=0.05)
 
 
 def test_equivalence_is_two_one_sided_tests_with_a_margin():
@@ -102,10 +102,10 @@ def test_equivalence_of_two_broken_models_proves_nothing():
 
 def test_claims_by_name():
     a, b = result("a", [0.9, 0.9, 0.9]), result("b", [0.6, 0.6, 0.6], seed0=10)
-    gates.assert_claim(a, b, "beats")
-    gates.assert_claim(b, a, "loses")
+    gates.assert_claim(a, b, "beats:0.1")
+    gates.assert_claim(b, a, "loses", effect=0.1)
     gates.assert_claim(a, b, "not_worse:0.01")
-    for bad in ("no_difference", "equivalent", "equivalent:x", "better"):
+    for bad in ("no_difference", "equivalent", "equivalent:x", "better", "beats:x", "beats"):
         with pytest.raises(ConfigError):
             gates.assert_claim(a, b, bad)
 
@@ -114,7 +114,7 @@ def test_different_samples_are_refused():
     a = result("a", [0.8, 0.8])
     other = Result(**{**a.__dict__, "oof_index": np.arange(N) + 1})
     with pytest.raises(ConfigError, match="different samples"):
-        gates.claim_beats(a, other)
+        gates.claim_beats(a, other, effect=0.01)
 
 
 # --- the regression guard -------------------------------------------------------------------------
@@ -168,9 +168,29 @@ def test_recording_one_measure_keeps_the_others_of_the_same_run(tmp_path):
 
 
 def test_an_interval_wholly_on_the_wrong_side_decides_even_with_a_large_mde():
-    noisy_worse = result("noisy", [0.50, 0.58, 0.66])  # a wide spread, and far below
+    noisy_worse = result("noisy", [0.50, 0.55, 0.60])  # a wide spread, and far below
     base = result("base", [0.80, 0.80, 0.80], seed0=10)
     with pytest.raises(AssertionError, match="does not beat"):
         gates.claim_beats(noisy_worse, base, effect=0.01)
     with pytest.raises(AssertionError, match="worse than base .* by more than 0.0100"):
         gates.claim_not_worse(noisy_worse, base, margin=0.01)
+
+
+def test_a_claim_states_its_effect_and_a_null_result_with_power_fails():
+    """A technique that silently stopped working (delta 0) must fail a claim stated at its measured effect,
+    never end as a skip: the interval excludes the effect the claim is about."""
+    same_a, same_b = result("a", [0.8, 0.8, 0.8]), result("b", [0.8, 0.8, 0.8], seed0=10)
+    with pytest.raises(ConfigError, match="state the smallest effect"):
+        gates.claim_beats(same_a, same_b)
+    with pytest.raises(AssertionError, match="excludes the stated effect 0.2000"):
+        gates.claim_beats(same_a, same_b, effect=0.2)
+
+
+def test_the_seeds_needed_follow_the_same_variance_model():
+    noisy = result("noisy", [0.70, 0.85, 0.95])
+    base = result("base", [0.78, 0.80, 0.82], seed0=10)
+    cmp = gates.compare(noisy, base, "accuracy", 0.95)
+    needed = gates.seeds_needed(cmp, 0.05)
+    assert needed > 3
+    grown = {**cmp, "seed_var": cmp["seed_var"] * 3 / needed, "seeds_a": needed, "seeds_b": needed}
+    assert gates.seeds_needed(grown, 0.05) == needed  # at that many seeds the MDE reaches the effect

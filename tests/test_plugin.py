@@ -113,7 +113,7 @@ BASE = Experiment("digits-a", data="digits", model="rescnn", model_kw={"width": 
 
 @pytest.mark.claim
 def test_one_seed_cannot_claim(run_experiment):
-    assert_claim(run_experiment(BASE.with_(name="digits-b", lr=1e-2)), run_experiment(BASE), "beats")
+    assert_claim(run_experiment(BASE.with_(name="digits-b", lr=1e-2)), run_experiment(BASE), "beats:0.01")
 """
 
 

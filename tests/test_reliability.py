@@ -342,17 +342,60 @@ def test_an_unwritable_path_is_a_usage_error_at_pytest_start_up(tmp_path):
 
 
 KILLED_RUN = """
+import os
 import sys
+import time
+
 import numpy as np
+
+import competition.data.cache as cache
+import competition.runner as runner
+import competition.store as store
+import competition.train.loop as loop
 from competition.experiment import Budget, Experiment
 from competition.runner import RunContext, run
-from competition.store import Store
+
+POINT, _, COUNT = os.environ.get("KILL_AT", "").partition(":")
+HITS = []
+
+
+def reached(name):
+    # at the COUNT-th time this process reaches POINT, say so and wait there to be killed
+    if name == POINT:
+        HITS.append(name)
+        if len(HITS) == int(COUNT):
+            print("REACHED", name, flush=True)
+            time.sleep(600)
+
+
+def hook(module, attr, name, after=False):
+    original = getattr(module, attr)
+
+    def wrapper(*args, **kwargs):
+        if not after:
+            reached(name)
+        out = original(*args, **kwargs)
+        if after:
+            reached(name)
+        return out
+
+    setattr(module, attr, wrapper)
+
+
+hook(cache, "preprocess_image", "cache_build")          # inside the image cache build
+hook(runner, "prepare_data", "data_prepared", after=True)
+hook(loop, "backward_and_step", "training_step")        # inside an epoch
+hook(store, "sha256_file", "store_write")               # inside a unit's or a result's store write
 spec = Experiment("digits-kill", data="digits", model="rescnn", model_kw={"width": 4}, epochs=3, batch_size=32,
                   cv="stratified:2", augmentation="crop_flip")
-result = run(spec, Budget("kill", max_train=300), RunContext(store=Store(sys.argv[1]), data_root=sys.argv[2],
+result = run(spec, Budget("kill", max_train=300), RunContext(store=store.Store(sys.argv[1]), data_root=sys.argv[2],
                                                              progress_file=False))
 np.save(sys.argv[3], result.seed_oof_probs)
 """
+# Where each run is killed, in order: the child says when it gets there, so the test's power does not
+# depend on how fast the machine is. Later points resume what earlier kills left.
+KILL_POINTS = ["cache_build:40", "data_prepared:1", "training_step:6", "store_write:1", "training_step:10",
+               "store_write:2", "store_write:1"]
 
 
 def hidden_leftovers(*folders: Path) -> list[str]:
@@ -360,37 +403,34 @@ def hidden_leftovers(*folders: Path) -> list[str]:
     return [str(p) for folder in folders if folder.exists() for p in folder.rglob(".*") if ".pid" in p.name]
 
 
-def test_runs_killed_at_random_points_finish_bit_identical_and_leave_nothing(tmp_path):
-    """SIGKILL during data preparation, the cache build, an epoch or a store write, again and again;
-    each rerun resumes, and the last gives the uninterrupted run's probabilities bit for bit."""
+def test_runs_killed_at_signalled_points_finish_bit_identical_and_leave_nothing(tmp_path):
+    """SIGKILL in the cache build, after data preparation, inside epochs and inside store writes, each at a
+    point the child signals; each rerun resumes, and the last gives the uninterrupted run's probabilities
+    bit for bit."""
+    import os
     import subprocess
     import sys
-    import time
 
     script = tmp_path / "killed_run.py"
     script.write_text(KILLED_RUN)
 
-    def start(store, data, out):
+    def start(store, data, out, kill_at=""):
         return subprocess.Popen([sys.executable, str(script), str(store), str(data), str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "KILL_AT": kill_at})
 
-    started = time.perf_counter()
     clean = start(tmp_path / "clean-runs", tmp_path / "clean-data", tmp_path / "clean.npy")
-    assert clean.wait(timeout=600) == 0, clean.stderr.read().decode()[-2000:]
-    duration = time.perf_counter() - started
-    rng = np.random.default_rng(0)
-    kills = 0
-    for _ in range(8):
-        victim = start(tmp_path / "runs", tmp_path / "data", tmp_path / "killed.npy")
-        time.sleep(rng.uniform(0.5, duration))
-        if victim.poll() is None:
+    assert clean.wait(timeout=600) == 0, clean.stderr.read()[-2000:]
+    for point in KILL_POINTS:
+        victim = start(tmp_path / "runs", tmp_path / "data", tmp_path / "killed.npy", point)
+        line = victim.stdout.readline()  # blocks until the child reaches the point, or ends
+        if line.startswith("REACHED"):
             victim.kill()
-            kills += 1
-        victim.wait()
+        victim.wait(timeout=600)
+        assert line.startswith("REACHED"), (f"the run ended before it reached {point}: the kill test lost that "
+                                            f"point; stderr: {victim.stderr.read()[-1500:]}")
     final = start(tmp_path / "runs", tmp_path / "data", tmp_path / "killed.npy")
-    assert final.wait(timeout=600) == 0, final.stderr.read().decode()[-2000:]
-    print(f"{kills} of 8 runs killed; the uninterrupted run took {duration:.1f} s")
-    assert kills >= 4, f"only {kills} of 8 runs were killed before they finished; the test lost its power"
+    assert final.wait(timeout=600) == 0, final.stderr.read()[-2000:]
     assert np.array_equal(np.load(tmp_path / "killed.npy"), np.load(tmp_path / "clean.npy"))
     assert hidden_leftovers(tmp_path / "runs", tmp_path / "data") == []
     assert not any((tmp_path / "runs" / "scratch").iterdir())
