@@ -100,8 +100,8 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
     model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3], input_size=size,
                          pretrained=experiment.pretrained, **experiment.model_kw)
     augmentation = create_augmentation(experiment.augmentation, size, experiment.aug_backend, seed=unit.torch_seed)
-    train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation)
-    val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx])
+    train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation, rows=unit.train_idx)
+    val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx], rows=unit.val_idx)
     cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
     check_batch_fits(experiment, cfg, len(unit.train_idx))
     callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())]

@@ -299,6 +299,8 @@ MEASURES = {  # name -> (how to read it from a Result, higher is better)
 
 
 def measure_values(result: Result, measure: str, answers=None) -> np.ndarray:
+    if measure == "optimism":  # OOF minus eval, per seed: a leak downstream of the split raises it
+        return measure_values(result, "score") - measure_values(result, "eval", answers)
     if measure == "eval":
         if answers is None:
             raise ConfigError("the 'eval' measure needs the eval answers (competition.scoring.eval_answers)")
@@ -409,6 +411,34 @@ def assert_no_regression(result: Result, baselines: Baselines, measure: str = "s
         f"{np.round(new, 4).tolist()} from the baseline {fmt(limits['mean'])} (seed sd {fmt(limits['sd'])}, "
         f"{limits['n_base']} seeds, promoted {baseline['promoted']}); worse by {fmt(worse_by)}, expected at most "
         f"{fmt(limits['tolerance'])} (false-alarm rate {false_alarm:.0%})")
+    return limits
+
+
+def assert_no_optimism(result: Result, baselines: Baselines, answers, false_alarm: float = 0.01):
+    """The OOF score minus the eval score, per seed, stays where its baseline put it, in both directions
+    (false-alarm rate `false_alarm`, split between the two): validation rows that reach training after the
+    split raise the OOF score while the eval score stays, which no one-sided regression guard sees."""
+    __tracebackhide__ = True
+    if baselines.update:
+        return baselines.record(result, answers)
+    baseline = baselines.get(result)
+    if not {"score", "eval"} <= set(baseline["measures"]):
+        raise AssertionError(f"{result.name}: the baseline has no score and eval values; re-record it with "
+                             "--update-baselines")
+    before = np.asarray(baseline["measures"]["score"]) - np.asarray(baseline["measures"]["eval"])
+    new = measure_values(result, "optimism", answers)
+    limits = regression_tolerance(before, len(new), false_alarm / 2)
+    moved = float(new.mean() - limits["mean"])
+    publish_figures("regression", result.name, measure="optimism", new=float(new.mean()), baseline=limits["mean"],
+                    seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],
+                    seeds=len(new), worse_by=abs(moved))
+    assert abs(moved) <= limits["tolerance"], (
+        f"{result.name}: OOF minus eval ({result.metric}) is {fmt(new.mean())} over {len(new)} seed(s) against "
+        f"{fmt(limits['mean'])} in the baseline (seed sd {fmt(limits['sd'])}); moved by {moved:+.4f}, expected "
+        f"within {fmt(limits['tolerance'])}: " + ("the OOF score rose while the eval score did not (a leak of "
+                                                  "validation rows into training?)" if moved > 0 else
+                                                  "the eval score rose above the OOF score (eval answers leaking, "
+                                                  "or the validation rows harder than before?)"))
     return limits
 
 

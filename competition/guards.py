@@ -19,11 +19,12 @@ RESULT_GUARDS: dict[str, Callable] = {
     "no_regression[eval]": lambda r, b, answers: gates.assert_no_regression(r, b, "eval", answers),
     "no_regression[gap]": lambda r, b, answers: gates.assert_no_regression(r, b, "gap"),
     "beats_dummy": lambda r, b, answers: gates.assert_beats_dummy(r),
+    "no_optimism[oof-eval]": lambda r, b, answers: gates.assert_no_optimism(r, b, answers),
 }
 
 
 def result_guards(has_answers: bool) -> dict[str, Callable]:
-    """The guards that apply: the eval regression guard needs the eval answers."""
+    """The guards that apply: the eval regression and optimism guards need the eval answers."""
     return {name: guard for name, guard in RESULT_GUARDS.items() if has_answers or "eval" not in name}
 
 

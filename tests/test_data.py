@@ -490,3 +490,18 @@ def test_an_experiment_takes_height_and_width_and_keeps_them_through_json(csv_co
             Experiment("hw", data=csv_comp, image_size=bad)
     data = prepare_data(spec, BUDGETS["smoke"], load_competition(csv_comp), tmp_path / "cache")
     assert data.images.shape[1:3] == (12, 8)
+
+
+def test_validation_rows_in_the_set_the_loop_trains_on_are_stopped():
+    from competition.data.dataset import check_training_rows
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 6, 6, 1), dtype=np.uint8)
+    labels = np.arange(20) % 2
+    val = CachedDataset(images[15:], labels[15:], rows=np.arange(15, 20))
+    check_training_rows(CachedDataset(images[:15], labels[:15], rows=np.arange(15)), val)  # disjoint: fine
+    with pytest.raises(LeakageError, match="2 validation row\\(s\\) are in the training set"):
+        check_training_rows(CachedDataset(images[:17], labels[:17], rows=np.arange(17)), val)
+    rebuilt = CachedDataset(np.concatenate([images[:15], images[18:]]), np.concatenate([labels[:15], labels[18:]]))
+    with pytest.raises(LeakageError, match="2 of 5 validation images are in the training set.*\\[18, 19\\]"):
+        check_training_rows(rebuilt, val)

@@ -6,6 +6,7 @@ is cheaper than per item.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Callable
 
@@ -14,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError
+from .splits import LeakageError
 
 
 def to_chw_tensor(image: np.ndarray) -> torch.Tensor:
@@ -27,11 +29,12 @@ class CachedDataset(Dataset):
 
     transform: optional callable on one H x W x C uint8 array; returns an
     array (H x W x C) or a C x H x W tensor. A transform with `takes_index`
-    set is called with the image's row index as well.
+    set is called with the image's row index as well. rows: the table rows
+    the images are, when they come from a split.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None,
-                 transform: Callable | None = None):
+                 transform: Callable | None = None, rows: np.ndarray | None = None):
         if len(images) == 0:
             raise DataError("CachedDataset: the split is empty; check the split indices")
         if labels is not None and len(labels) != len(images):
@@ -39,6 +42,9 @@ class CachedDataset(Dataset):
         self.images = images
         self.labels = None if labels is None else torch.tensor(np.asarray(labels), dtype=torch.long)
         self.transform = transform
+        # the table rows the images are (a training unit's fold indices): fit checks training and validation
+        # rows are disjoint where training happens
+        self.rows = None if rows is None else np.asarray(rows)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -78,3 +84,33 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: 
                       num_workers=num_workers, worker_init_fn=seed_worker,
                       generator=torch.Generator().manual_seed(seed),
                       persistent_workers=False, pin_memory=False)
+
+
+def image_digests(images: np.ndarray, chunk: int = 4096) -> list[bytes]:
+    """A content digest per image (row of an N x H x W x C array), read in chunks from a memmap."""
+    digests = []
+    for start in range(0, len(images), chunk):
+        block = np.ascontiguousarray(images[start:start + chunk])
+        digests += [hashlib.blake2b(image.tobytes(), digest_size=12).digest() for image in block]
+    return digests
+
+
+def check_training_rows(train_ds, val_ds) -> None:
+    """Validation rows must not be in the set the loop trains on. Datasets made from a split carry their
+    rows and are compared by row; a training set rebuilt downstream of the split (it carries none) is
+    compared by content, so a concatenation after the fold check is caught too."""
+    val_rows = getattr(val_ds, "rows", None)
+    if val_rows is None or not isinstance(train_ds, CachedDataset):
+        return
+    if train_ds.rows is not None:
+        shared = np.intersect1d(train_ds.rows, val_rows)
+        if len(shared):
+            raise LeakageError(f"{len(shared)} validation row(s) are in the training set the loop trains on "
+                               f"(first: {shared[:5].tolist()}); the folds overlap")
+        return
+    seen = set(image_digests(train_ds.images))
+    leaked = [i for i, digest in enumerate(image_digests(val_ds.images)) if digest in seen]
+    if leaked:
+        raise LeakageError(f"{len(leaked)} of {len(val_rows)} validation images are in the training set the loop "
+                           f"trains on (validation rows {val_rows[leaked[:5]].tolist()}); it was rebuilt after the "
+                           "split with validation rows in it")

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from ..augment.batch import mix_batch
-from ..data.dataset import CachedDataset, make_loader
+from ..data.dataset import CachedDataset, check_training_rows, make_loader
 from ..errors import CheckpointError, CompetitionError, ConfigError
 from ..files import atomic_write
 from ..metrics import HIGHER_IS_BETTER, compute_metrics
@@ -406,6 +406,7 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
     Keeps the last epoch (cfg.keep="last") or the best by cfg.monitor ("best"),
     writes last.pt each epoch to checkpoint_dir and resumes from it when present.
     """
+    check_training_rows(train_ds, val_ds)  # where training happens, whatever built the datasets
     seed_everything(cfg.seed)
     log = log or (lambda message: None)
     callbacks = [LogEpoch(log), *([EarlyStopping(cfg.early_stopping, log)] if cfg.early_stopping else []),
