@@ -294,3 +294,18 @@ def test_a_missing_eval_image_is_never_skipped(tmp_path):
     (root / "eval" / "images" / "e1.png").unlink()
     with pytest.raises(DataError, match="eval rows are never skipped"):
         load_competition(root)
+
+
+def test_windows_separators_in_csv_paths_are_read(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    df = pd.read_csv(root / "train" / "train.csv")
+    df["path"] = df["path"].str.replace("/", "\\")
+    df.to_csv(root / "train" / "train.csv", index=False)
+    assert len(load_competition(root).train) == 8
+
+
+def test_an_eval_id_without_its_extension_names_the_file_that_is_there(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    pd.DataFrame({"ImageID": ["e0", "e1.png"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    with pytest.raises(DataError, match="has \\['e0.png'\\] \\(another extension\\?\\)"):
+        load_competition(root)

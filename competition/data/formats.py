@@ -156,9 +156,30 @@ def check_files_exist(df: pd.DataFrame, source: Path, values: pd.Series | None =
             if (base / "images" / value).is_file():
                 where += f", and the file is at {base / 'images' / value}: set \"{setting}\": \"images\""
             where += ")"
+        where += same_stem_hint(Path(df["path"].iat[first]))
         raise DataError(f"{source}: image file not found for row {csv_row(first)}: {where}; {len(bad)} missing in "
                         f"all (rows {row_list(csv_row(i) for i in bad)}). Restore the file(s), fix the paths, or "
                         f"remove the row(s){why}")
+
+
+def same_stem_hint(path: Path) -> str:
+    """When the file is missing but one of the same name with another extension (or none) is there."""
+    folder = path.parent
+    if not folder.is_dir():
+        return ""
+    others = sorted(p.name for p in folder.glob(f"{glob_escape(path.stem)}.*") if p.name != path.name)
+    if path.suffix == "" and not others:  # an id written without its extension
+        others = sorted(p.name for p in folder.glob(f"{glob_escape(path.name)}.*"))
+    return f"; {folder} has {others[:3]} (another extension?)" if others else ""
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def clean_path(value: str) -> str:
+    """A path as a CSV may write it: surrounding spaces and Windows separators are not part of it."""
+    return value.strip().replace("\\", "/")
 
 
 def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, allow_links: bool = False,
@@ -376,13 +397,13 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
         check_groups(df[group_col], source, group_col)
     table = pd.DataFrame({
         "image_id": df[id_col].astype(str),
-        "path": [str(images / p.strip()) for p in df[path_col]],
+        "path": [str(images / clean_path(p)) for p in df[path_col]],
         "label": labels,
         "group": df[group_col].astype(str).str.strip() if group_col in df.columns else df[id_col].astype(str),
     })
     extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
-    check_inside(table, df[path_col], root, source, config.allow_outside_links)
+    check_inside(table, df[path_col].map(clean_path), root, source, config.allow_outside_links)
     rows = [csv_row(i) for i in range(len(table))]
     table, rows, skipped = skip_missing(table, source, rows, config,
                                         lambda: check_files_exist(table, source, df[path_col], images))
