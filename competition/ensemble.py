@@ -47,6 +47,9 @@ def check_compatible(results) -> None:
             raise ConfigError(f"{r.name} has {r.oof_probs.shape[1]} classes, {first.name} {first.oof_probs.shape[1]}")
         if not np.array_equal(r.eval_ids, first.eval_ids):
             raise ConfigError(f"{r.name} and {first.name} predicted different eval ids")
+        if r.competition_digest and first.competition_digest and r.competition_digest != first.competition_digest:
+            raise ConfigError(f"{r.name} was trained on competition content {r.competition_digest}, {first.name} on "
+                              f"{first.competition_digest}; rerun the older one on the data as it is now")
 
 
 def ensemble_result(results, name: str, how: str, combine: Callable, answers=None, **extra):

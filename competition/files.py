@@ -73,13 +73,22 @@ def disk_full(exc: BaseException, path: Path) -> bool:
     return isinstance(exc, RuntimeError) and "write failed" in str(exc) and free_bytes(path) < (64 << 20)
 
 
+def human_bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
 class DiskFullError(CompetitionError, OSError):
     """No space left to write a file; nothing was published."""
 
-    def __init__(self, path: Path, written: int = 0):
+    def __init__(self, path: Path, written: int = 0, needed: int = 0):
         free = free_bytes(Path(path))
-        super().__init__(errno.ENOSPC, f"{path}: no space left on the device ({free / 2**20:.0f} MiB free"
-                         + (f", {written / 2**20:.0f} MiB were written before it filled" if written else "")
+        super().__init__(errno.ENOSPC, f"{path}: no space left on the device ({human_bytes(free)} free"
+                         + (f", {human_bytes(needed)} needed" if needed else "")
+                         + (f", {human_bytes(written)} were written before it filled" if written else "")
                          + "); free space there or choose another folder. Nothing was replaced")
 
     def __str__(self) -> str:

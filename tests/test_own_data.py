@@ -309,3 +309,13 @@ def test_an_eval_id_without_its_extension_names_the_file_that_is_there(tmp_path)
     pd.DataFrame({"ImageID": ["e0", "e1.png"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
     with pytest.raises(DataError, match="has \\['e0.png'\\] \\(another extension\\?\\)"):
         load_competition(root)
+
+
+def test_one_photo_in_two_peoples_folders_is_named(mask_comp):
+    first, second = sorted((mask_comp / "train" / "images").iterdir())[:2]
+    source = next(first.glob("normal.*"))
+    target = next(second.glob("normal.*"))
+    target.unlink()
+    (second / source.name).write_bytes(source.read_bytes())
+    with pytest.raises(DataError, match="same image \\(identical bytes\\) is listed under 2 ids"):
+        load_competition(mask_comp)

@@ -159,3 +159,11 @@ def test_progress_is_quiet_with_two_q(pytester, data_root):
     pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
     result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero", "-qq")
     assert not any("epoch=1" in line for line in result.outlines)
+
+
+def test_an_unreachable_mlflow_uri_is_a_usage_error_before_any_test(pytester):
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--mlflow", "http://127.0.0.1:9", f"--runs-dir={pytester.path / 'runs'}",
+                                f"--reports-dir={pytester.path / 'reports'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no tracking server answers at 127.0.0.1:9*"])

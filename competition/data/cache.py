@@ -342,11 +342,12 @@ def reserve(path: Path, entry: Path) -> None:
     """Allocate the whole memory-mapped file now: a disk that cannot hold it is an error naming the folder,
     not a SIGBUS in the middle of writing pixels."""
     with open(path, "r+b") as handle:
+        size = os.fstat(handle.fileno()).st_size
         try:
-            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+            os.posix_fallocate(handle.fileno(), 0, size)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFullError(entry) from None
+                raise DiskFullError(entry, needed=size) from None
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without fallocate
                 raise
 

@@ -463,6 +463,7 @@ def load_mask_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFram
     table = pd.DataFrame(rows)
     check_inside(table, table["image_id"], root, source, config.allow_outside_links, rows=row_numbers)
     check_unique_paths(table, source, row_numbers)
+    check_unique_content(table, source, row_numbers)  # one photo in two people's folders
     return table, make_task(MASK_CLASS_NAMES, config), skipped
 
 
