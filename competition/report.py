@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data.eda import drawable
 from .experiment import Result, result_to_json
 from .files import atomic_write, staging_folder
 from .metrics import bootstrap_ci, confusion, per_class_report
@@ -78,8 +79,9 @@ def plot_confusion(result, path: Path) -> None:
     n = len(result.class_names)
     fig, ax = plt.subplots(figsize=(0.55 * n + 2, 0.55 * n + 1.5))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), result.class_names, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(n), result.class_names, fontsize=7)
+    names = drawable(result.class_names)
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
     for i in range(n):
         for j in range(n):
             if cm[i, j]:
@@ -98,7 +100,7 @@ def plot_per_class_f1(report: pd.DataFrame, path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(report)), 3.5))
     ax.bar(range(len(report)), report["f1"], color="#4472c4")
-    ax.set_xticks(range(len(report)), report["class"], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(range(len(report)), drawable(report["class"]), rotation=60, ha="right", fontsize=7)
     ax.set(ylim=(0, 1), ylabel="F1", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
@@ -161,7 +163,7 @@ def fill_run_report(result, out: Path) -> None:
                      f"{'yes' if trust['inside'] else 'NO'}")
     lines += ["", f"spec: `{json.dumps(result.spec, default=str)}`", "",
               "![learning curves](learning_curves.png)", "![confusion](confusion_matrix.png)",
-              "![per-class F1](per_class_f1.png)", "", "```", classes.to_string(index=False, float_format="%.3f"), "```"]
+              "![per-class F1](per_class_f1.png)", "", "```", classes.to_string(index=True, float_format="%.3f"), "```"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 

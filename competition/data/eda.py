@@ -108,6 +108,18 @@ def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
     return summary
 
 
+def drawable(class_names) -> list[str]:
+    """Class names as tick labels, or their indices when the plotting font lacks a glyph they need (Hangul
+    names with matplotlib's default font would be drawn as boxes); report.md maps indices to names."""
+    from matplotlib import font_manager, ft2font
+
+    names = [str(name) for name in class_names]
+    charmap = ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap()
+    if all(ord(c) in charmap for name in names for c in name if not c.isspace()):
+        return names
+    return [str(i) for i in range(len(names))]
+
+
 def plot_class_distribution(summary: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -116,7 +128,7 @@ def plot_class_distribution(summary: dict, path: Path) -> None:
     names, counts = zip(*summary["class_counts"].items())
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names)), 4))
     ax.bar(range(len(names)), counts, color="#4472c4")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_xticks(range(len(names)), drawable(names), rotation=45, ha="right")
     ax.set_ylabel("train images")
     ax.set_title(f"{summary['name']}: class distribution (imbalance ratio {summary['imbalance_ratio']:.1f})")
     fig.tight_layout()
@@ -142,7 +154,7 @@ def plot_sample_grid(competition: Competition, images: np.ndarray, path: Path, p
         for ax, i in zip(row, chosen):
             image = images[i]
             ax.imshow(image[:, :, 0] if image.shape[2] == 1 else image, cmap="gray")
-        row[0].set_title(names[c], fontsize=7, loc="left")
+        row[0].set_title(drawable(names)[c], fontsize=7, loc="left")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -160,8 +172,8 @@ def format_summary(summary: dict) -> str:
              f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
              f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",
              f"- exact duplicates across train/eval: {len(summary['duplicates_train_eval'])} eval images",
-             "", "| class | train images |", "|---|---:|"]
-    lines += [f"| {name} | {n} |" for name, n in summary["class_counts"].items()]
+             "", "| index | class | train images |", "|---:|---|---:|"]
+    lines += [f"| {i} | {name} | {n} |" for i, (name, n) in enumerate(summary["class_counts"].items())]
     return "\n".join(lines) + "\n"
 
 
