@@ -145,10 +145,10 @@ class Store:
 
     def key(self, spec: dict, data_fingerprint: str, budget: str, task: dict | None = None,
             user_code: dict | None = None) -> str:
-        """What made a number: the spec (without where the competition lies: its content is in the data
+        """What made a number: the spec (without the competition's name or path: its content is in the data
         fingerprint), the data, the task (metric, classes, label space), the budget, the libraries, the
         package's code and the user code the spec names (qualified name -> source digest)."""
-        spec = {k: v for k, v in spec.items() if not (k == "data" and Path(str(v)).is_absolute())}
+        spec = {k: v for k, v in spec.items() if k != "data"}  # the data's content is in its fingerprint
         blob = json.dumps({"format": STORE_FORMAT, "spec": spec, "data": data_fingerprint, "budget": budget,
                            "task": task or {}, "user_code": user_code or {}, "libraries": library_versions(),
                            "code": code_fingerprint()}, sort_keys=True, default=str)
