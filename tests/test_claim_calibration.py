@@ -1,13 +1,19 @@
 """Claims' error rates, by simulation (synthetic probabilities, no training): A/A pairs drawn by one
 procedure, with shared row difficulty and a per-seed accuracy spread of about 0.01, three seeds per side.
 A 95% interval may call 'beats' in at most 2.5% of them (within its binomial error). The percentile
-two-level bootstrap that claims used before called it in 6.0% of 400 such pairs (issue 24)."""
+two-level bootstrap that claims used before called it in 6.0% of 400 such pairs (issue 24). And on the
+guard model's recorded seeds: every 3-vs-3 split through each claim verb."""
 from __future__ import annotations
+
+import json
+from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import t as t_dist
 
-from competition.metrics import paired_bootstrap, seed_level_comparison
+from competition.metrics import paired_bootstrap, seed_level_comparison, seed_variance
 
 CLASSES = 10
 
@@ -70,3 +76,41 @@ def test_pairing_the_seeds_narrows_the_interval_when_they_share_their_draws():
             cmp = seed_level_comparison("accuracy", y, a, b, n_boot=200, seed=i, paired=paired)
             widths[paired].append(cmp["high"] - cmp["low"])
     assert np.median(widths[True]) < 0.9 * np.median(widths[False])
+
+
+def split_rates(values: np.ndarray, per_side: int = 3, level: float = 0.95) -> dict[str, float]:
+    """Over every per_side-vs-per_side split of recorded seeds (one procedure on both sides): how often the
+    seed level of the claims' interval calls 'beats' (true difference 0), 'equivalent' and 'not_worse' when
+    the true difference is the margin (B shifted by it). The margin is two seed standard deviations."""
+    margin = 2 * values.std(ddof=1)
+    counts = {"beats": 0, "equivalent": 0, "not_worse": 0}
+    splits = 0
+    for side_a in combinations(range(len(values)), per_side):
+        rest = [i for i in range(len(values)) if i not in side_a]
+        for side_b in combinations(rest, per_side):
+            a, b = values[list(side_a)], values[list(side_b)]
+            var, df = seed_variance(a, b, paired=False)
+            se = np.sqrt(var)
+            two_sided = t_dist.ppf(1 - (1 - level) / 2, df) * se
+            tost = t_dist.ppf(level, df) * se  # the (1 - 2 alpha) interval of two one-sided tests
+            delta = a.mean() - b.mean()
+            counts["beats"] += delta - two_sided > 0
+            shifted = a.mean() - (b.mean() - margin)  # true difference +margin: not equivalent
+            counts["equivalent"] += (shifted - tost > -margin) and (shifted + tost < margin)
+            worse = (a.mean() - margin) - b.mean()    # true difference -margin: worse by the margin
+            counts["not_worse"] += worse - two_sided > -margin
+            splits += 1
+    return {claim: count / splits for claim, count in counts.items()} | {"splits": splits}
+
+
+def test_claims_on_splits_of_the_recorded_baseline_seeds_pass_falsely_at_most_as_promised():
+    """The guard model's 8 recorded seeds at smoke (fixtures/baselines), all 560 splits of 3 against 3:
+    real seed spreads, no training. The splits share seeds, so the rates are indicative, not independent."""
+    baseline = Path(__file__).parents[1] / "fixtures" / "baselines" / "small_cnn.smoke.json"
+    for record in json.loads(baseline.read_text()).values():
+        for measure in ("score", "eval"):
+            rates = split_rates(np.asarray(record["measures"][measure]))
+            assert rates["splits"] == 560
+            assert rates["beats"] <= 0.025 + 0.02, (measure, rates)
+            assert rates["equivalent"] <= 0.05 + 0.02, (measure, rates)
+            assert rates["not_worse"] <= 0.025 + 0.02, (measure, rates)
