@@ -7,11 +7,13 @@ tests, the fault-injection (power) checks and the A/A checks apply exactly the s
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import gates
+from .submission import diff_submissions, publish_submission, read_submission
 
 # Each: (result, baselines, eval answers or None) -> raises AssertionError on a failure.
 RESULT_GUARDS: dict[str, Callable] = {
@@ -45,3 +47,20 @@ def seed_agreement(result) -> float:
     preds = result.seed_eval().argmax(2)
     pairs = [float(np.mean(preds[i] == preds[j])) for i in range(len(preds)) for j in range(i + 1, len(preds))]
     return min(pairs) if pairs else 1.0
+
+
+def assert_agrees_with_previous(submission, previous: Path, result, competition, update: bool = False) -> dict:
+    """The submission agrees with the previous one (kept at `previous`; written there with update=True) at
+    least as well as two single seeds of the unchanged model agree with each other (the A/A spread,
+    measured on this result's own seeds)."""
+    __tracebackhide__ = True
+    if update:
+        publish_submission(submission, previous)
+    if not previous.exists():
+        raise AssertionError(f"no previous submission at {previous}; run with --update-baselines to store this one")
+    diff = diff_submissions(submission, read_submission(previous, competition), competition)
+    floor = seed_agreement(result)
+    assert diff["agreement"] >= floor, (
+        f"the submission agrees with the previous one on {diff['agreement']:.4f} of rows; two seeds of the "
+        f"unchanged model agree on {floor:.4f}; class changes {diff['per_class_change']}")
+    return diff

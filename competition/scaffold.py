@@ -36,8 +36,8 @@ import pytest
 from competition.data import make_splits
 from competition.experiment import Experiment
 from competition.gates import Baselines, assert_claim, assert_no_group_leakage
-from competition.guards import result_guards, seed_agreement
-from competition.submission import diff_submissions, make_submission, publish_submission, read_submission
+from competition.guards import assert_agrees_with_previous, result_guards
+from competition.submission import make_submission
 
 COMPETITION = {root!r}
 BASELINES = Path(__file__).with_name({baselines_dir!r})
@@ -81,16 +81,8 @@ def test_no_group_is_on_both_sides_of_the_split(competition):
 @pytest.mark.guard
 def test_the_submission_is_valid_and_agrees_with_the_previous_one(guard_result, competition, own_baselines):
     submission = make_submission(guard_result, competition)  # raises on a wrong id, label or column
-    previous = BASELINES / "submission.csv"
-    if own_baselines.update:
-        publish_submission(submission, previous)
-    if not previous.exists():
-        pytest.fail(f"no previous submission at {{previous}}; run with --update-baselines to store this one")
-    diff = diff_submissions(submission, read_submission(previous, competition), competition)
-    floor = seed_agreement(guard_result)
-    assert diff["agreement"] >= floor, (
-        f"the submission agrees with the previous one on {{diff['agreement']:.4f}} of rows; two seeds of the "
-        f"unchanged model agree on {{floor:.4f}}; class changes {{diff['per_class_change']}}")
+    assert_agrees_with_previous(submission, BASELINES / "submission.csv", guard_result, competition,
+                                update=own_baselines.update)
 
 
 @pytest.mark.claim

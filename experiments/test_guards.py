@@ -15,8 +15,9 @@ from __future__ import annotations
 import pytest
 
 from competition.gates import assert_no_regression, assert_submission_ready
-from competition.submission import diff_submissions, read_submission, write_submission
-from fixtures.guards import RESULT_GUARDS, require_baselines, seed_agreement
+from competition.guards import assert_agrees_with_previous
+from competition.submission import write_submission
+from fixtures.guards import RESULT_GUARDS, require_baselines
 from fixtures.models import EFFICIENTNET_LITE0, GUARD, RESNET18
 
 pytestmark = [pytest.mark.experiment, pytest.mark.guard]
@@ -47,13 +48,4 @@ def test_submission_is_valid_and_close_to_the_previous_one(fashion, competition_
     submission = write_submission(guard_result, fashion, path)
     assert_submission_ready(submission, fashion)
     previous = baselines.folder / f"submission.{competition_session.budget.name}.csv"
-    if baselines.update:
-        previous.parent.mkdir(parents=True, exist_ok=True)
-        previous.write_text(path.read_text())
-    if not previous.exists():
-        pytest.fail(f"no previous submission at {previous}; run with --update-baselines to store this one")
-    diff = diff_submissions(submission, read_submission(previous, fashion), fashion)
-    floor = seed_agreement(guard_result)
-    assert diff["agreement"] >= floor, (
-        f"the submission agrees with the previous one on {diff['agreement']:.4f} of rows; two seeds of the "
-        f"unchanged model agree on {floor:.4f}; class changes {diff['per_class_change']}")
+    assert_agrees_with_previous(submission, previous, guard_result, fashion, update=baselines.update)

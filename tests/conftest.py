@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import cv2
 
+from competition.data import prepare
 from competition.data.formats import MASK_STEMS
 
 
@@ -51,4 +52,12 @@ def mask_comp(tmp_path, rng):
     pd.DataFrame(people).to_csv(root / "train" / "train.csv", index=False)
     write_image(root / "eval" / "images" / "a.jpg", rng, ext=".jpg")
     pd.DataFrame({"ImageID": ["a.jpg"], "ans": [0]}).to_csv(root / "eval" / "info.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory):
+    """A data directory with the digits built-in prepared (modules that change what is in it keep their own)."""
+    root = tmp_path_factory.mktemp("data")
+    prepare("digits", root)
     return root

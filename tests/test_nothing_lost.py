@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from competition.cli import main as cli
-from competition.data import load_competition, prepare
+from competition.data import load_competition
 from competition.errors import ConfigError
 from competition.experiment import Budget, Experiment
 from competition.files import DiskFullError, atomic_write
@@ -29,13 +29,6 @@ from competition.tracking import check_uri
 TINY = Budget("tiny", max_train=120, max_epochs=1)
 SPEC = Experiment("digits-lost", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=32,
                   cv="stratified:2")
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
 
 
 @pytest.fixture(scope="module")

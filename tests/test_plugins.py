@@ -16,7 +16,6 @@ from sklearn.model_selection import GroupKFold, ShuffleSplit
 from torch import nn
 from torchvision.transforms import v2
 
-from competition.data import prepare
 from competition.errors import ConfigError
 from competition.experiment import Budget, Experiment
 from competition.metrics import HIGHER_IS_BETTER, register_metric
@@ -28,13 +27,6 @@ from competition.train import Callback
 TINY = Budget("tiny", max_train=600, max_epochs=3)
 BASE = Experiment("plug", data="digits", model="rescnn", model_kw={"width": 4}, epochs=3, batch_size=32,
                   cv="stratified:2", lr=1e-2)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
 
 
 def trained(spec: Experiment, data_root, store=None):
