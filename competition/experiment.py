@@ -165,6 +165,9 @@ class Experiment:
         carries their digest; the field then holds that name, so the spec serialises, keys and compares
         like any other, and `objects` keeps what each name stands for."""
         objects = {}
+        if isinstance(self.augmentation, list):  # a list of (step, params), as written by hand or read from JSON
+            object.__setattr__(self, "augmentation", tuple(tuple(s) if isinstance(s, list) else s
+                                                           for s in self.augmentation))
         for name, (registry, expected) in OBJECT_FIELDS.items():
             value = getattr(self, name)
             if isinstance(value, str) or (name == "augmentation" and isinstance(value, tuple)):

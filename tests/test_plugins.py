@@ -141,3 +141,8 @@ def test_an_edited_object_retrains_and_an_unchanged_one_is_served(data_root, tmp
         net[0].weight.mul_(2)  # other initial weights: another model
     assert not trained(BASE.with_(name="obj", model=net, model_kw={}), data_root, store).cache_hit
     assert first.key
+
+
+def test_augmentation_steps_may_be_a_list_as_well_as_a_tuple():
+    steps = [("flip", {"p": 0.5})]
+    assert BASE.with_(augmentation=steps).augmentation == (("flip", {"p": 0.5}),)
