@@ -73,12 +73,14 @@ def disk_full(exc: BaseException, path: Path) -> bool:
     return isinstance(exc, RuntimeError) and "write failed" in str(exc) and free_bytes(path) < (64 << 20)
 
 
-def human_bytes(count: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+def human_bytes(count: float) -> str:
+    if count < 1024:
+        return f"{count:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         count /= 1024
-    return f"{count:.1f} TiB"
+        if count < 1024 or unit == "GiB":
+            break
+    return f"{count:.1f} {unit}"
 
 
 class DiskFullError(CompetitionError, OSError):

@@ -100,17 +100,24 @@ def implementation(entry: Any) -> Any:
     return inspect.unwrap(entry) if callable(entry) else entry
 
 
+def module_source(obj: Any) -> str:
+    """The source file of the module that defines obj (or its class), as it is on disk now (inspect's line
+    cache could hold an older copy); '' if there is none."""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) else type(obj)
+    try:
+        with open(inspect.getsourcefile(inspect.getmodule(target) or target) or "", "rb") as handle:
+            return handle.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return ""
+
+
 def source_digest(entry: Any, what: str) -> str:
     """qualified name + the digest of the source of the module that defines a user's entry, or its
     `version` attribute where there is no source; refused when neither exists (a result could go stale)."""
     code = implementation(entry)
     name = f"{getattr(code, '__module__', '?')}.{getattr(code, '__qualname__', type(code).__qualname__)}"
-    try:  # the module file as it is on disk now (inspect's line cache could hold an older copy)
-        with open(inspect.getsourcefile(inspect.getmodule(code) or code) or "", "rb") as handle:
-            source = handle.read().decode(errors="replace")
-    except (OSError, TypeError):
-        source = None
-    if source is None:
+    source = module_source(code)
+    if not source:
         version = getattr(code, "version", None) or getattr(entry, "version", None)
         if version is None:
             raise ConfigError(f"{what}: the source of {name} cannot be read (defined interactively?), so the store "
@@ -139,16 +146,6 @@ def describe(obj: Any, limit: int = 300) -> str:
     """A readable one-line description of an object (no memory addresses)."""
     text = ADDRESS.sub("", repr(obj)).replace("\n", " ")
     return " ".join(text.split())[:limit]
-
-
-def module_source(obj: Any) -> str:
-    """The source file of the module that defines obj (or its class), as it is on disk now; '' if none."""
-    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) else type(obj)
-    try:
-        with open(inspect.getsourcefile(inspect.getmodule(target) or target) or "", "rb") as handle:
-            return handle.read().decode(errors="replace")
-    except (OSError, TypeError):
-        return ""
 
 
 def object_digest(obj: Any) -> str:

@@ -2,7 +2,6 @@
 exact duplicates, plots and a markdown summary."""
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -11,16 +10,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..errors import DataError
 from ..files import staging_folder
 from .cache import Preprocess, cached_images, image_header
+from .dataset import image_digests
 from .task import Competition
 
 
 def image_hashes(images: np.ndarray) -> np.ndarray:
-    """Content hash of each decoded image (row of an N x H x W x C array)."""
-    return np.array([hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=12).hexdigest()
-                     for im in images])
+    """Content hash of each decoded image (row of an N x H x W x C array), as hex."""
+    return np.array([digest.hex() for digest in image_digests(images)])
 
 
 def duplicates_within(hashes: np.ndarray) -> list[list[int]]:
