@@ -22,6 +22,7 @@ from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_S
                        describe, is_own_code, register_object, source_digest)
 
 EVAL_METRICS = ("accuracy", "macro_f1")
+AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
 
 
 def is_splitter(value) -> bool:
@@ -139,7 +140,8 @@ class Experiment:
     train_fraction: float = 1.0           # use a stratified fraction of the train split
     tta: tuple = ()                       # TTA views, e.g. ("identity", "hflip")
     seed: int = 0
-    seeds: int = 1
+    seeds: int | str = 1                  # "auto": seeds in rounds until a claim decides (gates.decide_claim)
+    max_seeds: int | None = None          # with seeds="auto": the most seeds per side a claim may train
     split_seed: int | None = None         # None: the split follows `seed`
     callbacks: tuple = ()                 # training callbacks (competition.train.Callback objects)
     draft: bool = False                   # decode JPEGs at a reduced scale when the target is that much smaller
@@ -211,7 +213,15 @@ class Experiment:
 
         at_least("epochs", 1, self.epochs)
         at_least("batch_size", 1, self.batch_size)
-        at_least("seeds", 1, self.seeds, " (the number of training seeds per fold)")
+        if self.seeds == "auto":
+            if not isinstance(self.max_seeds, int) or isinstance(self.max_seeds, bool) or self.max_seeds < AUTO_SEEDS:
+                raise ConfigError(f"{self.name}: seeds='auto' needs max_seeds, the most seeds per side a claim may "
+                                  f"train (an integer >= {AUTO_SEEDS}); got max_seeds={self.max_seeds!r}")
+        else:
+            at_least("seeds", 1, self.seeds, " (the number of training seeds per fold, or 'auto')")
+            if self.max_seeds is not None:
+                raise ConfigError(f"{self.name}: max_seeds={self.max_seeds!r} is for seeds='auto'; with "
+                                  f"seeds={self.seeds!r} leave it out")
         at_least("lr", 1e-12, self.lr)
         at_least("weight_decay", 0, self.weight_decay)
         at_least("mixup", 0, self.mixup)
@@ -260,7 +270,7 @@ class Experiment:
         """Everything that changes the numbers (the name does not); objects appear by their names."""
         data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.compare}
         data.pop("name")
-        for optional in ("callbacks", "draft"):  # the specs of every run before these existed stay as they were
+        for optional in ("callbacks", "draft", "max_seeds"):  # the specs of every run before these existed stay as they were
             if not data[optional]:
                 data.pop(optional)
         if self.callbacks:
@@ -275,6 +285,7 @@ class Experiment:
         """What one trained unit (a fold of one seed) depends on: the spec without the seed count."""
         data = self.to_dict()
         data.pop("seeds")
+        data.pop("max_seeds", None)
         data.pop("seed")
         data["split_seed"] = self.split_seed_value
         return data
@@ -316,8 +327,10 @@ class Experiment:
         return self.seed if self.split_seed is None else self.split_seed
 
     def training_seeds(self, budget: Budget | None = None) -> list[int]:
-        """The seeds trained per fold: seed, seed+1, ..., as many as the experiment or the budget asks."""
-        count = max(self.seeds, budget.seeds if budget is not None else 1)
+        """The seeds trained per fold: seed, seed+1, ..., as many as the experiment or the budget asks
+        (seeds='auto': the first round of a claim decided in rounds, at least AUTO_SEEDS)."""
+        asked = AUTO_SEEDS if self.seeds == "auto" else self.seeds
+        count = max(asked, budget.seeds if budget is not None else 1)
         return [self.seed + s for s in range(count)]
 
     @classmethod

@@ -30,7 +30,7 @@ from scipy.stats import norm, t as student_t
 from .data import check_no_leakage
 from .data.eda import duplicates_across, image_hashes
 from .errors import ConfigError
-from .experiment import Result
+from .experiment import Experiment, Result
 from .files import atomic_write
 from .metrics import (HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap, seed_level_comparison,
                       seeds_for_effect)
@@ -39,6 +39,7 @@ from .submission import distribution_shift, validate_submission
 
 FIGURE_LISTENERS: list[Callable[[dict], None]] = []
 MIN_CLAIM_SEEDS = 2  # one seed shows nothing of the training's own variance
+CLAIM_RESAMPLES = 1000  # row resamples behind a claim's row level
 
 
 class Underpowered(Exception):
@@ -72,13 +73,13 @@ def seed_list(result: Result) -> list[int]:
     return sorted({int(f.get("seed", 0)) for f in result.folds})
 
 
-def compare(a: Result, b: Result, metric: str, level: float, n_boot: int = 1000) -> dict:
+def compare(a: Result, b: Result, metric: str, level: float) -> dict:
     """A - B with the seed-level t interval (metrics.seed_level_comparison); paired by seed when A and B were
     trained on the same seed list (they then share data order, augmentation draws and, where the shapes
     match, initialisation)."""
     check_same_samples(a, b)
     paired = bool(a.folds) and seed_list(a) == seed_list(b)
-    return seed_level_comparison(metric, a.y, a.seed_probs(), b.seed_probs(), n_boot, level, seed=0,
+    return seed_level_comparison(metric, a.y, a.seed_probs(), b.seed_probs(), CLAIM_RESAMPLES, level, seed=0,
                                  groups=a.groups, paired=paired)
 
 
@@ -134,6 +135,85 @@ def stated_effect(effect, claim: str) -> float:
 
 
 # --- claims -------------------------------------------------------------------------------
+CLAIM_VERBS = ("beats", "loses", "equivalent", "not_worse")
+
+
+def claim_interval(a: Result, b: Result, verb: str, metric: str, level: float) -> dict:
+    """The comparison a verb reads: A - B at `level`, or for equivalence the (1 - 2 alpha) interval of two
+    one-sided tests ('loses' is read as B beats A)."""
+    if verb == "loses":
+        a, b = b, a
+    return compare(a, b, metric, level=1 - 2 * (1 - level) if verb == "equivalent" else level)
+
+
+def verdict(verb: str, cmp: dict, number: float) -> str:
+    """'pass', 'fail' or 'undecided' (the MDE exceeds the effect or margin the claim is about, and the
+    interval still holds both answers). `cmp` is from claim_interval; `number` the effect or margin."""
+    low, high, mde = cmp["low"], cmp["high"], cmp["mde"]
+    if verb in ("beats", "loses"):  # A - B (B - A for loses) above zero
+        if low > 0:
+            return "pass"
+        return "undecided" if high >= number and mde > number else "fail"
+    if verb == "equivalent":
+        if -number < low and high < number:
+            return "pass"
+        return "undecided" if (high - low) / 2 >= number else "fail"
+    if low > -number:  # not_worse
+        return "pass"
+    return "undecided" if high >= -number and mde > number else "fail"
+
+
+def claim_words(verb: str, number: float) -> str:
+    return {"beats": "beats", "loses": "loses to", "equivalent": f"equivalent within {number}",
+            "not_worse": f"not worse by {number}"}[verb]
+
+
+def failure_text(verb: str, a: Result, b: Result, metric: str, cmp: dict, number: float) -> str:
+    if verb in ("beats", "loses"):
+        winner, loser = (a, b) if verb == "beats" else (b, a)
+        why = (f"the interval excludes the stated effect {fmt(number)}" if cmp["high"] < number else
+               f"the comparison could see {fmt(number)} (MDE {fmt(cmp['mde'])}) and did not")
+        return (f"{winner.name} does not beat {loser.name} on {metric}: {interval_text(cmp)}; expected the lower "
+                f"bound > 0; {why}")
+    if verb == "equivalent":
+        return (f"{a.name} and {b.name} are not equivalent within {fmt(number)} on {metric}: "
+                f"{interval_text(cmp)}; expected the interval inside (-{fmt(number)}, {fmt(number)})")
+    return f"{a.name} is worse than {b.name} on {metric} by more than {fmt(number)}: {interval_text(cmp)}"
+
+
+def check_claim_number(verb: str, number) -> float:
+    if verb in ("beats", "loses"):
+        return stated_effect(number, verb)
+    if number is None or isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
+        raise ConfigError(f"claim_{verb}: margin={number!r}; state a positive margin, the largest difference "
+                          "that counts as no difference (e.g. 0.01)")
+    return float(number)
+
+
+def judge_claim(a: Result, b: Result, verb: str, number: float, metric: str | None = None,
+                level: float = 0.95, extra: dict | None = None) -> dict:
+    """Decide one claim and publish its figures (with `extra`): returns them on a pass, raises AssertionError
+    on a fail and Underpowered when undecided."""
+    number = check_claim_number(verb, number)
+    metric = metric or a.metric
+    words = claim_words(verb, number)
+    require_seeds(a, b, words)
+    if verb in ("equivalent", "not_worse"):
+        require_better_than_dummy(a, b, metric=metric)
+    cmp = claim_interval(a, b, verb, metric, level)
+    cmp["effect" if verb in ("beats", "loses") else "margin"] = number
+    cmp.update(extra or {})
+    outcome = verdict(verb, cmp, number)
+    winner, loser = (b, a) if verb == "loses" else (a, b)
+    if outcome == "undecided":
+        raise underpowered(winner, loser, words if verb != "loses" else "beats", cmp, number)
+    publish_figures("claim", winner.name, other=loser.name, claim="beats" if verb == "loses" else verb,
+                    outcome=outcome, **cmp)
+    if outcome == "fail":
+        raise AssertionError(failure_text(verb, a, b, metric, cmp, number))
+    return cmp
+
+
 def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
                 level: float = 0.95) -> dict:
     """A is better than B: the lower bound of (A - B) is above zero.
@@ -141,27 +221,13 @@ def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float |
     effect: the smallest gain the claim is about (required). The claim passes when the lower bound is
     above zero; fails when the interval excludes that effect (A does not gain it) or when the comparison
     had the power to see it and did not; is Underpowered only when its MDE exceeds the effect."""
-    effect = stated_effect(effect, "beats")
-    metric = metric or a.metric
-    require_seeds(a, b, "beats")
-    cmp = compare(a, b, metric, level)
-    cmp["effect"] = effect
-    if cmp["low"] > 0:
-        publish_figures("claim", a.name, other=b.name, claim="beats", outcome="pass", **cmp)
-        return cmp
-    if cmp["high"] >= effect and cmp["mde"] > effect:  # the interval still holds the effect, and cannot decide
-        raise underpowered(a, b, "beats", cmp, effect)
-    publish_figures("claim", a.name, other=b.name, claim="beats", outcome="fail", **cmp)
-    why = (f"the interval excludes the stated effect {fmt(effect)}" if cmp["high"] < effect else
-           f"the comparison could see {fmt(effect)} (MDE {fmt(cmp['mde'])}) and did not")
-    raise AssertionError(f"{a.name} does not beat {b.name} on {metric}: {interval_text(cmp)}; expected the lower "
-                         f"bound > 0; {why}")
+    return judge_claim(a, b, "beats", effect, metric, level)
 
 
 def claim_loses(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
                 level: float = 0.95) -> dict:
     """A is worse than B (B beats A)."""
-    return claim_beats(b, a, metric, effect, level)
+    return judge_claim(a, b, "loses", effect, metric, level)
 
 
 def claim_equivalent(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
@@ -170,41 +236,12 @@ def claim_equivalent(a: Result, b: Result, margin: float, metric: str | None = N
     Passes when the (1 - 2 alpha) interval of (A - B) lies inside (-margin, margin).
     Where the interval is too wide to fit inside the margin at all, the claim is
     Underpowered; where it reaches past the margin, A and B are not equivalent."""
-    if not isinstance(margin, (int, float)) or margin <= 0:
-        raise ConfigError(f"claim_equivalent: margin={margin!r}; state a positive margin, the largest difference "
-                          "that counts as no difference (e.g. 0.01)")
-    metric = metric or a.metric
-    require_seeds(a, b, f"equivalent within {margin}")
-    require_better_than_dummy(a, b, metric=metric)
-    cmp = compare(a, b, metric, level=1 - 2 * (1 - level))
-    cmp["margin"] = margin
-    if -margin < cmp["low"] and cmp["high"] < margin:
-        publish_figures("claim", a.name, other=b.name, claim="equivalent", outcome="pass", **cmp)
-        return cmp
-    if (cmp["high"] - cmp["low"]) / 2 >= margin:
-        raise underpowered(a, b, f"equivalent within {margin}", cmp, margin)
-    publish_figures("claim", a.name, other=b.name, claim="equivalent", outcome="fail", **cmp)
-    raise AssertionError(f"{a.name} and {b.name} are not equivalent within {fmt(margin)} on {metric}: "
-                         f"{interval_text(cmp)}; expected the interval inside (-{fmt(margin)}, {fmt(margin)})")
+    return judge_claim(a, b, "equivalent", margin, metric, level)
 
 
 def claim_not_worse(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
     """Non-inferiority: the lower bound of (A - B) is above -margin."""
-    if not isinstance(margin, (int, float)) or margin <= 0:
-        raise ConfigError(f"claim_not_worse: margin={margin!r}; state a positive margin")
-    metric = metric or a.metric
-    require_seeds(a, b, f"not worse by {margin}")
-    require_better_than_dummy(a, b, metric=metric)
-    cmp = compare(a, b, metric, level)
-    cmp["margin"] = margin
-    if cmp["low"] > -margin:
-        publish_figures("claim", a.name, other=b.name, claim="not_worse", outcome="pass", **cmp)
-        return cmp
-    if cmp["high"] >= -margin and cmp["mde"] > margin:  # wholly below -margin decides: A is worse
-        raise underpowered(a, b, f"not worse by {margin}", cmp, margin)
-    publish_figures("claim", a.name, other=b.name, claim="not_worse", outcome="fail", **cmp)
-    raise AssertionError(f"{a.name} is worse than {b.name} on {metric} by more than {fmt(margin)}: "
-                         f"{interval_text(cmp)}")
+    return judge_claim(a, b, "not_worse", margin, metric, level)
 
 
 def parse_claim(expected: str) -> tuple[str, float | None]:
@@ -212,7 +249,7 @@ def parse_claim(expected: str) -> tuple[str, float | None]:
     name, _, arg = expected.partition(":")
     if name in ("beats", "loses") and not arg:
         return name, None  # the effect may come as assert_claim's effect=
-    if name in ("beats", "loses", "equivalent", "not_worse"):
+    if name in CLAIM_VERBS:
         try:
             return name, float(arg)
         except ValueError:
@@ -228,15 +265,57 @@ def assert_claim(a: Result, b: Result, expected: str, metric: str | None = None,
     """One claim by name: 'beats:<effect>', 'loses:<effect>' (or effect=), 'equivalent:<margin>' or
     'not_worse:<margin>'."""
     __tracebackhide__ = True
-    name, number = parse_claim(expected)
-    margin = number
-    if name == "beats":
-        return claim_beats(a, b, metric, effect=number if number is not None else effect, level=level)
-    if name == "loses":
-        return claim_loses(a, b, metric, effect=number if number is not None else effect, level=level)
-    if name == "equivalent":
-        return claim_equivalent(a, b, margin, metric, level)
-    return claim_not_worse(a, b, margin, metric, level)
+    verb, number = parse_claim(expected)
+    return judge_claim(a, b, verb, number if number is not None else effect, metric, level)
+
+
+# --- claims decided in rounds of seeds ----------------------------------------------------------
+SEED_ROUND = 2  # seeds added per side at each look of a claim decided in rounds
+
+
+def seed_rounds(first: int, max_seeds: int, step: int = SEED_ROUND) -> list[int]:
+    """Seeds per side at each look: first, first + step, ..., max_seeds."""
+    rounds = [first]
+    while rounds[-1] < max_seeds:
+        rounds.append(min(rounds[-1] + step, max_seeds))
+    return rounds
+
+
+def error_spending(looks: int, rho: float = 2.0) -> list[float]:
+    """The fraction of a claim's error spent at each of `looks` looks, (k/L)^rho - ((k-1)/L)^rho, summing to one.
+
+    By the union bound, the chance of a false decision at any look is at most the sum of what each look
+    spends, however the looks depend on each other: stopping at the first decision is valid. rho=2 keeps
+    most of the error for the later looks, where more seeds make a decision likelier."""
+    return [(k / looks) ** rho - ((k - 1) / looks) ** rho for k in range(1, looks + 1)]
+
+
+def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experiment, expected: str,
+                 metric: str | None = None, level: float = 0.95, effect: float | None = None) -> dict:
+    """A claim between two specs, decided in rounds of seeds when either says seeds='auto': both sides train
+    the first round (Experiment.training_seeds), and while the claim is undecided SEED_ROUND more seeds each
+    (the same seed list, so the comparison stays paired; earlier seeds come from the store), up to the
+    larger max_seeds. Each look spends part of the claim's error (error_spending), so the verdict keeps its
+    error rate under this optional stopping. `run` trains a spec through the store (the run_experiment
+    fixture); specs without 'auto' are judged once, as assert_claim does."""
+    __tracebackhide__ = True
+    verb, number = parse_claim(expected)
+    number = check_claim_number(verb, number if number is not None else effect)
+    auto = [spec.max_seeds for spec in (a, b) if spec.seeds == "auto"]
+    result_a, result_b = run(a), run(b)
+    if not auto:
+        return judge_claim(result_a, result_b, verb, number, metric, level)
+    rounds = seed_rounds(max(result_a.n_seeds, result_b.n_seeds), max(auto))
+    for look, (seeds, spent) in enumerate(zip(rounds, error_spending(len(rounds))), start=1):
+        if look > 1 or result_a.n_seeds != result_b.n_seeds:
+            result_a, result_b = (run(spec.with_(seeds=seeds, max_seeds=None)) for spec in (a, b))
+        look_level = 1 - (1 - level) * spent
+        decided = verdict(verb, claim_interval(result_a, result_b, verb, metric or result_a.metric, look_level),
+                          number) != "undecided"
+        if decided or look == len(rounds):
+            return judge_claim(result_a, result_b, verb, number, metric, look_level,
+                               extra={"look": look, "looks": len(rounds), "error_spent": spent})
+    raise AssertionError("unreachable: the last look always judges")
 
 
 # --- guards on one result --------------------------------------------------------------------
@@ -298,7 +377,20 @@ MEASURES = {  # name -> (how to read it from a Result, higher is better)
 }
 
 
+def class_recalls(y: np.ndarray, seed_probs: np.ndarray) -> np.ndarray:
+    """(S, C): each seed's recall of each class (NaN for a class with no rows)."""
+    y = np.asarray(y)
+    rows = np.bincount(y, minlength=seed_probs.shape[2]).astype(float)
+    rows[rows == 0] = np.nan
+    return np.stack([np.bincount(y[probs.argmax(1) == y], minlength=seed_probs.shape[2]) / rows
+                     for probs in seed_probs])
+
+
 def measure_values(result: Result, measure: str, answers=None) -> np.ndarray:
+    if measure == "class_recall":  # (S, C), on the eval answers: a fault in the label map keeps OOF intact
+        if answers is None:
+            raise ConfigError("the 'class_recall' measure needs the eval answers (competition.scoring.eval_answers)")
+        return class_recalls(answers, result.seed_eval())
     if measure == "optimism":  # OOF minus eval, per seed: a leak downstream of the split raises it
         return measure_values(result, "score") - measure_values(result, "eval", answers)
     if measure == "eval":
@@ -333,6 +425,7 @@ class Baselines:
         measures = {"score": result.seed_scores().tolist(), "gap": result.seed_gaps().tolist()}
         if answers is not None:
             measures["eval"] = measure_values(result, "eval", answers).tolist()
+            measures["class_recall"] = measure_values(result, "class_recall", answers).tolist()
         records = self.read(result.name, result.budget)
         earlier = records.get(result.data_fingerprint, {})
         if earlier.get("key") == result.key:  # the same run, recorded by another guard: keep its other measures
@@ -440,6 +533,54 @@ def assert_no_optimism(result: Result, baselines: Baselines, answers, false_alar
                                                   "the eval score rose above the OOF score (eval answers leaking, "
                                                   "or the validation rows harder than before?)"))
     return limits
+
+
+def holm_rejections(p_values: np.ndarray, alpha: float) -> np.ndarray:
+    """Holm's step-down: which of the hypotheses to reject with the family-wise error at most `alpha`."""
+    order = np.argsort(p_values)
+    rejected = np.zeros(len(p_values), bool)
+    for rank, index in enumerate(order):
+        if p_values[index] > alpha / (len(p_values) - rank):
+            break
+        rejected[index] = True
+    return rejected
+
+
+def assert_no_class_regression(result: Result, baselines: Baselines, answers, false_alarm: float = 0.01):
+    """No class's eval recall, averaged over the result's seeds, fell below its baseline beyond what other
+    seeds explain: a one-sided t test per class against the baseline's per-class seed spread, with Holm's
+    correction across the classes so that the unchanged model trips it at most `false_alarm` of the time.
+    It sees what an average hides: two classes swapped in the label map, the minority classes given up."""
+    __tracebackhide__ = True
+    if baselines.update:
+        return baselines.record(result, answers)
+    baseline = baselines.get(result)
+    if "class_recall" not in baseline["measures"]:
+        raise AssertionError(f"{result.name}: the baseline has no per-class recall; re-record it with "
+                             "--update-baselines")
+    before = np.asarray(baseline["measures"]["class_recall"], float)
+    new = measure_values(result, "class_recall", answers)
+    rows = np.bincount(np.asarray(answers), minlength=new.shape[1])
+    # a class whose recall never moved across the baseline's seeds may still move by one row
+    sd = np.maximum(np.nanstd(before, axis=0, ddof=1), 1 / np.maximum(rows, 1))
+    scale = sd * math.sqrt(1 / len(new) + 1 / len(before))
+    drop = np.nan_to_num(np.nanmean(before, axis=0) - np.nanmean(new, axis=0))
+    p_values = student_t.sf(drop / scale, len(before) - 1)
+    rejected = holm_rejections(p_values, false_alarm)
+    worst = int(np.argmin(p_values))
+    quantile = float(student_t.ppf(1 - false_alarm / len(p_values), len(before) - 1))
+    publish_figures("regression", result.name, measure=f"recall[{result.class_names[worst]}]",
+                    new=float(np.nanmean(new[:, worst])), baseline=float(np.nanmean(before[:, worst])),
+                    seed_sd=float(sd[worst]), tolerance=quantile * float(scale[worst]),
+                    detectable=(quantile + float(norm.ppf(0.8))) * float(scale[worst]), seeds=len(new),
+                    worse_by=float(drop[worst]))
+    fallen = [f"{result.class_names[c]!r} {np.nanmean(new[:, c]):.3f} from {np.nanmean(before[:, c]):.3f} "
+              f"(seed sd {sd[c]:.3f}, p {p_values[c]:.1e})" for c in np.flatnonzero(rejected)]
+    assert not fallen, (
+        f"{result.name}: eval recall fell in {len(fallen)} of {len(p_values)} classes beyond their seed spread "
+        f"(Holm across classes, false-alarm rate {false_alarm:.0%}; {len(before)} baseline seeds, {len(new)} new): "
+        + "; ".join(fallen))
+    return {"p_values": p_values.tolist(), "worst": result.class_names[worst]}
 
 
 # --- leakage ----------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from scipy.stats import t as t_dist
 
+from competition import gates
+from competition.errors import ConfigError
+from competition.experiment import Experiment, Result
 from competition.metrics import paired_bootstrap, seed_level_comparison, seed_variance
 
 CLASSES = 10
@@ -114,3 +117,93 @@ def test_claims_on_splits_of_the_recorded_baseline_seeds_pass_falsely_at_most_as
             assert rates["beats"] <= 0.025 + 0.02, (measure, rates)
             assert rates["equivalent"] <= 0.05 + 0.02, (measure, rates)
             assert rates["not_worse"] <= 0.025 + 0.02, (measure, rates)
+
+
+# --- seeds until decided -------------------------------------------------------------------------------
+def as_result(name: str, y: np.ndarray, probs: np.ndarray) -> Result:
+    folds = [{"fold": 0, "seed": s, "val_metrics": {}, "train_metrics": {}} for s in range(len(probs))]
+    return Result(name=name, spec={}, budget="smoke", key="", class_names=[str(c) for c in range(CLASSES)],
+                  metric="accuracy", y=y, oof_index=np.arange(len(y)), oof_probs=probs.mean(0),
+                  eval_ids=np.arange(1), eval_probs=probs.mean(0)[:1], folds=folds, seconds=1.0,
+                  seed_oof_probs=probs, seed_eval_probs=probs[:, :1], data_fingerprint="fp")
+
+
+class SeedPools:
+    """A `run` for gates.decide_claim without training: each spec's first n seeds from a pool drawn up front,
+    as the store serves the seeds a claim already trained."""
+
+    def __init__(self, y, pools: dict[str, np.ndarray]):
+        self.y, self.pools, self.calls = y, pools, []
+
+    def __call__(self, spec: Experiment) -> Result:
+        seeds = spec.training_seeds(None)
+        self.calls.append((spec.name, len(seeds)))
+        return as_result(spec.name, self.y, self.pools[spec.name][: len(seeds)])
+
+
+AUTO_A = Experiment("a", seeds="auto", max_seeds=9)
+AUTO_B = Experiment("b", seeds="auto", max_seeds=9)
+
+
+def sequential_outcome(pools: SeedPools, expected: str, spend: bool = True) -> str:
+    if not spend:  # every look at the full level: what optional stopping does without spending
+        for seeds in gates.seed_rounds(3, 9):
+            a, b = (pools(spec.with_(seeds=seeds, max_seeds=None)) for spec in (AUTO_A, AUTO_B))
+            if gates.verdict("beats", gates.claim_interval(a, b, "beats", "accuracy", 0.95), 0.02) != "undecided":
+                return gates.verdict("beats", gates.claim_interval(a, b, "beats", "accuracy", 0.95), 0.02)
+        return "undecided"
+    try:
+        gates.decide_claim(pools, AUTO_A, AUTO_B, expected)
+        return "pass"
+    except gates.Underpowered:
+        return "undecided"
+    except AssertionError:
+        return "fail"
+
+
+def aa_pools(rng, rows: int = 1500, seeds: int = 9) -> SeedPools:
+    y, a, b = aa_pair(rng, rows, seeds, paired=False, seed_sd=0.2)
+    return SeedPools(y, {"a": a, "b": b})
+
+
+def test_seeds_until_decided_keep_the_false_beats_rate_under_optional_stopping(monkeypatch):
+    """A/A pairs where the seeds dominate, looked at after 3, 5, 7 and 9 seeds per side: deciding at the
+    first look that decides calls 'beats' at most 2.5% of the time (the error spent across the looks);
+    looking at the full level each time calls it more often."""
+    monkeypatch.setattr(gates, "CLAIM_RESAMPLES", 100)  # the seeds dominate here; the rows need few resamples
+    rng = np.random.default_rng(31)
+    pairs = 200
+    spent = naive = 0
+    for _ in range(pairs):
+        pools = aa_pools(rng)
+        spent += sequential_outcome(pools, "beats:0.02") == "pass"
+        naive += sequential_outcome(pools, "beats:0.02", spend=False) == "pass"
+    allowed = 0.025 + 2 * np.sqrt(0.025 * 0.975 / pairs)
+    assert spent / pairs <= allowed, f"'beats' in {spent} of {pairs} A/A pairs decided in rounds"
+    assert naive >= spent
+
+
+def test_an_effect_too_small_for_three_seeds_is_decided_by_more_and_seeds_come_once():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, CLASSES, 3000)
+    difficulty = rng.normal(0, 1.5, len(y))
+    pools = SeedPools(y, {"a": seed_probs(rng, y, difficulty, 0.25 + rng.normal(0, 0.2, 9)),
+                          "b": seed_probs(rng, y, difficulty, rng.normal(0, 0.2, 9))})
+    cmp = gates.decide_claim(pools, AUTO_A, AUTO_B, "beats:0.02")
+    assert cmp["look"] > 1 and cmp["looks"] == 4 and cmp["seeds_a"] == cmp["seeds_b"] == 2 * cmp["look"] + 1
+    assert cmp["paired"] and cmp["error_spent"] == pytest.approx((2 * cmp["look"] - 1) / 16)
+    asked = [n for name, n in pools.calls if name == "a"]
+    assert asked == sorted(set(asked)), f"a side asked for the same seeds twice: {asked}"
+
+
+def test_fixed_seeds_are_judged_once_and_auto_needs_its_limit():
+    rng = np.random.default_rng(5)
+    pools = aa_pools(rng)
+    fixed_a, fixed_b = Experiment("a", seeds=3), Experiment("b", seeds=3)
+    with pytest.raises((gates.Underpowered, AssertionError)):
+        gates.decide_claim(pools, fixed_a, fixed_b, "beats:0.02")
+    assert len(pools.calls) == 2
+    with pytest.raises(ConfigError, match="max_seeds"):
+        Experiment("a", seeds="auto")
+    with pytest.raises(ConfigError, match="max_seeds"):
+        Experiment("a", seeds=3, max_seeds=9)
