@@ -22,12 +22,14 @@ RESULT_GUARDS: dict[str, Callable] = {
     "no_regression[gap]": lambda r, b, answers: gates.assert_no_regression(r, b, "gap"),
     "beats_dummy": lambda r, b, answers: gates.assert_beats_dummy(r),
     "no_optimism[oof-eval]": lambda r, b, answers: gates.assert_no_optimism(r, b, answers),
+    "no_regression[class recall]": lambda r, b, answers: gates.assert_no_class_regression(r, b, answers),
 }
+NEEDS_ANSWERS = {"no_regression[eval]", "no_optimism[oof-eval]", "no_regression[class recall]"}
 
 
 def result_guards(has_answers: bool) -> dict[str, Callable]:
-    """The guards that apply: the eval regression and optimism guards need the eval answers."""
-    return {name: guard for name, guard in RESULT_GUARDS.items() if has_answers or "eval" not in name}
+    """The guards that apply: those on eval (regression, optimism, per-class recall) need the eval answers."""
+    return {name: guard for name, guard in RESULT_GUARDS.items() if has_answers or name not in NEEDS_ANSWERS}
 
 
 def guard_failures(result, baselines, answers) -> dict[str, str]:

@@ -25,7 +25,7 @@ from competition.store import Store
 from competition.submission import SubmissionError, diff_submissions, read_submission, write_submission
 from fixtures.claims import stated_at
 from fixtures.guards import guard_failures
-from fixtures.models import GUARD
+from fixtures.models import GUARD, LT_GUARD
 
 pytestmark = [pytest.mark.experiment, pytest.mark.guard]
 
@@ -83,30 +83,45 @@ def leak_validation_into_training(model, train_ds, val_ds, cfg, **kw):
     return real_fit(model, leaked, val_ds, cfg, **kw)
 
 
-FAULTS = {  # name -> (kind, patches as (object, attribute, replacement), spec change)
-    "labels-misaligned-10pct": ("labels", [(runner, "prepare_data", relabel_a_tenth)], {}),
-    "eval-images-rotated": ("data", [(runner, "prepare_data", rotate_eval_images)], {}),
-    "unscaled-inputs-at-inference": ("input scaling", [(Classifier, "normalize", unscaled_at_inference)], {}),
-    "learning-rate-100x-low": ("training", [], {"lr": GUARD.lr / 100}),
-    "shuffled-inference-loader": ("inference", [(cv, "predict", shuffled_predict)], {}),
+def swap_two_classes(*args):
+    """label map: two classes swapped where the names are mapped to indices (Sandal and Sneaker, 5 and 7)."""
+    data = real_prepare_data(*args)
+    table = data.table.copy()
+    table["label"] = table["label"].replace({5: 7, 7: 5})
+    return replace(data, table=table)
+
+
+def unit_class_weights(labels, num_classes):
+    """class weights: computed, then not passed on (every class weighted 1)."""
+    return torch.ones(num_classes)
+
+
+FAULTS = {  # name -> (kind, patches as (object, attribute, replacement), spec change, guard model)
+    "labels-misaligned-10pct": ("labels", [(runner, "prepare_data", relabel_a_tenth)], {}, GUARD),
+    "eval-images-rotated": ("data", [(runner, "prepare_data", rotate_eval_images)], {}, GUARD),
+    "unscaled-inputs-at-inference": ("input scaling", [(Classifier, "normalize", unscaled_at_inference)], {}, GUARD),
+    "learning-rate-100x-low": ("training", [], {"lr": GUARD.lr / 100}, GUARD),
+    "shuffled-inference-loader": ("inference", [(cv, "predict", shuffled_predict)], {}, GUARD),
+    "two-classes-swapped": ("label map", [(runner, "prepare_data", swap_two_classes)], {}, GUARD),
+    "class-weights-ignored": ("loss", [(cv, "balanced_class_weights", unit_class_weights)], {}, LT_GUARD),
 }
 
 
-def faulty_run(state, monkeypatch, tmp_path, patches, changes):
+def faulty_run(state, monkeypatch, tmp_path, patches, changes, spec=GUARD):
     for owner, attribute, replacement in patches:
         monkeypatch.setattr(owner, attribute, replacement)
     context = RunContext(store=Store(tmp_path / "runs"), data_root=state.data_root, device=state.device,
                          progress_file=False)
-    return run(GUARD.with_(seeds=1, **changes), state.budget, context)
+    return run(spec.with_(seeds=1, **changes), state.budget, context)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_guards_catch_the_fault(fault, competition_session, monkeypatch, tmp_path, baselines, fashion,
-                                eval_answers_of):
-    kind, patches, changes = FAULTS[fault]
-    result = faulty_run(competition_session, monkeypatch, tmp_path, patches, changes)
+def test_guards_catch_the_fault(fault, competition_session, monkeypatch, tmp_path, baselines,
+                                load_competition_by_name, eval_answers_of):
+    kind, patches, changes, spec = FAULTS[fault]
+    result = faulty_run(competition_session, monkeypatch, tmp_path, patches, changes, spec)
     monkeypatch.undo()
-    caught = guard_failures(result, baselines, eval_answers_of(fashion))
+    caught = guard_failures(result, baselines, eval_answers_of(load_competition_by_name(spec.data)))
     publish_figures("fault", fault, kind=kind, caught=", ".join(caught) or "NOTHING", score=result.score())
     assert caught, f"fault {fault!r} ({kind}) passed every guard; the guards cannot see it"
 

@@ -1,7 +1,7 @@
 """Guards: what CI gates on, on every commit.
 
-The guard model (fixtures.models.GUARD, the small CNN on fashion) trains with 3
-seeds; each guard compares it with a baseline recorded from 8 seeds of the same
+The guard models (fixtures.models.GUARD_MODELS: the small CNN on fashion, and with
+class weights on the long-tailed fashion-lt) train with 3 seeds; each guard compares it with a baseline recorded from 8 seeds of the same
 spec (fixtures/baselines/small_cnn.<budget>.json, with its environment). The
 regression tolerance is the one-sided 99% Student-t bound of a mean of 3 new
 seeds against the 8 recorded ones, so a re-run with other seeds or another
@@ -18,15 +18,18 @@ from competition.gates import assert_no_regression, assert_submission_ready
 from competition.guards import assert_agrees_with_previous
 from competition.submission import write_submission
 from fixtures.guards import RESULT_GUARDS, require_baselines
-from fixtures.models import EFFICIENTNET_LITE0, GUARD, RESNET18
+from fixtures.models import BASELINE_SEEDS, EFFICIENTNET_LITE0, GUARD, GUARD_MODELS, RESNET18
 
 pytestmark = [pytest.mark.experiment, pytest.mark.guard]
 
 
 @pytest.mark.parametrize("guard", RESULT_GUARDS)
-def test_guard_model(guard, baselines, budget, fashion, eval_answers_of, request):
-    require_baselines(baselines, budget, GUARD.name)
-    RESULT_GUARDS[guard](request.getfixturevalue("guard_result"), baselines, eval_answers_of(fashion))
+@pytest.mark.parametrize("data", GUARD_MODELS)
+def test_guard_model(data, guard, baselines, budget, load_competition_by_name, eval_answers_of, run_experiment):
+    spec = GUARD_MODELS[data]
+    require_baselines(baselines, budget, spec.name)
+    result = run_experiment(spec.with_(seeds=BASELINE_SEEDS) if baselines.update else spec)
+    RESULT_GUARDS[guard](result, baselines, eval_answers_of(load_competition_by_name(data)))
 
 
 @pytest.mark.slow

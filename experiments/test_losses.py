@@ -13,7 +13,7 @@ import pytest
 
 from competition.gates import assert_claim
 from fixtures.claims import stated_at
-from fixtures.models import SMALL_CNN
+from fixtures.models import LT_GUARD, SMALL_CNN
 
 pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]  # 3 seeds per side: minutes at smoke
 
@@ -21,7 +21,7 @@ CE = SMALL_CNN.with_(name="lt-cross_entropy", data="fashion-lt", loss="cross_ent
 LOSSES = {
     "focal": CE.with_(name="lt-focal", loss="focal", loss_kw={"gamma": 2.0}),
     "label_smoothing": CE.with_(name="lt-label_smoothing", loss="label_smoothing", loss_kw={"smoothing": 0.1}),
-    "weighted_ce": CE.with_(name="lt-weighted_ce", class_weights="balanced"),
+    "weighted_ce": LT_GUARD,  # CE with class_weights="balanced": also a guard model (experiments/test_guards.py)
     "f1": CE.with_(name="lt-f1", loss="f1"),
 }
 CLAIMS = {  # loss -> (claim against CE, budgets where it has power)

@@ -164,7 +164,7 @@ def test_recording_one_measure_keeps_the_others_of_the_same_run(tmp_path):
     gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "eval", answers)
     gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "score")
     measures = gates.Baselines(folder).get(run_)["measures"]
-    assert set(measures) == {"score", "gap", "eval"} and len(measures["eval"]) == 3
+    assert set(measures) == {"score", "gap", "eval", "class_recall"} and len(measures["eval"]) == 3
 
 
 def test_an_interval_wholly_on_the_wrong_side_decides_even_with_a_large_mde():
