@@ -18,7 +18,7 @@ import torch
 from competition import cv, runner
 from competition.data import CachedDataset
 from competition.data.splits import LeakageError
-from competition.gates import assert_submission_ready, publish_figures
+from competition.gates import assert_claim, assert_submission_ready, publish_figures
 from competition.models.classifier import Classifier
 from competition.runner import RunContext, run
 from competition.store import Store
@@ -169,3 +169,21 @@ def test_no_guard_fails_on_other_seeds_and_one_thread(competition_session, basel
     failures = guard_failures(result, baselines, eval_answers_of(fashion))
     publish_figures("aa", GUARD.name, seeds="100-102", threads=1, failures=len(failures), score=result.score())
     assert not failures, f"an unchanged model failed guards: {failures}"
+
+
+def test_a_technique_that_silently_stops_working_fails_its_claim(competition_session, monkeypatch, tmp_path,
+                                                                run_experiment):
+    """The claim 'lt-weighted_ce beats lt-cross_entropy' (experiments/test_losses.py, effect 0.1) with the class
+    weights computed and then dropped: the claim must fail, not skip as underpowered (issue 24: it was a skip,
+    delta +0.0000, and CI stayed green)."""
+    from experiments.test_losses import CE, CLAIMS
+    claim, _ = CLAIMS["weighted_ce"]
+    plain = run_experiment(CE)
+    monkeypatch.setattr(cv, "balanced_class_weights", unit_class_weights)
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=competition_session.data_root,
+                         device=competition_session.device, progress_file=False)
+    broken = run(LT_GUARD.with_(seeds=plain.n_seeds), competition_session.budget, context)
+    monkeypatch.undo()
+    with pytest.raises(AssertionError, match="does not beat"):
+        assert_claim(broken, plain, claim, metric="macro_f1")
+    publish_figures("fault", "class-weights-dropped (claim)", kind="claim", caught=f"claim {claim} fails")
