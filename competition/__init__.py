@@ -7,7 +7,7 @@ Layers, bottom to top (imports point only downward; tests/test_architecture.py c
   3. cv                                      folds, run_fold (the unit of work), assemble
   4. store, executors, runner                the result store; who trains missing units (local, Ray); prepare_data and run
   5. posthoc, ensemble                       TTA on stored folds, ensembles, frozen features
-  6. scoring, gates, report, submission, pytest_plugin, cli
+  6. scoring, gates, guards, calibration, report, submission, recipes, pytest_plugin, cli
 
 Importing the package imports nothing heavy (the CLI's --help answers at once): each registry
 imports the modules that fill it on its first look-up (registry.Registry.providers), so every

@@ -138,12 +138,17 @@ def stated_effect(effect, claim: str) -> float:
 CLAIM_VERBS = ("beats", "loses", "equivalent", "not_worse")
 
 
+def interval_level(verb: str, level: float) -> float:
+    """The two-sided level of the interval a verb reads: equivalence's two one-sided tests read the
+    (1 - 2 alpha) interval, the others the `level` one (its lower bound one-sided at (1 - level) / 2)."""
+    return 1 - 2 * (1 - level) if verb == "equivalent" else level
+
+
 def claim_interval(a: Result, b: Result, verb: str, metric: str, level: float) -> dict:
-    """The comparison a verb reads: A - B at `level`, or for equivalence the (1 - 2 alpha) interval of two
-    one-sided tests ('loses' is read as B beats A)."""
+    """The comparison a verb reads ('loses' is read as B beats A)."""
     if verb == "loses":
         a, b = b, a
-    return compare(a, b, metric, level=1 - 2 * (1 - level) if verb == "equivalent" else level)
+    return compare(a, b, metric, level=interval_level(verb, level))
 
 
 def verdict(verb: str, cmp: dict, number: float) -> str:
