@@ -34,6 +34,29 @@ FAST = Experiment("fast", model="speednet", model_kw={"widths": (48, 96, 192), "
                                                  "lookahead_steps": 5, "lookahead_alpha": 0.5},
                   lr=0.2, weight_decay=5e-4, scheduler="onecycle", loss="label_smoothing", loss_kw={"smoothing": 0.1},
                   augmentation="crop_alternating_flip", batch_size=128, epochs=8)
+def fast_without(name: str, **changes) -> Experiment:
+    """The fast recipe without one technique (an ablation: experiments/test_fast_recipe.py)."""
+    return FAST.with_(name=f"fast-no-{name}", **changes)
+
+
+def fast_model_kw(**changes) -> dict:
+    return {**FAST.model_kw, **changes}
+
+
+def fast_optimizer_kw(**changes) -> dict:
+    return {**FAST.optimizer_kw, **changes}
+
+
+FAST_ABLATIONS = {  # technique -> the recipe without it
+    "whitening": fast_without("whitening", model_kw=fast_model_kw(whiten=False)),
+    "dirac": fast_without("dirac", model_kw=fast_model_kw(dirac=False)),
+    "fast_bn_momentum": fast_without("fast_bn_momentum", model_kw=fast_model_kw(bn_momentum=0.1)),
+    "norm_lr_mult": fast_without("norm_lr_mult", optimizer_kw=fast_optimizer_kw(norm_lr_mult=1.0)),
+    "lookahead": fast_without("lookahead", optimizer_kw=fast_optimizer_kw(lookahead_steps=0)),
+    "nesterov": fast_without("nesterov", optimizer_kw=fast_optimizer_kw(nesterov=False)),
+    "label_smoothing": fast_without("label_smoothing", loss="cross_entropy", loss_kw={}),
+    "alternating_flip": fast_without("alternating_flip", augmentation="crop_flip"),
+}
 RECIPES = {"fast": FAST}  # what benchmarks/bench_train.py quality --recipe trains
 
 GUARD_SEEDS = 3       # seeds per CI run of the guard model
