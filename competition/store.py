@@ -91,12 +91,21 @@ def environment() -> dict:
                                 timeout=5, cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    cpu = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                   cpu)
-    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu,
+    cpu, isa = cpu_model_and_isa()
+    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu, "isa": isa,
             "threads": torch.get_num_threads(), "commit": commit}
+
+
+def cpu_model_and_isa() -> tuple[str, str]:
+    """The CPU model and the vector and matrix extensions that decide a path's speed (avx2, avx512*, amx*)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor(), ""
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                 platform.processor())
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    return model, " ".join(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
 
 
 def check_unit_shapes(output: dict) -> None:
