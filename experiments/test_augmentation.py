@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from competition.gates import assert_claim
+from competition.gates import decide_claim
 from fixtures.claims import stated_at
 from fixtures.models import SMALL_CNN
 
@@ -30,7 +30,9 @@ PRESETS = {
 @pytest.mark.parametrize("preset", PRESETS)
 def test_augmentation_loses_to_none_in_six_epochs(preset, run_experiment, budget):
     stated_at(budget, "standard", measured="one seed at smoke cannot decide it")
-    assert_claim(run_experiment(PRESETS[preset]), run_experiment(NONE), "loses:0.02")  # crop_flip: -0.048
+    until_decided = {"seeds": "auto", "max_seeds": 7}  # 3, 5, 7 paired seeds per side, within --minutes
+    decide_claim(run_experiment, PRESETS[preset].with_(**until_decided), NONE.with_(**until_decided),
+                 "loses:0.02")  # crop_flip: -0.048
 
 
 @pytest.mark.parametrize("preset", PRESETS)

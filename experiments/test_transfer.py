@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pytest
 
-from competition.gates import assert_claim
+from competition.gates import decide_claim
 from fixtures.claims import stated_at
 from fixtures.models import EFFICIENTNET_LITE0
 
@@ -57,4 +57,6 @@ def spec(size: str, mode: str):
 def test_transfer_case(case, run_experiment, budget):
     stated_at(budget, "standard", "full")
     size, mode, other = case
-    assert_claim(run_experiment(spec(size, mode)), run_experiment(spec(size, other)), CLAIMS[case])
+    until_decided = {"seeds": "auto", "max_seeds": 7}  # 3, 5, 7 paired seeds per side, within --minutes
+    decide_claim(run_experiment, spec(size, mode).with_(**until_decided), spec(size, other).with_(**until_decided),
+                 CLAIMS[case])
