@@ -336,10 +336,10 @@ def seeds_for_effect(row_var: float, seed_var: float, seeds: int, paired: bool, 
 def seed_level_comparison(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level: float = 0.95,
                           seed: int = 0, groups=None, power: float = 0.8, paired: bool = False) -> dict:
     """Compare A and B on the same rows, honest with few training seeds: delta = A - B (sign-flipped for a
-    lower-is-better metric) with a t interval whose variance adds the row level (a paired bootstrap of the
-    rows, stratified by class or by whole groups, of the mean-over-seeds difference) and the seed level
-    (per-seed scores: paired differences when A and B share their seed list, else Welch), and whose
-    degrees of freedom come from the seeds (Satterthwaite). Two or three seeds give a wide interval, as
+    lower-is-better metric) with a t interval whose variance adds the seed level (per-seed scores: paired
+    differences when A and B share their seed list, else Welch) and the row level the seeds share (a paired
+    bootstrap of the rows, stratified by class or by whole groups; common_row_variance), and whose degrees
+    of freedom are the seed level's (combined_df). Two or three seeds give a wide interval, as
     they should: the percentile two-level bootstrap, which resamples three seeds with replacement, was
     measured at 6% false 'beats' in A/A pairs against the 2.5% its interval promises.
 

@@ -24,7 +24,7 @@ from .cv import assemble, make_units
 from .data import Competition, Preprocess, data_dir, open_competition
 from .data.cache import image_channels, open_cache
 from .errors import ConfigError
-from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed, UnitJob
+from .executors import LocalExecutor, RayExecutor, UnitJob
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store, StoreIntegrityError
 

@@ -1,7 +1,6 @@
 """Experiment/run, the store, gates and submissions, on the digits competition."""
 from __future__ import annotations
 
-import json
 import multiprocessing
 from pathlib import Path
 

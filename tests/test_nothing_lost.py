@@ -7,17 +7,12 @@ from __future__ import annotations
 import errno
 import json
 import shutil
-import sys
 import textwrap
-import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from competition.cli import main as cli
-from competition.data import load_competition
 from competition.errors import ConfigError
 from competition.experiment import Budget, Experiment
 from competition.files import DiskFullError, atomic_write

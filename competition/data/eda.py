@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from ..files import staging_folder
 from .cache import Preprocess, cached_images, image_header

@@ -16,7 +16,6 @@ format), ``folder`` (one folder per class).
 from __future__ import annotations
 
 import difflib
-import hashlib
 import io
 import os
 import re
