@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install experiments test unit bench clean
+.PHONY: install experiments test unit lint bench clean
 
 install: $(STAMP)
 
@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml constraints.txt
 experiments: $(STAMP)
 	$(BIN)/python -m pytest experiments --budget=$(BUDGET) $(if $(K),-k "$(K)") $(PYTEST_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest tests experiments --budget=smoke $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check competition tests experiments fixtures benchmarks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)

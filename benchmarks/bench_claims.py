@@ -38,7 +38,7 @@ from competition.store import Store, environment  # noqa: E402
 
 def rate_line(label: str, hits: int, pairs: int, nominal: float) -> str:
     se = np.sqrt(nominal * (1 - nominal) / pairs)
-    return f"  {label:<52} {hits:>4}/{pairs} = {hits / pairs:6.2%}  (nominal {nominal:.1%}, binomial se {se:.2%})"
+    return f"  {label:<60} {hits:>4}/{pairs} = {hits / pairs:6.2%}  (nominal {nominal:.1%}, binomial se {se:.2%})"
 
 
 def single_look_rates(pairs: int) -> None:

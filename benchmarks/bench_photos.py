@@ -108,7 +108,8 @@ def main() -> None:
             per_item = DataLoader(PILResizeDataset(paths, labels), args.batch_size, shuffle=True,
                                   num_workers=workers)
             cached_data, per_item_data = data_epoch(cached), data_epoch(per_item)
-            cached_train, per_item_train = train_epoch(cached, model, optimizer), train_epoch(per_item, model, optimizer)
+            cached_train = train_epoch(cached, model, optimizer)
+            per_item_train = train_epoch(per_item, model, optimizer)
             print(f"one epoch, {len(paths)} images, batch {args.batch_size}, {workers} DataLoader worker(s):")
             print(f"  data only:       cache {cached_data:6.2f}s   per-item PIL+Resize {per_item_data:6.2f}s   "
                   f"cache {per_item_data / cached_data:5.1f}x faster")

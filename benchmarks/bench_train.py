@@ -179,7 +179,8 @@ def quality(args) -> None:
         epochs = cfg.epochs  # measured once: every seed trains the same schedule
         aug = create_augmentation(augmentation, (28, 28), seed=seed)
         print(f"quality: {args.recipe or model_name} {model_kw}, augmentation {augmentation}, {cfg.epochs} epochs, "
-              f"lr {cfg.lr} {cfg.optimizer} {cfg.optimizer_kw} weight decay {cfg.weight_decay}, seed {seed}", flush=True)
+              f"lr {cfg.lr} {cfg.optimizer} {cfg.optimizer_kw} weight decay {cfg.weight_decay}, seed {seed}",
+              flush=True)
         start = time.perf_counter()
         torch.manual_seed(seed)
         result = fit(create_model(model_name, 10, in_chans=1, **model_kw), CachedDataset(train, labels, aug), None,

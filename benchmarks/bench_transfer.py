@@ -33,7 +33,8 @@ def main() -> None:
     print(f"{'experiment':<32} {'train rows':>10} {'holdout macro F1':>17} {'eval acc':>9} {'minutes':>8}")
     for size in args.sizes:
         for mode in args.modes:
-            result = run(spec(size, mode), args.budget, RunContext(store=store, device=args.device, progress_file=False))
+            context = RunContext(store=store, device=args.device, progress_file=False)
+            result = run(spec(size, mode), args.budget, context)
             score_eval(result, fashion)
             print(f"{result.name:<32} {result.train_rows:>10} {result.score():>17.4f} "
                   f"{result.eval_metrics['accuracy']:>9.4f} {result.seconds / 60:>8.1f}", flush=True)

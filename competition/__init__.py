@@ -5,7 +5,7 @@ Layers, bottom to top (imports point only downward; tests/test_architecture.py c
      experiment                             metrics and the bootstrap; atomic_write
   2. data, augment, models, train, tta       data, models, the training loop, inference
   3. cv                                      folds, run_fold (the unit of work), assemble
-  4. store, executors, runner                the result store; who trains missing units (local, Ray); prepare_data and run
+  4. store, executors, runner                the result store; who trains missing units (local, Ray); run
   5. posthoc, ensemble                       TTA on stored folds, ensembles, frozen features
   6. scoring, gates, guards, calibration, report, submission, recipes, pytest_plugin, cli
 

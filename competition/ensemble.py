@@ -182,7 +182,8 @@ def frozen_features(experiment, budget="smoke", context: RunContext | None = Non
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     device = resolve_device(context.device or budget.device)
     model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
-                         input_size=data.images.shape[1:3], pretrained=experiment.pretrained, **experiment.model_kw).to(device)
+                         input_size=data.images.shape[1:3], pretrained=experiment.pretrained,
+                         **experiment.model_kw).to(device)
     cfg = TrainConfig(device=device, eval_batch_size=256)
     train = extract_features(model, CachedDataset(data.images), cfg).numpy()
     eval_ = extract_features(model, CachedDataset(data.eval_images), cfg).numpy()

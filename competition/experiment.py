@@ -270,7 +270,8 @@ class Experiment:
         """Everything that changes the numbers (the name does not); objects appear by their names."""
         data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.compare}
         data.pop("name")
-        for optional in ("callbacks", "draft", "max_seeds"):  # the specs of every run before these existed stay as they were
+        # the specs of every run before these fields existed stay as they were
+        for optional in ("callbacks", "draft", "max_seeds"):
             if not data[optional]:
                 data.pop(optional)
         if self.callbacks:

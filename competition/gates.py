@@ -499,7 +499,8 @@ def assert_no_regression(result: Result, baselines: Baselines, measure: str = "s
                              "--update-baselines")
     new = measure_values(result, measure, answers)
     limits = regression_tolerance(baseline["measures"][measure], len(new), false_alarm)
-    higher_better = MEASURES.get(measure, (None, True))[1] and (measure != "eval" or HIGHER_IS_BETTER.get(result.metric, True))
+    higher_better = MEASURES.get(measure, (None, True))[1] and (measure != "eval"
+                                                                 or HIGHER_IS_BETTER.get(result.metric, True))
     worse_by = (limits["mean"] - new.mean()) if higher_better else (new.mean() - limits["mean"])
     publish_figures("regression", result.name, measure=measure, new=float(new.mean()), baseline=limits["mean"],
                     seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],

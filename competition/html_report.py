@@ -118,7 +118,7 @@ def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[st
         mine = [c for c in claims if row["experiment"] in (c.get("experiment"), c.get("other"))]
         page = env.from_string(RUN).render(row=row, style=STYLE, claims=mine, spec=spec,
                                           images=[name for name in PLOTS if (folder / name).exists()])
-        atomic_write(folder / "index.html", lambda tmp: tmp.write_text(page))
+        atomic_write(folder / "index.html", lambda tmp, page=page: tmp.write_text(page))
     index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guard_lines, columns=COLUMNS,
                                           style=STYLE, script=SORT_SCRIPT)
     return atomic_write(reports / "index.html", lambda tmp: tmp.write_text(index))

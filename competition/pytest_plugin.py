@@ -103,7 +103,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("competition", "image-classification competition experiments")
     group.addoption("--budget", choices=list(BUDGETS), default=None,
                     help="experiment budget: smoke (CI), standard (2-core CPU; default), full (GPU)")
-    group.addoption("--data-dir", default=None, help="competitions' data directory (default $COMPETITION_DATA_DIR or ./data)")
+    group.addoption("--data-dir", default=None,
+                    help="competitions' data directory (default $COMPETITION_DATA_DIR or ./data)")
     group.addoption("--runs-dir", default="runs", help="the result store (default ./runs)")
     group.addoption("--reports-dir", default="reports", help="where per-run reports and leaderboard.md go")
     group.addoption("--cache-dir", default=None,
@@ -119,12 +120,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "later runs that would train are reported UNDERPOWERED")
     group.addoption("--update-baselines", action="store_true",
                     help="promote improved scores to fixtures/baselines (never a worse one)")
-    group.addoption("--competition", default=None, help="one's own competition directory, for the `my_competition` fixture")
+    group.addoption("--competition", default=None,
+                    help="one's own competition directory, for the `my_competition` fixture")
     group.addoption("--executor", choices=["local", "ray"], default="local",
                     help="who trains the units (fold x seed) the store lacks: this process (default), or Ray tasks; "
                          "the gates run here either way")
     group.addoption("--ray-address", default=None,
-                    help="the Ray cluster for --executor ray (default $RAY_ADDRESS, else a Ray started on this machine)")
+                    help="the Ray cluster for --executor ray (default $RAY_ADDRESS, else a Ray started on this "
+                         "machine)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -340,8 +343,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if claims:
         terminalreporter.section("competition claims")
         for claim in claims:
-            figures = (f"delta {claim['delta']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] MDE {claim['mde']:.4f} "
-                       f"seeds {claim['seeds_a']}/{claim['seeds_b']}" if "delta" in claim else
-                       f"seeds {claim.get('seeds_a')}/{claim.get('seeds_b')}")
-            terminalreporter.write_line(f"{claim['outcome'].upper():<13} {claim['experiment']} {claim.get('claim', '')} "
-                                        f"{claim['other']}: {figures}")
+            seeds = f"seeds {claim.get('seeds_a')}/{claim.get('seeds_b')}"
+            if "look" in claim:  # decided in rounds of seeds
+                seeds += f" (look {claim['look']} of {claim['looks']})"
+            figures = (f"delta {claim['delta']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] "
+                       f"MDE {claim['mde']:.4f} {seeds}" if "delta" in claim else seeds)
+            terminalreporter.write_line(f"{claim['outcome'].upper():<13} {claim['experiment']} "
+                                        f"{claim.get('claim', '')} {claim['other']}: {figures}")

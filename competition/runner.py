@@ -76,7 +76,8 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     channels = experiment.channels or image_channels(table["path"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
-    eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else (None, "")
+    no_eval: tuple = (None, "")
+    eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else no_eval
     labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
     fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
     return PreparedData(table=table[["image_id", "label", "group"]].copy(), images=images, eval_images=eval_images,
@@ -101,7 +102,8 @@ def unit_key(experiment: Experiment, data: PreparedData, budget: Budget, store: 
     """Units are keyed without the seed count, so adding a seed trains only the new one."""
     if store is None:
         return ""
-    return store.key(experiment.unit_dict(), data.fingerprint, budget.name, data.task, experiment.user_code(data.metric))
+    return store.key(experiment.unit_dict(), data.fingerprint, budget.name, data.task,
+                     experiment.user_code(data.metric))
 
 
 def result_key(experiment: Experiment, data: PreparedData, budget: Budget, store: Store | None, seeds: int) -> str:

@@ -73,7 +73,7 @@ def five_crop_views(x: torch.Tensor, arg: str) -> list[torch.Tensor]:
     r = float(arg or 0.875)
     ch, cw = round(h * r), round(w * r)
     corners = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)]
-    return [resized_crop(x, t, l, ch, cw) for t, l in corners]
+    return [resized_crop(x, top, left, ch, cw) for top, left in corners]
 
 
 def expand_view(view: str, x: torch.Tensor) -> list[torch.Tensor]:
@@ -88,7 +88,8 @@ def views_of(x: torch.Tensor, views) -> torch.Tensor:
     copies = [copy for view in views for copy in expand_view(view, x)]
     for view_copy in copies:
         if view_copy.shape != x.shape:
-            raise ConfigError(f"TTA views must keep the input shape {tuple(x.shape)}; one gave {tuple(view_copy.shape)}")
+            raise ConfigError(f"TTA views must keep the input shape {tuple(x.shape)}; one gave "
+                              f"{tuple(view_copy.shape)}")
     return torch.stack(copies)
 
 

@@ -1,7 +1,8 @@
 """Guards: what CI gates on, on every commit.
 
 The guard models (fixtures.models.GUARD_MODELS: the small CNN on fashion, and with
-class weights on the long-tailed fashion-lt) train with 3 seeds; each guard compares it with a baseline recorded from 8 seeds of the same
+class weights on the long-tailed fashion-lt) train with 3 seeds; each guard compares it
+with a baseline recorded from 8 seeds of the same
 spec (fixtures/baselines/small_cnn.<budget>.json, with its environment). The
 regression tolerance is the one-sided 99% Student-t bound of a mean of 3 new
 seeds against the 8 recorded ones, so a re-run with other seeds or another

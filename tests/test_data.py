@@ -367,7 +367,7 @@ def test_an_experiment_takes_a_competition_as_a_path_or_an_object_and_the_cli_su
 
 
 def named_competition(root, rng, labels):
-    for i, label in enumerate(labels):
+    for i in range(len(labels)):
         write_image(root / "train" / "images" / f"{i}.png", rng)
     pd.DataFrame({"path": [f"images/{i}.png" for i in range(len(labels))], "label": labels}).to_csv(
         root / "train" / "train.csv", index=False)

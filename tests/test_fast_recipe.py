@@ -204,7 +204,8 @@ def test_alternating_flip_flips_each_image_every_other_epoch(backend):
 
 def test_alternating_flip_in_fit_is_reproducible(digits):
     images, labels = digits
-    make = lambda: CachedDataset(images[:600], labels[:600], create_augmentation("crop_alternating_flip", (8, 8), seed=1))
+    make = lambda: CachedDataset(images[:600], labels[:600],  # noqa: E731
+                                 create_augmentation("crop_alternating_flip", (8, 8), seed=1))
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, optimizer="sgd", scheduler="none", max_steps_per_epoch=5)
     runs = []
     for _ in range(2):

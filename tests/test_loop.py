@@ -85,7 +85,8 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(digits_data, tmp_path)
 def test_early_stopping_and_best_checkpoint_by_monitor(digits_data):
     train, val = digits_data
     seed_everything(0)
-    result = fit(new_model(), train, val, small_config(epochs=8, lr=0.0, early_stopping=1, keep="best"), progress_file=False)
+    config = small_config(epochs=8, lr=0.0, early_stopping=1, keep="best")
+    result = fit(new_model(), train, val, config, progress_file=False)
     # with lr=0 the score only drifts; the run stops one stale epoch after its best
     assert len(result.history) < 8 and len(result.history) == result.kept_epoch + 1
     scores = [row["val_macro_f1"] for row in result.history]

@@ -72,7 +72,8 @@ def test_gpu_marker_skips_without_cuda(pytester):
 
 def test_run_experiment_leaderboard_junit_and_store_hit(pytester, data_root):
     pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
-    args = ["--budget=smoke", f"--data-dir={data_root}", "--runs-dir=runs", "--junitxml=out.xml", "-p", "no:cacheprovider"]
+    args = ["--budget=smoke", f"--data-dir={data_root}", "--runs-dir=runs", "--junitxml=out.xml",
+            "-p", "no:cacheprovider"]
     first = pytester.runpytest(*args)
     first.assert_outcomes(passed=1, failed=1)
     first.stdout.fnmatch_lines([

@@ -31,7 +31,8 @@ def test_batched_tta_equals_the_per_view_loop(model):
     ds = CachedDataset(IMAGES)
     views = ("identity", "hflip", "shift:2", "scale:1.2", "scale:0.8", "five_crop:0.75")
     for how in ("mean", "geometric", "max"):
-        assert np.allclose(tta_predict(model, ds, views, how), tta_predict(model, ds, views, how, batched=False), atol=1e-5)
+        batched, one_by_one = tta_predict(model, ds, views, how), tta_predict(model, ds, views, how, batched=False)
+        assert np.allclose(batched, one_by_one, atol=1e-5)
 
 
 def test_views_count_and_shape():

@@ -242,7 +242,8 @@ def prepare(name: str, root: str | Path | None = None) -> Path:
         writable_folder(target.parent, "data dir", "choose another with --data-dir or $COMPETITION_DATA_DIR")
         BUILTINS[name](target)
     config = json.loads((target / "competition.json").read_text())
-    if config.get("format") == "csv" and "image_root" not in config:  # prepared before paths were relative to the CSV's folder
+    # prepared before paths were relative to the CSV's folder
+    if config.get("format") == "csv" and "image_root" not in config:
         config["image_root"] = "images"
         atomic_write(target / "competition.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
     return target

@@ -277,7 +277,8 @@ def read_entry(entry: Path) -> np.ndarray | None:
     if "sha256" not in meta:  # written before caches carried a checksum: rebuild it, nothing is wrong
         return None
     if token not in VERIFIED:
-        VERIFIED[token] = list(images.shape) == meta.get("shape") and sha256_file(entry / "images.npy") == meta.get("sha256")
+        VERIFIED[token] = (list(images.shape) == meta.get("shape")
+                           and sha256_file(entry / "images.npy") == meta.get("sha256"))
         if not VERIFIED[token]:
             warnings.warn(f"{entry}: the image cache does not match its checksum; rebuilding it", CacheWarning,
                           stacklevel=2)
@@ -307,7 +308,7 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int, p
             for _ in pool.map(fill, range(1, len(paths)), chunksize=64):
                 bar.update()
         out.flush()
-        del out
+        out = None  # let the memmap go (and its file close) before the file is hashed and renamed
         meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths),
                 "sha256": sha256_file(staging / "images.npy")}
         (staging / "meta.json").write_text(json.dumps(meta))
