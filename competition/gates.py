@@ -97,6 +97,7 @@ def seeds_needed(cmp: dict, effect: float) -> int:
 
 
 def require_seeds(a: Result, b: Result, claim: str) -> None:
+    __tracebackhide__ = True
     if min(a.n_seeds, b.n_seeds) < MIN_CLAIM_SEEDS:
         figures = {"claim": claim, "seeds_a": a.n_seeds, "seeds_b": b.n_seeds}
         publish_figures("claim", a.name, other=b.name, outcome="underpowered", **figures)
@@ -107,6 +108,7 @@ def require_seeds(a: Result, b: Result, claim: str) -> None:
 
 def require_better_than_dummy(*results: Result, metric: str) -> None:
     """Equivalence or non-inferiority of models that do not beat the most-frequent-class model proves nothing."""
+    __tracebackhide__ = True
     for result in results:
         cmp = paired_bootstrap(metric, result.y, result.seed_probs(), dummy_probs(result), 1000, 0.95, seed=0,
                                groups=result.groups)
@@ -199,6 +201,7 @@ def judge_claim(a: Result, b: Result, verb: str, number: float, metric: str | No
                 level: float = 0.95, extra: dict | None = None) -> dict:
     """Decide one claim and publish its figures (with `extra`): returns them on a pass, raises AssertionError
     on a fail and Underpowered when undecided."""
+    __tracebackhide__ = True
     number = check_claim_number(verb, number)
     metric = metric or a.metric
     words = claim_words(verb, number)
@@ -226,12 +229,14 @@ def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float |
     effect: the smallest gain the claim is about (required). The claim passes when the lower bound is
     above zero; fails when the interval excludes that effect (A does not gain it) or when the comparison
     had the power to see it and did not; is Underpowered only when its MDE exceeds the effect."""
+    __tracebackhide__ = True
     return judge_claim(a, b, "beats", effect, metric, level)
 
 
 def claim_loses(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
                 level: float = 0.95) -> dict:
     """A is worse than B (B beats A)."""
+    __tracebackhide__ = True
     return judge_claim(a, b, "loses", effect, metric, level)
 
 
@@ -241,11 +246,13 @@ def claim_equivalent(a: Result, b: Result, margin: float, metric: str | None = N
     Passes when the (1 - 2 alpha) interval of (A - B) lies inside (-margin, margin).
     Where the interval is too wide to fit inside the margin at all, the claim is
     Underpowered; where it reaches past the margin, A and B are not equivalent."""
+    __tracebackhide__ = True
     return judge_claim(a, b, "equivalent", margin, metric, level)
 
 
 def claim_not_worse(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
     """Non-inferiority: the lower bound of (A - B) is above -margin."""
+    __tracebackhide__ = True
     return judge_claim(a, b, "not_worse", margin, metric, level)
 
 
@@ -326,6 +333,7 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
 # --- guards on one result --------------------------------------------------------------------
 def assert_metric_floor(result: Result, floor: float, metric: str | None = None, level: float = 0.95):
     """The lower bound of the two-level bootstrap interval of the OOF metric is at least `floor`."""
+    __tracebackhide__ = True
     metric = metric or result.metric
     point, low, high = bootstrap_ci(metric, result.y, result.seed_probs(), 1000, level, seed=0, groups=result.groups)
     publish_figures("metric_floor", result.name, metric=metric, score=point, low=low, high=high, floor=floor,
@@ -338,6 +346,7 @@ def assert_metric_floor(result: Result, floor: float, metric: str | None = None,
 
 def assert_gap_below(result: Result, max_gap: float, metric: str | None = None):
     """Train minus validation metric (both unaugmented) is at most `max_gap`."""
+    __tracebackhide__ = True
     metric = metric or result.metric
     gap, train, val = result.gap(metric), result.train_score(metric), float(np.mean(result.fold_scores(metric)))
     publish_figures("gap", result.name, metric=metric, gap=gap, train=train, val=val, max_gap=max_gap)
@@ -347,6 +356,7 @@ def assert_gap_below(result: Result, max_gap: float, metric: str | None = None):
 
 
 def assert_fold_std_below(result: Result, max_std: float, metric: str | None = None):
+    __tracebackhide__ = True
     metric = metric or result.metric
     scores = result.fold_scores(metric)
     std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
@@ -366,6 +376,7 @@ def dummy_probs(result: Result) -> np.ndarray:
 
 def assert_beats_dummy(result: Result, metric: str | None = None, level: float = 0.95):
     """A sanity guard: the model beats the most-frequent-class model (it catches a dead model, not a worse one)."""
+    __tracebackhide__ = True
     metric = metric or result.metric
     cmp = paired_bootstrap(metric, result.y, result.seed_probs(), dummy_probs(result), 1000, level, seed=0,
                            groups=result.groups)
@@ -488,6 +499,7 @@ def assert_no_regression(result: Result, baselines: Baselines, measure: str = "s
     than its baseline beyond what other training seeds explain (false-alarm rate `false_alarm`).
 
     `--update-baselines` records the result as the new baseline instead of judging it."""
+    __tracebackhide__ = True
     if baselines.update:
         recorded = baselines.record(result, answers)
         publish_figures("baseline", result.name, measure=measure, recorded=True,
@@ -591,6 +603,7 @@ def assert_no_class_regression(result: Result, baselines: Baselines, answers, fa
 
 # --- leakage ----------------------------------------------------------------------------------
 def assert_no_group_leakage(table: pd.DataFrame, folds, name: str = "split"):
+    __tracebackhide__ = True
     for train, val in folds:
         check_no_leakage(table.iloc[train], table.iloc[val])
     publish_figures("group_leakage", name, folds=len(folds), groups=int(table["group"].nunique()))
@@ -598,6 +611,7 @@ def assert_no_group_leakage(table: pd.DataFrame, folds, name: str = "split"):
 
 def assert_no_duplicates_across(train_images: np.ndarray, other_images: np.ndarray, name: str = "split",
                                 max_duplicates: int = 0):
+    __tracebackhide__ = True
     pairs = duplicates_across(image_hashes(train_images), image_hashes(other_images))
     publish_figures("duplicates_across", name, duplicates=len(pairs), max_duplicates=max_duplicates)
     assert len(pairs) <= max_duplicates, (

@@ -168,3 +168,25 @@ def test_an_unreachable_mlflow_uri_is_a_usage_error_before_any_test(pytester):
                                 f"--reports-dir={pytester.path / 'reports'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*no tracking server answers at 127.0.0.1:9*"])
+
+
+def test_a_failing_gate_points_at_the_users_line_not_into_the_package(pytester):
+    """Every assert helper hides its own frames (__tracebackhide__): the traceback ends at the test's line."""
+    pytester.makepyfile(test_gate_line="""
+        import numpy as np
+        from competition.calibration import aa_pair, as_result
+        from competition.gates import assert_claim, assert_metric_floor
+
+        def test_floor():
+            y, a, b = aa_pair(np.random.default_rng(0), 300, 3, paired=False)
+            assert_metric_floor(as_result("a", y, a), 0.999)  # THE USER'S LINE
+
+        def test_claim():
+            y, a, b = aa_pair(np.random.default_rng(0), 300, 3, paired=False)
+            assert_claim(as_result("a", y, a), as_result("b", y, a), "beats:0.001")  # THE CLAIM LINE
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*THE USER'S LINE*", "*expected the lower bound >= 0.9990*",
+                                 "*THE CLAIM LINE*", "*does not beat*"])
+    assert "competition/gates.py" not in result.stdout.str()
