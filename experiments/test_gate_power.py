@@ -25,7 +25,7 @@ from competition.store import Store
 from competition.submission import SubmissionError, diff_submissions, read_submission, write_submission
 from fixtures.claims import stated_at
 from fixtures.guards import guard_failures
-from fixtures.models import GUARD, LT_GUARD
+from fixtures.models import GUARD, GUARD_MODELS, LT_GUARD
 
 pytestmark = [pytest.mark.experiment, pytest.mark.guard]
 
@@ -156,18 +156,20 @@ def test_a_submission_in_shifted_label_space_is_refused(guard_result, fashion, b
 
 
 @pytest.mark.slow
-def test_no_guard_fails_on_other_seeds_and_one_thread(competition_session, baselines, fashion, eval_answers_of):
-    """A/A: the unchanged guard model with seeds 100-102 (same split) on one thread instead of two."""
-    state = competition_session
+@pytest.mark.parametrize("data", GUARD_MODELS)
+def test_no_guard_fails_on_other_seeds_and_one_thread(data, competition_session, baselines, load_competition_by_name,
+                                                      eval_answers_of):
+    """A/A: each unchanged guard model with seeds 100-102 (same split) on one thread instead of two."""
+    state, spec = competition_session, GUARD_MODELS[data]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         context = RunContext(store=state.store, data_root=state.data_root, device=state.device, progress_file=False)
-        result = run(GUARD.with_(name=GUARD.name, seed=100, split_seed=0), state.budget, context)
+        result = run(spec.with_(seed=100, split_seed=0), state.budget, context)
     finally:
         torch.set_num_threads(threads)
-    failures = guard_failures(result, baselines, eval_answers_of(fashion))
-    publish_figures("aa", GUARD.name, seeds="100-102", threads=1, failures=len(failures), score=result.score())
+    failures = guard_failures(result, baselines, eval_answers_of(load_competition_by_name(data)))
+    publish_figures("aa", spec.name, seeds="100-102", threads=1, failures=len(failures), score=result.score())
     assert not failures, f"an unchanged model failed guards: {failures}"
 
 
