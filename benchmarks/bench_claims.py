@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from competition import gates  # noqa: E402
-from competition.calibration import SeedPools, aa_pair, split_rates  # noqa: E402
+from competition.calibration import SeedPools, aa_pair, split_rates, unspent_outcome  # noqa: E402
 from competition.experiment import Experiment  # noqa: E402
 from competition.metrics import paired_bootstrap, seed_level_comparison  # noqa: E402
 from competition.recipes import FAST, FAST_ABLATIONS  # noqa: E402
@@ -70,12 +70,7 @@ def sequential_rates(pairs: int) -> None:
             decided_at += cmp["look"]
         except (AssertionError, gates.Underpowered):
             pass
-        for seeds in gates.seed_rounds(3, 9):
-            ra, rb = (pools(spec.with_(seeds=seeds, max_seeds=None)) for spec in (auto_a, auto_b))
-            outcome = gates.verdict("beats", gates.claim_interval(ra, rb, "beats", "accuracy", 0.95), 0.02)
-            if outcome != "undecided":
-                naive += outcome == "pass"
-                break
+        naive += unspent_outcome(pools, auto_a, auto_b, "beats", 0.02, max_seeds=9) == "pass"
     print(rate_line("error spent across the looks (decide_claim)", spent, pairs, 0.025))
     print(rate_line("every look at the full level (optional stopping, unspent)", naive, pairs, 0.025))
 

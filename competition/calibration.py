@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import t as t_dist
 
 from .experiment import Experiment, Result
-from .gates import interval_level, verdict
+from .gates import claim_interval, interval_level, seed_rounds, verdict
 from .metrics import seed_variance, t_mde
 
 CLASSES = 10
@@ -102,3 +102,14 @@ def split_rates(values: np.ndarray, per_side: int = 3, level: float = 0.95, marg
                 passes[verb] += verdict(verb, cmp, margin) == "pass"
             splits += 1
     return {verb: count / splits for verb, count in passes.items()} | {"splits": splits, "margin": margin}
+
+
+def unspent_outcome(run, a: Experiment, b: Experiment, verb: str, number: float, max_seeds: int) -> str:
+    """What optional stopping does without spending the error: every look (3, 5, ... max_seeds seeds per side)
+    at the full 95% level, stopping at the first that decides. For contrast with gates.decide_claim."""
+    for seeds in seed_rounds(3, max_seeds):
+        result_a, result_b = (run(spec.with_(seeds=seeds, max_seeds=None)) for spec in (a, b))
+        outcome = verdict(verb, claim_interval(result_a, result_b, verb, result_a.metric, 0.95), number)
+        if outcome != "undecided":
+            return outcome
+    return "undecided"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from competition import gates
-from competition.calibration import CLASSES, SeedPools, aa_pair, seed_probs, split_rates
+from competition.calibration import CLASSES, SeedPools, aa_pair, seed_probs, split_rates, unspent_outcome
 from competition.errors import ConfigError
 from competition.experiment import Experiment
 from competition.metrics import paired_bootstrap, seed_level_comparison
@@ -76,11 +76,7 @@ AUTO_B = Experiment("b", seeds="auto", max_seeds=9)
 
 def sequential_outcome(pools: SeedPools, expected: str, spend: bool = True) -> str:
     if not spend:  # every look at the full level: what optional stopping does without spending
-        for seeds in gates.seed_rounds(3, 9):
-            a, b = (pools(spec.with_(seeds=seeds, max_seeds=None)) for spec in (AUTO_A, AUTO_B))
-            if gates.verdict("beats", gates.claim_interval(a, b, "beats", "accuracy", 0.95), 0.02) != "undecided":
-                return gates.verdict("beats", gates.claim_interval(a, b, "beats", "accuracy", 0.95), 0.02)
-        return "undecided"
+        return unspent_outcome(pools, AUTO_A, AUTO_B, "beats", 0.02, max_seeds=9)
     try:
         gates.decide_claim(pools, AUTO_A, AUTO_B, expected)
         return "pass"
