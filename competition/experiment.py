@@ -23,6 +23,7 @@ from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_S
 
 EVAL_METRICS = ("accuracy", "macro_f1")
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
+CLAIM_MAX_SEEDS = 7  # the experiments' ceiling for a claim decided in rounds: 3, 5, 7 paired seeds per side
 
 
 def is_splitter(value) -> bool:

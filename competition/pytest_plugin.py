@@ -15,7 +15,7 @@ import torch
 
 from . import gates
 from .data import data_dir, open_competition
-from .experiment import BUDGETS, Experiment, get_budget
+from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
 from .gates import Baselines, Underpowered
@@ -55,6 +55,9 @@ class SessionState:
             self.mlflow_uri = check_uri(default_uri(self.store.root) if uri == "default" else uri) if uri else None
         except CompetitionError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if option("--max-seeds") is not None and option("--max-seeds") < AUTO_SEEDS:
+            raise pytest.UsageError(f"--max-seeds {option('--max-seeds')}: a claim's first round is {AUTO_SEEDS} "
+                                    f"seeds per side, so the ceiling must be at least {AUTO_SEEDS}")
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
         self.executor = RayExecutor(address=option("--ray-address")) if option("--executor") == "ray" \
@@ -118,6 +121,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--minutes", type=float, default=None,
                     help="train for at most this many minutes in the session (default: the budget's; standard 60); "
                          "later runs that would train are reported UNDERPOWERED")
+    group.addoption("--max-seeds", type=int, default=None,
+                    help=f"the most seeds per side a claim decided in rounds may train (default {CLAIM_MAX_SEEDS}); "
+                         f"--max-seeds {AUTO_SEEDS} judges every claim once, on its first round")
     group.addoption("--update-baselines", action="store_true",
                     help="promote improved scores to fixtures/baselines (never a worse one)")
     group.addoption("--competition", default=None,
@@ -183,6 +189,14 @@ def competition_session(pytestconfig) -> SessionState:
 def budget(competition_session):
     """The session's Budget (its .name is 'smoke', 'standard' or 'full')."""
     return competition_session.budget
+
+
+@pytest.fixture(scope="session")
+def until_decided(pytestconfig) -> dict:
+    """Spec fields for a claim decided in rounds of seeds (gates.decide_claim): spec.with_(**until_decided).
+    --max-seeds caps the rounds for the session."""
+    cap = pytestconfig.getoption("--max-seeds")
+    return {"seeds": "auto", "max_seeds": CLAIM_MAX_SEEDS if cap is None else cap}
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ from fixtures.models import SMALL_CNN, WIDE_CNN
 pytestmark = [pytest.mark.experiment, pytest.mark.claim]
 
 
-def test_wide_low_resolution_cnn_against_small_cnn_on_eval(run_experiment, fashion, eval_answers_of, budget):
+def test_wide_low_resolution_cnn_against_small_cnn_on_eval(run_experiment, fashion, eval_answers_of, budget,
+                                                            until_decided):
     stated_at(budget, "standard", "full")
     answers = eval_answers_of(fashion)
-    until_decided = {"seeds": "auto", "max_seeds": 7}  # 3, 5, 7 paired seeds per side, within --minutes
     decide_claim(lambda spec: eval_view(run_experiment(spec), answers), WIDE_CNN.with_(**until_decided),
                  SMALL_CNN.with_(**until_decided), "not_worse:0.005", metric="accuracy")

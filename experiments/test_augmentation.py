@@ -28,9 +28,8 @@ PRESETS = {
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_augmentation_loses_to_none_in_six_epochs(preset, run_experiment, budget):
+def test_augmentation_loses_to_none_in_six_epochs(preset, run_experiment, budget, until_decided):
     stated_at(budget, "standard", measured="one seed at smoke cannot decide it")
-    until_decided = {"seeds": "auto", "max_seeds": 7}  # 3, 5, 7 paired seeds per side, within --minutes
     decide_claim(run_experiment, PRESETS[preset].with_(**until_decided), NONE.with_(**until_decided),
                  "loses:0.02")  # crop_flip: -0.048
 

@@ -36,9 +36,8 @@ CLAIM = "equivalent:0.015"
 
 
 @pytest.mark.parametrize("technique", ABLATIONS)
-def test_each_technique_of_the_fast_recipe(technique, run_experiment, budget):
+def test_each_technique_of_the_fast_recipe(technique, run_experiment, budget, until_decided):
     stated_at(budget, "standard", "full")
-    until_decided = {"seeds": "auto", "max_seeds": 7}  # 3, 5, 7 paired seeds per side, within --minutes
     decide_claim(run_experiment, FAST.with_(**until_decided), ABLATIONS[technique].with_(**until_decided), CLAIM,
                  metric="accuracy")
 

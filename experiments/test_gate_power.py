@@ -174,13 +174,13 @@ def test_no_guard_fails_on_other_seeds_and_one_thread(data, competition_session,
 
 
 def test_a_technique_that_silently_stops_working_fails_its_claim(competition_session, monkeypatch, tmp_path,
-                                                                run_experiment):
+                                                                run_experiment, until_decided):
     """The claim 'lt-weighted_ce beats lt-cross_entropy' (experiments/test_losses.py, effect 0.1) with the class
     weights computed and then dropped: the claim must fail, not skip as underpowered (issue 24: it was a skip,
     delta +0.0000, and CI stayed green)."""
     from experiments.test_losses import CE, CLAIMS
     claim, _ = CLAIMS["weighted_ce"]
-    plain = run_experiment(CE)
+    plain = run_experiment(CE.with_(**until_decided))  # the claim's first round, as test_losses trains it
     monkeypatch.setattr(cv, "balanced_class_weights", unit_class_weights)
     context = RunContext(store=Store(tmp_path / "runs"), data_root=competition_session.data_root,
                          device=competition_session.device, progress_file=False)

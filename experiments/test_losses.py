@@ -19,13 +19,12 @@ pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]  # 3 
 
 # seeds in rounds (3, 5, 7 per side) until each claim decides: with three paired seeds (2 df) the f1 claim's
 # MDE was 0.187 at smoke, against the 0.05 it is about
-CE = SMALL_CNN.with_(name="lt-cross_entropy", data="fashion-lt", loss="cross_entropy", loss_kw={}, seeds="auto",
-                     max_seeds=7)
+CE = SMALL_CNN.with_(name="lt-cross_entropy", data="fashion-lt", loss="cross_entropy", loss_kw={})
 LOSSES = {
     "focal": CE.with_(name="lt-focal", loss="focal", loss_kw={"gamma": 2.0}),
     "label_smoothing": CE.with_(name="lt-label_smoothing", loss="label_smoothing", loss_kw={"smoothing": 0.1}),
     # CE with class_weights="balanced": also a guard model (experiments/test_guards.py), whose seeds it shares
-    "weighted_ce": LT_GUARD.with_(seeds="auto", max_seeds=7),
+    "weighted_ce": LT_GUARD,
     "f1": CE.with_(name="lt-f1", loss="f1"),
 }
 CLAIMS = {  # loss -> (claim against CE, budgets where it has power)
@@ -37,7 +36,8 @@ CLAIMS = {  # loss -> (claim against CE, budgets where it has power)
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-def test_loss_against_cross_entropy_on_macro_f1(loss, run_experiment, budget):
+def test_loss_against_cross_entropy_on_macro_f1(loss, run_experiment, budget, until_decided):
     claim, budgets = CLAIMS[loss]
     stated_at(budget, *budgets)
-    decide_claim(run_experiment, LOSSES[loss], CE, claim, metric="macro_f1")
+    decide_claim(run_experiment, LOSSES[loss].with_(**until_decided), CE.with_(**until_decided), claim,
+                 metric="macro_f1")

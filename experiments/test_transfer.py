@@ -54,9 +54,8 @@ def spec(size: str, mode: str):
 
 
 @pytest.mark.parametrize("case", CLAIMS, ids=lambda case: f"{case[0]}-{case[1]}-vs-{case[2]}")
-def test_transfer_case(case, run_experiment, budget):
+def test_transfer_case(case, run_experiment, budget, until_decided):
     stated_at(budget, "standard", "full")
     size, mode, other = case
-    until_decided = {"seeds": "auto", "max_seeds": 7}  # 3, 5, 7 paired seeds per side, within --minutes
     decide_claim(run_experiment, spec(size, mode).with_(**until_decided), spec(size, other).with_(**until_decided),
                  CLAIMS[case])

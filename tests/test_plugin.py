@@ -190,3 +190,13 @@ def test_a_failing_gate_points_at_the_users_line_not_into_the_package(pytester):
     result.stdout.fnmatch_lines(["*THE USER'S LINE*", "*expected the lower bound >= 0.9990*",
                                  "*THE CLAIM LINE*", "*does not beat*"])
     assert "competition/gates.py" not in result.stdout.str()
+
+
+def test_max_seeds_caps_claims_decided_in_rounds(pytester):
+    pytester.makepyfile("""
+        def test_cap(until_decided):
+            assert until_decided == {"seeds": "auto", "max_seeds": 3}
+    """)
+    pytester.runpytest("--max-seeds", "3").assert_outcomes(passed=1)
+    refused = pytester.runpytest("--max-seeds", "2")
+    assert refused.ret == 4 and "--max-seeds 2" in refused.stderr.str() and "at least 3" in refused.stderr.str()
