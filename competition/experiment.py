@@ -23,6 +23,7 @@ from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_S
 
 EVAL_METRICS = ("accuracy", "macro_f1")
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
+ROWS = ("all", "search")  # the train rows an experiment trains on (see Experiment.rows)
 CLAIM_MAX_SEEDS = 7  # the experiments' ceiling for a claim decided in rounds: 3, 5, 7 paired seeds per side
 
 
@@ -139,6 +140,8 @@ class Experiment:
     ema_decay: float | None = None
     cv: str = "holdout"                   # "holdout", "<scheme>:<k>" (e.g. "stratified:5") or "bootstrap:<members>"
     train_fraction: float = 1.0           # use a stratified fraction of the train split
+    rows: str = "all"                     # "search": train on the search split; the eval set is the confirmation
+                                          # split (data.splits.confirmation_split), as a hyperparameter search does
     tta: tuple = ()                       # TTA views, e.g. ("identity", "hflip")
     seed: int = 0
     seeds: int | str = 1                  # "auto": seeds in rounds until a claim decides (gates.decide_claim)
@@ -245,6 +248,8 @@ class Experiment:
             raise ConfigError(f"{self.name}: ema_decay={self.ema_decay!r}; use None or a value in (0, 1)")
         if self.class_weights not in (None, "balanced"):
             raise ConfigError(f"{self.name}: class_weights={self.class_weights!r}; use None or 'balanced'")
+        if self.rows not in ROWS:
+            raise ConfigError(f"{self.name}: rows={self.rows!r}; use one of {list(ROWS)}")
         if not isinstance(self.draft, bool):
             raise ConfigError(f"{self.name}: draft={self.draft!r}; use True or False")
         if not isinstance(self.tta, tuple):
@@ -275,6 +280,8 @@ class Experiment:
         for optional in ("callbacks", "draft", "max_seeds"):
             if not data[optional]:
                 data.pop(optional)
+        if data["rows"] == "all":
+            data.pop("rows")
         if self.callbacks:
             data["callbacks"] = list(self.callbacks)
         data["augmentation"] = list(self.augmentation) if isinstance(self.augmentation, tuple) else self.augmentation

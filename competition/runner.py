@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from .cv import assemble, make_units
 from .data import Competition, Preprocess, data_dir, open_competition
 from .data.cache import image_channels, open_cache
+from .data.splits import confirmation_split
 from .errors import ConfigError
 from .executors import LocalExecutor, RayExecutor, UnitJob
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
@@ -40,6 +41,7 @@ class RunContext:
     cache_dir: str | Path | None = None     # the image cache; default <data dir>/.cache, never inside a competition
     deadline: float | None = None           # time.monotonic() after which no unit starts training
     executor: LocalExecutor | RayExecutor | None = None  # who trains missing units; None: this process
+    on_epoch: Callable[[int, dict], None] | None = None  # (unit index, history row) per epoch (UnitJob.on_epoch)
 
 
 def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
@@ -63,11 +65,14 @@ def cache_root(context: RunContext) -> Path:
 
 def prepare_data(experiment: Experiment, budget: Budget, competition: Competition, cache_dir: Path) -> PreparedData:
     """The budget-scaled train table and the cached images: what training may see."""
-    table = competition.train
+    table, eval_table = competition.train, competition.eval
     rows = np.arange(len(table))
+    if experiment.rows == "search":  # the confirmation rows become the eval set: predicted, never trained on
+        rows, confirm = confirmation_split(table)
+        eval_table = table.iloc[confirm].reset_index(drop=True)
     if experiment.train_fraction < 1.0:
-        rows = subsample(table, max(len(competition.task.class_names), round(experiment.train_fraction * len(table))),
-                         seed=0)
+        rows = rows[subsample(table.iloc[rows], max(len(competition.task.class_names),
+                                                    round(experiment.train_fraction * len(rows))), seed=0)]
     if budget.max_train is not None:
         rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
     table = table.iloc[rows].reset_index(drop=True)
@@ -77,11 +82,11 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
     no_eval: tuple = (None, "")
-    eval_images, eval_key = open_cache(competition.eval["path"], spec, cache_dir) if len(competition.eval) else no_eval
+    eval_images, eval_key = open_cache(eval_table["path"], spec, cache_dir) if len(eval_table) else no_eval
     labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
     fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
     return PreparedData(table=table[["image_id", "label", "group"]].copy(), images=images, eval_images=eval_images,
-                        eval_ids=competition.eval["image_id"].to_numpy(), class_names=competition.task.class_names,
+                        eval_ids=eval_table["image_id"].to_numpy(), class_names=competition.task.class_names,
                         metric=competition.task.metric, fingerprint=fingerprint, task=competition.task.to_json(),
                         competition_digest=competition.content_digest, skipped=list(competition.skipped))
 
@@ -141,7 +146,8 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
         store.report_corrupt(hit.path, StoreIntegrityError(mismatch))
     units_key = unit_key(experiment, data, budget, store)
     job = UnitJob(experiment, data, make_units(experiment, data.table, budget), budget, device, store, units_key,
-                  rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file)
+                  rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
+                  on_epoch=context.on_epoch)
     outputs = (context.executor or LocalExecutor()).run_units(job)
     result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
     result.unit_key = units_key

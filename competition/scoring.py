@@ -1,4 +1,4 @@
-"""Layer 6. The only code that reads eval answers.
+"""Layer 6. The only code that reads eval answers (and the confirmation split's labels, a search's eval set).
 
 Training never sees them: the runner hands training a PreparedData without the
 competition, its paths or its answers. Scoring reads them after the fact, for
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .data import Competition
+from .data.splits import confirmation_split
 from .errors import ConfigError, DataError
 from .experiment import EVAL_METRICS, Result
 from .metrics import compute_metrics
@@ -41,13 +42,18 @@ def read_answers(competition: Competition) -> pd.Series:
     return encoded.astype(int)
 
 
-def eval_answers(competition: Competition) -> np.ndarray | None:
+def eval_answers(competition: Competition, rows: str = "all") -> np.ndarray | None:
+    """The answers to what an experiment with Experiment.rows=`rows` predicts as its eval set: the eval
+    answers ("all"), or the labels of the confirmation split ("search")."""
+    if rows == "search":
+        _, confirm = confirmation_split(competition.train)
+        return competition.train["label"].to_numpy()[confirm]
     return read_answers(competition).to_numpy() if competition.has_answers() else None
 
 
 def score_eval(result: Result, competition: Competition) -> Result:
     """Fill result.eval_metrics (the seed-mean model on the eval split) where answers exist."""
-    answers = eval_answers(competition)
+    answers = eval_answers(competition, result.spec.get("rows", "all"))
     if answers is not None and len(result.eval_probs) == len(answers):
         result.eval_metrics = compute_metrics(answers, result.eval_probs, EVAL_METRICS)
     return result

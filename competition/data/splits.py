@@ -22,6 +22,10 @@ for _scheme in ("holdout", "kfold", "stratified", "group", "stratified_group", "
     CV_SCHEMES.register(_scheme, _scheme)
 
 
+CONFIRM_FRACTION = 0.2  # of a competition's train rows, held out from every search (Experiment(rows="search"))
+CONFIRM_SEED = 20261201  # fixed: one confirmation split per competition, whatever the search or its seeds
+
+
 class LeakageError(AssertionError):
     """The same row, group or image appears on both sides of a split."""
 
@@ -126,3 +130,11 @@ def check_no_leakage(train: pd.DataFrame, val: pd.DataFrame, column: str = "grou
         shown = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
         raise LeakageError(f"{len(shared)} {column}(s) on both sides of the split: {shown}; "
                            "split by group (scheme='group' or 'stratified_group')")
+
+
+def confirmation_split(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(search rows, confirmation rows) of a competition's train table: a stratified, group-aware holdout of
+    CONFIRM_FRACTION drawn with CONFIRM_SEED, so it is the same for every search on that competition. A search
+    selects on the search rows only; its winner is confirmed on rows no trial has seen."""
+    search, confirm = make_splits(table, "holdout", seed=CONFIRM_SEED, val_fraction=CONFIRM_FRACTION)[0]
+    return np.sort(search), np.sort(confirm)
