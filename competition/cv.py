@@ -19,7 +19,7 @@ from .errors import ConfigError, DataError
 from .experiment import EVAL_METRICS, Budget, Experiment, PreparedData, Result
 from .metrics import compute_metrics
 from .models import create_model
-from .train import TrainConfig, balanced_class_weights, fit, predict, seed_everything
+from .train import Callback, TrainConfig, balanced_class_weights, fit, predict, seed_everything
 from .tta import tta_predict
 
 
@@ -87,11 +87,12 @@ def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.nda
 
 
 def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str = "cpu",
-             checkpoint_dir=None, progress_file=None, log=None) -> dict:
+             checkpoint_dir=None, progress_file=None, log=None, listeners: list[Callback] | None = None) -> dict:
     """Train one unit; return its output (val rows and probabilities, eval probabilities, history).
 
     The model kept is the last epoch's (a fixed schedule): choosing the epoch on
-    the validation rows would bias the OOF score they give."""
+    the validation rows would bias the OOF score they give. `listeners` are callbacks that watch the
+    training without being part of the spec (a search's pruning): they do not change the numbers."""
     check_disjoint(data.table, unit.train_idx, unit.val_idx, where=f"{experiment.name} {unit.label}")
     experiment.register_objects()  # in a Ray worker, the spec's objects are not registered yet
     seed_everything(unit.torch_seed)
@@ -104,7 +105,7 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
     val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx], rows=unit.val_idx)
     cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
     check_batch_fits(experiment, cfg, len(unit.train_idx))
-    callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())]
+    callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())] + (listeners or [])
     fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file, log=log,
                  callbacks=callbacks)
     val_probs = predict_probs(fitted.model, val_ds, experiment, device)

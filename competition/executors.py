@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .cv import Unit, run_fold
+from .train import Callback
 from .errors import CompetitionError, ConfigError
 from .experiment import Budget, Experiment, PreparedData
 from .store import Store, StoreIntegrityError
@@ -52,6 +53,10 @@ class UnitJob:
     deadline: float | None = None  # time.monotonic() after which no unit starts training
     log: Callable[[str], None] | None = None
     progress_file: object = None
+    # called with (the unit's index in `units`, a history row) after each epoch, live while a unit trains
+    # and replayed from a stored unit's history, so a listener sees the same rows either way (a search's
+    # pruner: it may raise to stop the run; the unit then is not stored)
+    on_epoch: Callable[[int, dict], None] | None = None
 
     def unit_log(self, unit: Unit):
         return (lambda line: self.log(f"{unit.label} {line}")) if self.log else None
@@ -70,6 +75,25 @@ class UnitJob:
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
+
+    def listeners(self, index: int) -> list[Callback]:
+        return [EpochListener(lambda row: self.on_epoch(index, row))] if self.on_epoch else []
+
+    def replay(self, index: int, output: dict) -> None:
+        """Tell on_epoch the history of a unit that did not train here (stored, or trained on Ray)."""
+        for row in output["history"] if self.on_epoch else ():
+            self.on_epoch(index, row)
+
+
+class EpochListener(Callback):
+    """Passes each epoch's history row on; never stops training itself."""
+
+    def __init__(self, listen: Callable[[dict], None]):
+        self.listen = listen
+
+    def on_epoch_end(self, state, row: dict, cfg) -> bool:
+        self.listen(dict(row))
+        return False
 
 
 def unit_mismatch(output: dict, unit: Unit, data: PreparedData) -> str | None:
@@ -95,7 +119,7 @@ class LocalExecutor:
         for i, unit in enumerate(job.units):  # the deadline is checked before each unit trains, not once per run
             if job.past_deadline() and self.missing(job, unit):
                 raise TrainingNotAllowed(job.experiment.name, sum(self.missing(job, u) for u in job.units[i:]))
-            outputs.append(self.unit_through_store(job, unit))
+            outputs.append(self.unit_through_store(job, unit, i))
         return outputs
 
     @staticmethod
@@ -103,17 +127,19 @@ class LocalExecutor:
         return job.store is None or job.rerun or not job.store.fold_path(job.key, unit.label).exists()
 
     @staticmethod
-    def unit_through_store(job: UnitJob, unit: Unit) -> dict:
+    def unit_through_store(job: UnitJob, unit: Unit, index: int = 0) -> dict:
         """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
         store = job.store
         if store is None:
             return run_fold(job.experiment, job.data, unit, job.budget, job.device, None, job.progress_file,
-                            job.unit_log(unit))
+                            job.unit_log(unit), job.listeners(index))
         with store.lock(f"{job.key}-{unit.label}"):
             if (hit := job.stored(unit)) is not None:
+                job.replay(index, hit)
                 return hit
             output = run_fold(job.experiment, job.data, unit, job.budget, job.device,
-                              store.scratch_dir(job.key, unit.label), job.progress_file, job.unit_log(unit))
+                              store.scratch_dir(job.key, unit.label), job.progress_file, job.unit_log(unit),
+                              job.listeners(index))
             store.save_fold(job.key, unit.label, output)
             return output
 
@@ -178,13 +204,23 @@ class RayExecutor:
     def run_units(self, job: UnitJob) -> list[dict]:
         outputs = {unit.label: job.stored(unit) for unit in job.units}
         missing = [unit for unit in job.units if outputs[unit.label] is None]
-        if missing:
-            if job.past_deadline():  # checked once: every missing unit is submitted at once
-                raise TrainingNotAllowed(job.experiment.name, len(missing))
-            for unit, output in self.train(job, missing):
-                if job.store is not None:
-                    job.store.save_fold(job.key, unit.label, output)  # the driver alone writes the store
-                outputs[unit.label] = output
+        replayed = 0  # histories go to on_epoch in the units' order, whatever order Ray finishes them in
+
+        def replay_ready() -> int:
+            done = replayed
+            while done < len(job.units) and outputs[job.units[done].label] is not None:
+                job.replay(done, outputs[job.units[done].label])
+                done += 1
+            return done
+
+        if missing and job.past_deadline():  # checked once: every missing unit is submitted at once
+            raise TrainingNotAllowed(job.experiment.name, len(missing))
+        replayed = replay_ready()
+        for unit, output in self.train(job, missing) if missing else ():
+            if job.store is not None:
+                job.store.save_fold(job.key, unit.label, output)  # the driver alone writes the store
+            outputs[unit.label] = output
+            replayed = replay_ready()
         return [outputs[unit.label] for unit in job.units]
 
     def train(self, job: UnitJob, units: list[Unit]):
@@ -203,6 +239,13 @@ class RayExecutor:
         pending = {task.remote(job.experiment, data, unit, job.budget, job.device, threads): unit for unit in units}
         if job.log:
             job.log(f"ray: {len(units)} unit(s) submitted to {len(ray.nodes())} node(s)")
+        try:
+            yield from self.gather(ray, job, pending)
+        finally:  # stopped early (a unit failed, or a listener stopped the run): free the cluster
+            for ref in pending:
+                ray.cancel(ref)
+
+    def gather(self, ray, job: UnitJob, pending: dict):
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             unit = pending.pop(done[0])
