@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the stored runs: name, budget, seeds, score, date, key")
     runs.add_argument("--runs-dir", default="runs", help="the result store (default ./runs)")
     runs.set_defaults(func="cmd_runs")
+
+    search = sub.add_parser("search", help="list the hyperparameter searches: trials, best, confirmed claim")
+    search.add_argument("--runs-dir", default="runs", help="the result store, whose studies file is read "
+                                                           "(default ./runs)")
+    search.add_argument("--storage", help="an Optuna storage URL instead of the runs dir's studies file")
+    search.set_defaults(func="cmd_search")
     return parser
 
 

@@ -15,6 +15,7 @@ from .files import writable_folder
 from .html_report import write_html_report
 from .report import leaderboard_rows, read_history, write_leaderboard, write_run_report
 from .scaffold import slug, write_test_file
+from .search import STUDIES_FILE, list_studies, storage_url
 from .store import Store
 from .submission import (SubmissionError, diff_submissions, distribution_shift, make_submission, publish_submission,
                          read_submission, validate_submission)
@@ -97,6 +98,29 @@ def cmd_runs(args) -> None:
             continue
         print(f"{run['name'][:36]:<36} {run['budget']:<9} {run['seeds']:>5} {run['score']:>15.4f}  {run['when']:<16} "
               f"{run['key']}")
+
+
+def cmd_search(args) -> None:
+    if not args.storage and not (Path(args.runs_dir) / STUDIES_FILE).exists():
+        print(f"no searches in {args.runs_dir} (no {STUDIES_FILE})")
+        return
+    studies = list_studies(args.storage or storage_url(args.runs_dir))
+    if not studies:
+        print("no searches in that storage")
+    for study in studies:
+        best = study["best"]
+        print(f"{study['study']}: {study['trials']} trial(s) finished, {study['pruned']} pruned"
+              + (f"; best trial {best['number']} {best['value']:.4f} {best['params']}" if best else "; none complete"))
+        confirmation = study["confirmation"]
+        if confirmation and "delta" in confirmation:
+            print(f"    confirmed: best {confirmation['best']:.4f} vs base {confirmation['base']:.4f}, delta "
+                  f"{confirmation['delta']:+.4f} [{confirmation['low']:+.4f}, {confirmation['high']:+.4f}], "
+                  f"{confirmation['seeds']} seed(s) per side: beats:{confirmation['effect']} "
+                  f"{confirmation['outcome']}")
+        elif confirmation:
+            print(f"    confirmation: {confirmation['outcome']}")
+        else:
+            print("    not confirmed yet")
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

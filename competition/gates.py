@@ -50,6 +50,14 @@ class Underpowered(Exception):
         self.figures = figures
 
 
+class ClaimFailed(AssertionError):
+    """A claim its data decided against (an AssertionError, as pytest reports it); .figures holds its interval."""
+
+    def __init__(self, message: str, figures: dict):
+        super().__init__(message)
+        self.figures = figures
+
+
 def publish_figures(gate: str, name: str, **figures) -> dict:
     entry = {"gate": gate, "experiment": name, **figures}
     for listener in FIGURE_LISTENERS:
@@ -218,7 +226,7 @@ def judge_claim(a: Result, b: Result, verb: str, number: float, metric: str | No
     publish_figures("claim", winner.name, other=loser.name, claim="beats" if verb == "loses" else verb,
                     outcome=outcome, **cmp)
     if outcome == "fail":
-        raise AssertionError(failure_text(verb, a, b, metric, cmp, number))
+        raise ClaimFailed(failure_text(verb, a, b, metric, cmp, number), cmp)
     return cmp
 
 

@@ -78,6 +78,7 @@ Rows compare only within a group (data, budget, validation scheme, rows, metric)
 <td>{{ '%.4f' % c.mde if c.mde is defined else '' }}</td><td>{{ c.seeds_a }}/{{ c.seeds_b }}</td></tr>{% endfor %}
 </tbody></table>{% endif %}
 {% if guards %}<h2>Guards</h2><ul>{% for line in guards %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+{% if searches %}<h2>Searches</h2><ul>{% for s in searches %}<li><a href="searches/{{ s.name | urlencode }}/index.html">{{ s.name }}</a>: {{ s.lines[0] }}{% if s.confirmation and s.confirmation.outcome %} <span class="{{ s.confirmation.outcome }}">confirmation: {{ s.confirmation.outcome }}</span>{% endif %}</li>{% endfor %}</ul>{% endif %}
 <script>{{ script | safe }}</script>
 </body></html>
 """
@@ -100,15 +101,45 @@ RUN = """<!doctype html>
 </body></html>
 """
 
+STUDY = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ s.name }}</title><style>{{ style }}</style></head>
+<body>
+<p><a href="../../index.html">back to the leaderboard</a></p>
+<h1>Search {{ s.name }}</h1>
+<p>Optuna study <code>{{ s.study }}</code> in <code>{{ s.storage }}</code>. Each trial's score is its {{ s.metric }}
+on the search rows; the best trial is then confirmed against the base spec, with fresh seeds, on the
+confirmation split that no trial saw.</p>
+<pre>{% for line in s.lines %}{{ line }}
+{% endfor %}</pre>
+<table id="trials"><thead><tr><th data-key="number">trial</th><th data-key="state" class="name">state</th>
+<th data-key="value">{{ s.metric }}</th><th data-key="step">last epoch</th><th data-key="params" class="name">parameters</th>
+<th data-key="source" class="name">source</th><th data-key="why" class="name">why stopped</th></tr></thead>
+<tbody>{% for t in s.trials %}<tr><td>{{ t.number }}</td><td class="text">{{ t.state }}</td>
+<td>{{ '%.4f' % t.value if t.value is not none else '' }}</td><td>{{ t.last_step if t.last_step is not none else '' }}</td>
+<td class="text">{{ t.params }}</td><td class="text">{{ t.source }}</td><td class="text">{{ t.why }}</td></tr>{% endfor %}
+</tbody></table>
+{% for image in images %}<img src="{{ image }}" alt="{{ image }}">{% endfor %}
+<script>{{ script | safe }}</script>
+</body></html>
+"""
+
 COLUMNS = [("group", "group"), ("rank", "#"), ("experiment", "experiment"), ("score", "score"),
            ("interval", "95% CI"), ("seeds", "seeds"), ("gap", "gap"), ("eval", "eval"), ("seconds", "time"),
            ("cached", "store hit")]
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "per_class_f1.png")
 
 
-def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[str], reports: Path) -> Path:
-    """reports/index.html and reports/runs/<experiment>/index.html for every row; returns the index."""
+def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[str], reports: Path,
+                      searches: list[dict] = ()) -> Path:
+    """reports/index.html, reports/runs/<experiment>/index.html for every row and
+    reports/searches/<search>/index.html for every search (a dict with the SearchReport's fields, its
+    `lines`, and `images`: the study's plots already in that folder); returns the index."""
     env = Environment(autoescape=True)
+    for search in searches:
+        folder = reports / "searches" / search["name"]
+        page = env.from_string(STUDY).render(s=search, images=search.get("images", []), style=STYLE,
+                                            script=SORT_SCRIPT)
+        atomic_write(folder / "index.html", lambda tmp, page=page: tmp.write_text(page))
     rows = [{**row, "group": " | ".join(map(str, (row["data"], row["budget"], row["scheme"], f"n={row['n']}",
                                                     row["metric"])))} for row in rows]
     for row in rows:
@@ -120,5 +151,5 @@ def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[st
                                           images=[name for name in PLOTS if (folder / name).exists()])
         atomic_write(folder / "index.html", lambda tmp, page=page: tmp.write_text(page))
     index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guard_lines, columns=COLUMNS,
-                                          style=STYLE, script=SORT_SCRIPT)
+                                          style=STYLE, script=SORT_SCRIPT, searches=searches)
     return atomic_write(reports / "index.html", lambda tmp: tmp.write_text(index))

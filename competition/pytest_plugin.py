@@ -20,12 +20,14 @@ from .errors import CompetitionError
 from .files import writable_folder
 from .gates import Baselines, Underpowered
 from .html_report import write_html_report
-from .tracking import check_uri, default_uri, log_result
+from .tracking import check_uri, default_uri, log_result, log_study
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
 from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed
 from .runner import RunContext, resolve_device, run
 from .scoring import eval_answers, score_eval
+from .search import Search, SearchReport, search_run_names, storage_url, write_study_plots
+from .search import run_search as search_through
 from .store import Store
 
 STATE = pytest.StashKey["SessionState"]()
@@ -39,6 +41,7 @@ class SessionState:
         self.results: dict[str, object] = {}
         self.claims: list[dict] = []
         self.guard_figures: list[dict] = []
+        self.searches: list[dict] = []  # SearchReport.to_dict() of each search run in the session
         self.worker_summaries: list[dict] = []
         self.competitions: dict[str, object] = {}  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
@@ -232,9 +235,10 @@ def digits(load_competition_by_name):
 
 @pytest.fixture(scope="session")
 def eval_answers_of():
-    """eval_answers_of(competition) -> the eval answers (built-in competitions), for gates judged on eval."""
-    def answers(competition):
-        found = eval_answers(competition)
+    """eval_answers_of(competition) -> the eval answers (built-in competitions), for gates judged on eval;
+    eval_answers_of(competition, rows="search") -> the confirmation split's labels (Experiment.rows)."""
+    def answers(competition, rows="all"):
+        found = eval_answers(competition, rows)
         if found is None:
             pytest.skip(f"{competition.name} has no eval answers")
         return found
@@ -253,21 +257,25 @@ def my_competition(pytestconfig, load_competition_by_name):
 @pytest.fixture(scope="session")
 def run_experiment(competition_session):
     """run_experiment(Experiment) -> Result, through the store, at the session's budget.
+    run_experiment(spec, on_epoch=f) calls f(unit index, history row) after every epoch (a search's pruner).
 
     Results are memoised for the session, reported under --reports-dir and put on
     the leaderboard.
     """
     state = competition_session
 
-    def run_one(experiment: Experiment):
+    def run_one(experiment: Experiment, on_epoch=None):
         memo_key = (experiment.name, repr(experiment.to_dict()))
         if memo_key in state.memo:
+            for index, unit in enumerate(state.memo[memo_key].folds if on_epoch else ()):
+                for row in unit["history"]:  # as the executor replays a stored unit's epochs
+                    on_epoch(index, row)
             return state.memo[memo_key]
         terminal = state.terminal()
         quiet = state.config.get_verbosity() <= -2  # -q -q
         log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal and not quiet else None
         context = state.context(log)
-        context.deadline = state.deadline()
+        context.deadline, context.on_epoch = state.deadline(), on_epoch
         try:
             result = run(experiment, state.budget, context)
         except TrainingNotAllowed as exc:
@@ -284,6 +292,27 @@ def run_experiment(competition_session):
         return result
 
     return run_one
+
+
+@pytest.fixture(scope="session")
+def run_search(competition_session, run_experiment):
+    """run_search(Search) -> SearchReport: the search's trials through run_experiment (each on the
+    leaderboard, pruned from its epochs), its Optuna study in the runs dir, then its best trial confirmed
+    against the base on the confirmation split; no new batch of trials starts once --minutes is spent.
+    Assert on report.confirmation["outcome"] (or use gates on the confirmed results)."""
+    state = competition_session
+
+    def search_one(search: Search, confirmation: bool = True) -> SearchReport:
+        terminal = state.terminal()
+        log = (lambda line: terminal.write_line(f"  [{search.name}] {line}")) if terminal else None
+        workers = search.parallel if isinstance(state.executor, RayExecutor) else 1
+        report = search_through(search, run_experiment, state.competition(search.base.data), state.budget,
+                                storage_url(state.store.root), deadline=state.deadline(), log=log, workers=workers,
+                                confirmation=confirmation)
+        state.searches.append(report.to_dict())
+        return report
+
+    return search_one
 
 
 def guard_lines(figures: list[dict]) -> list[str]:
@@ -307,8 +336,8 @@ WORKER_KEY = "competition_summary"
 def session_summary(state: SessionState) -> dict:
     """What a session contributes to the summary: leaderboard rows, claims, guard figures (JSON-safe)."""
     rows = leaderboard_rows(state.results.values()) if state.results else []
-    return json.loads(json.dumps({"rows": rows, "claims": state.claims, "guards": state.guard_figures},
-                                 default=float))
+    return json.loads(json.dumps({"rows": rows, "claims": state.claims, "guards": state.guard_figures,
+                                  "searches": state.searches}, default=float))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -337,6 +366,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     rows = rank_within_groups([row for part in parts for row in part["rows"]])
     claims = [claim for part in parts for claim in part["claims"]]
     guards = [figure for part in parts for figure in part["guards"]]
+    searches = [search for part in parts for search in part.get("searches", [])]
+    if searches:
+        terminalreporter.section("competition searches")
+        for search in searches:
+            report = SearchReport.from_dict(search)
+            search["lines"] = report.lines()
+            search["images"] = write_study_plots(report, state.reports / "searches" / report.name)
+            for line in search["lines"]:
+                terminalreporter.write_line(line)
     if guards:
         terminalreporter.section("competition guards")
         for line in guard_lines(guards):
@@ -347,11 +385,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(line)
         history = append_history(rows, state.store.root / "history.jsonl")
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
-        page = write_html_report(rows, claims, guard_lines(guards), state.reports)
+        page = write_html_report(rows, claims, guard_lines(guards), state.reports, searches)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
     if (uri := state.mlflow_uri) and state.results:
+        parents = {}  # a search's trial and confirmation runs -> the search's parent run
+        for search in searches:
+            parent = log_study(search, uri, state.reports / "searches" / search["name"],
+                               state.store.root / "mlflow-artifacts")
+            parents.update({name: parent for name in search_run_names(search)})
         for result in state.results.values():
-            log_result(result, uri, state.reports / "runs" / result.name, state.store.root / "mlflow-artifacts")
+            log_result(result, uri, state.reports / "runs" / result.name, state.store.root / "mlflow-artifacts",
+                       parent_run_id=parents.get(result.name))
         terminalreporter.write_line(f"MLflow: {len(state.results)} run(s) logged to {uri} (mlflow ui "
                                     f"--backend-store-uri {uri})")
     if claims:

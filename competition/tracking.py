@@ -68,18 +68,52 @@ def flat_params(spec: dict, prefix: str = "") -> dict[str, str]:
     return params
 
 
-def log_result(result: Result, uri: str, report_dir: Path | None = None, artifact_root: Path | None = None) -> str:
-    """Log one Result as an MLflow run; returns the run id."""
-    from mlflow.entities import Metric, Param, RunTag
+def client_and_experiment(uri: str, artifact_root: Path | None):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(
         EXPERIMENT, artifact_location=artifact_root.resolve().as_uri() if artifact_root else None)
+    return client, experiment_id
+
+
+def log_study(search: dict, uri: str, plots_dir: Path | None = None, artifact_root: Path | None = None) -> str:
+    """Log a search (SearchReport.to_dict()) as a parent MLflow run: its study, space, best trial, confirmation
+    and the study's plots; its trials and confirmation runs are logged as child runs (log_result's
+    parent_run_id). Returns the parent's run id."""
+    from mlflow.entities import Metric, Param
+
+    client, experiment_id = client_and_experiment(uri, artifact_root)
+    tags = {"mlflow.runName": f"search {search['name']}", "study": search["study"], "storage": search["storage"],
+            "metric": search["metric"], "commit": environment()["commit"]}
+    run_id = client.create_run(experiment_id, tags=tags).info.run_id
+    best, confirmation = search.get("best") or {}, search.get("confirmation") or {}
+    metrics = {"trials": len([t for t in search["trials"] if t["state"] in ("COMPLETE", "PRUNED")]),
+               "pruned": len([t for t in search["trials"] if t["state"] == "PRUNED"]),
+               "best_search_score": best.get("search_score"), "base_search_score": search.get("base_search_score"),
+               **{f"confirmed_{k}": confirmation.get(k) for k in ("best", "base", "delta", "low", "high", "mde")},
+               "optimism": search.get("optimism"), "gain_optimism": search.get("gain_optimism")}
+    client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None],
+                     params=[Param(f"best.{k}", json.dumps(v)[:500]) for k, v in best.get("params", {}).items()]
+                     + [Param("confirmation", str(confirmation.get("outcome", "")))])
+    for plot in sorted(plots_dir.glob("*.png")) if plots_dir is not None and plots_dir.is_dir() else ():
+        client.log_artifact(run_id, str(plot), "plots")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def log_result(result: Result, uri: str, report_dir: Path | None = None, artifact_root: Path | None = None,
+               parent_run_id: str | None = None) -> str:
+    """Log one Result as an MLflow run (a child of parent_run_id: a search's trial); returns the run id."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client, experiment_id = client_and_experiment(uri, artifact_root)
     env = environment()
     tags = {"mlflow.runName": result.name, "budget": result.budget, "commit": env["commit"], "key": result.key,
             "seeds": str(result.n_seeds), "metric": result.metric}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
     run_id = client.create_run(experiment_id, tags=tags).info.run_id
     point, low, high = score_interval(result)
     metrics = {"score": point, "score_low": low, "score_high": high, "gap": result.gap() if result.folds else None,

@@ -3,6 +3,7 @@ start a second instance cleanly in a process that has run one (its auth token), 
 scenarios share a process.
 
     python tests/ray_scenarios.py local|cluster DATA_ROOT RUNS_DIR OUT.npz
+    python tests/ray_scenarios.py search DATA_ROOT RUNS_DIR OUT.json
 
 OUT.npz holds the run's per-seed probabilities, the node of each unit, the log lines, the
 killed worker and the most units seen running at once (cluster), and the error a raising
@@ -10,6 +11,7 @@ unit gave (local).
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -19,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from competition.data import open_competition
 from competition.executors import RayExecutor
 from competition.experiment import Budget, Experiment
 from competition.runner import RunContext, run
+from competition.search import FloatDistribution, Search, run_search, storage_url
 from competition.store import Store
 
 TINY = Budget("tiny", max_train=1200, max_epochs=3)  # units of about a second, so two overlap
@@ -109,7 +113,36 @@ def cluster(data_root: str, runs: str) -> dict:
             "most_running": max(seen_running, default=0)}
 
 
-if __name__ == "__main__":
+SEARCH = Search("ray-search", Experiment("digits-search", data="digits", model="rescnn", model_kw={"width": 8},
+                                         epochs=3, batch_size=64),
+                {"lr": FloatDistribution(1e-4, 3.0, log=True)}, trials=6, parallel=2, sampler_seed=5)
+
+
+def search_trials(data_root: str, runs: str, executor=None) -> list:
+    """SEARCH's finished trials (number, state, params, value) with `executor` training its units; with Ray,
+    the two trials of each batch run at once."""
+    def trainer(spec, on_epoch=None):
+        return run(spec, TINY, RunContext(store=Store(runs), data_root=data_root, progress_file=False,
+                                          executor=executor, on_epoch=on_epoch))
+
+    report = run_search(SEARCH, trainer, open_competition("digits", data_root), TINY, storage_url(runs),
+                        workers=SEARCH.parallel if executor else 1, confirmation=False)
+    return [[t["number"], t["state"], t["params"], t["value"]] for t in report.trials]
+
+
+def search(data_root: str, runs: str) -> dict:
+    executor = RayExecutor(num_cpus=2, object_store_memory=OBJECT_STORE)
+    try:
+        trials = search_trials(data_root, runs, executor)
+    finally:
+        executor.shutdown()
+    return {"trials": trials, "nodes": executor.nodes}
+
+
+if __name__ == "__main__" and sys.argv[1] == "search":
+    found = search(*sys.argv[2:4])
+    Path(sys.argv[4]).write_text(json.dumps(found))
+elif __name__ == "__main__":
     scenario, data_root, runs, out = sys.argv[1:5]
     done = {"local": local, "cluster": cluster}[scenario](data_root, runs)
     np.savez(out, oof=done["result"].seed_oof_probs, eval=done["result"].seed_eval_probs,

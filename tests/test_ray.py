@@ -5,6 +5,7 @@ written by the driver alone, and a stored run needs no Ray.
 Each Ray scenario runs in a process of its own (tests/ray_scenarios.py says why)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from competition.data import prepare
 from competition.executors import RayExecutor
 from competition.runner import RunContext, run
 from competition.store import Store
-from ray_scenarios import SPEC, TINY
+from ray_scenarios import SPEC, TINY, search_trials
 
 pytest_plugins = ["pytester"]
 ray = pytest.importorskip("ray")
@@ -97,3 +98,21 @@ def test_the_same_pytest_command_trains_on_ray_and_gates_here(pytester, data_roo
     result.stdout.fnmatch_lines(["*[[]digits-tiny[]] ray: 1 unit(s) submitted to 1 node(s)*",
                                  "*[[]digits-tiny[]] fold0-seed0 trained on node * in *s*"])
     assert "Started a local Ray instance" in result.stderr.str() + result.stdout.str()
+
+
+def test_a_search_on_ray_runs_trials_side_by_side_and_gives_the_local_searchs_trials(data_root, tmp_path):
+    """Trials are asked in batches (Search.parallel) and told in trial order, so the sampler and the median
+    pruner see the same history whichever executor ran the batch, and in what order its trials finished."""
+    out = tmp_path / "search.json"
+    done = subprocess.run([sys.executable, str(SCENARIOS), "search", str(data_root), str(tmp_path / "ray-runs"),
+                           str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_ray = json.loads(out.read_text())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a Ray task of one CPU trains with one thread
+    try:
+        here = search_trials(data_root, tmp_path / "local-runs")
+    finally:
+        torch.set_num_threads(threads)
+    assert on_ray["trials"] == here and len(here) == 6
+    assert len(on_ray["nodes"]) >= 5  # every trial that was not pruned before its unit came back trained on Ray
