@@ -102,6 +102,18 @@ def test_the_confirmation_split_is_fixed_stratified_and_never_trained_on(data_ro
     assert np.array_equal(answers, competition.train["label"].to_numpy()[confirm_rows])
 
 
+def test_an_experiment_on_the_search_rows_predicts_the_confirmation_split_as_its_eval_set(data_root):
+    assert "rows" not in BASE.to_dict()  # every stored run keeps its key
+    competition = open_competition("digits", data_root)
+    search_rows, confirm_rows = confirmation_split(competition.train)
+    spec = BASE.with_(rows="search", epochs=1)
+    result = run(spec, "smoke", RunContext(data_root=data_root, progress_file=False))
+    assert result.train_rows == len(search_rows) and spec.to_dict()["rows"] == "search"
+    assert np.array_equal(result.eval_ids, competition.train["image_id"].to_numpy()[confirm_rows])
+    with pytest.raises(ConfigError, match="rows='confirm'"):
+        BASE.with_(rows="confirm")
+
+
 def test_a_seeded_study_gives_the_same_trials_on_a_rerun_and_is_served_when_finished(data_root, tmp_path, capsys):
     search = Search("lr", BASE, LR, trials=5, sampler_seed=3)
     first, _ = search_in(tmp_path / "a", data_root, search, confirmation=False)
