@@ -88,6 +88,7 @@ def main() -> None:
             torch.set_num_threads(threads)
         show("parallel=2, local, 1 thread", local)
         executor = RayExecutor(num_cpus=2)
+        executor.ray()  # connected from the main thread: the trials run on threads
         try:
             on_ray = arm(two, args.budget, Path(args.data_dir), executor, workers=2)
         finally:

@@ -15,6 +15,7 @@ the same probabilities bit for bit on CPU at the same thread count.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -176,6 +177,7 @@ class RayExecutor:
         self.memory, self.max_retries, self.threads = memory, max_retries, threads
         self.started_here = False
         self.nodes: list[str] = []  # the node of each unit trained, in completion order
+        self.connecting = threading.Lock()  # runs on threads (a search's parallel trials) connect once
 
     def ray(self):
         """The ray module, connected; Ray starts (or connects) only when a unit has to train."""
@@ -184,15 +186,23 @@ class RayExecutor:
         except ImportError:
             raise ConfigError("the ray executor needs Ray: pip install 'competition[ray]' (pinned in "
                               "constraints.txt)") from None
-        if not ray.is_initialized():
-            env = {"env_vars": {"NO_ALBUMENTATIONS_UPDATE": "1"}}
-            if self.address:
-                ray.init(address=self.address, runtime_env=env, log_to_driver=True)
-            else:
-                ray.init(num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, runtime_env=env,
-                         include_dashboard=False, log_to_driver=True)
-                self.started_here = True
+        with self.connecting:
+            if not ray.is_initialized():
+                if threading.current_thread() is not threading.main_thread():
+                    # Ray connected from another thread exits the process quietly when that thread ends
+                    raise ConfigError("the ray executor must connect from the main thread before units train "
+                                      "on other threads (a search's parallel trials): call executor.ray() first")
+                self.connect(ray)
         return ray
+
+    def connect(self, ray) -> None:
+        env = {"env_vars": {"NO_ALBUMENTATIONS_UPDATE": "1"}}
+        if self.address:
+            ray.init(address=self.address, runtime_env=env, log_to_driver=True)
+        else:
+            ray.init(num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, runtime_env=env,
+                     include_dashboard=False, log_to_driver=True)
+            self.started_here = True
 
     def shutdown(self) -> None:
         """Stop the Ray this executor started (a cluster it connected to keeps running)."""

@@ -306,6 +306,8 @@ def run_search(competition_session, run_experiment):
         terminal = state.terminal()
         log = (lambda line: terminal.write_line(f"  [{search.name}] {line}")) if terminal else None
         workers = search.parallel if isinstance(state.executor, RayExecutor) else 1
+        if workers > 1:
+            state.executor.ray()  # connected here, in the main thread; the trials run on threads
         report = search_through(search, run_experiment, state.competition(search.base.data), state.budget,
                                 storage_url(state.store.root), deadline=state.deadline(), log=log, workers=workers,
                                 confirmation=confirmation)

@@ -34,6 +34,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
 from optuna.trial import TrialState
 
 from .errors import ConfigError
+from .files import writable_folder
 from .experiment import EVAL_METRICS, Budget, Experiment, Result, get_budget
 from .gates import ClaimFailed, Underpowered, decide_claim
 from .scoring import eval_answers, eval_view
@@ -239,6 +240,9 @@ def make_pruner(search: Search) -> optuna.pruners.BasePruner:
 
 
 def open_study(search: Search, storage: str, study_name: str) -> optuna.Study:
+    if storage.startswith("sqlite:///"):  # SQLite creates the file, not its folder
+        writable_folder(Path(storage.removeprefix("sqlite:///")).parent, "studies folder",
+                        "choose another runs dir (--runs-dir) or storage URL")
     study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
                                 sampler=make_sampler(search), pruner=make_pruner(search), load_if_exists=True)
     if "search" not in study.user_attrs:
@@ -401,8 +405,8 @@ def run_search(search: Search, trainer: Trainer, competition, budget: str | Budg
     trainer(spec, on_epoch=None) trains a spec through the store (runner.run, or the run_experiment
     fixture). competition: the Competition of search.base.data (its digest names the study; its train labels
     answer the confirmation split). deadline: time.monotonic() after which no new batch of trials starts.
-    workers: trials run at once within a batch (threads; useful with a Ray executor). confirmation=False
-    stops after the trials."""
+    workers: trials run at once within a batch (threads; useful with a Ray executor, connected first from the
+    main thread with executor.ray()). confirmation=False stops after the trials."""
     budget = get_budget(budget)
     log = log or (lambda line: None)
     metric = search.metric or competition.task.metric

@@ -132,6 +132,7 @@ def search_trials(data_root: str, runs: str, executor=None) -> list:
 
 def search(data_root: str, runs: str) -> dict:
     executor = RayExecutor(num_cpus=2, object_store_memory=OBJECT_STORE)
+    executor.ray()  # connected from the main thread: the trials run on threads
     try:
         trials = search_trials(data_root, runs, executor)
     finally:
