@@ -168,9 +168,14 @@ def fill_run_report(result, out: Path) -> None:
 
 
 def validation_of(result: Result) -> tuple[str, str]:
-    """(data, validation scheme) of a result; an ensemble or TTA result inherits its first member's."""
+    """(data, validation scheme) of a result; an ensemble or TTA result inherits its first member's. A run on a
+    competition's search rows (a search's trial) is its own group: other rows validate it, and its eval
+    column is the confirmation split's."""
     spec = result.spec
-    return str(spec.get("data", "?")), str(spec.get("cv", "?"))
+    data = str(spec.get("data", "?"))
+    if spec.get("rows", "all") == "search":
+        data += " search rows (eval: confirmation split)"
+    return data, str(spec.get("cv", "?"))
 
 
 def leaderboard_rows(results) -> list[dict]:

@@ -196,6 +196,7 @@ def test_a_search_in_pytest_is_on_the_leaderboard_the_html_report_and_mlflow(pyt
     result.stdout.fnmatch_lines(["*competition searches*", "search lr (study lr-*): 4 trial(s), 0 pruned*",
                                  "*confirmed on the confirmation split*beats:0.01 pass*", "*selection optimism*",
                                  "*PASS*lr-best beats lr-base*"])
+    result.stdout.fnmatch_lines(["digits search rows (eval: confirmation split) | budget smoke | holdout*"])
     leaderboard = (pytester.path / "reports" / "leaderboard.md").read_text()
     assert all(f"lr-t00{i}" in leaderboard for i in range(4)) and "lr-best" in leaderboard
     page = pytester.path / "reports" / "searches" / "lr"
