@@ -116,3 +116,17 @@ def test_a_search_on_ray_runs_trials_side_by_side_and_gives_the_local_searchs_tr
         torch.set_num_threads(threads)
     assert on_ray["trials"] == here and len(here) == 6
     assert len(on_ray["nodes"]) >= 5  # every trial that was not pruned before its unit came back trained on Ray
+
+
+def test_ray_is_not_started_from_a_worker_thread():
+    """Ray started from a thread other than the main one exits the process quietly when that thread ends; the
+    executor refuses, naming what to do, and starts nothing."""
+    import threading
+
+    from competition.errors import ConfigError
+
+    caught = []
+    thread = threading.Thread(target=lambda: caught.append(pytest.raises(ConfigError, RayExecutor().ray)))
+    thread.start()
+    thread.join()
+    assert "call executor.ray() first" in str(caught[0].value) and not ray.is_initialized()
