@@ -192,7 +192,7 @@ def check_path(search: str, path: str) -> None:
 
 
 def check_distribution(search: Search, path: str, distribution) -> None:
-    if not isinstance(distribution, BaseDistribution):
+    if not isinstance(distribution, (FloatDistribution, IntDistribution, CategoricalDistribution)):
         raise ConfigError(f"{search.name}: space[{path!r}]={distribution!r}; give an Optuna distribution: "
                           "FloatDistribution(low, high, log=...), IntDistribution(low, high) or "
                           "CategoricalDistribution(choices)")
@@ -351,6 +351,7 @@ class SearchReport:
         difference between the search and confirmation rows' levels taken out."""
         if self.base_search_score is None or self.optimism is None:
             return None
+        assert self.best is not None and self.confirmation is not None  # optimism is not None
         return (self.best["search_score"] - self.base_search_score) - self.confirmation["delta"]
 
     def to_dict(self) -> dict:
@@ -452,6 +453,7 @@ def confirm(search: Search, params: dict, trainer: Trainer, competition, metric:
     if base_params is not None and params == base_params:
         return {"outcome": "nothing to confirm: the best trial is the base spec"}
     answers = eval_answers(competition, rows="search")
+    assert answers is not None  # the confirmation split's labels are the train labels
 
     def on_confirmation_rows(spec: Experiment) -> Result:
         return eval_view(trainer(spec), answers)
@@ -476,7 +478,7 @@ def assert_confirmed(report: SearchReport) -> dict:
     __tracebackhide__ = True
     text = "\n".join(report.lines())
     outcome = (report.confirmation or {}).get("outcome")
-    if outcome == "pass":
+    if outcome == "pass" and report.confirmation is not None:
         return report.confirmation
     if outcome in ("underpowered", None):
         raise Underpowered(text, report.confirmation or {})
