@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +54,15 @@ class Underpowered(Exception):
 
 class ClaimFailed(AssertionError):
     """A claim its data decided against (an AssertionError, as pytest reports it); .figures holds its interval."""
+
+    def __init__(self, message: str, figures: dict):
+        super().__init__(message)
+        self.figures = figures
+
+
+class ClaimDeferred(Exception):
+    """A claim decided in rounds, still undecided at the last look its caller allows now (claim_looks): the
+    pytest plugin runs its test again once every other claim has had as many looks. .figures: its interval."""
 
     def __init__(self, message: str, figures: dict):
         super().__init__(message)
@@ -291,6 +302,20 @@ def assert_claim(a: Result, b: Result, expected: str, metric: str | None = None,
 
 # --- claims decided in rounds of seeds ----------------------------------------------------------
 SEED_ROUND = 2  # seeds added per side at each look of a claim decided in rounds
+# The most looks a claim decided in rounds may take now (None: all it needs). The pytest plugin allows one
+# look per pass over the tests, so a claim's extra seeds wait until every other claim has had its look.
+LOOKS_NOW: ContextVar[int | None] = ContextVar("claim_looks_now", default=None)
+
+
+@contextmanager
+def claim_looks(allowed: int | None):
+    """Within this block, a claim decided in rounds that is undecided after `allowed` looks raises
+    ClaimDeferred instead of training its next round."""
+    token = LOOKS_NOW.set(allowed)
+    try:
+        yield
+    finally:
+        LOOKS_NOW.reset(token)
 
 
 def seed_rounds(first: int, max_seeds: int, step: int = SEED_ROUND) -> list[int]:
@@ -317,7 +342,8 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
     (the same seed list, so the comparison stays paired; earlier seeds come from the store), up to the
     larger max_seeds. Each look spends part of the claim's error (error_spending), so the verdict keeps its
     error rate under this optional stopping. `run` trains a spec through the store (the run_experiment
-    fixture); specs without 'auto' are judged once, as assert_claim does."""
+    fixture); specs without 'auto' are judged once, as assert_claim does. Inside claim_looks(n), an undecided
+    claim stops after look n with ClaimDeferred (its earlier looks are store hits when it is asked again)."""
     __tracebackhide__ = True
     verb, number = parse_claim(expected)
     number = check_claim_number(verb, number if number is not None else effect)
@@ -326,16 +352,26 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
     if not auto:
         return judge_claim(result_a, result_b, verb, number, metric, level)
     rounds = seed_rounds(max(result_a.n_seeds, result_b.n_seeds), max(auto))
+    allowed = LOOKS_NOW.get()
     for look, (seeds, spent) in enumerate(zip(rounds, error_spending(len(rounds))), start=1):
         if look > 1 or result_a.n_seeds != result_b.n_seeds:
             result_a, result_b = (run(spec.with_(seeds=seeds, max_seeds=None)) for spec in (a, b))
         look_level = 1 - (1 - level) * spent
-        decided = verdict(verb, claim_interval(result_a, result_b, verb, metric or result_a.metric, look_level),
-                          number) != "undecided"
+        cmp = claim_interval(result_a, result_b, verb, metric or result_a.metric, look_level)
+        decided = verdict(verb, cmp, number) != "undecided"
         if decided or look == len(rounds):
             return judge_claim(result_a, result_b, verb, number, metric, look_level,
                                extra={"look": look, "looks": len(rounds), "error_spent": spent})
+        if allowed is not None and look >= allowed:
+            raise deferred(result_a, result_b, cmp, look, rounds)
     raise AssertionError("unreachable: the last look always judges")
+
+
+def deferred(a: Result, b: Result, cmp: dict, look: int, rounds: list[int]) -> ClaimDeferred:
+    return ClaimDeferred(
+        f"{a.name} vs {b.name}: undecided at look {look} of {len(rounds)} ({rounds[look - 1]} seeds per side, "
+        f"delta {cmp['delta']:+.4f} [{cmp['low']:+.4f}, {cmp['high']:+.4f}]); {rounds[look]} seeds per side "
+        f"once every other claim has had {look} look(s)", {**cmp, "look": look, "looks": len(rounds)})
 
 
 # --- guards on one result --------------------------------------------------------------------

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from _pytest.runner import runtestprotocol
 
 from . import gates
 from .data import data_dir, open_competition
 from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
-from .gates import Baselines, Underpowered
+from .gates import Baselines, ClaimDeferred, Underpowered
 from .html_report import write_html_report
 from .tracking import check_uri, default_uri, log_result, log_study
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
@@ -31,6 +32,8 @@ from .search import run_search as search_through
 from .store import Store
 
 STATE = pytest.StashKey["SessionState"]()
+ROUND_FIXTURES = {"until_decided", "run_search"}  # tests with claims decided in rounds of seeds
+DEFERRED = pytest.StashKey[bool]()  # this pass left the test's claim undecided: it runs again in the next pass
 
 
 class SessionState:
@@ -46,6 +49,7 @@ class SessionState:
         self.competitions: dict[str, object] = {}  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
         self.memo: dict[tuple, object] = {}
+        self.claim_pass: int | None = None  # the pass over the tests (claims may take this many looks); None: all
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
         self.device = resolve_device(option("--device") or self.budget.device)
@@ -155,31 +159,95 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("needs a CUDA device")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session):
+    """The tests in passes, so that claims decided in rounds spend the session breadth-first: pass 1 runs
+    every test, and a claim still undecided after its first look is deferred; pass k runs the deferred tests
+    again, their claims allowed k looks (earlier rounds are store hits). So under --minutes no claim trains
+    its second round while another test has not run at all. xdist workers and controllers keep their own loop."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.pluginmanager.get_plugin("dsession") is not None:
+        return None
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        return None  # pytest's own loop reports the collection errors
+    if config.option.collectonly:
+        return True
+    state = config.stash[STATE]
+    queue, state.claim_pass = list(session.items), 1
+    while queue:
+        deferred = []
+        for i, item in enumerate(queue):
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=queue[i + 1] if i + 1 < len(queue) else None)
+            if item.stash.get(DEFERRED, False):
+                deferred.append(item)
+            if session.shouldfail:
+                raise session.Failed(session.shouldfail)
+            if session.shouldstop:
+                raise session.Interrupted(session.shouldstop)
+        queue, state.claim_pass = deferred, state.claim_pass + 1
+    return True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """Gate figures of this test become its JUnit properties; an underpowered claim becomes a skip."""
+    """Gate figures of this test become its JUnit properties; an underpowered claim becomes a skip; a claim
+    left undecided by this pass (ClaimDeferred) marks the test for the next pass, its figures not kept."""
     state = item.config.stash[STATE]
     in_suite = any(item.get_closest_marker(m) for m in ("experiment", "claim", "guard"))  # the suite's gates only
+    entries: list[dict] = []
+    gates.FIGURE_LISTENERS.append(entries.append)
+    item.stash[DEFERRED] = False
+    try:
+        with gates.claim_looks(claim_looks_now(item)):
+            return (yield)
+    except ClaimDeferred as exc:
+        item.stash[DEFERRED], entries[:] = True, []
+        if terminal := state.terminal():
+            terminal.write_line(f"  [claim deferred] {exc}")
+        return None
+    except Underpowered as exc:
+        pytest.skip(f"UNDERPOWERED: {exc}")
+    finally:
+        gates.FIGURE_LISTENERS.remove(entries.append)
+        keep_figures(item, state, entries, in_suite)
 
-    def listen(entry: dict) -> None:
+
+def keep_figures(item: pytest.Item, state: SessionState, entries: list[dict], in_suite: bool) -> None:
+    for entry in entries:
         prefix = f"{entry['gate']}.{entry['experiment']}"
         for key, value in entry.items():
             if key not in ("gate", "experiment") and isinstance(value, (int, float, str, bool)):
                 item.user_properties.append((f"{prefix}.{key}", value))
         if not in_suite:
-            return
+            continue
         if entry["gate"] == "claim":
             state.claims.append({"test": item.nodeid, **entry})
         elif entry["gate"] in ("regression", "fault", "aa"):
             state.guard_figures.append(entry)
 
-    gates.FIGURE_LISTENERS.append(listen)
-    try:
-        return (yield)
-    except Underpowered as exc:
-        pytest.skip(f"UNDERPOWERED: {exc}")
-    finally:
-        gates.FIGURE_LISTENERS.remove(listen)
+
+def claim_looks_now(item: pytest.Item) -> int | None:
+    """How many looks this test's claims may take in this pass: None (all they need) outside passes and for
+    tests that use neither until_decided nor run_search (a unit test calling decide_claim keeps its own way)."""
+    state = item.config.stash[STATE]
+    return state.claim_pass if ROUND_FIXTURES & set(getattr(item, "fixturenames", ())) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """In passes (pytest_runtestloop), a test with claims decided in rounds is reported after it ran, and not
+    at all in a pass that deferred its claim: its one report, in JUnit and on the terminal, is its verdict.
+    Other tests are reported live, as usual."""
+    if claim_looks_now(item) is None:
+        return None
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    if item.stash.get(DEFERRED, False):
+        return True  # its teardown runs again in the next pass, and an error there is reported then
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 # --- fixtures ---------------------------------------------------------------------------

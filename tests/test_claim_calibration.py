@@ -132,3 +132,25 @@ def test_fixed_seeds_are_judged_once_and_auto_needs_its_limit():
         Experiment("a", seeds="auto")
     with pytest.raises(ConfigError, match="max_seeds"):
         Experiment("a", seeds=3, max_seeds=9)
+
+
+def test_a_claim_limited_to_one_look_is_deferred_and_then_decided_from_where_it_stopped():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, CLASSES, 3000)
+    difficulty = rng.normal(0, 1.5, len(y))
+    pools = SeedPools(y, {"a": seed_probs(rng, y, difficulty, 0.25 + rng.normal(0, 0.2, 9)),
+                          "b": seed_probs(rng, y, difficulty, rng.normal(0, 0.2, 9))})
+    with gates.claim_looks(1), pytest.raises(gates.ClaimDeferred, match="look 1 of 4") as deferred:
+        gates.decide_claim(pools, AUTO_A, AUTO_B, "beats:0.02")
+    assert deferred.value.figures["look"] == 1 and max(n for _, n in pools.calls) == 3
+    unlimited = gates.decide_claim(pools, AUTO_A, AUTO_B, "beats:0.02")
+    looks = []
+    for allowed in range(1, 5):
+        try:
+            with gates.claim_looks(allowed):
+                looks.append(gates.decide_claim(pools, AUTO_A, AUTO_B, "beats:0.02"))
+            break
+        except gates.ClaimDeferred:
+            continue
+    assert looks[0]["look"] == allowed == unlimited["look"] > 1
+    assert looks[0]["low"] == unlimited["low"], "a claim deferred and resumed decides as one never deferred"

@@ -200,3 +200,49 @@ def test_max_seeds_caps_claims_decided_in_rounds(pytester):
     pytester.runpytest("--max-seeds", "3").assert_outcomes(passed=1)
     refused = pytester.runpytest("--max-seeds", "2")
     assert refused.ret == 4 and "--max-seeds 2" in refused.stderr.str() and "at least 3" in refused.stderr.str()
+
+
+BREADTH_FIRST = '''
+import json, numpy as np
+from pathlib import Path
+from competition import gates
+from competition.calibration import CLASSES, SeedPools, seed_probs
+from competition.experiment import Experiment
+
+rng = np.random.default_rng(4)
+y = rng.integers(0, CLASSES, 3000)
+difficulty = rng.normal(0, 1.5, len(y))
+POOLS = SeedPools(y, {"a": seed_probs(rng, y, difficulty, 0.25 + rng.normal(0, 0.2, 9)),
+                      "b": seed_probs(rng, y, difficulty, rng.normal(0, 0.2, 9)),
+                      "c": seed_probs(rng, y, difficulty, 1.0 + rng.normal(0, 0.2, 9))})
+
+def ran(name):
+    with open("order.txt", "a") as f:
+        f.write(name + "\\n")
+
+def test_small_effect(until_decided):
+    ran("small")
+    spec = lambda name: Experiment(name, **{**until_decided, "max_seeds": 9})
+    gates.decide_claim(POOLS, spec("a"), spec("b"), "beats:0.02")
+
+def test_plain():
+    ran("plain")
+
+def test_large_effect(until_decided):
+    ran("large")
+    spec = lambda name: Experiment(name, **{**until_decided, "max_seeds": 9})
+    gates.decide_claim(POOLS, spec("c"), spec("b"), "beats:0.02")
+'''
+
+
+def test_claims_take_their_extra_rounds_after_every_test_has_run_and_are_reported_once(pytester):
+    pytester.makepyfile(test_rounds=BREADTH_FIRST)
+    outcome = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml", "-v")
+    outcome.assert_outcomes(passed=3)
+    order = (pytester.path / "order.txt").read_text().split()
+    assert order[:3] == ["small", "plain", "large"], "a claim's second round came before another test's first"
+    assert order.count("plain") == 1 and order.count("small") >= 2 and set(order[3:]) <= {"small", "large"}
+    assert "[claim deferred] a vs b: undecided at look 1 of 4" in outcome.stdout.str()
+    assert outcome.stdout.str().count("test_small_effect PASSED") == 1
+    junit = (pytester.path / "junit.xml").read_text()
+    assert junit.count('name="test_small_effect"') == 1 and "look\" value=\"1\"" not in junit
