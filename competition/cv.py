@@ -70,7 +70,9 @@ def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num
                        weight_decay=experiment.weight_decay,
                        scheduler=experiment.scheduler, loss=experiment.loss, loss_kw=loss_kw,
                        transfer=experiment.transfer, mixup=experiment.mixup, cutmix=experiment.cutmix,
-                       ema_decay=experiment.ema_decay, channels_last=True, monitor="macro_f1",
+                       ema_decay=experiment.ema_decay,
+                       amp=None if experiment.precision == "fp32" else experiment.precision,
+                       channels_last=experiment.channels_last, compile=experiment.compile, monitor="macro_f1",
                        keep="last", metrics=EVAL_METRICS, device=device, seed=seed)
 
 

@@ -24,6 +24,8 @@ from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_S
 EVAL_METRICS = ("accuracy", "macro_f1")
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
 ROWS = ("all", "search")  # the train rows an experiment trains on (see Experiment.rows)
+EXECUTION_DEFAULTS = {"precision": "fp32", "channels_last": True, "compile": False}  # keyed only when changed
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 CLAIM_MAX_SEEDS = 7  # the experiments' ceiling for a claim decided in rounds: 3, 5, 7 paired seeds per side
 
 
@@ -149,6 +151,10 @@ class Experiment:
     split_seed: int | None = None         # None: the split follows `seed`
     callbacks: tuple = ()                 # training callbacks (competition.train.Callback objects)
     draft: bool = False                   # decode JPEGs at a reduced scale when the target is that much smaller
+    # the execution path (competition.execution): "auto" lets a probe on this machine choose
+    precision: str = "fp32"               # "fp32", "bf16" autocast, "fp16" autocast (CUDA) or "auto"
+    channels_last: bool | str = True      # memory layout of images and convolution weights, or "auto"
+    compile: bool | str = False           # torch.compile the training forward, or "auto" (when it pays back)
     # the objects the spec was given in place of names (field -> object); see adopt_objects
     objects: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -271,6 +277,16 @@ class Experiment:
         for view in self.tta:
             TTA_VIEWS.check(str(view).partition(":")[0], field="tta")
         parse_cv(self.cv)
+        self.check_execution()
+
+    def check_execution(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{self.name}: precision={self.precision!r}; use one of {list(PRECISIONS)} "
+                              "(fp16 autocast needs CUDA; 'auto' lets a probe on this machine choose)")
+        for name in ("channels_last", "compile"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or value == "auto"):
+                raise ConfigError(f"{self.name}: {name}={value!r}; use True, False or 'auto'")
 
     def to_dict(self) -> dict:
         """Everything that changes the numbers (the name does not); objects appear by their names."""
@@ -282,6 +298,9 @@ class Experiment:
                 data.pop(optional)
         if data["rows"] == "all":
             data.pop("rows")
+        for name, default in EXECUTION_DEFAULTS.items():
+            if data[name] == default and type(data[name]) is type(default):
+                data.pop(name)
         if self.callbacks:
             data["callbacks"] = list(self.callbacks)
         data["augmentation"] = list(self.augmentation) if isinstance(self.augmentation, tuple) else self.augmentation
@@ -384,6 +403,7 @@ class Result:
     train_rows: int = 0           # rows of the (budget-scaled) train table
     cache_hit: bool = False
     members: list[str] = field(default_factory=list)
+    execution: dict = field(default_factory=dict)  # the execution path and how it was chosen (runner.plan_execution)
     path: Path | None = None
 
     # --- seeds ------------------------------------------------------------------------

@@ -107,6 +107,17 @@ def plot_per_class_f1(report: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def execution_line(execution: dict) -> str:
+    """The execution path, and for a probed one what each candidate measured on which machine."""
+    if execution["chosen_by"] != "probe":
+        return f"- execution path: {execution['path']} (set by the spec)"
+    speeds = ", ".join(f"{r['label']} {r['images_per_s']:.0f} img/s (loss error {r['loss_error']:.1e})"
+                       for r in execution["probe"])
+    where = execution["cpu"] + f" [{execution['isa']}]" + (f", {execution['gpu']}" if execution.get("gpu") else "")
+    probe = "cached probe" if execution.get("probe_cached") else "probe"
+    return f"- execution path: {execution['path']}, probed on {where}; {probe}: {speeds}"
+
+
 def write_run_report(result, out_dir: str | Path) -> Path:
     """result.json, oof/eval probabilities, history.csv, three PNG plots and report.md, published whole:
     written in a staging folder that replaces `out_dir` only once every file is there."""
@@ -146,6 +157,8 @@ def fill_run_report(result, out: Path) -> None:
     if applied:  # what the budget made of the spec, which may ask for more
         lines.append(f"- trained as the budget applied it: {applied['epochs']} epochs, batch {applied['batch_size']}, "
                      f"{applied['train_rows']} train rows per unit")
+    if result.execution:
+        lines.append(execution_line(result.execution))
     if result.folds:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
         lines += [f"- {name} over {len(result.folds)} unit(s) (fold x seed): {v['mean']:.4f} +- {v['std']:.4f}"

@@ -21,10 +21,12 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from .cv import assemble, make_units
+from .models import create_model
 from .data import Competition, Preprocess, data_dir, open_competition
 from .data.cache import image_channels, open_cache
 from .data.splits import confirmation_split
 from .errors import ConfigError
+from .execution import ExecutionPath, cached_probe, candidate_paths, choose, machine, probe, supported_precisions
 from .executors import LocalExecutor, RayExecutor, UnitJob
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store, StoreIntegrityError
@@ -118,6 +120,41 @@ def result_key(experiment: Experiment, data: PreparedData, budget: Budget, store
                      experiment.user_code(data.metric))
 
 
+def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, device: str,
+                   store: Store | None) -> tuple[Experiment, dict]:
+    """The spec with its execution path fixed (competition.execution): as written, or, where it says
+    'auto', the fastest path a probe of its model measured on this machine (cached in the store's root).
+    Returns the spec and the record of the choice (Result.execution)."""
+    precision, channels_last, compile_ = experiment.precision, experiment.channels_last, experiment.compile
+    if precision not in ("auto", *supported_precisions(device)):
+        raise ConfigError(f"{experiment.name}: precision={precision!r} is not supported on {device} here "
+                          f"(supported: {supported_precisions(device)}); use precision='auto' or 'fp32'")
+    if "auto" not in (precision, channels_last, compile_):
+        path = ExecutionPath(precision, bool(channels_last), bool(compile_))
+        return experiment, {"path": path.label, "chosen_by": "spec"}
+    paths = candidate_paths(precision, channels_last, compile_, device)
+    height, width, channels = data.images.shape[1:4]
+    batch = min(experiment.batch_size, budget.max_batch_size or experiment.batch_size, len(data.table))
+    shape = {"model": experiment.model, "model_kw": experiment.model_kw, "transfer": experiment.transfer,
+             "input": [channels, height, width], "classes": data.num_classes, "batch": batch, "device": device,
+             "paths": [path.label for path in paths]}
+
+    def make_model():
+        return create_model(experiment.model, data.num_classes, in_chans=channels, input_size=(height, width),
+                            **experiment.model_kw)
+
+    records, cached = cached_probe(store.root if store is not None else None, shape,
+                                   lambda: probe(make_model, (channels, height, width), data.num_classes, batch,
+                                                 device, paths))
+    epochs = min(experiment.epochs, budget.max_epochs or experiment.epochs)
+    planned_steps = epochs * max(len(data.table) // batch, 1) * len(experiment.training_seeds(budget))
+    chosen = choose(records, planned_steps, batch)
+    experiment = experiment.with_(precision=chosen["precision"], channels_last=chosen["channels_last"],
+                                  compile=chosen["compile"])
+    return experiment, {"path": chosen["label"], "chosen_by": "probe", "probe_cached": cached,
+                        "planned_steps": planned_steps, "probe": records, **machine()}
+
+
 def resolve_device(device: str) -> str:
     """'auto' -> cuda where a GPU is visible, else cpu; 'cuda' without one is an error before any work."""
     if device == "auto":
@@ -138,6 +175,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
     started = time.perf_counter()
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     store = context.store
+    experiment, execution = plan_execution(experiment, data, budget, device, store)
     seeds = len(experiment.training_seeds(budget))
     key = result_key(experiment, data, budget, store, seeds)
     if store is not None and not context.rerun and (hit := store.load_result(key, experiment.name)) is not None:
@@ -150,7 +188,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
                   on_epoch=context.on_epoch)
     outputs = (context.executor or LocalExecutor()).run_units(job)
     result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
-    result.unit_key = units_key
+    result.unit_key, result.execution = units_key, execution
     if store is not None:
         store.save_result(key, result)
     return result

@@ -21,7 +21,7 @@ LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__
     "errors": 1, "files": 1, "registry": 1, "metrics": 1, "experiment": 1,
     "data": 2, "augment": 2, "models": 2, "train": 2, "tta": 2,
     "cv": 3,
-    "store": 4, "executors": 4, "runner": 4,
+    "store": 4, "executors": 4, "runner": 4, "execution": 4,
     "posthoc": 5, "ensemble": 5,
     "scoring": 6, "gates": 6, "report": 6, "html_report": 6, "tracking": 6, "submission": 6, "pytest_plugin": 6,
     "cli": 6, "__main__": 6, "search": 6,

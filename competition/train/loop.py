@@ -49,6 +49,7 @@ class TrainConfig:
     clip_grad: float | None = None
     amp: str | None = None             # "bf16" or "fp16" on CUDA; "bf16" on a CPU that supports it
     channels_last: bool = False
+    compile: bool = False              # torch.compile the training forward (the weights stay the model's)
     ema_decay: float | None = None
     early_stopping: int | None = None  # patience in epochs on `monitor`
     keep: str = "last"                 # "last" (a fixed schedule) or "best" (the best epoch by monitor on val_ds)
@@ -183,6 +184,7 @@ class TrainingState:
     ema: nn.Module | None
     scaler: object
     history: list[dict] = field(default_factory=list)
+    step_net: nn.Module | None = None  # the training forward: net, or net compiled (cfg.compile)
     best_state: dict | None = None
     best_score: float = -np.inf
     best_epoch: int = -1
@@ -231,8 +233,8 @@ def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig,
                          num_workers=cfg.num_workers)
     bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, ascii=True,
                mininterval=2.0, file=progress_file or sys.stderr, disable=progress_file is False)
-    net, optimizer = state.net, state.optimizer
-    net.train()
+    net, optimizer = state.net if state.step_net is None else state.step_net, state.optimizer
+    state.net.train()
     loss_sum, correct, seen = 0.0, 0, 0
     for step, (x, y) in enumerate(bar):
         if step >= steps:
@@ -375,7 +377,7 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         if cfg.ema_decay else None)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and "cuda" in cfg.device else None
-    state = TrainingState(net, optimizer, scheduler, ema, scaler)
+    state = TrainingState(net, optimizer, scheduler, ema, scaler, step_net=torch.compile(net) if cfg.compile else None)
     if not HIGHER_IS_BETTER.get(cfg.monitor, True):
         state.best_score = np.inf
     return state, train_ds, val_ds, steps

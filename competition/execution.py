@@ -1,0 +1,178 @@
+"""Layer 4. The execution path of a training step (precision, memory layout, compilation), chosen by
+measurement on this machine.
+
+Which path is fastest depends on the machine: bf16 autocast is slower than fp32 on a CPU without bf16
+matrix units and twice as fast with AMX; channels_last helps convolutions on some CPUs and not on
+others. So a spec may say precision="auto", channels_last="auto" or compile="auto", and before training
+a probe times a few training steps of the spec's model on every candidate path, in interleaved rounds
+(a load that drifts during the probe falls on every path alike), and keeps the median step. A path
+whose loss on the probe's batch is not within LOSS_TOLERANCE of fp32 eager's is ruled out, and a
+compiled path is chosen only when its compile time pays back within the run's steps.
+
+The probe is cached in the store's root per machine (CPU model and ISA flags, GPU name, torch version)
+and model shape, so a spec keys to the same path on every run on one machine; the chosen path is
+written into the spec (its store key) and the probe's figures into Result.execution.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .files import atomic_write
+from .store import cpu_model_and_isa
+
+PROBE_FILE = "execution_probes.json"
+LOSS_TOLERANCE = 0.05  # a path's first-step loss may differ from fp32 eager's by this fraction
+PROBE_ROUNDS, PROBE_STEPS = 3, 2  # timed rounds over all paths, steps per path in a round
+
+
+@dataclass(frozen=True)
+class ExecutionPath:
+    precision: str = "fp32"  # "fp32", or the autocast dtype: "bf16", "fp16" (CUDA)
+    channels_last: bool = True
+    compile: bool = False
+
+    @property
+    def label(self) -> str:
+        return "+".join([self.precision, "channels_last" if self.channels_last else "nchw"]
+                        + (["compile"] if self.compile else []))
+
+    @property
+    def amp(self) -> str | None:
+        return None if self.precision == "fp32" else self.precision
+
+
+def supported_precisions(device: str) -> list[str]:
+    if device.startswith("cuda"):
+        return ["fp32", "bf16", "fp16"] if torch.cuda.is_bf16_supported() else ["fp32", "fp16"]
+    return ["fp32", "bf16"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
+
+
+def candidate_paths(precision: str, channels_last: bool | str, compile: bool | str, device: str
+                    ) -> list[ExecutionPath]:
+    """Every path the spec's choices allow on this device ("auto" allows each value)."""
+    precisions = supported_precisions(device) if precision == "auto" else [precision]
+    layouts = [False, True] if channels_last == "auto" else [bool(channels_last)]
+    compiles = [False, True] if compile == "auto" else [bool(compile)]
+    return [ExecutionPath(p, c, k) for p in precisions for c in layouts for k in compiles]
+
+
+def machine() -> dict:
+    cpu, isa = cpu_model_and_isa()
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": cpu, "isa": isa, "gpu": gpu, "torch": torch.__version__}
+
+
+# --- the probe ----------------------------------------------------------------------------------
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+class PathStep:
+    """One path's training step on a fresh model (same seed for every path, so the first losses compare)."""
+
+    def __init__(self, path: ExecutionPath, make_model: Callable[[], nn.Module], batch: tuple, device: str):
+        torch.manual_seed(0)
+        self.path, self.device = path, device
+        model = make_model().to(device)
+        if path.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        x, y = batch
+        self.x = x.contiguous(memory_format=torch.channels_last) if path.channels_last else x
+        self.y = y
+        self.net = torch.compile(model) if path.compile else model
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        self.compile_seconds = 0.0
+        self.first_loss = self.step()  # the first call compiles, when compiling
+        self.times: list[float] = []
+
+    def step(self) -> float:
+        started = time.perf_counter()
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.path.precision)
+        with torch.autocast(torch.device(self.device).type, dtype=dtype) if dtype else nullcontext():
+            logits = self.net(self.x)
+        loss = nn.functional.cross_entropy(logits.float(), self.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        sync(self.device)
+        if self.path.compile and not self.compile_seconds:
+            self.compile_seconds = time.perf_counter() - started
+        return loss.detach().item()
+
+
+def probe(make_model: Callable[[], nn.Module], input_shape: tuple[int, int, int], num_classes: int,
+          batch_size: int, device: str, paths: list[ExecutionPath]) -> list[dict]:
+    """Time each path's training step (median over interleaved rounds) and check its first loss against
+    fp32 eager's. Returns one record per path: label, images per second, loss error, compile seconds."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, *input_shape, generator=generator).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=generator).to(device)
+    reference = ExecutionPath("fp32", False, False)
+    steps = {path: PathStep(path, make_model, (x, y), device) for path in dict.fromkeys([reference, *paths])}
+    for _ in range(PROBE_ROUNDS):
+        for step in steps.values():
+            started = time.perf_counter()
+            for _ in range(PROBE_STEPS):
+                step.step()
+            step.times.append((time.perf_counter() - started) / PROBE_STEPS)
+    base_loss = steps[reference].first_loss
+    return [{**asdict(path), "label": path.label,
+             "images_per_s": batch_size / statistics.median(steps[path].times),
+             "loss_error": abs(steps[path].first_loss - base_loss) / max(abs(base_loss), 1e-12),
+             "compile_seconds": steps[path].compile_seconds} for path in paths]
+
+
+def choose(records: list[dict], planned_steps: int, batch_size: int) -> dict:
+    """The fastest path whose loss agrees with fp32 eager and, if compiled, whose compile time pays back
+    over the planned steps (against the fastest eager path)."""
+    agreeing = [r for r in records if r["loss_error"] <= LOSS_TOLERANCE]
+    if not agreeing:
+        raise ConfigError(f"no execution path agrees with fp32 eager within {LOSS_TOLERANCE:.0%} on the probe's "
+                          f"loss: {[(r['label'], round(r['loss_error'], 4)) for r in records]}; set precision='fp32'")
+
+    def run_seconds(record: dict) -> float:
+        return planned_steps * batch_size / record["images_per_s"] + record["compile_seconds"]
+
+    return min(agreeing, key=run_seconds)
+
+
+# --- the cache ----------------------------------------------------------------------------------
+def probe_key(shape: dict) -> str:
+    return hashlib.sha256(json.dumps({**shape, **machine()}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_probe(root: Path | None, shape: dict, run_probe: Callable[[], list[dict]]) -> tuple[list[dict], bool]:
+    """The probe's records for this machine and model shape: from root/PROBE_FILE, else measured and kept
+    there. (records, True when cached)."""
+    path = Path(root) / PROBE_FILE if root is not None else None
+    key = probe_key(shape)
+    known = read_probes(path)
+    if key in known:
+        return known[key]["records"], True
+    records = run_probe()
+    if path is not None:
+        known = read_probes(path)  # another run may have added its probe meanwhile
+        known[key] = {"shape": shape, "machine": machine(), "records": records}
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, indent=1)))
+    return records, False
+
+
+def read_probes(path: Path | None) -> dict:
+    if path is None or not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # a damaged cache costs a probe, never a run

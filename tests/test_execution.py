@@ -1,0 +1,137 @@
+"""The execution path (precision, memory layout, compilation): set from a spec, or chosen by a probe that
+times each candidate path on this machine and rules out one whose loss disagrees with fp32 eager."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from competition import execution
+from competition.errors import ConfigError
+from competition.execution import ExecutionPath, cached_probe, candidate_paths, choose, probe, supported_precisions
+from competition.experiment import Budget, Experiment
+from competition.models import create_model
+from competition.runner import RunContext, run
+from competition.store import Store
+
+TINY = Budget("tiny", max_train=200, max_epochs=1)
+SPEC = Experiment("digits-path", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=32)
+HAS_BF16 = "bf16" in supported_precisions("cpu")
+
+
+def test_the_path_fields_are_checked_and_keyed_only_when_changed():
+    assert not {"precision", "channels_last", "compile"} & set(SPEC.to_dict())  # every earlier run keeps its key
+    assert SPEC.with_(channels_last=False).to_dict()["channels_last"] is False
+    assert SPEC.with_(precision="auto").to_dict()["precision"] == "auto"
+    for kwargs, match in [({"precision": "fp64"}, "precision='fp64'"), ({"channels_last": "yes"}, "True, False or"),
+                          ({"compile": 1}, "compile=1")]:
+        with pytest.raises(ConfigError, match=match):
+            SPEC.with_(**kwargs)
+
+
+def test_auto_offers_every_value_and_a_choice_offers_itself():
+    assert candidate_paths("fp32", True, False, "cpu") == [ExecutionPath("fp32", True, False)]
+    paths = candidate_paths("auto", "auto", False, "cpu")
+    assert len(paths) == 2 * len(supported_precisions("cpu")) and all(not p.compile for p in paths)
+    assert {p.label for p in candidate_paths("fp32", False, "auto", "cpu")} == {"fp32+nchw", "fp32+nchw+compile"}
+
+
+def test_the_probe_times_each_path_and_measures_its_loss_against_fp32():
+    paths = candidate_paths("auto", "auto", False, "cpu")
+    records = probe(lambda: create_model("rescnn", 10, in_chans=1, input_size=(8, 8), width=4), (1, 8, 8), 10, 16,
+                    "cpu", paths)
+    assert [r["label"] for r in records] == [p.label for p in paths]
+    assert all(r["images_per_s"] > 0 for r in records)
+    by_label = {r["label"]: r for r in records}
+    assert by_label["fp32+nchw"]["loss_error"] == 0 and by_label["fp32+channels_last"]["loss_error"] < 1e-5
+    if HAS_BF16:  # bf16 rounds, but stays close
+        assert 0 < by_label["bf16+nchw"]["loss_error"] < execution.LOSS_TOLERANCE
+
+
+def record(label, speed, error=0.0, compile_seconds=0.0):
+    precision, layout, *compiled = label.split("+")
+    return {"label": label, "precision": precision, "channels_last": layout == "channels_last",
+            "compile": bool(compiled), "images_per_s": speed, "loss_error": error, "compile_seconds": compile_seconds}
+
+
+def test_the_choice_is_the_fastest_path_that_agrees_and_pays_back_its_compilation():
+    eager, fast_but_wrong = record("fp32+nchw", 100.0), record("bf16+nchw", 300.0, error=0.2)
+    compiled = record("fp32+nchw+compile", 200.0, compile_seconds=60.0)
+    # 1000 steps of 100 images: eager 1000 s, compiled 500 s + 60 s; 50 steps: eager 50 s, compiled 25 + 60 s
+    assert choose([eager, fast_but_wrong, compiled], 1000, 100)["label"] == "fp32+nchw+compile"
+    assert choose([eager, fast_but_wrong, compiled], 50, 100)["label"] == "fp32+nchw"
+    with pytest.raises(ConfigError, match="precision='fp32'"):
+        choose([fast_but_wrong], 50, 100)
+
+
+def test_a_probe_is_kept_per_machine_and_shape_and_a_damaged_cache_costs_a_probe(tmp_path):
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return [record("fp32+nchw", 10.0)]
+
+    shape = {"model": "rescnn", "batch": 16}
+    assert cached_probe(tmp_path, shape, measure) == ([record("fp32+nchw", 10.0)], False)
+    assert cached_probe(tmp_path, shape, measure)[1] is True and len(calls) == 1
+    assert cached_probe(tmp_path, {**shape, "batch": 32}, measure)[1] is False and len(calls) == 2
+    (tmp_path / execution.PROBE_FILE).write_text("{not json")
+    assert cached_probe(tmp_path, shape, measure)[1] is False and len(calls) == 3
+    assert len(json.loads((tmp_path / execution.PROBE_FILE).read_text())) == 1
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from competition.data import prepare
+    root = tmp_path_factory.mktemp("data")
+    prepare("digits", root)
+    return root
+
+
+def test_a_spec_set_to_auto_trains_on_the_probed_path_keys_to_it_and_repeats_bit_for_bit(data_root, tmp_path):
+    store = Store(tmp_path / "runs")
+    spec = SPEC.with_(precision="auto", channels_last="auto")
+    first = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
+    chosen = first.execution
+    assert chosen["chosen_by"] == "probe" and not chosen["probe_cached"] and chosen["cpu"]
+    assert len(chosen["probe"]) == 2 * len(supported_precisions("cpu"))
+    assert first.spec.get("precision", "fp32") != "auto" and first.spec.get("channels_last", True) != "auto"
+    again = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
+    assert again.cache_hit and again.key == first.key and again.execution == chosen  # the probe was cached
+    retrained = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False, rerun=True))
+    assert np.array_equal(retrained.oof_probs, first.oof_probs), f"{chosen['path']} is not deterministic"
+
+
+def test_a_fixed_path_is_recorded_and_one_this_device_lacks_is_refused_before_training(data_root, tmp_path):
+    result = run(SPEC.with_(channels_last=False), TINY, RunContext(data_root=data_root, progress_file=False))
+    assert result.execution == {"path": "fp32+nchw", "chosen_by": "spec"}
+    with pytest.raises(ConfigError, match="precision='fp16' is not supported on cpu"):
+        run(SPEC.with_(precision="fp16"), TINY, RunContext(data_root=data_root, progress_file=False))
+
+
+@pytest.mark.skipif(not HAS_BF16, reason="this CPU has no bf16 support in oneDNN")
+def test_bf16_training_is_deterministic_and_close_to_fp32(data_root):
+    context = RunContext(data_root=data_root, progress_file=False)
+    fp32 = run(SPEC, TINY, context)
+    bf16 = [run(SPEC.with_(precision="bf16"), TINY, context) for _ in range(2)]
+    assert np.array_equal(bf16[0].oof_probs, bf16[1].oof_probs)
+    assert not np.array_equal(bf16[0].oof_probs, fp32.oof_probs)  # it did train in bf16
+
+
+def test_a_compiled_forward_trains_the_same_model_and_repeats_bit_for_bit(data_root):
+    """torch.compile (inductor, a C++ compiler on CPU): tens of seconds the first time on a machine."""
+    context = RunContext(data_root=data_root, progress_file=False)
+    eager = run(SPEC, TINY, context)
+    compiled = [run(SPEC.with_(compile=True), TINY, context) for _ in range(2)]
+    assert compiled[0].execution["path"] == "fp32+channels_last+compile"
+    assert np.array_equal(compiled[0].oof_probs, compiled[1].oof_probs)
+    assert np.abs(compiled[0].oof_probs - eager.oof_probs).max() < 1e-4
+
+
+def test_the_run_report_states_the_path_and_what_the_probe_measured(data_root, tmp_path):
+    from competition.report import write_run_report
+    result = run(SPEC.with_(channels_last="auto"), TINY, RunContext(data_root=data_root, progress_file=False))
+    text = (write_run_report(result, tmp_path / "report") / "report.md").read_text()
+    assert f"execution path: {result.execution['path']}, probed on {result.execution['cpu']}" in text
+    assert "fp32+nchw" in text and "fp32+channels_last" in text and "img/s" in text
