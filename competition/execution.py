@@ -113,25 +113,26 @@ class PathStep:
 
 
 def probe(make_model: Callable[[], nn.Module], input_shape: tuple[int, int, int], num_classes: int,
-          batch_size: int, device: str, paths: list[ExecutionPath]) -> list[dict]:
+          batch_size: int, device: str, paths: list[ExecutionPath], rounds: int = PROBE_ROUNDS,
+          steps: int = PROBE_STEPS) -> list[dict]:
     """Time each path's training step (median over interleaved rounds) and check its first loss against
     fp32 eager's. Returns one record per path: label, images per second, loss error, compile seconds."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, *input_shape, generator=generator).to(device)
     y = torch.randint(0, num_classes, (batch_size,), generator=generator).to(device)
     reference = ExecutionPath("fp32", False, False)
-    steps = {path: PathStep(path, make_model, (x, y), device) for path in dict.fromkeys([reference, *paths])}
-    for _ in range(PROBE_ROUNDS):
-        for step in steps.values():
+    path_steps = {path: PathStep(path, make_model, (x, y), device) for path in dict.fromkeys([reference, *paths])}
+    for _ in range(rounds):
+        for path_step in path_steps.values():
             started = time.perf_counter()
-            for _ in range(PROBE_STEPS):
-                step.step()
-            step.times.append((time.perf_counter() - started) / PROBE_STEPS)
-    base_loss = steps[reference].first_loss
+            for _ in range(steps):
+                path_step.step()
+            path_step.times.append((time.perf_counter() - started) / steps)
+    base_loss = path_steps[reference].first_loss
     return [{**asdict(path), "label": path.label,
-             "images_per_s": batch_size / statistics.median(steps[path].times),
-             "loss_error": abs(steps[path].first_loss - base_loss) / max(abs(base_loss), 1e-12),
-             "compile_seconds": steps[path].compile_seconds} for path in paths]
+             "images_per_s": batch_size / statistics.median(path_steps[path].times),
+             "loss_error": abs(path_steps[path].first_loss - base_loss) / max(abs(base_loss), 1e-12),
+             "compile_seconds": path_steps[path].compile_seconds} for path in paths]
 
 
 def choose(records: list[dict], planned_steps: int, batch_size: int) -> dict:

@@ -1,0 +1,35 @@
+"""Each execution path of the fast recipe against fp32 eager (the path every stored run used), judged on
+fashion's eval accuracy: a faster path is only worth having if it trains as well.
+
+The paths (competition.execution): bf16 autocast, the NCHW layout instead of channels_last, and
+torch.compile of the training forward. Seeds are paired (the same seed list on both sides: the same
+initialisation and data order), decided in rounds until the claim decides. The margin is one point of
+accuracy: the largest loss a competitor would trade for a faster path, and inside the MDE that 3-7
+paired seeds resolve at standard. benchmarks/bench_paths.py measures what each path buys in speed.
+"""
+from __future__ import annotations
+
+import pytest
+
+from competition.execution import supported_precisions
+from competition.gates import decide_claim
+from competition.recipes import FAST
+from competition.scoring import eval_view
+from fixtures.claims import stated_at
+
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
+
+MARGIN = "equivalent:0.01"
+PATHS = {"bf16": {"precision": "bf16"}, "nchw": {"channels_last": False}, "compile": {"compile": True}}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_execution_path_trains_as_well_as_fp32_eager(path, run_experiment, fashion, eval_answers_of, budget,
+                                                          until_decided, competition_session):
+    stated_at(budget, "standard", "full")
+    if PATHS[path].get("precision", "fp32") not in supported_precisions(competition_session.device):
+        pytest.skip(f"{path} is not supported on {competition_session.device} here")
+    answers = eval_answers_of(fashion)
+    decide_claim(lambda spec: eval_view(run_experiment(spec), answers),
+                 FAST.with_(name=f"fast-{path}", **PATHS[path], **until_decided), FAST.with_(**until_decided), MARGIN,
+                 metric="accuracy")
