@@ -82,8 +82,22 @@ class UnitJob:
 
     def replay(self, index: int, output: dict) -> None:
         """Tell on_epoch the history of a unit that did not train here (stored, or trained on Ray)."""
-        for row in output["history"] if self.on_epoch else ():
-            self.on_epoch(index, row)
+        replay_history(self.on_epoch, index, output)
+
+    def replay_in_order(self, outputs: dict[str, dict | None], replayed: int) -> int:
+        """Replay the units after the first `replayed` whose outputs are in, stopping at the first missing
+        one, so on_epoch hears the units in their order whatever order they finish in; returns how many
+        units are replayed now."""
+        while replayed < len(self.units) and (output := outputs[self.units[replayed].label]) is not None:
+            self.replay(replayed, output)
+            replayed += 1
+        return replayed
+
+
+def replay_history(on_epoch: Callable[[int, dict], None] | None, index: int, output: dict) -> None:
+    """Call on_epoch(index, row) for each epoch of a unit's stored history, as if it were training."""
+    for row in output["history"] if on_epoch else ():
+        on_epoch(index, row)
 
 
 class EpochListener(Callback):
@@ -214,23 +228,14 @@ class RayExecutor:
     def run_units(self, job: UnitJob) -> list[dict]:
         outputs = {unit.label: job.stored(unit) for unit in job.units}
         missing = [unit for unit in job.units if outputs[unit.label] is None]
-        replayed = 0  # histories go to on_epoch in the units' order, whatever order Ray finishes them in
-
-        def replay_ready() -> int:
-            done = replayed
-            while done < len(job.units) and outputs[job.units[done].label] is not None:
-                job.replay(done, outputs[job.units[done].label])
-                done += 1
-            return done
-
         if missing and job.past_deadline():  # checked once: every missing unit is submitted at once
             raise TrainingNotAllowed(job.experiment.name, len(missing))
-        replayed = replay_ready()
+        replayed = job.replay_in_order(outputs, 0)
         for unit, output in self.train(job, missing) if missing else ():
             if job.store is not None:
                 job.store.save_fold(job.key, unit.label, output)  # the driver alone writes the store
             outputs[unit.label] = output
-            replayed = replay_ready()
+            replayed = job.replay_in_order(outputs, replayed)
         return [outputs[unit.label] for unit in job.units]
 
     def train(self, job: UnitJob, units: list[Unit]):

@@ -24,7 +24,7 @@ from .html_report import write_html_report
 from .tracking import check_uri, default_uri, log_result, log_study
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
-from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed
+from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed, replay_history
 from .runner import RunContext, resolve_device, run
 from .scoring import eval_answers, score_eval
 from .search import Search, SearchReport, search_run_names, storage_url, write_study_plots
@@ -335,9 +335,8 @@ def run_experiment(competition_session):
     def run_one(experiment: Experiment, on_epoch=None):
         memo_key = (experiment.name, repr(experiment.to_dict()))
         if memo_key in state.memo:
-            for index, unit in enumerate(state.memo[memo_key].folds if on_epoch else ()):
-                for row in unit["history"]:  # as the executor replays a stored unit's epochs
-                    on_epoch(index, row)
+            for index, unit in enumerate(state.memo[memo_key].folds):
+                replay_history(on_epoch, index, unit)  # as the executor replays a stored unit's epochs
             return state.memo[memo_key]
         terminal = state.terminal()
         quiet = state.config.get_verbosity() <= -2  # -q -q

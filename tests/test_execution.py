@@ -111,7 +111,7 @@ def test_a_fixed_path_is_recorded_and_one_this_device_lacks_is_refused_before_tr
 
 
 @pytest.mark.skipif(not HAS_BF16, reason="this CPU has no bf16 support in oneDNN")
-def test_bf16_training_is_deterministic_and_close_to_fp32(data_root):
+def test_bf16_training_repeats_bit_for_bit_and_is_not_fp32(data_root):
     context = RunContext(data_root=data_root, progress_file=False)
     fp32 = run(SPEC, TINY, context)
     bf16 = [run(SPEC.with_(precision="bf16"), TINY, context) for _ in range(2)]
