@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,7 @@ class SessionState:
         self.competitions: dict[str, object] = {}  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
         self.memo: dict[tuple, object] = {}
+        self.say_lock = threading.Lock()
         self.claim_pass: int | None = None  # the pass over the tests (claims may take this many looks); None: all
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
@@ -73,6 +76,17 @@ class SessionState:
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
 
+    def say(self, line: str) -> None:
+        """A line on the terminal now, also from inside a test: pytest captures what a test writes to the
+        terminal's file descriptor and drops it when the test passes, so progress is written with capture
+        suspended (under a lock: a search's trials report from threads)."""
+        terminal = self.terminal()
+        if terminal is None:
+            return
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        with self.say_lock, capture.global_and_fixture_disabled() if capture else nullcontext():
+            terminal.write_line(line)
+
     def keep(self, result) -> None:
         """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
         if not result.key:
@@ -94,9 +108,9 @@ class SessionState:
     def trained(self, result) -> None:
         self.units_trained += max(len(result.folds), 1)
         self.training_seconds += result.seconds
-        if self.minutes is not None and self.terminal():
+        if self.minutes is not None:
             elapsed = (time.monotonic() - self.started) / 60
-            self.terminal().write_line(f"  [{result.name}] trained in {result.seconds / 60:.1f} min; session "
+            self.say(f"  [{result.name}] trained in {result.seconds / 60:.1f} min; session "
                                        f"{elapsed:.1f} of {self.minutes:.0f} min")
 
     def seconds_per_unit(self) -> float:
@@ -202,8 +216,7 @@ def pytest_runtest_call(item: pytest.Item):
             return (yield)
     except ClaimDeferred as exc:
         item.stash[DEFERRED], entries[:] = True, []
-        if terminal := state.terminal():
-            terminal.write_line(f"  [claim deferred] {exc}")
+        state.say(f"  [claim deferred] {exc}")
         return None
     except Underpowered as exc:
         pytest.skip(f"UNDERPOWERED: {exc}")
@@ -338,9 +351,8 @@ def run_experiment(competition_session):
             for index, unit in enumerate(state.memo[memo_key].folds):
                 replay_history(on_epoch, index, unit)  # as the executor replays a stored unit's epochs
             return state.memo[memo_key]
-        terminal = state.terminal()
         quiet = state.config.get_verbosity() <= -2  # -q -q
-        log = (lambda line: terminal.write_line(f"  [{experiment.name}] {line}")) if terminal and not quiet else None
+        log = (lambda line: state.say(f"  [{experiment.name}] {line}")) if state.terminal() and not quiet else None
         context = state.context(log)
         context.deadline, context.on_epoch = state.deadline(), on_epoch
         try:
@@ -370,8 +382,7 @@ def run_search(competition_session, run_experiment):
     state = competition_session
 
     def search_one(search: Search, confirmation: bool = True) -> SearchReport:
-        terminal = state.terminal()
-        log = (lambda line: terminal.write_line(f"  [{search.name}] {line}")) if terminal else None
+        log = (lambda line: state.say(f"  [{search.name}] {line}")) if state.terminal() else None
         workers = search.parallel if isinstance(state.executor, RayExecutor) else 1
         if workers > 1:
             state.executor.ray()  # connected here, in the main thread; the trials run on threads
