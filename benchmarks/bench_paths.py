@@ -30,6 +30,7 @@ from competition.execution import candidate_paths, choose, probe  # noqa: E402
 from competition.models import create_model  # noqa: E402
 from competition.recipes import FAST  # noqa: E402
 from competition.store import cpu_model_and_isa  # noqa: E402
+from competition.train.loop import AMP_DTYPES  # noqa: E402
 
 SHAPE, CLASSES = (1, 28, 28), 10
 
@@ -73,7 +74,7 @@ def main() -> None:
     paths = candidate_paths("auto", "auto", False if args.no_compile else "auto", args.device)
     rates = {"fp32": matmul_gflops(torch.float32, args.device)}
     for precision in {p.precision for p in paths} - {"fp32"}:
-        rates[precision] = matmul_gflops({"bf16": torch.bfloat16, "fp16": torch.float16}[precision], args.device)
+        rates[precision] = matmul_gflops(AMP_DTYPES[precision], args.device)
     print("matmul 2048: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
     flops = step_flops(args.batch, args.device)
     print(f"SpeedNet {FAST.model_kw['widths']}, batch {args.batch}: {flops / args.batch / 1e9:.3f} GFLOP per "

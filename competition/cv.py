@@ -58,13 +58,18 @@ def make_units(experiment: Experiment, table, budget: Budget) -> list[Unit]:
             for seed in experiment.training_seeds(budget) for fold, (train_idx, val_idx) in enumerate(folds)]
 
 
+def budgeted_schedule(experiment: Experiment, budget: Budget) -> tuple[int, int]:
+    """(epochs, batch size) as the budget caps the spec's."""
+    return (min(experiment.epochs, budget.max_epochs or experiment.epochs),
+            min(experiment.batch_size, budget.max_batch_size or experiment.batch_size))
+
+
 def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num_classes: int, device: str,
                  seed: int) -> TrainConfig:
     loss_kw = dict(experiment.loss_kw)
     if experiment.class_weights == "balanced":
         loss_kw["weight"] = balanced_class_weights(labels, num_classes)
-    epochs = min(experiment.epochs, budget.max_epochs or experiment.epochs)
-    batch_size = min(experiment.batch_size, budget.max_batch_size or experiment.batch_size)
+    epochs, batch_size = budgeted_schedule(experiment, budget)
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=experiment.lr,
                        optimizer=experiment.optimizer, optimizer_kw=dict(experiment.optimizer_kw),
                        weight_decay=experiment.weight_decay,

@@ -30,6 +30,7 @@ from torch import nn
 from .errors import ConfigError
 from .files import atomic_write
 from .store import cpu_model_and_isa
+from .train.loop import AMP_DTYPES
 
 PROBE_FILE = "execution_probes.json"
 LOSS_TOLERANCE = 0.05  # a path's first-step loss may differ from fp32 eager's by this fraction
@@ -46,10 +47,6 @@ class ExecutionPath:
     def label(self) -> str:
         return "+".join([self.precision, "channels_last" if self.channels_last else "nchw"]
                         + (["compile"] if self.compile else []))
-
-    @property
-    def amp(self) -> str | None:
-        return None if self.precision == "fp32" else self.precision
 
 
 def supported_precisions(device: str) -> list[str]:
@@ -99,7 +96,7 @@ class PathStep:
 
     def step(self) -> float:
         started = time.perf_counter()
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.path.precision)
+        dtype = AMP_DTYPES.get(self.path.precision)
         with torch.autocast(torch.device(self.device).type, dtype=dtype) if dtype else nullcontext():
             logits = self.net(self.x)
         loss = nn.functional.cross_entropy(logits.float(), self.y)

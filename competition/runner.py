@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from .cv import assemble, make_units
+from .cv import assemble, budgeted_schedule, make_units
 from .models import create_model
 from .data import Competition, Preprocess, data_dir, open_competition
 from .data.cache import image_channels, open_cache
@@ -134,7 +134,8 @@ def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, d
         return experiment, {"path": path.label, "chosen_by": "spec"}
     paths = candidate_paths(precision, channels_last, compile_, device)
     height, width, channels = data.images.shape[1:4]
-    batch = min(experiment.batch_size, budget.max_batch_size or experiment.batch_size, len(data.table))
+    epochs, batch = budgeted_schedule(experiment, budget)
+    batch = min(batch, len(data.table))
     shape = {"model": experiment.model, "model_kw": experiment.model_kw, "transfer": experiment.transfer,
              "input": [channels, height, width], "classes": data.num_classes, "batch": batch, "device": device,
              "paths": [path.label for path in paths]}
@@ -146,7 +147,6 @@ def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, d
     records, cached = cached_probe(store.root if store is not None else None, shape,
                                    lambda: probe(make_model, (channels, height, width), data.num_classes, batch,
                                                  device, paths))
-    epochs = min(experiment.epochs, budget.max_epochs or experiment.epochs)
     planned_steps = epochs * max(len(data.table) // batch, 1) * len(experiment.training_seeds(budget))
     chosen = choose(records, planned_steps, batch)
     experiment = experiment.with_(precision=chosen["precision"], channels_last=chosen["channels_last"],

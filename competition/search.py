@@ -33,6 +33,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
                                   distribution_to_json)
 from optuna.trial import TrialState
 
+from .cv import budgeted_schedule
 from .errors import ConfigError
 from .files import writable_folder
 from .experiment import EVAL_METRICS, Budget, Experiment, Result, get_budget
@@ -276,7 +277,7 @@ class TrialOutcome:
 
 
 def epochs_per_unit(spec: Experiment, budget: Budget) -> int:
-    return min(spec.epochs, budget.max_epochs or spec.epochs)
+    return budgeted_schedule(spec, budget)[0]
 
 
 def pruning_listener(trial: optuna.Trial, metric: str, epochs: int):

@@ -108,12 +108,17 @@ def test_seeds_until_decided_keep_the_false_beats_rate_under_optional_stopping(m
     assert naive >= spent
 
 
-def test_an_effect_too_small_for_three_seeds_is_decided_by_more_and_seeds_come_once():
+def small_effect_pools() -> SeedPools:
+    """A beats b by an effect three seeds per side cannot decide (it decides at a later look)."""
     rng = np.random.default_rng(4)
     y = rng.integers(0, CLASSES, 3000)
     difficulty = rng.normal(0, 1.5, len(y))
-    pools = SeedPools(y, {"a": seed_probs(rng, y, difficulty, 0.25 + rng.normal(0, 0.2, 9)),
-                          "b": seed_probs(rng, y, difficulty, rng.normal(0, 0.2, 9))})
+    return SeedPools(y, {"a": seed_probs(rng, y, difficulty, 0.25 + rng.normal(0, 0.2, 9)),
+                         "b": seed_probs(rng, y, difficulty, rng.normal(0, 0.2, 9))})
+
+
+def test_an_effect_too_small_for_three_seeds_is_decided_by_more_and_seeds_come_once():
+    pools = small_effect_pools()
     cmp = gates.decide_claim(pools, AUTO_A, AUTO_B, "beats:0.02")
     assert cmp["look"] > 1 and cmp["looks"] == 4 and cmp["seeds_a"] == cmp["seeds_b"] == 2 * cmp["look"] + 1
     assert cmp["paired"] and cmp["error_spent"] == pytest.approx((2 * cmp["look"] - 1) / 16)
@@ -135,11 +140,7 @@ def test_fixed_seeds_are_judged_once_and_auto_needs_its_limit():
 
 
 def test_a_claim_limited_to_one_look_is_deferred_and_then_decided_from_where_it_stopped():
-    rng = np.random.default_rng(4)
-    y = rng.integers(0, CLASSES, 3000)
-    difficulty = rng.normal(0, 1.5, len(y))
-    pools = SeedPools(y, {"a": seed_probs(rng, y, difficulty, 0.25 + rng.normal(0, 0.2, 9)),
-                          "b": seed_probs(rng, y, difficulty, rng.normal(0, 0.2, 9))})
+    pools = small_effect_pools()
     with gates.claim_looks(1), pytest.raises(gates.ClaimDeferred, match="look 1 of 4") as deferred:
         gates.decide_claim(pools, AUTO_A, AUTO_B, "beats:0.02")
     assert deferred.value.figures["look"] == 1 and max(n for _, n in pools.calls) == 3

@@ -71,11 +71,14 @@ class FitResult:
 
 
 # --- helpers the loop calls -----------------------------------------------------------
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # TrainConfig.amp -> autocast dtype
+
+
 def autocast_for(cfg: TrainConfig):
     if cfg.amp is None:
         return nullcontext()
     device_type = torch.device(cfg.device).type
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    dtype = AMP_DTYPES.get(cfg.amp)
     if dtype is None:
         raise ConfigError(f"amp={cfg.amp!r}: use 'bf16', 'fp16' or None")
     if device_type == "cpu" and (dtype != torch.bfloat16 or not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
