@@ -33,7 +33,8 @@ from competition.experiment import Experiment  # noqa: E402
 from competition.metrics import paired_bootstrap, seed_level_comparison  # noqa: E402
 from competition.recipes import FAST, FAST_ABLATIONS  # noqa: E402
 from competition.runner import RunContext, run  # noqa: E402
-from competition.store import Store, environment  # noqa: E402
+from competition.provenance import environment  # noqa: E402
+from competition.store import Store  # noqa: E402
 
 
 def rate_line(label: str, hits: int, pairs: int, nominal: float) -> str:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_train import epochs_within, parse_augmentation  # noqa: E402
 from fixtures.models import RECIPES  # noqa: E402
 
+from competition.cv import unit_label  # noqa: E402
 from competition.data import load_builtin  # noqa: E402
 from competition.experiment import Experiment, get_budget  # noqa: E402
 from competition.metrics import compute_metrics, paired_bootstrap  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> None:
     wall, cpu = (time.perf_counter() - wall) / 60, (time.process_time() - cpu) / 60
 
     answers = eval_answers(load_builtin("fashion"))
-    fold_probs = [store.load_fold(result.unit_key, f"fold{fold}-seed{experiment.seed}")["eval_probs"]
+    fold_probs = [store.load_unit(result.unit_key, unit_label(fold, experiment.seed)).eval_probs
                   for fold in range(args.folds)]
     fold_acc = [compute_metrics(answers, p, ("accuracy",))["accuracy"] for p in fold_probs]
     best = fold_probs[int(np.argmax(fold_acc))]

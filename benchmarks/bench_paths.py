@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from competition.execution import candidate_paths, choose, probe  # noqa: E402
 from competition.models import create_model  # noqa: E402
 from competition.recipes import FAST  # noqa: E402
-from competition.store import cpu_model_and_isa  # noqa: E402
+from competition.provenance import cpu_model_and_isa  # noqa: E402
 from competition.train.loop import AMP_DTYPES  # noqa: E402
 
 SHAPE, CLASSES = (1, 28, 28), 10

@@ -28,7 +28,8 @@ from competition.executors import RayExecutor  # noqa: E402
 from competition.recipes import SMALL_CNN  # noqa: E402
 from competition.runner import RunContext, run  # noqa: E402
 from competition.search import FloatDistribution, Search, run_search, storage_url  # noqa: E402
-from competition.store import Store, cpu_model_and_isa  # noqa: E402
+from competition.provenance import cpu_model_and_isa  # noqa: E402
+from competition.store import Store  # noqa: E402
 
 SEARCH = Search("bench-search", base=SMALL_CNN, space={"lr": FloatDistribution(3e-4, 3e-2, log=True),
                                                         "weight_decay": FloatDistribution(1e-5, 1e-2, log=True)},

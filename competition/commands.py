@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .data import BUILTINS, data_dir, open_competition, prepare
+from .data import BUILTINS, default_cache_dir, open_competition, prepare
 from .data.cache import check_images
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
@@ -80,7 +80,7 @@ def cmd_data(args) -> None:
 def cmd_eda(args) -> None:
     competition = open_competition(args.name, args.data_dir)
     out = Path(args.out or f"reports/eda/{competition.name}")
-    summary = run_eda(competition, out, data_dir(args.data_dir) / ".cache")
+    summary = run_eda(competition, out, default_cache_dir(args.data_dir))
     print(format_summary(summary))
     print(f"plots and summary.md written to {out}")
 

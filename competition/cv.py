@@ -8,7 +8,8 @@ units can run anywhere, in any order, and each is stored on its own.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 
@@ -39,7 +40,50 @@ class Unit:
 
     @property
     def label(self) -> str:
-        return f"fold{self.fold}-seed{self.seed}"
+        return unit_label(self.fold, self.seed)
+
+
+def unit_label(fold: int, seed: int) -> str:
+    """How a unit is named in the store, the logs and trackers."""
+    return f"fold{fold}-seed{seed}"
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: compare fields, not outputs
+class UnitOutput:
+    """What training one unit gives: its validation rows' probabilities, the eval rows' probabilities, the
+    metrics on both sides of its generalisation gap and its history. The hand-off between run_fold, the
+    executors, the store and `assemble`; nothing in it depends on where or when the unit trained."""
+
+    fold: int
+    seed: int
+    val_index: np.ndarray
+    val_probs: np.ndarray
+    eval_probs: np.ndarray
+    val_metrics: dict[str, float]
+    train_metrics: dict[str, float]
+    history: list[dict]
+    kept_epoch: int
+    applied: dict  # what the budget made of the spec: epochs, batch size, train rows
+    seconds: float
+
+    ARRAYS: ClassVar[tuple[str, ...]] = ("val_index", "val_probs", "eval_probs")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
+
+    def record(self) -> dict:
+        """Everything but the arrays: what a Result keeps of each unit (Result.folds) and the store's meta."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.ARRAYS}
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], record: dict) -> "UnitOutput":
+        """Rebuild a stored output; a ValueError names the fields that are missing or foreign."""
+        names = {f.name for f in fields(cls)}
+        given = set(arrays) | set(record)
+        if given != names:
+            raise ValueError(f"a unit output needs the fields {sorted(names)}; missing {sorted(names - given)}, "
+                             f"foreign {sorted(given - names)}")
+        return cls(**arrays, **record)
 
 
 def make_folds(experiment: Experiment, table) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -72,19 +116,14 @@ def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num
     epochs, batch_size = budgeted_schedule(experiment, budget)
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=experiment.lr,
                        optimizer=experiment.optimizer, optimizer_kw=dict(experiment.optimizer_kw),
-                       weight_decay=experiment.weight_decay,
-                       scheduler=experiment.scheduler, loss=experiment.loss, loss_kw=loss_kw,
+                       weight_decay=experiment.weight_decay, scheduler=experiment.scheduler,
+                       warmup_epochs=experiment.warmup_epochs, clip_grad=experiment.clip_grad,
+                       loss=experiment.loss, loss_kw=loss_kw,
                        transfer=experiment.transfer, mixup=experiment.mixup, cutmix=experiment.cutmix,
                        ema_decay=experiment.ema_decay,
                        amp=None if experiment.precision == "fp32" else experiment.precision,
                        channels_last=experiment.channels_last, compile=experiment.compile, monitor="macro_f1",
                        keep="last", metrics=EVAL_METRICS, device=device, seed=seed)
-
-
-def check_batch_fits(experiment: Experiment, cfg: TrainConfig, train_rows: int) -> None:
-    if cfg.batch_size > train_rows:
-        raise ConfigError(f"{experiment.name}: batch_size={cfg.batch_size} is larger than the {train_rows} training "
-                          "rows of a fold, so an epoch would take no step; lower batch_size")
 
 
 def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.ndarray:
@@ -94,7 +133,8 @@ def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.nda
 
 
 def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str = "cpu",
-             checkpoint_dir=None, progress_file=None, log=None, listeners: list[Callback] | None = None) -> dict:
+             checkpoint_dir=None, progress_file=None, log=None,
+             listeners: list[Callback] | None = None) -> UnitOutput:
     """Train one unit; return its output (val rows and probabilities, eval probabilities, history).
 
     The model kept is the last epoch's (a fixed schedule): choosing the epoch on
@@ -111,10 +151,12 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
     train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation, rows=unit.train_idx)
     val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx], rows=unit.val_idx)
     cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
-    check_batch_fits(experiment, cfg, len(unit.train_idx))
     callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())] + (listeners or [])
-    fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file, log=log,
-                 callbacks=callbacks)
+    try:
+        fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file,
+                     log=log, callbacks=callbacks)
+    except ConfigError as exc:  # a setting that cannot train on this unit: say which experiment and unit
+        raise ConfigError(f"{experiment.name} {unit.label}: {exc}") from None
     val_probs = predict_probs(fitted.model, val_ds, experiment, device)
     # the train side of the generalisation gap: unaugmented train rows, as many as val rows
     distinct_train = np.unique(unit.train_idx)
@@ -123,32 +165,32 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
     train_probs = predict(fitted.model, CachedDataset(data.images[gap_rows], labels[gap_rows]), device=device)
     eval_probs = (predict_probs(fitted.model, CachedDataset(data.eval_images), experiment, device)
                   if data.eval_images is not None else np.zeros((0, data.num_classes), np.float32))
-    return {"fold": unit.fold, "seed": unit.seed, "val_index": np.asarray(unit.val_idx), "val_probs": val_probs,
-            "eval_probs": eval_probs,
-            "val_metrics": compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
-            "train_metrics": compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
-            "history": fitted.history, "kept_epoch": fitted.kept_epoch,
-            "applied": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "train_rows": len(unit.train_idx)},
-            "seconds": float(sum(row["seconds"] for row in fitted.history))}
+    return UnitOutput(fold=unit.fold, seed=unit.seed, val_index=np.asarray(unit.val_idx), val_probs=val_probs,
+                      eval_probs=eval_probs,
+                      val_metrics=compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
+                      train_metrics=compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
+                      history=fitted.history, kept_epoch=fitted.kept_epoch,
+                      applied={"epochs": cfg.epochs, "batch_size": cfg.batch_size, "train_rows": len(unit.train_idx)},
+                      seconds=float(sum(row["seconds"] for row in fitted.history)))
 
 
 # --- pooling ----------------------------------------------------------------------------
-def pool_out_of_bag(outputs: list[dict], n: int) -> tuple[np.ndarray, np.ndarray]:
+def pool_out_of_bag(outputs: list[UnitOutput], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean OOB probabilities of every row scored by at least one member."""
-    total = np.zeros((n, outputs[0]["val_probs"].shape[1]))
+    total = np.zeros((n, outputs[0].val_probs.shape[1]))
     count = np.zeros(n)
     for o in outputs:
-        total[o["val_index"]] += o["val_probs"]
-        count[o["val_index"]] += 1
+        total[o.val_index] += o.val_probs
+        count[o.val_index] += 1
     index = np.flatnonzero(count)
     return index, total[index] / count[index, None]
 
 
-def pool_folds(experiment: Experiment, outputs: list[dict], n: int) -> tuple[np.ndarray, np.ndarray]:
+def pool_folds(experiment: Experiment, outputs: list[UnitOutput], n: int) -> tuple[np.ndarray, np.ndarray]:
     """One seed's folds -> (OOF row index, probabilities), each row predicted exactly once."""
     if experiment.cv_scheme()[0] == "bootstrap":
         return pool_out_of_bag(outputs, n)
-    index = np.concatenate([o["val_index"] for o in outputs])
+    index = np.concatenate([o.val_index for o in outputs])
     if len(np.unique(index)) != len(index):
         raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap "
                         "(a splitter such as ShuffleSplit: use a K-fold splitter, or cv='bootstrap:<k>')")
@@ -156,19 +198,19 @@ def pool_folds(experiment: Experiment, outputs: list[dict], n: int) -> tuple[np.
     if not partial and len(index) != n:
         raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
     order = np.argsort(index)
-    return index[order], np.concatenate([o["val_probs"] for o in outputs])[order]
+    return index[order], np.concatenate([o.val_probs for o in outputs])[order]
 
 
-def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: str, outputs: list[dict],
+def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: str, outputs: list[UnitOutput],
              seconds: float) -> Result:
     """Pool unit outputs: per seed, the OOF rows and the mean eval probabilities over folds."""
-    seeds = sorted({o["seed"] for o in outputs})
-    pooled = [pool_folds(experiment, [o for o in outputs if o["seed"] == s], len(data.table)) for s in seeds]
+    seeds = sorted({o.seed for o in outputs})
+    pooled = [pool_folds(experiment, [o for o in outputs if o.seed == s], len(data.table)) for s in seeds]
     index = pooled[0][0]  # every seed shares the split, so the same rows
     seed_oof = np.stack([probs for _, probs in pooled]).astype(np.float32)
-    seed_eval = np.stack([np.mean([o["eval_probs"] for o in outputs if o["seed"] == s], axis=0)
+    seed_eval = np.stack([np.mean([o.eval_probs for o in outputs if o.seed == s], axis=0)
                           for s in seeds]).astype(np.float32)
-    folds = [{k: v for k, v in o.items() if k not in ("val_index", "val_probs", "eval_probs")} for o in outputs]
+    folds = [o.record() for o in outputs]
     groups = data.table["group"].to_numpy()[index] if "group" in data.table else None
     return Result(name=experiment.name, spec=experiment.to_dict(), budget=budget.name, key=key,
                   class_names=list(data.class_names), metric=data.metric,

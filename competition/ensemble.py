@@ -171,8 +171,7 @@ def boosting_on_features(reference, train_features: np.ndarray, eval_features: n
 
     single = replace(reference, seed_oof_probs=None, seed_eval_probs=None)
     result = ensemble_result([single, single], name, "boosting_on_features", combine, answers)
-    result.members, result.cache_hit, result.seconds = [], False, time.perf_counter() - started
-    return result
+    return replace(result, members=[], cache_hit=False, seconds=time.perf_counter() - started)
 
 
 def frozen_features(experiment, budget="smoke", context: RunContext | None = None):

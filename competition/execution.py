@@ -29,7 +29,7 @@ from torch import nn
 
 from .errors import ConfigError
 from .files import atomic_write
-from .store import cpu_model_and_isa
+from .provenance import cpu_model_and_isa
 from .train.loop import AMP_DTYPES
 
 PROBE_FILE = "execution_probes.json"

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .cv import Unit, run_fold
+from .cv import Unit, UnitOutput, run_fold
 from .train import Callback
 from .errors import CompetitionError, ConfigError
 from .experiment import Budget, Experiment, PreparedData
@@ -62,16 +62,16 @@ class UnitJob:
     def unit_log(self, unit: Unit):
         return (lambda line: self.log(f"{unit.label} {line}")) if self.log else None
 
-    def stored(self, unit: Unit) -> dict | None:
+    def stored(self, unit: Unit) -> UnitOutput | None:
         """The unit's stored output when it belongs to this unit and data; a foreign one is reported."""
         if self.store is None or self.rerun:
             return None
-        hit = self.store.load_fold(self.key, unit.label)
+        hit = self.store.load_unit(self.key, unit.label)
         if hit is None:
             return None
         if (mismatch := unit_mismatch(hit, unit, self.data)) is None:
             return hit
-        self.store.report_corrupt(self.store.fold_path(self.key, unit.label), StoreIntegrityError(mismatch))
+        self.store.report_corrupt(self.store.unit_path(self.key, unit.label), StoreIntegrityError(mismatch))
         return None
 
     def past_deadline(self) -> bool:
@@ -80,11 +80,11 @@ class UnitJob:
     def listeners(self, index: int) -> list[Callback]:
         return [EpochListener(lambda row: self.on_epoch(index, row))] if self.on_epoch else []
 
-    def replay(self, index: int, output: dict) -> None:
+    def replay(self, index: int, output: UnitOutput) -> None:
         """Tell on_epoch the history of a unit that did not train here (stored, or trained on Ray)."""
-        replay_history(self.on_epoch, index, output)
+        replay_history(self.on_epoch, index, output.history)
 
-    def replay_in_order(self, outputs: dict[str, dict | None], replayed: int) -> int:
+    def replay_in_order(self, outputs: dict[str, UnitOutput | None], replayed: int) -> int:
         """Replay the units after the first `replayed` whose outputs are in, stopping at the first missing
         one, so on_epoch hears the units in their order whatever order they finish in; returns how many
         units are replayed now."""
@@ -94,9 +94,9 @@ class UnitJob:
         return replayed
 
 
-def replay_history(on_epoch: Callable[[int, dict], None] | None, index: int, output: dict) -> None:
+def replay_history(on_epoch: Callable[[int, dict], None] | None, index: int, history: list[dict]) -> None:
     """Call on_epoch(index, row) for each epoch of a unit's stored history, as if it were training."""
-    for row in output["history"] if on_epoch else ():
+    for row in history if on_epoch else ():
         on_epoch(index, row)
 
 
@@ -111,15 +111,15 @@ class EpochListener(Callback):
         return False
 
 
-def unit_mismatch(output: dict, unit: Unit, data: PreparedData) -> str | None:
+def unit_mismatch(output: UnitOutput, unit: Unit, data: PreparedData) -> str | None:
     """Why a stored unit does not belong to this unit and data, or None."""
-    if not np.array_equal(output["val_index"], unit.val_idx):
+    if not np.array_equal(output.val_index, unit.val_idx):
         return "its validation rows are not this fold's"
-    if output["val_probs"].shape[1] != data.num_classes:
-        return f"{output['val_probs'].shape[1]} classes where the data has {data.num_classes}"
+    if output.val_probs.shape[1] != data.num_classes:
+        return f"{output.val_probs.shape[1]} classes where the data has {data.num_classes}"
     expected_eval = 0 if data.eval_images is None else len(data.eval_images)
-    if len(output["eval_probs"]) != expected_eval:
-        return f"{len(output['eval_probs'])} eval rows where the data has {expected_eval}"
+    if len(output.eval_probs) != expected_eval:
+        return f"{len(output.eval_probs)} eval rows where the data has {expected_eval}"
     return None
 
 
@@ -129,7 +129,7 @@ class LocalExecutor:
     def shutdown(self) -> None:
         """Nothing to stop: units train in this process."""
 
-    def run_units(self, job: UnitJob) -> list[dict]:
+    def run_units(self, job: UnitJob) -> list[UnitOutput]:
         outputs = []
         for i, unit in enumerate(job.units):  # the deadline is checked before each unit trains, not once per run
             if job.past_deadline() and self.missing(job, unit):
@@ -139,10 +139,10 @@ class LocalExecutor:
 
     @staticmethod
     def missing(job: UnitJob, unit: Unit) -> bool:
-        return job.store is None or job.rerun or not job.store.fold_path(job.key, unit.label).exists()
+        return job.store is None or job.rerun or not job.store.unit_path(job.key, unit.label).exists()
 
     @staticmethod
-    def unit_through_store(job: UnitJob, unit: Unit, index: int = 0) -> dict:
+    def unit_through_store(job: UnitJob, unit: Unit, index: int = 0) -> UnitOutput:
         """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
         store = job.store
         if store is None:
@@ -155,12 +155,12 @@ class LocalExecutor:
             output = run_fold(job.experiment, job.data, unit, job.budget, job.device,
                               store.scratch_dir(job.key, unit.label), job.progress_file, job.unit_log(unit),
                               job.listeners(index))
-            store.save_fold(job.key, unit.label, output)
+            store.save_unit(job.key, unit.label, output)
             return output
 
 
 def train_unit_task(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str,
-                    threads: int) -> tuple[dict, str, float]:
+                    threads: int) -> tuple[UnitOutput, str, float]:
     """One unit on a Ray worker: (output, node id, seconds), trained with `threads` torch threads."""
     import ray
 
@@ -225,15 +225,15 @@ class RayExecutor:
             ray.shutdown()
             self.started_here = False
 
-    def run_units(self, job: UnitJob) -> list[dict]:
-        outputs = {unit.label: job.stored(unit) for unit in job.units}
+    def run_units(self, job: UnitJob) -> list[UnitOutput]:
+        outputs: dict[str, UnitOutput | None] = {unit.label: job.stored(unit) for unit in job.units}
         missing = [unit for unit in job.units if outputs[unit.label] is None]
         if missing and job.past_deadline():  # checked once: every missing unit is submitted at once
             raise TrainingNotAllowed(job.experiment.name, len(missing))
         replayed = job.replay_in_order(outputs, 0)
         for unit, output in self.train(job, missing) if missing else ():
             if job.store is not None:
-                job.store.save_fold(job.key, unit.label, output)  # the driver alone writes the store
+                job.store.save_unit(job.key, unit.label, output)  # the driver alone writes the store
             outputs[unit.label] = output
             replayed = job.replay_in_order(outputs, replayed)
         return [outputs[unit.label] for unit in job.units]

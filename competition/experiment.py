@@ -24,7 +24,9 @@ from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_S
 EVAL_METRICS = ("accuracy", "macro_f1")
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
 ROWS = ("all", "search")  # the train rows an experiment trains on (see Experiment.rows)
-EXECUTION_DEFAULTS = {"precision": "fp32", "channels_last": True, "compile": False}  # keyed only when changed
+EXECUTION_DEFAULTS = {"precision": "fp32", "channels_last": True, "compile": False}
+# Fields added after runs were stored: keyed only when changed, so those runs keep their keys
+KEYED_WHEN_CHANGED = {**EXECUTION_DEFAULTS, "warmup_epochs": 0.5, "clip_grad": None}
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 CLAIM_MAX_SEEDS = 7  # the experiments' ceiling for a claim decided in rounds: 3, 5, 7 paired seeds per side
 
@@ -135,6 +137,8 @@ class Experiment:
     lr: float = 3e-3
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
+    warmup_epochs: float = 0.5            # the scheduler's warm-up (onecycle: at least 15% of the steps)
+    clip_grad: float | None = None        # clip the gradients' global norm to this, or None
     epochs: int = 6
     batch_size: int = 256
     mixup: float = 0.0
@@ -250,6 +254,12 @@ class Experiment:
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) "
                               "or 3 (RGB)")
+        at_least("warmup_epochs", 0, self.warmup_epochs)
+        if self.clip_grad is not None:
+            at_least("clip_grad", 0, self.clip_grad)
+            if self.clip_grad == 0:
+                raise ConfigError(f"{self.name}: clip_grad=0 would zero every gradient; use None (no clipping) or "
+                                  "a norm > 0, e.g. 1.0")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"{self.name}: ema_decay={self.ema_decay!r}; use None or a value in (0, 1)")
         if self.class_weights not in (None, "balanced"):
@@ -298,7 +308,7 @@ class Experiment:
                 data.pop(optional)
         if data["rows"] == "all":
             data.pop("rows")
-        for name, default in EXECUTION_DEFAULTS.items():
+        for name, default in KEYED_WHEN_CHANGED.items():
             if data[name] == default and type(data[name]) is type(default):
                 data.pop(name)
         if self.callbacks:
@@ -370,9 +380,10 @@ class Experiment:
         return cls(name=name, **known)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
-    """What a run produced. OOF rows index the (budget-scaled) train table.
+    """What a run produced. OOF rows index the (budget-scaled) train table. Built once: a changed view of
+    it (scored on eval answers, served from the store, renamed) is a new Result (dataclasses.replace).
 
     seed_oof_probs / seed_eval_probs hold each training seed's probabilities
     (S, N, C); oof_probs / eval_probs are their mean (the seed ensemble one

@@ -12,17 +12,15 @@ Claims (marker `claim`) state what a technique does against another run:
 
 Every comparison bootstraps at two levels (training seeds, then rows within
 class or group) and reports its minimum detectable effect (MDE). Gate figures
-go to `publish_figures`, which the pytest plugin turns into the terminal
-summary and JUnit properties; outside pytest nothing listens.
+go to `publish_figures`; within a `collect_figures()` block (the pytest plugin
+opens one around each test, for its terminal summary and JUnit properties) they
+are gathered, elsewhere they are only returned.
 """
 from __future__ import annotations
 
-import json
 import math
-import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -31,15 +29,15 @@ from scipy.stats import norm, t as student_t
 
 from .data import check_no_leakage
 from .data.eda import duplicates_across, image_hashes
+from .baselines import MEASURES, Baselines, measure_values
 from .errors import ConfigError
 from .experiment import Experiment, Result
-from .files import atomic_write
-from .metrics import (HIGHER_IS_BETTER, bootstrap_ci, get_metric, paired_bootstrap, seed_level_comparison,
+from .metrics import (HIGHER_IS_BETTER, bootstrap_ci, paired_bootstrap, seed_level_comparison,
                       seeds_for_effect)
-from .store import environment, library_versions
 from .submission import distribution_shift, validate_submission
 
-FIGURE_LISTENERS: list[Callable[[dict], None]] = []
+# The figures the gates publish in the current context (the test being run), when someone collects them
+COLLECTED_FIGURES: ContextVar[list[dict] | None] = ContextVar("collected_gate_figures", default=None)
 MIN_CLAIM_SEEDS = 2  # one seed shows nothing of the training's own variance
 CLAIM_RESAMPLES = 1000  # row resamples behind a claim's row level
 
@@ -71,9 +69,21 @@ class ClaimDeferred(Exception):
 
 def publish_figures(gate: str, name: str, **figures) -> dict:
     entry = {"gate": gate, "experiment": name, **figures}
-    for listener in FIGURE_LISTENERS:
-        listener(entry)
+    if (collected := COLLECTED_FIGURES.get()) is not None:
+        collected.append(entry)
     return entry
+
+
+@contextmanager
+def collect_figures():
+    """`with collect_figures() as figures:` gathers what every gate inside the block publishes (a block
+    nested in it gathers its own), in this thread: a gate called on another thread publishes elsewhere."""
+    collected: list[dict] = []
+    token = COLLECTED_FIGURES.set(collected)
+    try:
+        yield collected
+    finally:
+        COLLECTED_FIGURES.reset(token)
 
 
 def fmt(x: float) -> str:
@@ -430,96 +440,7 @@ def assert_beats_dummy(result: Result, metric: str | None = None, level: float =
     return cmp
 
 
-# --- baselines and the regression guard --------------------------------------------------------
-MEASURES = {  # name -> (how to read it from a Result, higher is better)
-    "score": (lambda r: r.seed_scores(), True),
-    "gap": (lambda r: r.seed_gaps(), False),
-}
-
-
-def class_recalls(y: np.ndarray, seed_probs: np.ndarray) -> np.ndarray:
-    """(S, C): each seed's recall of each class (NaN for a class with no rows)."""
-    y = np.asarray(y)
-    rows = np.bincount(y, minlength=seed_probs.shape[2]).astype(float)
-    rows[rows == 0] = np.nan
-    return np.stack([np.bincount(y[probs.argmax(1) == y], minlength=seed_probs.shape[2]) / rows
-                     for probs in seed_probs])
-
-
-def measure_values(result: Result, measure: str, answers=None) -> np.ndarray:
-    if measure == "class_recall":  # (S, C), on the eval answers: a fault in the label map keeps OOF intact
-        if answers is None:
-            raise ConfigError("the 'class_recall' measure needs the eval answers (competition.scoring.eval_answers)")
-        return class_recalls(answers, result.seed_eval())
-    if measure == "optimism":  # OOF minus eval, per seed: a leak downstream of the split raises it
-        return measure_values(result, "score") - measure_values(result, "eval", answers)
-    if measure == "eval":
-        if answers is None:
-            raise ConfigError("the 'eval' measure needs the eval answers (competition.scoring.eval_answers)")
-        return np.array([get_metric(result.metric)(answers, p) for p in result.seed_eval()])
-    return MEASURES[measure][0](result)
-
-
-class Baselines:
-    """Baselines in a folder, one JSON file per experiment and budget, keyed inside by the
-    data fingerprint. Each holds the per-seed values of every measure, so the regression
-    guard's tolerance comes from the measured seed spread, and the environment it ran in."""
-
-    def __init__(self, folder: str | Path, update: bool = False):
-        self.folder, self.update = Path(folder), update
-
-    def path(self, name: str, budget: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return self.folder / f"{safe}.{budget}.json"
-
-    def read(self, name: str, budget: str) -> dict:
-        path = self.path(name, budget)
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    def write(self, name: str, budget: str, records: dict) -> None:
-        text = json.dumps(records, indent=2, sort_keys=True) + "\n"
-        atomic_write(self.path(name, budget), lambda tmp: tmp.write_text(text))
-
-    def record(self, result: Result, answers=None) -> dict:
-        """Store the result's per-seed measures as the baseline for its data."""
-        measures = {"score": result.seed_scores().tolist(), "gap": result.seed_gaps().tolist()}
-        if answers is not None:
-            measures["eval"] = measure_values(result, "eval", answers).tolist()
-            measures["class_recall"] = measure_values(result, "class_recall", answers).tolist()
-        records = self.read(result.name, result.budget)
-        earlier = records.get(result.data_fingerprint, {})
-        if earlier.get("key") == result.key:  # the same run, recorded by another guard: keep its other measures
-            measures = {**earlier["measures"], **measures}
-        records[result.data_fingerprint] = {
-            "metric": result.metric, "measures": measures, "seeds": result.n_seeds, "key": result.key,
-            "promoted": time.strftime("%Y-%m-%d"), "environment": environment()}
-        self.write(result.name, result.budget, records)
-        return records[result.data_fingerprint]
-
-    def get(self, result: Result) -> dict:
-        """The baseline for this result's data; a clear error when it is missing or foreign."""
-        path = self.path(result.name, result.budget)
-        records = self.read(result.name, result.budget)
-        baseline = records.get(result.data_fingerprint)
-        if baseline is None:
-            other = sorted(records)
-            raise AssertionError(
-                f"{result.name}: no baseline for this data (fingerprint {result.data_fingerprint}) in {path}"
-                + (f"; it holds baselines for different data: {other}" if other else "")
-                + "; run with --update-baselines to record one")
-        if baseline.get("metric") != result.metric:
-            raise ConfigError(f"{path}: the baseline scores {baseline.get('metric')!r}, the result {result.metric!r}; "
-                              "re-record it with --update-baselines")
-        theirs, ours = baseline.get("environment", {}).get("libraries", {}), library_versions()
-        changed = {lib: (theirs.get(lib), ours[lib]) for lib in ours if theirs.get(lib) != ours[lib]}
-        if changed:
-            raise ConfigError(f"{path}: the baseline was measured with other library versions "
-                              f"{ {k: v[0] for k, v in changed.items()} }, this run has "
-                              f"{ {k: v[1] for k, v in changed.items()} }; install constraints.txt, or "
-                              "re-record the baseline with --update-baselines")
-        return baseline
-
-
+# --- the regression guards -----------------------------------------------------------------
 def regression_tolerance(baseline_values, n_new: int, false_alarm: float = 0.01) -> dict:
     """One-sided threshold on the mean of n_new seeds against the baseline's seeds.
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from .data import data_dir, open_competition
 from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
-from .gates import Baselines, ClaimDeferred, Underpowered
+from .baselines import Baselines
+from .gates import ClaimDeferred, Underpowered
 from .html_report import write_html_report
 from .tracking import check_uri, default_uri, log_result, log_study
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
@@ -90,7 +92,8 @@ class SessionState:
     def keep(self, result) -> None:
         """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
         if not result.key:
-            result.key = self.store.key({"posthoc": result.spec}, result.data_fingerprint, result.budget)
+            result = replace(result, key=self.store.key({"posthoc": result.spec}, result.data_fingerprint,
+                                                        result.budget))
             self.store.save_result(result.key, result)
         write_run_report(result, self.reports / "runs" / result.name)
         self.results[result.name] = result
@@ -165,12 +168,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "data: checks the data itself and trains nothing")
     config.addinivalue_line("markers", "slow: takes minutes even at the smoke budget")
     config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+    config.addinivalue_line("markers", "budgets(*names, why=''): the budgets where this claim has the power to "
+                                       "decide; at any other it is skipped before its fixtures train anything")
     config.stash[STATE] = SessionState(config)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip before any fixture is set up: a test stated at other budgets, or one that needs a GPU."""
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
+    if (stated := item.get_closest_marker("budgets")) is not None:
+        skip_unless_stated_here(stated, item.config.stash[STATE].budget.name)
+
+
+def skip_unless_stated_here(stated: pytest.Mark, budget: str) -> None:
+    names = stated.args
+    if not names or any(name not in BUDGETS for name in names):
+        pytest.fail(f"@pytest.mark.budgets{names}: name one or more of {list(BUDGETS)}", pytrace=False)
+    if budget not in names:
+        why = stated.kwargs.get("why", "")
+        pytest.skip(f"stated at budget {' or '.join(names)}, not {budget}" + (f" ({why})" if why else "")
+                    + f"; run it with --budget={names[0]}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -208,21 +227,19 @@ def pytest_runtest_call(item: pytest.Item):
     left undecided by this pass (ClaimDeferred) marks the test for the next pass, its figures not kept."""
     state = item.config.stash[STATE]
     in_suite = any(item.get_closest_marker(m) for m in ("experiment", "claim", "guard"))  # the suite's gates only
-    entries: list[dict] = []
-    gates.FIGURE_LISTENERS.append(entries.append)
     item.stash[DEFERRED] = False
-    try:
-        with gates.claim_looks(claim_looks_now(item)):
-            return (yield)
-    except ClaimDeferred as exc:
-        item.stash[DEFERRED], entries[:] = True, []
-        state.say(f"  [claim deferred] {exc}")
-        return None
-    except Underpowered as exc:
-        pytest.skip(f"UNDERPOWERED: {exc}")
-    finally:
-        gates.FIGURE_LISTENERS.remove(entries.append)
-        keep_figures(item, state, entries, in_suite)
+    with gates.collect_figures() as entries:
+        try:
+            with gates.claim_looks(claim_looks_now(item)):
+                return (yield)
+        except ClaimDeferred as exc:
+            item.stash[DEFERRED], entries[:] = True, []
+            state.say(f"  [claim deferred] {exc}")
+            return None
+        except Underpowered as exc:
+            pytest.skip(f"UNDERPOWERED: {exc}")
+        finally:
+            keep_figures(item, state, entries, in_suite)
 
 
 def keep_figures(item: pytest.Item, state: SessionState, entries: list[dict], in_suite: bool) -> None:
@@ -349,7 +366,7 @@ def run_experiment(competition_session):
         memo_key = (experiment.name, repr(experiment.to_dict()))
         if memo_key in state.memo:
             for index, unit in enumerate(state.memo[memo_key].folds):
-                replay_history(on_epoch, index, unit)  # as the executor replays a stored unit's epochs
+                replay_history(on_epoch, index, unit["history"])  # as an executor replays a stored unit
             return state.memo[memo_key]
         quiet = state.config.get_verbosity() <= -2  # -q -q
         log = (lambda line: state.say(f"  [{experiment.name}] {line}")) if state.terminal() and not quiet else None
@@ -364,7 +381,7 @@ def run_experiment(competition_session):
                         "run with --minutes or BUDGET=full")
         if not result.cache_hit:
             state.trained(result)
-        score_eval(result, state.competition(experiment.data))
+        result = score_eval(result, state.competition(experiment.data))
         write_run_report(result, state.reports / "runs" / experiment.name)
         state.memo[memo_key] = result
         state.results[experiment.name] = result

@@ -16,7 +16,7 @@ from .data.eda import drawable
 from .experiment import Result, result_to_json
 from .files import atomic_write, staging_folder
 from .metrics import bootstrap_ci, confusion, per_class_report
-from .store import environment
+from .provenance import environment
 
 
 def score_interval(result: Result, level: float = 0.95) -> tuple[float, float, float]:

@@ -11,7 +11,7 @@ the executor that trains missing units (executors.py: local or Ray).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from .cv import assemble, budgeted_schedule, make_units
 from .models import create_model
-from .data import Competition, Preprocess, data_dir, open_competition
+from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache
 from .data.splits import confirmation_split
 from .errors import ConfigError
@@ -62,7 +62,7 @@ def open_data(experiment: Experiment, data_root=None) -> Competition:
 
 def cache_root(context: RunContext) -> Path:
     """Decoded images live apart from the competitions (which may be read-only or shared), keyed by content."""
-    return Path(context.cache_dir) if context.cache_dir else data_dir(context.data_root) / ".cache"
+    return Path(context.cache_dir) if context.cache_dir else default_cache_dir(context.data_root)
 
 
 def prepare_data(experiment: Experiment, budget: Budget, competition: Competition, cache_dir: Path) -> PreparedData:
@@ -187,8 +187,8 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
                   rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
                   on_epoch=context.on_epoch)
     outputs = (context.executor or LocalExecutor()).run_units(job)
-    result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started)
-    result.unit_key, result.execution = units_key, execution
+    result = replace(assemble(experiment, data, budget, key, outputs, time.perf_counter() - started),
+                     unit_key=units_key, execution=execution)
     if store is not None:
         store.save_result(key, result)
     return result

@@ -52,11 +52,11 @@ def eval_answers(competition: Competition, rows: str = "all") -> np.ndarray | No
 
 
 def score_eval(result: Result, competition: Competition) -> Result:
-    """Fill result.eval_metrics (the seed-mean model on the eval split) where answers exist."""
+    """`result` with its eval_metrics (the seed-mean model on the eval split) where answers exist."""
     answers = eval_answers(competition, result.spec.get("rows", "all"))
-    if answers is not None and len(result.eval_probs) == len(answers):
-        result.eval_metrics = compute_metrics(answers, result.eval_probs, EVAL_METRICS)
-    return result
+    if answers is None or len(result.eval_probs) != len(answers):
+        return result
+    return replace(result, eval_metrics=compute_metrics(answers, result.eval_probs, EVAL_METRICS))
 
 
 def eval_view(result: Result, answers: np.ndarray) -> Result:

@@ -21,33 +21,25 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import shutil
-import subprocess
 import time
 import uuid
 import warnings
 from contextlib import contextmanager
-from functools import lru_cache
-from importlib import metadata
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from .cv import UnitOutput
 from .errors import StoreError
 from .experiment import result_arrays, result_from_parts, result_to_json
 from .files import atomic_write, clear_stale, sha256_file, staging_folder, writable_folder
+from .provenance import code_fingerprint, library_versions
+from .train import KEPT_WEIGHTS
 
 STORE_FORMAT = 4  # 4: the whole package's code, user code, the task; not the competition's location
-LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
-# Modules that only judge, report or publish what was stored: editing them must not retrain anything.
-# Every other module of the package (a new one included) is part of every key.
-OUTSIDE_THE_KEY = ("report.py", "html_report.py", "tracking.py", "gates.py", "submission.py", "scoring.py",
-                   "cli.py", "__main__.py", "pytest_plugin.py", "recipes.py", "guards.py", "scaffold.py",
-                   "commands.py", "calibration.py")
 OLD_VERSION_GRACE = 60  # seconds a replaced version stays for readers that followed CURRENT to it
-ARRAYS = ("val_index", "val_probs", "eval_probs")
 
 
 class StoreWarning(UserWarning):
@@ -58,62 +50,12 @@ class StoreIntegrityError(StoreError):
     """A file's content does not match its manifest, or arrays do not fit together."""
 
 
-@lru_cache(maxsize=1)
-def library_versions() -> dict[str, str]:
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """Hash of the package's source that trains, predicts, post-processes or ensembles: every module but
-    those in OUTSIDE_THE_KEY (found by walking the package, so a new module is in by default)."""
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        relative = path.relative_to(package)
-        if str(relative) in OUTSIDE_THE_KEY:
-            continue
-        digest.update(str(relative).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def environment() -> dict:
-    """What a run was measured on: library versions, Python, CPU model, torch threads, git commit."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    cpu, isa = cpu_model_and_isa()
-    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu, "isa": isa,
-            "threads": torch.get_num_threads(), "commit": commit}
-
-
-def cpu_model_and_isa() -> tuple[str, str]:
-    """The CPU model and the vector and matrix extensions that decide a path's speed (avx2, avx512*, amx*)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor(), ""
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                 platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    return model, " ".join(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
-
-
-def check_unit_shapes(output: dict) -> None:
-    rows, classes = len(output["val_index"]), output["val_probs"].shape
-    if output["val_probs"].ndim != 2 or classes[0] != rows:
+def check_unit_shapes(output: UnitOutput) -> None:
+    rows, classes = len(output.val_index), output.val_probs.shape
+    if output.val_probs.ndim != 2 or classes[0] != rows:
         raise StoreIntegrityError(f"{rows} validation rows but val_probs of shape {classes}")
-    if output["eval_probs"].ndim != 2 or (len(output["eval_probs"]) and output["eval_probs"].shape[1] != classes[1]):
-        raise StoreIntegrityError(f"eval_probs of shape {output['eval_probs'].shape} against {classes[1]} classes")
+    if output.eval_probs.ndim != 2 or (len(output.eval_probs) and output.eval_probs.shape[1] != classes[1]):
+        raise StoreIntegrityError(f"eval_probs of shape {output.eval_probs.shape} against {classes[1]} classes")
 
 
 def check_result_shapes(result) -> None:
@@ -178,24 +120,25 @@ class Store:
         """Checkpoints of a unit in progress (a killed run resumes from here)."""
         return self.root / "scratch" / key / unit
 
-    # --- unit artifacts (one fold of one seed) --------------------------------------------
-    def fold_path(self, key: str, unit: str) -> Path:
+    # --- unit artifacts (one fold of one seed; the folder keeps its first name, "folds") ----------
+    def unit_path(self, key: str, unit: str) -> Path:
         return self.root / "folds" / key / f"{unit}.npz"
 
     def weights_path(self, key: str, unit: str) -> Path:
         return self.root / "folds" / key / f"{unit}.pt"
 
-    def save_fold(self, key: str, unit: str, output: dict) -> None:
-        """Weights first, then the npz whose meta holds the digests of both: the npz is the commit."""
-        path = self.fold_path(key, unit)
-        arrays = {k: np.asarray(output[k]) for k in ARRAYS}
-        meta = {k: v for k, v in output.items() if k not in arrays}
+    def save_unit(self, key: str, unit: str, output: UnitOutput) -> None:
+        """Weights first, then the npz whose meta holds the digests of both: the npz is the commit. The
+        weights are those training kept (train.KEPT_WEIGHTS in the unit's scratch folder), when it wrote them."""
+        path = self.unit_path(key, unit)
+        arrays = output.arrays()
+        meta = output.record()
         meta["arrays_sha256"] = array_digest(arrays)
-        best = self.scratch_dir(key, unit) / "best.pt"
-        if best.exists():  # keep the unit's weights: TTA and reports can use them later
+        kept = self.scratch_dir(key, unit) / KEPT_WEIGHTS
+        if kept.exists():  # keep the unit's weights: TTA and reports can use them later
             path.parent.mkdir(parents=True, exist_ok=True)
-            meta["weights_sha256"] = sha256_file(best)
-            os.replace(best, self.weights_path(key, unit))
+            meta["weights_sha256"] = sha256_file(kept)
+            os.replace(kept, self.weights_path(key, unit))
         meta_bytes = np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8)
         atomic_write(path, lambda tmp: np.savez(tmp, **arrays, meta=meta_bytes))
         shutil.rmtree(self.scratch_dir(key, unit), ignore_errors=True)
@@ -204,19 +147,19 @@ class Store:
         except OSError:
             pass
 
-    def load_fold(self, key: str, unit: str) -> dict | None:
+    def load_unit(self, key: str, unit: str) -> UnitOutput | None:
         """The unit's output, or None (missing, or damaged: reported, left in place, retrained)."""
-        path = self.fold_path(key, unit)
+        path = self.unit_path(key, unit)
         if not path.exists():
             return None
         try:
             with np.load(path) as data:
-                output = {k: data[k] for k in ARRAYS}
+                arrays = {k: data[k] for k in UnitOutput.ARRAYS}
                 meta = json.loads(data["meta"].tobytes())
-            if meta.pop("arrays_sha256", None) != array_digest(output):
+            if meta.pop("arrays_sha256", None) != array_digest(arrays):
                 raise StoreIntegrityError("the arrays do not match the digest written with them")
             meta.pop("weights_sha256", None)
-            output.update(meta)
+            output = UnitOutput.from_parts(arrays, meta)
             check_unit_shapes(output)
             return output
         except Exception as exc:  # truncated, foreign or edited file
@@ -225,7 +168,7 @@ class Store:
 
     def verified_weights(self, key: str, unit: str) -> Path:
         """The unit's weights file, checked against the digest its npz recorded."""
-        path, weights = self.fold_path(key, unit), self.weights_path(key, unit)
+        path, weights = self.unit_path(key, unit), self.weights_path(key, unit)
         with np.load(path) as data:
             expected = json.loads(data["meta"].tobytes()).get("weights_sha256")
         if not weights.exists() or expected != sha256_file(weights):
@@ -260,8 +203,7 @@ class Store:
             shutil.rmtree(staging, ignore_errors=True)
         atomic_write(root / "CURRENT", lambda tmp: tmp.write_text(version))
         self.remove_old_versions(key)
-        result.path = root / version
-        return result.path
+        return root / version
 
     def remove_old_versions(self, key: str) -> None:
         """Versions CURRENT no longer names, once readers that followed it have had time to finish."""
@@ -285,10 +227,7 @@ class Store:
             except Exception as exc:
                 self.report_corrupt(entry, exc)
                 return None
-            result.cache_hit, result.path = True, entry
-            if name:
-                result.name = name
-            return result
+            return replace(result, cache_hit=True, path=entry, name=name or result.name)
         return None
 
     def runs(self) -> list[dict]:

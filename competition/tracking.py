@@ -19,11 +19,12 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from .cv import unit_label
 from .errors import ConfigError
 from .experiment import Result
 from .files import writable_folder
 from .report import score_interval
-from .store import environment
+from .provenance import environment
 
 EXPERIMENT = "competition"
 
@@ -121,7 +122,7 @@ def log_result(result: Result, uri: str, report_dir: Path | None = None, artifac
     now = 0
     batch = [Metric(key, float(value), now, 0) for key, value in metrics.items() if value is not None]
     for unit in result.folds:  # per-epoch history as steps, one series per unit (fold x seed)
-        label = f"fold{unit['fold']}-seed{unit.get('seed', 0)}"
+        label = unit_label(unit["fold"], unit.get("seed", 0))
         for row in unit.get("history", []):
             batch += [Metric(f"{label}/{k}", float(v), now, int(row["epoch"])) for k, v in row.items()
                       if k != "epoch" and isinstance(v, (int, float))]

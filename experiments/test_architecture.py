@@ -13,15 +13,13 @@ import pytest
 
 from competition.gates import decide_claim
 from competition.scoring import eval_view
-from fixtures.claims import stated_at
 from fixtures.models import SMALL_CNN, WIDE_CNN
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.budgets("standard", "full")]
 
 
-def test_wide_low_resolution_cnn_against_small_cnn_on_eval(run_experiment, fashion, eval_answers_of, budget,
+def test_wide_low_resolution_cnn_against_small_cnn_on_eval(run_experiment, fashion, eval_answers_of,
                                                             until_decided):
-    stated_at(budget, "standard", "full")
     answers = eval_answers_of(fashion)
     decide_claim(lambda spec: eval_view(run_experiment(spec), answers), WIDE_CNN.with_(**until_decided),
                  SMALL_CNN.with_(**until_decided), "not_worse:0.005", metric="accuracy")

@@ -13,10 +13,9 @@ from __future__ import annotations
 import pytest
 
 from competition.gates import decide_claim
-from fixtures.claims import stated_at
 from fixtures.models import SMALL_CNN
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.budgets("standard")]
 
 NONE = SMALL_CNN.with_(name="aug-none", augmentation="none")
 PRESETS = {
@@ -27,16 +26,15 @@ PRESETS = {
 }
 
 
+@pytest.mark.budgets("standard", why="one seed at smoke cannot decide it")
 @pytest.mark.parametrize("preset", PRESETS)
-def test_augmentation_loses_to_none_in_six_epochs(preset, run_experiment, budget, until_decided):
-    stated_at(budget, "standard", measured="one seed at smoke cannot decide it")
+def test_augmentation_loses_to_none_in_six_epochs(preset, run_experiment, until_decided):
     decide_claim(run_experiment, PRESETS[preset].with_(**until_decided), NONE.with_(**until_decided),
                  "loses:0.02")  # crop_flip: -0.048
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_augmentation_narrows_the_gap(preset, run_experiment, budget):
-    stated_at(budget, "standard")
+def test_augmentation_narrows_the_gap(preset, run_experiment):
     augmented, plain = run_experiment(PRESETS[preset]), run_experiment(NONE)
     assert augmented.seed_gaps().max() < plain.seed_gaps().min(), (
         f"{preset}: per-seed gaps {augmented.seed_gaps().round(4).tolist()} vs {plain.seed_gaps().round(4).tolist()} "

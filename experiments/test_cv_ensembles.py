@@ -22,33 +22,27 @@ from competition import ensemble
 from competition.gates import assert_claim
 from competition.scoring import eval_view
 from experiments.test_losses import CE, LOSSES
-from fixtures.claims import stated_at
 from fixtures.models import BASELINE_MODELS, EFFICIENTNET_LITE0, SMALL_CNN
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
 ENSEMBLE_CLAIMS = {"soft_vote": "beats:0.01", "hard_vote": "not_worse:0.005", "weighted_vote": "not_worse:0.005",
                    "stacking": "not_worse:0.005"}
 
 
-def test_cv_predicts_every_train_row_exactly_once(budget, request):
-    stated_at(budget, "standard", "full")
-    small_cnn_cv = request.getfixturevalue("small_cnn_cv")
+def test_cv_predicts_every_train_row_exactly_once(small_cnn_cv):
     assert len(np.unique(small_cnn_cv.oof_index)) == len(small_cnn_cv.oof_index) == small_cnn_cv.train_rows
     assert len(small_cnn_cv.folds) == 5 * small_cnn_cv.n_seeds
 
 
-def test_cv_soft_vote_beats_single_model_on_eval(budget, fashion, eval_answers_of, request):
-    stated_at(budget, "standard", "full")
+def test_cv_soft_vote_beats_single_model_on_eval(small_cnn_cv, small_cnn, fashion, eval_answers_of):
     answers = eval_answers_of(fashion)
-    cv5, single = request.getfixturevalue("small_cnn_cv"), request.getfixturevalue("small_cnn")
-    assert_claim(eval_view(cv5, answers), eval_view(single, answers), "beats:0.005", metric="accuracy")
+    assert_claim(eval_view(small_cnn_cv, answers), eval_view(small_cnn, answers), "beats:0.005", metric="accuracy")
 
 
 @pytest.mark.parametrize("how", ENSEMBLE_CLAIMS)
 def test_ensemble_of_models_against_best_member(how, run_experiment, competition_session, fashion,
-                                                eval_answers_of, budget):
-    stated_at(budget, "standard", "full")
+                                                eval_answers_of):
     members = [run_experiment(spec) for spec in BASELINE_MODELS]
     combined = getattr(ensemble, how)(members, name=f"ensemble-{how}", answers=eval_answers_of(fashion))
     competition_session.keep(combined)
@@ -56,8 +50,7 @@ def test_ensemble_of_models_against_best_member(how, run_experiment, competition
     assert_claim(combined, best, ENSEMBLE_CLAIMS[how])
 
 
-def test_bagging_scores_out_of_bag(run_experiment, budget):
-    stated_at(budget, "standard", "full")
+def test_bagging_scores_out_of_bag(run_experiment):
     bagged = run_experiment(SMALL_CNN.with_(name="small_cnn-bagging3", cv="bootstrap:3"))
     # a row is out of bag for one member with odds (1 - 1/n)^n ~ 1/e, so for at least one
     # of 3 members with odds 1 - (1 - 1/e)^3 ~ 0.748 (measured: 0.748 of 3,000 rows)
@@ -65,10 +58,8 @@ def test_bagging_scores_out_of_bag(run_experiment, budget):
     assert 0.72 < coverage < 0.78, f"OOB coverage {coverage:.3f}"
 
 
-def test_boosting_on_frozen_pretrained_features_as_a_member(competition_session, fashion, eval_answers_of,
-                                                            budget, request):
-    stated_at(budget, "standard", "full")
-    small_cnn = request.getfixturevalue("small_cnn")
+def test_boosting_on_frozen_pretrained_features_as_a_member(small_cnn, competition_session, fashion,
+                                                            eval_answers_of):
     state = competition_session
     train_features, eval_features = ensemble.frozen_features(EFFICIENTNET_LITE0, state.budget, state.context())
     answers = eval_answers_of(fashion)
@@ -85,8 +76,7 @@ LT_MEMBERS = ("lt-cross_entropy", "lt-weighted_ce", "lt-f1", "lt-focal")
 
 @pytest.mark.parametrize("how", ["weighted_vote", "stacking"])
 def test_long_tail_ensembles_against_soft_vote(how, run_experiment, fashion_lt, eval_answers_of,
-                                               competition_session, budget):
-    stated_at(budget, "standard", "full")
+                                               competition_session):
     specs = {CE.name: CE, **{spec.name: spec for spec in LOSSES.values()}}
     members = [run_experiment(specs[name]) for name in LT_MEMBERS]
     answers = eval_answers_of(fashion_lt)

@@ -22,18 +22,16 @@ from competition.execution import supported_precisions
 from competition.gates import decide_claim
 from competition.recipes import FAST
 from competition.scoring import eval_view
-from fixtures.claims import stated_at
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
 MARGIN = "equivalent:0.01"
 PATHS = {"bf16": {"precision": "bf16"}, "nchw": {"channels_last": False}, "compile": {"compile": True}}
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_each_execution_path_trains_as_well_as_fp32_eager(path, run_experiment, fashion, eval_answers_of, budget,
+def test_each_execution_path_trains_as_well_as_fp32_eager(path, run_experiment, fashion, eval_answers_of,
                                                           until_decided, competition_session):
-    stated_at(budget, "standard", "full")
     if PATHS[path].get("precision", "fp32") not in supported_precisions(competition_session.device):
         pytest.skip(f"{path} is not supported on {competition_session.device} here")
     answers = eval_answers_of(fashion)

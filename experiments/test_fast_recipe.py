@@ -24,10 +24,9 @@ import pytest
 
 from competition.gates import assert_claim, decide_claim
 from competition.posthoc import apply_tta
-from fixtures.claims import stated_at
 from fixtures.models import FAST, FAST_ABLATIONS as ABLATIONS
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
 
 # Every technique's effect is under the ~1-point MDE of three seeds (see above): what the data
@@ -36,14 +35,12 @@ CLAIM = "equivalent:0.015"
 
 
 @pytest.mark.parametrize("technique", ABLATIONS)
-def test_each_technique_of_the_fast_recipe(technique, run_experiment, budget, until_decided):
-    stated_at(budget, "standard", "full")
+def test_each_technique_of_the_fast_recipe(technique, run_experiment, until_decided):
     decide_claim(run_experiment, FAST.with_(**until_decided), ABLATIONS[technique].with_(**until_decided), CLAIM,
                  metric="accuracy")
 
 
-def test_multi_crop_tta_on_the_fast_recipe(run_experiment, budget, competition_session):
-    stated_at(budget, "standard", "full")
+def test_multi_crop_tta_on_the_fast_recipe(run_experiment, competition_session):
     fast = run_experiment(FAST)
     with_tta = apply_tta(fast, ("identity", "hflip", "shift:1"), "mean", competition_session.context())
     competition_session.keep(with_tta)

@@ -23,17 +23,11 @@ from competition.models.classifier import Classifier
 from competition.runner import RunContext, run
 from competition.store import Store
 from competition.submission import SubmissionError, diff_submissions, read_submission, write_submission
-from fixtures.claims import stated_at
 from fixtures.guards import guard_failures
 from fixtures.models import GUARD, GUARD_MODELS, LT_GUARD
 
-pytestmark = [pytest.mark.experiment, pytest.mark.guard]
-
-
-@pytest.fixture(autouse=True)
-def at_the_ci_budget(budget):
-    """The power and A/A checks are about CI's guards, which are calibrated at smoke."""
-    stated_at(budget, "smoke")
+# the power and A/A checks are about CI's guards, which are calibrated at smoke
+pytestmark = [pytest.mark.experiment, pytest.mark.guard, pytest.mark.budgets("smoke")]
 
 real_prepare_data, real_predict, real_normalize = runner.prepare_data, cv.predict, Classifier.normalize
 

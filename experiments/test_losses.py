@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 
 from competition.gates import decide_claim
-from fixtures.claims import stated_at
 from fixtures.models import LT_GUARD, SMALL_CNN
 
 pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]  # 3 seeds per side: minutes at smoke
@@ -35,9 +34,8 @@ CLAIMS = {  # loss -> (claim against CE, budgets where it has power)
 }
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-def test_loss_against_cross_entropy_on_macro_f1(loss, run_experiment, budget, until_decided):
-    claim, budgets = CLAIMS[loss]
-    stated_at(budget, *budgets)
+@pytest.mark.parametrize("loss", [pytest.param(loss, marks=pytest.mark.budgets(*CLAIMS[loss][1])) for loss in LOSSES])
+def test_loss_against_cross_entropy_on_macro_f1(loss, run_experiment, until_decided):
+    claim, _ = CLAIMS[loss]
     decide_claim(run_experiment, LOSSES[loss].with_(**until_decided), CE.with_(**until_decided), claim,
                  metric="macro_f1")

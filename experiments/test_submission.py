@@ -11,15 +11,13 @@ import pytest
 from competition.gates import assert_submission_ready
 from competition.posthoc import apply_tta
 from competition.submission import write_submission
-from fixtures.claims import stated_at
 
-pytestmark = [pytest.mark.experiment, pytest.mark.slow]
+pytestmark = [pytest.mark.experiment, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
 
-def test_submission_from_best_configuration(budget, fashion, competition_session, request):
-    stated_at(budget, "standard", "full")
+def test_submission_from_best_configuration(small_cnn_cv, fashion, competition_session):
     state = competition_session
-    best = apply_tta(request.getfixturevalue("small_cnn_cv"), ("identity", "hflip"), "mean", state.context(),
+    best = apply_tta(small_cnn_cv, ("identity", "hflip"), "mean", state.context(),
                      name="submission:small_cnn-cv5+tta")
     submission = write_submission(best, fashion, state.reports / "submission-best.csv")
     assert_submission_ready(submission, fashion)

@@ -27,10 +27,9 @@ from __future__ import annotations
 import pytest
 
 from competition.gates import decide_claim
-from fixtures.claims import stated_at
 from fixtures.models import EFFICIENTNET_LITE0
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
 SIZES = {"little": 0.01, "much": 1.0}  # 1% (600 images) and all of the train split (budget-capped)
 CLAIMS = {  # (size, mode, other) -> claim, with the smallest effect it is about (from the deltas above)
@@ -54,8 +53,7 @@ def spec(size: str, mode: str):
 
 
 @pytest.mark.parametrize("case", CLAIMS, ids=lambda case: f"{case[0]}-{case[1]}-vs-{case[2]}")
-def test_transfer_case(case, run_experiment, budget, until_decided):
-    stated_at(budget, "standard", "full")
+def test_transfer_case(case, run_experiment, until_decided):
     size, mode, other = case
     decide_claim(run_experiment, spec(size, mode).with_(**until_decided), spec(size, other).with_(**until_decided),
                  CLAIMS[case])

@@ -11,14 +11,11 @@ import pytest
 from competition.gates import assert_claim
 from competition.posthoc import apply_tta
 from competition.scoring import eval_view
-from fixtures.claims import stated_at
 
-pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow]
+pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
 
-def test_flip_tta_against_plain_prediction(budget, competition_session, fashion, eval_answers_of, request):
-    stated_at(budget, "standard", "full")
-    small_cnn_cv = request.getfixturevalue("small_cnn_cv")
+def test_flip_tta_against_plain_prediction(small_cnn_cv, competition_session, fashion, eval_answers_of):
     state = competition_session
     tta = apply_tta(small_cnn_cv, ("identity", "hflip"), "mean", state.context())
     state.keep(tta)

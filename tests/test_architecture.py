@@ -18,14 +18,14 @@ from competition.experiment import Experiment
 
 PACKAGE = Path(competition.__file__).parent
 LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__init__.py
-    "errors": 1, "files": 1, "registry": 1, "metrics": 1, "experiment": 1,
+    "errors": 1, "files": 1, "registry": 1, "metrics": 1, "experiment": 1, "provenance": 1,
     "data": 2, "augment": 2, "models": 2, "train": 2, "tta": 2,
     "cv": 3,
     "store": 4, "executors": 4, "runner": 4, "execution": 4,
     "posthoc": 5, "ensemble": 5,
     "scoring": 6, "gates": 6, "report": 6, "html_report": 6, "tracking": 6, "submission": 6, "pytest_plugin": 6,
     "cli": 6, "__main__": 6, "search": 6,
-    "recipes": 6, "commands": 6, "guards": 6, "scaffold": 6, "calibration": 6,
+    "recipes": 6, "commands": 6, "guards": 6, "scaffold": 6, "calibration": 6, "baselines": 6,
 }
 
 
@@ -132,7 +132,8 @@ def test_an_unknown_name_fails_at_construction_and_lists_the_known_ones(field, v
     ({"epochs": 0}, "epochs=0"), ({"batch_size": 0}, "batch_size=0"), ({"seeds": 0}, "seeds=0"),
     ({"train_fraction": 0.0}, r"train_fraction=0.0; use a fraction in \(0, 1\]"), ({"lr": -1.0}, "lr=-1.0"),
     ({"cv": "stratified:1"}, "k >= 2"), ({"channels": 2}, "channels=2"), ({"tta": ["hflip"]}, "tuple"),
-    ({"name": ""}, "name"),
+    ({"name": ""}, "name"), ({"clip_grad": 0}, "clip_grad=0 would zero"), ({"clip_grad": -1.0}, "clip_grad=-1.0"),
+    ({"warmup_epochs": -0.5}, "warmup_epochs=-0.5"),
 ])
 def test_a_bad_number_fails_at_construction(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from competition import gates
+from competition.baselines import Baselines
 from competition.experiment import Result
 
 C, ROWS_PER_CLASS = 10, 300
@@ -37,10 +38,10 @@ def eval_result(rng, seeds: int, recall=BASE_RECALL, seed_sd: float = 0.03, swap
                   seed_oof_probs=seed_probs, seed_eval_probs=seed_probs, data_fingerprint="fp")
 
 
-def recorded(tmp_path, rng, seeds: int = 8) -> gates.Baselines:
+def recorded(tmp_path, rng, seeds: int = 8) -> Baselines:
     folder = tmp_path / "baselines"
-    gates.assert_no_class_regression(eval_result(rng, seeds), gates.Baselines(folder, update=True), ANSWERS)
-    return gates.Baselines(folder)
+    gates.assert_no_class_regression(eval_result(rng, seeds), Baselines(folder, update=True), ANSWERS)
+    return Baselines(folder)
 
 
 def test_holm_rejects_in_order_and_stops_at_the_first_that_holds():
@@ -82,6 +83,6 @@ def test_one_class_given_up_is_caught_and_named(tmp_path):
 def test_a_baseline_without_class_recall_asks_to_be_re_recorded(tmp_path):
     rng = np.random.default_rng(3)
     folder = tmp_path / "baselines"
-    gates.assert_no_regression(eval_result(rng, 3), gates.Baselines(folder, update=True), "score")
+    gates.assert_no_regression(eval_result(rng, 3), Baselines(folder, update=True), "score")
     with pytest.raises(AssertionError, match="no per-class recall; re-record"):
-        gates.assert_no_class_regression(eval_result(rng, 3), gates.Baselines(folder), ANSWERS)
+        gates.assert_no_class_regression(eval_result(rng, 3), Baselines(folder), ANSWERS)

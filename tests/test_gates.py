@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from competition import gates
+from competition.baselines import Baselines
 from competition.errors import ConfigError
 from competition.experiment import Result
 from competition.metrics import paired_bootstrap, resample_weights
@@ -118,10 +119,10 @@ def test_different_samples_are_refused():
 
 
 # --- the regression guard -------------------------------------------------------------------------
-def baseline_of(tmp_path, accuracies) -> gates.Baselines:
+def baseline_of(tmp_path, accuracies) -> Baselines:
     folder = tmp_path / "baselines"
-    gates.assert_no_regression(result("guard", accuracies, seed0=100), gates.Baselines(folder, update=True))
-    return gates.Baselines(folder)
+    gates.assert_no_regression(result("guard", accuracies, seed0=100), Baselines(folder, update=True))
+    return Baselines(folder)
 
 
 def test_regression_tolerance_comes_from_the_seed_spread(tmp_path):
@@ -161,9 +162,9 @@ def test_recording_one_measure_keeps_the_others_of_the_same_run(tmp_path):
     folder = tmp_path / "baselines"
     run_ = result("guard", [0.80, 0.81, 0.79])
     answers = Y[:1]
-    gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "eval", answers)
-    gates.assert_no_regression(run_, gates.Baselines(folder, update=True), "score")
-    measures = gates.Baselines(folder).get(run_)["measures"]
+    gates.assert_no_regression(run_, Baselines(folder, update=True), "eval", answers)
+    gates.assert_no_regression(run_, Baselines(folder, update=True), "score")
+    measures = Baselines(folder).get(run_)["measures"]
     assert set(measures) == {"score", "gap", "eval", "class_recall"} and len(measures["eval"]) == 3
 
 

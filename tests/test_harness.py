@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competition import gates
+from competition import cv, gates
 from competition.data import load_competition, prepare
 from competition.errors import ConfigError, DataError
 from competition.experiment import Budget, Experiment
@@ -16,6 +16,7 @@ from competition.runner import RunContext, run
 from competition.scoring import score_eval
 from competition.store import Store, StoreWarning
 from competition.submission import SubmissionError, diff_submissions, validate_submission, write_submission
+from competition.train import TrainConfig
 
 TINY = Budget("tiny", max_train=300, max_epochs=2)
 SPEC = Experiment("digits-tiny", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2, batch_size=32,
@@ -58,6 +59,18 @@ def test_unchanged_experiment_is_a_store_hit(result_and_store, data_root):
     assert store.key(SPEC.to_dict(), "fp", "tiny") != store.key(SPEC.with_(seed=1).to_dict(), "fp", "tiny")
     assert store.key(SPEC.to_dict(), "fp", "tiny") != store.key(SPEC.to_dict(), "fp2", "tiny")
     assert store.key(SPEC.to_dict(), "fp", "tiny") != store.key(SPEC.to_dict(), "fp", "smoke")
+
+
+def test_every_training_option_of_the_spec_reaches_the_loop_and_is_keyed_only_when_changed():
+    assert not {"warmup_epochs", "clip_grad"} & set(SPEC.to_dict())  # every stored run keeps its key
+    spec = SPEC.with_(scheduler="cosine", warmup_epochs=1.0, clip_grad=2.0, precision="bf16", channels_last=False,
+                      compile=True, ema_decay=0.9, mixup=0.2, optimizer_kw={"momentum": 0.8})
+    assert spec.to_dict()["clip_grad"] == 2.0 and spec.to_dict()["warmup_epochs"] == 1.0
+    cfg = cv.train_config(spec, TINY, np.arange(10), 10, "cpu", seed=7)
+    assert (cfg.scheduler, cfg.warmup_epochs, cfg.clip_grad, cfg.amp, cfg.channels_last, cfg.compile) == (
+        "cosine", 1.0, 2.0, "bf16", False, True)
+    assert (cfg.ema_decay, cfg.mixup, cfg.optimizer_kw, cfg.seed) == (0.9, 0.2, {"momentum": 0.8}, 7)
+    assert cv.train_config(SPEC, TINY, np.arange(10), 10, "cpu", seed=7).scheduler == TrainConfig().scheduler
 
 
 def test_rerun_ignores_hits_and_reproduces_the_numbers(result_and_store, data_root):
@@ -132,13 +145,14 @@ def test_gap_and_fold_std_gates(result_and_store):
 
 def test_dummy_gate_publishes_figures(result_and_store):
     result, _ = result_and_store
-    published = []
-    gates.FIGURE_LISTENERS.append(published.append)
-    try:
+    around = gates.COLLECTED_FIGURES.get()  # the plugin's, for this test
+    with gates.collect_figures() as published:
         gates.assert_beats_dummy(result)
-    finally:
-        gates.FIGURE_LISTENERS.remove(published.append)
+        with gates.collect_figures() as inner:
+            gates.assert_gap_below(result, 1.0)
     assert [r["gate"] for r in published] == ["beats_dummy"] and published[0]["low"] > 0
+    assert [r["gate"] for r in inner] == ["gap"]
+    assert gates.COLLECTED_FIGURES.get() is around and not around  # restored, and the blocks kept their figures
 
 
 def test_leakage_gates():

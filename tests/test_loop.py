@@ -9,7 +9,7 @@ import torch
 
 from competition.data import CachedDataset
 from competition.models import create_model
-from competition.train import TrainConfig, TrainingDiverged, fit, predict, seed_everything
+from competition.train import KEPT_WEIGHTS, TrainConfig, TrainingDiverged, fit, predict, seed_everything
 from competition.train import loop
 
 
@@ -79,7 +79,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(digits_data, tmp_path)
                   progress_file=False)
     assert any("resumed" in m and "after epoch 2" in m for m in messages)
     assert strip(resumed.history) == strip(straight.history)
-    assert (tmp_path / "best.pt").exists()
+    assert (tmp_path / KEPT_WEIGHTS).exists()
 
 
 def test_early_stopping_and_best_checkpoint_by_monitor(digits_data):

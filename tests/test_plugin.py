@@ -249,3 +249,4 @@ def test_claims_take_their_extra_rounds_after_every_test_has_run_and_are_reporte
     assert outcome.stdout.str().count("test_small_effect PASSED") == 1
     junit = (pytester.path / "junit.xml").read_text()
     assert junit.count('name="test_small_effect"') == 1 and "look\" value=\"1\"" not in junit
+

@@ -59,7 +59,8 @@ def test_a_local_ray_gives_the_local_executors_numbers_bit_for_bit(local_result,
     assert np.array_equal(done["eval"], local_result.seed_eval_probs)
     assert len(done["nodes"]) == 3 and any("trained on node" in line for line in done["lines"])
     # a unit that raises inside a task gives the local run's error
-    assert str(done["error"]).startswith("ConfigError: too-big: batch_size=4096 is larger than the 800 training rows")
+    assert str(done["error"]).startswith(
+        "ConfigError: too-big fold0-seed0: batch_size=4096 is larger than the 800 training rows")
     # the driver wrote every unit; a second session is served from the store and never starts Ray
     assert len(list((tmp_path / "runs" / "folds").rglob("*.npz"))) == 3
     served = RayExecutor(address="ray://nowhere:1")  # connecting would fail: it must not be tried

@@ -185,7 +185,7 @@ def test_arrays_with_the_wrong_shape_are_not_served_even_with_a_fresh_manifest(s
 
 def test_reversed_unit_probabilities_are_not_served(stored, data_root):
     result, store = stored
-    path = store.fold_path(result.unit_key, "fold0-seed0")
+    path = store.unit_path(result.unit_key, "fold0-seed0")
 
     def reverse():
         with np.load(path) as data:
@@ -194,6 +194,23 @@ def test_reversed_unit_probabilities_are_not_served(stored, data_root):
         np.savez(path, **arrays)
         store.entry(result.key).joinpath("MANIFEST.json").unlink()  # and the entry, so the units are read
     rebuilt_after(reverse, result, store, data_root, "do not match the digest")
+
+
+def test_a_unit_whose_record_lacks_a_field_is_not_served(stored, data_root):
+    """A unit written by other code (a field renamed or dropped) is retrained, not served to fail later
+    with a KeyError in whatever reads the missing field."""
+    result, store = stored
+    path = store.unit_path(result.unit_key, "fold0-seed0")
+
+    def drop_history():
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(arrays["meta"].tobytes())
+        del meta["history"]
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        np.savez(path, **arrays)
+        store.entry(result.key).joinpath("MANIFEST.json").unlink()
+    rebuilt_after(drop_history, result, store, data_root, r"missing \['history'\]")
 
 
 def test_a_zeroed_image_cache_of_the_same_size_is_rebuilt(data_root):
@@ -439,7 +456,7 @@ def test_runs_killed_at_signalled_points_finish_bit_identical_and_leave_nothing(
 def test_a_batch_larger_than_a_fold_is_named_before_training(data_root, tmp_path):
     from competition.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"batch_size=256 is larger than the 60 training rows of a fold"):
+    with pytest.raises(ConfigError, match=r"digits-rel fold0-seed0: batch_size=256 is larger than the 60 training"):
         run(SPEC.with_(batch_size=256), TINY, context(Store(tmp_path / "runs"), data_root))
     assert not list((tmp_path / "runs").rglob("*.npz"))  # nothing trained, nothing stored
 

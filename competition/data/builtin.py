@@ -61,6 +61,11 @@ def data_dir(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get(DATA_DIR_ENV) or "data").resolve()
 
 
+def default_cache_dir(data_root: str | Path | None = None) -> Path:
+    """The decoded-image cache when none is given: beside the data, never inside a competition."""
+    return data_dir(data_root) / ".cache"
+
+
 def lt_class_counts(head: int = 6000, num_classes: int = 10, ratio: int = LT_RATIO) -> list[int]:
     return [int(head * (1 / ratio) ** (c / (num_classes - 1))) for c in range(num_classes)]
 

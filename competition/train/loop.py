@@ -38,7 +38,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     optimizer_kw: dict = field(default_factory=dict)  # create_optimizer's options (norm_lr_mult, lookahead_steps...)
     weight_decay: float = 5e-4
-    scheduler: str = "cosine"
+    scheduler: str = "onecycle"        # the spec's default (Experiment.scheduler)
     warmup_epochs: float = 0.5
     loss: str = "cross_entropy"
     loss_kw: dict = field(default_factory=dict)
@@ -72,6 +72,10 @@ class FitResult:
 
 # --- helpers the loop calls -----------------------------------------------------------
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # TrainConfig.amp -> autocast dtype
+# What fit writes to its checkpoint_dir: the weights it kept, at the end (the store keeps them with the
+# unit), and after every epoch the state it resumes from
+KEPT_WEIGHTS = "kept.pt"
+RESUME_CHECKPOINT = "last.pt"
 
 
 def autocast_for(cfg: TrainConfig):
@@ -208,7 +212,7 @@ def save_checkpoint(state: TrainingState, cfg: TrainConfig, path: Path) -> None:
 
 
 def resume(state: TrainingState, path: Path) -> bool:
-    """Load last.pt into `state`; False when there is none."""
+    """Load the resume checkpoint into `state`; False when there is none."""
     saved = load_resume_state(path)
     if saved is None:
         return False
@@ -251,7 +255,8 @@ def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig,
             loss = criterion(logits.float(), targets)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                   "lower the learning rate, set clip_grad, or check the inputs")
+                                   "lower the learning rate, clip the gradients (Experiment(clip_grad=1.0)), "
+                                   "or check the inputs")
         optimizer.zero_grad(set_to_none=True)
         backward_and_step(state, loss, cfg)
         if state.scheduler.interval == "step":
@@ -371,9 +376,6 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
         net = HeadOnly(model)
     steps = len(make_loader(train_ds, cfg.batch_size, drop_last=True))
     steps = min(steps, cfg.max_steps_per_epoch or steps)
-    if steps == 0:
-        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(train_ds)} training rows, so an "
-                          "epoch would take no step; lower batch_size")
     optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, **cfg.optimizer_kw)
     scheduler = create_scheduler(cfg.scheduler, optimizer, cfg.epochs, steps, cfg.warmup_epochs)
     ema = (torch.optim.swa_utils.AveragedModel(
@@ -399,8 +401,15 @@ def finish(model: Classifier, state: TrainingState, cfg: TrainConfig, checkpoint
     model.unfreeze()
     if checkpoint_dir:
         save_atomic({"model": model.state_dict(), "epoch": kept_epoch, "score": kept_score},
-                    Path(checkpoint_dir) / "best.pt")
+                    Path(checkpoint_dir) / KEPT_WEIGHTS)
     return FitResult(model=model, history=state.history, kept_epoch=kept_epoch, kept_score=float(kept_score))
+
+
+def check_batch_fits(train_rows: int, batch_size: int) -> None:
+    """Before any work: full batches only (drop_last), so a batch larger than the rows takes no step."""
+    if batch_size > train_rows:
+        raise ConfigError(f"batch_size={batch_size} is larger than the {train_rows} training rows, so an epoch "
+                          "would take no step; lower batch_size")
 
 
 def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
@@ -408,17 +417,18 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
         callbacks: list[Callback] | None = None) -> FitResult:
     """Train `model` on train_ds, validating on val_ds after each epoch.
 
-    Keeps the last epoch (cfg.keep="last") or the best by cfg.monitor ("best"),
-    writes last.pt each epoch to checkpoint_dir and resumes from it when present.
+    Keeps the last epoch (cfg.keep="last") or the best by cfg.monitor ("best"). With a checkpoint_dir, writes
+    RESUME_CHECKPOINT there each epoch and resumes from it when present, and KEPT_WEIGHTS at the end.
     """
     check_training_rows(train_ds, val_ds)  # where training happens, whatever built the datasets
+    check_batch_fits(len(train_ds), cfg.batch_size)
     seed_everything(cfg.seed)
     log = log or (lambda message: None)
     callbacks = [LogEpoch(log), *([EarlyStopping(cfg.early_stopping, log)] if cfg.early_stopping else []),
                  *(callbacks or [])]
     state, train_ds, val_ds, steps = start_training(model, train_ds, val_ds, cfg)
     criterion = create_criterion(cfg.loss, **cfg.loss_kw).to(cfg.device)
-    last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    last_path = Path(checkpoint_dir) / RESUME_CHECKPOINT if checkpoint_dir else None
     if last_path is not None:
         last_path.parent.mkdir(parents=True, exist_ok=True)
         if resume(state, last_path):
