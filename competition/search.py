@@ -431,8 +431,8 @@ def run_search(search: Search, trainer: Trainer, competition, budget: str | Budg
                 + (f"; best so far {best.value:.4f} (trial {best.number})" if best else ""))
     report = SearchReport(search.name, study_name, storage, metric, trial_rows(study), stopped)
     best = best_trial(study)
-    if best is None:
-        report.confirmation = {"outcome": "no trial completed"}
+    if best is None:  # the minutes ran out first (no evidence either way), or every trial was pruned (a failure)
+        report.confirmation = {"outcome": "underpowered" if stopped else "no trial completed"}
         return report
     report.best = {"number": best.number, "params": best.params, "search_score": best.value}
     base = [t for t in finished(study) if t.user_attrs.get("source") == "base" and t.state == TrialState.COMPLETE]

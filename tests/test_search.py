@@ -5,6 +5,7 @@ on unseen rows does not back."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -13,11 +14,12 @@ from competition.cli import main
 from competition.data import open_competition
 from competition.data.splits import CONFIRM_FRACTION, confirmation_split
 from competition.errors import ConfigError
+from competition.gates import Underpowered
 from competition.experiment import Experiment
 from competition.runner import RunContext, run
 from competition.scoring import eval_answers
-from competition.search import (CategoricalDistribution, FloatDistribution, IntDistribution, Search, run_search,
-                                storage_url)
+from competition.search import (CategoricalDistribution, FloatDistribution, IntDistribution, Search, assert_confirmed,
+                                run_search, storage_url)
 from competition.store import Store
 
 pytest_plugins = ["pytester"]
@@ -155,6 +157,15 @@ def test_a_diverging_learning_rate_is_pruned_before_its_last_epoch(data_root, tm
     spec = search.trial_spec({"lr": 3.0}, 3)
     assert run(spec, "smoke", RunContext(store=Store(tmp_path / "runs"), data_root=data_root,
                                          progress_file=False)).cache_hit is False
+
+
+def test_a_search_whose_minutes_ran_out_before_a_trial_is_underpowered_not_failed(data_root, tmp_path):
+    """The main job's hour can be spent before the search starts: that says nothing against its claim."""
+    search = Search("late", BASE, LR, trials=3, pruner=None)
+    report, trainer = search_in(tmp_path / "runs", data_root, search, deadline=time.monotonic() - 1)
+    assert trainer.trained == [] and "the minutes budget is spent" in report.stopped
+    with pytest.raises(Underpowered, match="stopped after 0 of 3 trials"):
+        assert_confirmed(report)
 
 
 def test_a_search_over_noise_finds_a_winner_its_confirmation_does_not_back(data_root, tmp_path):
