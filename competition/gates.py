@@ -317,6 +317,24 @@ SEED_ROUND = 2  # seeds added per side at each look of a claim decided in rounds
 LOOKS_NOW: ContextVar[int | None] = ContextVar("claim_looks_now", default=None)
 
 
+# How many of its looks a claim decided in rounds plans, asked once per claim after its first look's runs and
+# before its first judgement: plan(looks it could take) -> looks it will take (None: all). A plan may depend on
+# time (the pytest plugin plans one look when the session's minutes cannot reach a second pass), never on the
+# claim's figures, so the error each look spends is fixed before anything is judged.
+LOOK_PLAN: ContextVar[Callable[[int], int] | None] = ContextVar("claim_look_plan", default=None)
+
+
+@contextmanager
+def planned_looks(plan: Callable[[int], int] | None):
+    """Within this block, each claim decided in rounds takes plan(its looks) looks at most, its error spread over
+    those (one look: all of it at the first round)."""
+    token = LOOK_PLAN.set(plan)
+    try:
+        yield
+    finally:
+        LOOK_PLAN.reset(token)
+
+
 @contextmanager
 def claim_looks(allowed: int | None):
     """Within this block, a claim decided in rounds that is undecided after `allowed` looks raises
@@ -362,6 +380,8 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
     if not auto:
         return judge_claim(result_a, result_b, verb, number, metric, level)
     rounds = seed_rounds(max(result_a.n_seeds, result_b.n_seeds), max(auto))
+    if (plan := LOOK_PLAN.get()) is not None:
+        rounds = rounds[:min(max(plan(len(rounds)), 1), len(rounds))]
     allowed = LOOKS_NOW.get()
     for look, (seeds, spent) in enumerate(zip(rounds, error_spending(len(rounds))), start=1):
         if look > 1 or result_a.n_seeds != result_b.n_seeds:

@@ -38,6 +38,7 @@ from .store import Store
 STATE = pytest.StashKey["SessionState"]()
 ROUND_FIXTURES = {"until_decided", "run_search"}  # tests with claims decided in rounds of seeds
 DEFERRED = pytest.StashKey[bool]()  # this pass left the test's claim undecided: it runs again in the next pass
+PLANNED_LOOKS = pytest.StashKey[int]()  # how many looks the test's claims plan, fixed at its first look
 
 
 class SessionState:
@@ -55,6 +56,8 @@ class SessionState:
         self.memo: dict[tuple, object] = {}
         self.say_lock = threading.Lock()
         self.claim_pass: int | None = None  # the pass over the tests (claims may take this many looks); None: all
+        self.first_pass: list[pytest.Item] = []  # the tests of pass 1, and the index of the one running
+        self.first_pass_at = 0
         option = config.getoption
         self.budget = get_budget(option("--budget") or "standard")
         self.device = resolve_device(option("--device") or self.budget.device)
@@ -115,6 +118,23 @@ class SessionState:
             elapsed = (time.monotonic() - self.started) / 60
             self.say(f"  [{result.name}] trained in {result.seconds / 60:.1f} min; session "
                                        f"{elapsed:.1f} of {self.minutes:.0f} min")
+
+    def second_pass_out_of_reach(self) -> str:
+        """Why this session's minutes cannot reach a second pass over the tests ("" when they can), from the
+        minutes the first pass's experiment tests took so far. Time alone decides it, never a claim's figures."""
+        if self.minutes is None or self.claim_pass != 1:
+            return ""
+        trains = lambda item: item.get_closest_marker("experiment") is not None and self.budget.name in getattr(
+            item.get_closest_marker("budgets"), "args", (self.budget.name,))  # skipped at this budget: no time
+        started = sum(map(trains, self.first_pass[:self.first_pass_at + 1]))
+        left = sum(map(trains, self.first_pass[self.first_pass_at + 1:]))
+        spent = (time.monotonic() - self.started) / 60
+        per_test = spent / max(started, 1)
+        needed = spent + per_test * (left + 1)  # the rest of this pass, and a test's worth of second rounds
+        if needed <= self.minutes:
+            return ""
+        return (f"{per_test:.1f} min per experiment test so far, so the {left} left in this pass and a second "
+                f"round need about {needed:.0f} of the session's {self.minutes:.0f} min")
 
     def seconds_per_unit(self) -> float:
         return self.training_seconds / max(self.units_trained, 1)
@@ -207,9 +227,11 @@ def pytest_runtestloop(session: pytest.Session):
         return True
     state = config.stash[STATE]
     queue, state.claim_pass = list(session.items), 1
+    state.first_pass = queue
     while queue:
         deferred = []
         for i, item in enumerate(queue):
+            state.first_pass_at = i
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=queue[i + 1] if i + 1 < len(queue) else None)
             if item.stash.get(DEFERRED, False):
                 deferred.append(item)
@@ -230,7 +252,7 @@ def pytest_runtest_call(item: pytest.Item):
     item.stash[DEFERRED] = False
     with gates.collect_figures() as entries:
         try:
-            with gates.claim_looks(claim_looks_now(item)):
+            with gates.claim_looks(claim_looks_now(item)), gates.planned_looks(look_plan(item)):
                 return (yield)
         except ClaimDeferred as exc:
             item.stash[DEFERRED], entries[:] = True, []
@@ -261,6 +283,25 @@ def claim_looks_now(item: pytest.Item) -> int | None:
     tests that use neither until_decided nor run_search (a unit test calling decide_claim keeps its own way)."""
     state = item.config.stash[STATE]
     return state.claim_pass if ROUND_FIXTURES & set(getattr(item, "fixturenames", ())) else None
+
+
+def look_plan(item: pytest.Item):
+    """The look plan of this test's claims (gates.planned_looks): all their looks, or one look (all the error at
+    the first round) when the session's minutes cannot reach a second pass, where their later rounds would train;
+    fixed the first time it is asked, so a deferred claim keeps its plan in later passes."""
+    if claim_looks_now(item) is None:
+        return None
+    state = item.config.stash[STATE]
+
+    def plan(looks: int) -> int:
+        if PLANNED_LOOKS not in item.stash:
+            why = state.second_pass_out_of_reach()
+            item.stash[PLANNED_LOOKS] = 1 if why else looks
+            if why and looks > 1:
+                state.say(f"  [claim planned] {item.name}: one look, judged on its first round with all its "
+                          f"error: {why}")
+        return item.stash[PLANNED_LOOKS]
+    return plan
 
 
 @pytest.hookimpl(tryfirst=True)

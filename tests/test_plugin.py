@@ -1,9 +1,13 @@
 """The pytest plugin, through pytester: options, markers, fixtures, summary, JUnit."""
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 import torch._dynamo  # noqa: F401  torch imports it lazily; pytester's inline runs would drop and re-import it
 
+from competition import pytest_plugin
 from competition.data import prepare
 
 pytest_plugins = ["pytester"]
@@ -205,6 +209,35 @@ def test_max_seeds_caps_claims_decided_in_rounds(pytester):
     assert refused.ret == 4 and "--max-seeds 2" in refused.stderr.str() and "at least 3" in refused.stderr.str()
 
 
+def test_a_test_stated_at_other_budgets_is_skipped_before_its_fixtures_run(pytester):
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.fixture
+        def trains():
+            raise AssertionError("a fixture of a test stated elsewhere ran")
+
+        @pytest.mark.budgets("standard", "full", why="three seeds at smoke cannot decide it")
+        def test_stated_at_standard(trains):
+            pass
+
+        @pytest.mark.parametrize("case", [pytest.param("smoke", marks=pytest.mark.budgets("smoke")),
+                                          pytest.param("full", marks=pytest.mark.budgets("full"))])
+        def test_stated_per_case(case):
+            assert case == "smoke"
+
+        @pytest.mark.budgets("smoky")
+        def test_misspelt():
+            pass
+    """)
+    outcome = pytester.runpytest("--budget", "smoke", "-rs")
+    outcome.assert_outcomes(passed=1, skipped=2, errors=1)
+    text = outcome.stdout.str()
+    assert "stated at budget standard or full, not smoke (three seeds at smoke cannot decide it); run it with " \
+           "--budget=standard" in text
+    assert "budgets('smoky',): name one or more of ['smoke', 'standard', 'full']" in text
+
+
 BREADTH_FIRST = '''
 import json, numpy as np
 from pathlib import Path
@@ -250,3 +283,54 @@ def test_claims_take_their_extra_rounds_after_every_test_has_run_and_are_reporte
     junit = (pytester.path / "junit.xml").read_text()
     assert junit.count('name="test_small_effect"') == 1 and "look\" value=\"1\"" not in junit
 
+
+PLANNED = BREADTH_FIRST.split("def ran(name):")[0] + '''
+import os, pytest
+
+def ran(name):
+    with open("order.txt", "a") as f:
+        f.write(name + "\\n")
+
+@pytest.mark.experiment
+def test_a_slow_experiment():
+    os.environ["SESSION_MINUTES_PASSED"] = "30"  # it took half an hour of the session
+
+@pytest.mark.experiment
+def test_small_effect(until_decided):
+    ran("small")
+    spec = lambda name: Experiment(name, **{**until_decided, "max_seeds": 9})
+    gates.decide_claim(POOLS, spec("a"), spec("b"), "beats:0.02")
+
+@pytest.mark.experiment
+def test_another_experiment():
+    ran("another")
+'''
+
+
+class SessionClock:
+    """The plugin's clock, moved on by what the tests say they took (SESSION_MINUTES_PASSED)."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def monotonic(self):
+        return time.monotonic() + 60 * float(os.environ.get("SESSION_MINUTES_PASSED", "0"))
+
+
+@pytest.mark.parametrize("minutes, looks", [(40, "one"), (1000, "all")])
+def test_claims_plan_one_look_when_the_minutes_cannot_reach_a_second_pass(pytester, monkeypatch, minutes, looks):
+    """In rounds, a claim spends part of its error at each look: planned for rounds that never train (the minutes
+    end with the first pass), it would judge its first round with a fraction of its error and decide less than a
+    claim judged once. The plan depends on the session's time, never on the figures, so each verdict keeps its
+    error rate."""
+    monkeypatch.setattr(pytest_plugin, "time", SessionClock())
+    monkeypatch.setenv("SESSION_MINUTES_PASSED", "0")
+    pytester.makepyfile(test_rounds=PLANNED)
+    outcome = pytester.runpytest("-p", "no:cacheprovider", "--minutes", str(minutes), "-v", "--junitxml=junit.xml")
+    order = (pytester.path / "order.txt").read_text().split()
+    junit = (pytester.path / "junit.xml").read_text()
+    if looks == "one":  # 30 minutes for 2 experiment tests, 1 left: about 60 of 40 minutes
+        assert "[claim planned] test_small_effect: one look" in outcome.stdout.str()
+        assert order.count("small") == 1 and 'looks" value="1"' in junit
+    else:
+        assert "[claim planned]" not in outcome.stdout.str() and order.count("small") >= 2
