@@ -202,7 +202,7 @@ def pool_folds(experiment: Experiment, outputs: list[UnitOutput], n: int) -> tup
 
 
 def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: str, outputs: list[UnitOutput],
-             seconds: float) -> Result:
+             seconds: float, unit_key: str = "", execution: dict | None = None) -> Result:
     """Pool unit outputs: per seed, the OOF rows and the mean eval probabilities over folds."""
     seeds = sorted({o.seed for o in outputs})
     pooled = [pool_folds(experiment, [o for o in outputs if o.seed == s], len(data.table)) for s in seeds]
@@ -218,4 +218,4 @@ def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: st
                   eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,
                   seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, groups=groups,
                   data_fingerprint=data.fingerprint, competition_digest=data.competition_digest,
-                  skipped=data.skipped, train_rows=len(data.table))
+                  skipped=data.skipped, train_rows=len(data.table), unit_key=unit_key, execution=execution or {})

@@ -75,15 +75,21 @@ def publish_figures(gate: str, name: str, **figures) -> dict:
 
 
 @contextmanager
+def scoped(variable: ContextVar, value):
+    """`variable` set to `value` within the block (in this context), and back to what it was after it."""
+    token = variable.set(value)
+    try:
+        yield value
+    finally:
+        variable.reset(token)
+
+
+@contextmanager
 def collect_figures():
     """`with collect_figures() as figures:` gathers what every gate inside the block publishes (a block
     nested in it gathers its own), in this thread: a gate called on another thread publishes elsewhere."""
-    collected: list[dict] = []
-    token = COLLECTED_FIGURES.set(collected)
-    try:
+    with scoped(COLLECTED_FIGURES, []) as collected:
         yield collected
-    finally:
-        COLLECTED_FIGURES.reset(token)
 
 
 def fmt(x: float) -> str:
@@ -328,22 +334,16 @@ LOOK_PLAN: ContextVar[Callable[[int], int] | None] = ContextVar("claim_look_plan
 def planned_looks(plan: Callable[[int], int] | None):
     """Within this block, each claim decided in rounds takes plan(its looks) looks at most, its error spread over
     those (one look: all of it at the first round)."""
-    token = LOOK_PLAN.set(plan)
-    try:
+    with scoped(LOOK_PLAN, plan):
         yield
-    finally:
-        LOOK_PLAN.reset(token)
 
 
 @contextmanager
 def claim_looks(allowed: int | None):
     """Within this block, a claim decided in rounds that is undecided after `allowed` looks raises
     ClaimDeferred instead of training its next round."""
-    token = LOOKS_NOW.set(allowed)
-    try:
+    with scoped(LOOKS_NOW, allowed):
         yield
-    finally:
-        LOOKS_NOW.reset(token)
 
 
 def seed_rounds(first: int, max_seeds: int, step: int = SEED_ROUND) -> list[int]:

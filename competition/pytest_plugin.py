@@ -124,8 +124,7 @@ class SessionState:
         minutes the first pass's experiment tests took so far. Time alone decides it, never a claim's figures."""
         if self.minutes is None or self.claim_pass != 1:
             return ""
-        trains = lambda item: item.get_closest_marker("experiment") is not None and self.budget.name in getattr(
-            item.get_closest_marker("budgets"), "args", (self.budget.name,))  # skipped at this budget: no time
+        trains = lambda item: item.get_closest_marker("experiment") is not None and stated_here(item, self.budget.name)
         started = sum(map(trains, self.first_pass[:self.first_pass_at + 1]))
         left = sum(map(trains, self.first_pass[self.first_pass_at + 1:]))
         spent = (time.monotonic() - self.started) / 60
@@ -198,18 +197,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip before any fixture is set up: a test stated at other budgets, or one that needs a GPU."""
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    if (stated := item.get_closest_marker("budgets")) is not None:
-        skip_unless_stated_here(stated, item.config.stash[STATE].budget.name)
-
-
-def skip_unless_stated_here(stated: pytest.Mark, budget: str) -> None:
-    names = stated.args
+    if (stated := item.get_closest_marker("budgets")) is None:
+        return
+    names, why, budget = stated.args, stated.kwargs.get("why", ""), item.config.stash[STATE].budget.name
     if not names or any(name not in BUDGETS for name in names):
         pytest.fail(f"@pytest.mark.budgets{names}: name one or more of {list(BUDGETS)}", pytrace=False)
-    if budget not in names:
-        why = stated.kwargs.get("why", "")
+    if not stated_here(item, budget):
         pytest.skip(f"stated at budget {' or '.join(names)}, not {budget}" + (f" ({why})" if why else "")
                     + f"; run it with --budget={names[0]}")
+
+
+def stated_here(item: pytest.Item, budget: str) -> bool:
+    """Whether the test runs at this budget (@pytest.mark.budgets; without it, at every budget)."""
+    stated = item.get_closest_marker("budgets")
+    return stated is None or budget in stated.args
 
 
 @pytest.hookimpl(tryfirst=True)

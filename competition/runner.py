@@ -11,7 +11,7 @@ the executor that trains missing units (executors.py: local or Ray).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -187,8 +187,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
                   rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
                   on_epoch=context.on_epoch)
     outputs = (context.executor or LocalExecutor()).run_units(job)
-    result = replace(assemble(experiment, data, budget, key, outputs, time.perf_counter() - started),
-                     unit_key=units_key, execution=execution)
+    result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started, units_key, execution)
     if store is not None:
         store.save_result(key, result)
     return result
