@@ -58,6 +58,12 @@ class UnitJob:
     # and replayed from a stored unit's history, so a listener sees the same rows either way (a search's
     # pruner: it may raise to stop the run; the unit then is not stored)
     on_epoch: Callable[[int, dict], None] | None = None
+    on_trained: Callable[[UnitOutput], None] | None = None  # each unit trained for this job (none served stored)
+
+    def trained(self, output: UnitOutput) -> UnitOutput:
+        if self.on_trained:
+            self.on_trained(output)
+        return output
 
     def unit_log(self, unit: Unit):
         return (lambda line: self.log(f"{unit.label} {line}")) if self.log else None
@@ -146,8 +152,8 @@ class LocalExecutor:
         """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
         store = job.store
         if store is None:
-            return run_fold(job.experiment, job.data, unit, job.budget, job.device, None, job.progress_file,
-                            job.unit_log(unit), job.listeners(index))
+            return job.trained(run_fold(job.experiment, job.data, unit, job.budget, job.device, None,
+                                        job.progress_file, job.unit_log(unit), job.listeners(index)))
         with store.lock(f"{job.key}-{unit.label}"):
             if (hit := job.stored(unit)) is not None:
                 job.replay(index, hit)
@@ -156,7 +162,7 @@ class LocalExecutor:
                               store.scratch_dir(job.key, unit.label), job.progress_file, job.unit_log(unit),
                               job.listeners(index))
             store.save_unit(job.key, unit.label, output)
-            return output
+            return job.trained(output)
 
 
 def train_unit_task(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str,
@@ -234,7 +240,7 @@ class RayExecutor:
         for unit, output in self.train(job, missing) if missing else ():
             if job.store is not None:
                 job.store.save_unit(job.key, unit.label, output)  # the driver alone writes the store
-            outputs[unit.label] = output
+            outputs[unit.label] = job.trained(output)
             replayed = job.replay_in_order(outputs, replayed)
         return [outputs[unit.label] for unit in job.units]
 

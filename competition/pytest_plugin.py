@@ -111,13 +111,18 @@ class SessionState:
     def deadline(self) -> float | None:
         return None if self.minutes is None else self.started + 60 * self.minutes
 
-    def trained(self, result) -> None:
-        self.units_trained += max(len(result.folds), 1)
-        self.training_seconds += result.seconds
+    def trained(self, name: str, units: int, seconds: float, stored: int = 0) -> None:
+        """Count the session's pace from the units a run trained, in the run's seconds (units it found in the
+        store cost next to nothing and are not counted)."""
+        if not units:
+            return
+        self.units_trained += units
+        self.training_seconds += seconds
         if self.minutes is not None:
             elapsed = (time.monotonic() - self.started) / 60
-            self.say(f"  [{result.name}] trained in {result.seconds / 60:.1f} min; session "
-                                       f"{elapsed:.1f} of {self.minutes:.0f} min")
+            self.say(f"  [{name}] trained {units} unit(s) in {seconds / 60:.1f} min"
+                     + (f" ({stored} from the store)" if stored else "")
+                     + f"; session {elapsed:.1f} of {self.minutes:.0f} min")
 
     def second_pass_out_of_reach(self) -> str:
         """Why this session's minutes cannot reach a second pass over the tests ("" when they can), from the
@@ -415,16 +420,18 @@ def run_experiment(competition_session):
         quiet = state.config.get_verbosity() <= -2  # -q -q
         log = (lambda line: state.say(f"  [{experiment.name}] {line}")) if state.terminal() and not quiet else None
         context = state.context(log)
-        context.deadline, context.on_epoch = state.deadline(), on_epoch
+        trained: list = []
+        context.deadline, context.on_epoch, context.on_trained = state.deadline(), on_epoch, trained.append
+        started = time.monotonic()
         try:
             result = run(experiment, state.budget, context)
         except TrainingNotAllowed as exc:
+            state.trained(experiment.name, len(trained), time.monotonic() - started)
             needs = (f"about {exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate"
                      if state.units_trained else "its time unmeasured in this session")
             pytest.skip(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, {needs}; "
                         "run with --minutes or BUDGET=full")
-        if not result.cache_hit:
-            state.trained(result)
+        state.trained(experiment.name, len(trained), time.monotonic() - started, len(result.folds) - len(trained))
         result = score_eval(result, state.competition(experiment.data))
         write_run_report(result, state.reports / "runs" / experiment.name)
         state.memo[memo_key] = result

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from .cv import assemble, budgeted_schedule, make_units
+from .cv import UnitOutput, assemble, budgeted_schedule, make_units
 from .models import create_model
 from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache
@@ -44,6 +44,7 @@ class RunContext:
     deadline: float | None = None           # time.monotonic() after which no unit starts training
     executor: LocalExecutor | RayExecutor | None = None  # who trains missing units; None: this process
     on_epoch: Callable[[int, dict], None] | None = None  # (unit index, history row) per epoch (UnitJob.on_epoch)
+    on_trained: Callable[[UnitOutput], None] | None = None  # each unit trained here (not served by the store)
 
 
 def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
@@ -185,7 +186,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
     units_key = unit_key(experiment, data, budget, store)
     job = UnitJob(experiment, data, make_units(experiment, data.table, budget), budget, device, store, units_key,
                   rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
-                  on_epoch=context.on_epoch)
+                  on_epoch=context.on_epoch, on_trained=context.on_trained)
     outputs = (context.executor or LocalExecutor()).run_units(job)
     result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started, units_key, execution)
     if store is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -106,11 +107,17 @@ def test_run_experiment_leaderboard_junit_and_store_hit(pytester, data_root):
 
 def test_progress_is_visible_without_capture_flag(pytester, data_root):
     """In a process of its own, as a user runs it: there pytest captures the test's file descriptors, and
-    lines written through them vanish when the test passes (in-process, pytester's capture hid that)."""
+    lines written through them vanish when the test passes (in-process, pytester's capture hid that).
+    The session's pace counts only units trained: a result assembled from stored units trained nothing."""
     pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
-    result = pytester.runpytest_subprocess("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero",
-                                           "--minutes=30", "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["*[[]digits-tiny[]] fold0-seed0 epoch=1 *", "*[[]digits-tiny[]] trained in*"])
+    args = ("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero", "--minutes=30", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*args)
+    result.stdout.fnmatch_lines(["*[[]digits-tiny[]] fold0-seed0 epoch=1 *",
+                                 "*[[]digits-tiny[]] trained 1 unit(s) in * min; session * of 30 min"])
+    shutil.rmtree(pytester.path / "runs" / "entries")  # the run's result goes; its unit stays in the store
+    again = pytester.runpytest_subprocess(*args)
+    again.assert_outcomes(passed=1)
+    assert not any("epoch=" in line or "trained" in line for line in again.outlines), again.outlines
 
 
 CLAIM_FILE = """
