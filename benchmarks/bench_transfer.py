@@ -15,10 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from competition.data import load_builtin  # noqa: E402
+from competition.recipes import transfer_spec  # noqa: E402
 from competition.runner import RunContext, run  # noqa: E402
 from competition.scoring import score_eval  # noqa: E402
 from competition.store import Store  # noqa: E402
-from experiments.test_transfer import spec  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +34,7 @@ def main() -> None:
     for size in args.sizes:
         for mode in args.modes:
             context = RunContext(store=store, device=args.device, progress_file=False)
-            result = run(spec(size, mode), args.budget, context)
-            score_eval(result, fashion)
+            result = score_eval(run(transfer_spec(size, mode), args.budget, context), fashion)
             print(f"{result.name:<32} {result.train_rows:>10} {result.score():>17.4f} "
                   f"{result.eval_metrics['accuracy']:>9.4f} {result.seconds / 60:>8.1f}", flush=True)
 

@@ -45,15 +45,15 @@ OBJECT_FIELDS = {
     "cv": (CV_SCHEMES, is_splitter),
 }
 OBJECT_SHAPES = {
-    "model": "give a registered name (list_models()), an nn.Module that maps a batch (B, C, H, W) to logits or "
+    "model": "give a registered name (MODELS.names()), an nn.Module that maps a batch (B, C, H, W) to logits or "
              "to features (a head is added), or a callable (num_classes, in_chans, **model_kw) that returns one",
     "augmentation": "give a preset name, a tuple of (step, params), or a callable on one H x W x C uint8 image (an "
                     "albumentations Compose, a torchvision v2 transform, or a function returning the image)",
-    "loss": "give a registered name (list_losses()), a callable (logits, targets) -> loss, an nn.Module loss, or "
+    "loss": "give a registered name (LOSSES.names()), a callable (logits, targets) -> loss, an nn.Module loss, or "
             "a loss class (called with loss_kw)",
-    "optimizer": "give a registered name (list_optimizers()) or a callable (params, lr[, weight_decay]) that "
+    "optimizer": "give a registered name (OPTIMIZERS.names()) or a callable (params, lr[, weight_decay]) that "
                  "returns a torch.optim.Optimizer",
-    "scheduler": "give a registered name (list_schedulers()) or a callable (optimizer, total_steps) that returns "
+    "scheduler": "give a registered name (SCHEDULERS.names()) or a callable (optimizer, total_steps) that returns "
                  "a scheduler stepped after every batch",
     "cv": "give 'holdout', '<scheme>:<k>' or a scikit-learn splitter (an object with split(X, y, groups) and "
           "get_n_splits(), e.g. GroupKFold(5))",

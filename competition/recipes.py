@@ -57,6 +57,23 @@ FAST_ABLATIONS = {  # technique -> the recipe without it
     "label_smoothing": fast_without("label_smoothing", loss="cross_entropy", loss_kw={}),
     "alternating_flip": fast_without("alternating_flip", augmentation="crop_flip"),
 }
+TRANSFER_SIZES = {"little": 0.01, "much": 1.0}  # 1% (600 images) and all of the train split (budget-capped)
+
+
+def transfer_spec(size: str, mode: str) -> Experiment:
+    """The ImageNet efficientnet_lite0 on fashion with little or much data, by transfer mode ("scratch",
+    "feature-extract" or "finetune"): the transfer experiments' and bench_transfer's specs."""
+    base = EFFICIENTNET_LITE0.with_(train_fraction=TRANSFER_SIZES[size])
+    if size == "little":  # 600 images: small batches and more epochs, or training takes a handful of steps
+        base = base.with_(batch_size=32, epochs=15)
+    if mode == "scratch":
+        return base.with_(name=f"lite0-{size}-scratch", pretrained=None, transfer="scratch", lr=3e-3)
+    if mode == "feature-extract":
+        return base.with_(name=f"lite0-{size}-feature-extract", transfer="feature-extract", lr=1e-2,
+                          augmentation="none")
+    return base.with_(name=f"lite0-{size}-finetune", transfer="finetune")
+
+
 RECIPES = {"fast": FAST}  # what benchmarks/bench_train.py quality --recipe trains
 
 GUARD_SEEDS = 3       # seeds per CI run of the guard model

@@ -4,7 +4,7 @@ one forward pass. Applying TTA to a stored Result is competition.posthoc.apply_t
 Views: "identity", "hflip", "vflip", "shift:N" (four N-pixel shifts), "scale:S"
 (zoom by S then back to size), "five_crop:R" (four corners and the centre at
 ratio R, resized back). Merges, on probabilities: "mean", "geometric" (log
-space, never NaN) and "max". Both are registries: list_tta_views(), list_tta_merges().
+space, never NaN) and "max". Both are registries: TTA_VIEWS.names(), TTA_MERGES.names().
 """
 from __future__ import annotations
 

@@ -27,11 +27,10 @@ from __future__ import annotations
 import pytest
 
 from competition.gates import decide_claim
-from fixtures.models import EFFICIENTNET_LITE0
+from competition.recipes import transfer_spec
 
 pytestmark = [pytest.mark.experiment, pytest.mark.claim, pytest.mark.slow, pytest.mark.budgets("standard", "full")]
 
-SIZES = {"little": 0.01, "much": 1.0}  # 1% (600 images) and all of the train split (budget-capped)
 CLAIMS = {  # (size, mode, other) -> claim, with the smallest effect it is about (from the deltas above)
     ("little", "feature-extract", "scratch"): "beats:0.1",
     ("little", "finetune", "scratch"): "beats:0.02",
@@ -40,20 +39,9 @@ CLAIMS = {  # (size, mode, other) -> claim, with the smallest effect it is about
 }
 
 
-def spec(size: str, mode: str):
-    base = EFFICIENTNET_LITE0.with_(train_fraction=SIZES[size])
-    if size == "little":  # 600 images: small batches and more epochs, or training takes a handful of steps
-        base = base.with_(batch_size=32, epochs=15)
-    if mode == "scratch":
-        return base.with_(name=f"lite0-{size}-scratch", pretrained=None, transfer="scratch", lr=3e-3)
-    if mode == "feature-extract":
-        return base.with_(name=f"lite0-{size}-feature-extract", transfer="feature-extract", lr=1e-2,
-                          augmentation="none")
-    return base.with_(name=f"lite0-{size}-finetune", transfer="finetune")
-
-
 @pytest.mark.parametrize("case", CLAIMS, ids=lambda case: f"{case[0]}-{case[1]}-vs-{case[2]}")
 def test_transfer_case(case, run_experiment, until_decided):
     size, mode, other = case
-    decide_claim(run_experiment, spec(size, mode).with_(**until_decided), spec(size, other).with_(**until_decided),
+    decide_claim(run_experiment, transfer_spec(size, mode).with_(**until_decided),
+                 transfer_spec(size, other).with_(**until_decided),
                  CLAIMS[case])

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from competition.augment import create_augmentation, mix_batch
-from competition.registry import list_augmentations
+from competition.registry import AUGMENTATIONS
 from competition.errors import ConfigError
 
 images = st.integers(8, 40).flatmap(
@@ -22,7 +22,7 @@ def as_hwc(out) -> np.ndarray:
 
 
 @SETTINGS
-@given(image=images, preset=st.sampled_from([p for p in list_augmentations() if p != "none"]),
+@given(image=images, preset=st.sampled_from([p for p in AUGMENTATIONS.names() if p != "none"]),
        backend=st.sampled_from(["albumentations", "torchvision"]), seed=st.integers(0, 2**31 - 1))
 def test_shape_dtype_and_range_are_kept(image, preset, backend, seed):
     out = as_hwc(create_augmentation(preset, image.shape[:2], backend, seed)(image))
