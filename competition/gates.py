@@ -501,7 +501,8 @@ def assert_no_regression(result: Result, baselines: Baselines, measure: str = "s
     worse_by = (limits["mean"] - new.mean()) if higher_better else (new.mean() - limits["mean"])
     publish_figures("regression", result.name, measure=measure, new=float(new.mean()), baseline=limits["mean"],
                     seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],
-                    seeds=len(new), worse_by=float(worse_by))
+                    seeds=len(new), worse_by=float(worse_by),
+                    outcome="pass" if worse_by <= limits["tolerance"] else "fail")
     assert worse_by <= limits["tolerance"], (
         f"{result.name}: {measure} ({result.metric}) regressed to {fmt(new.mean())} over {len(new)} seed(s) "
         f"{np.round(new, 4).tolist()} from the baseline {fmt(limits['mean'])} (seed sd {fmt(limits['sd'])}, "
@@ -527,7 +528,8 @@ def assert_no_optimism(result: Result, baselines: Baselines, answers, false_alar
     moved = float(new.mean() - limits["mean"])
     publish_figures("regression", result.name, measure="optimism", new=float(new.mean()), baseline=limits["mean"],
                     seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],
-                    seeds=len(new), worse_by=abs(moved))
+                    seeds=len(new), worse_by=abs(moved),
+                    outcome="pass" if abs(moved) <= limits["tolerance"] else "fail")
     assert abs(moved) <= limits["tolerance"], (
         f"{result.name}: OOF minus eval ({result.metric}) is {fmt(new.mean())} over {len(new)} seed(s) against "
         f"{fmt(limits['mean'])} in the baseline (seed sd {fmt(limits['sd'])}); moved by {moved:+.4f}, expected "
@@ -576,7 +578,7 @@ def assert_no_class_regression(result: Result, baselines: Baselines, answers, fa
                     new=float(np.nanmean(new[:, worst])), baseline=float(np.nanmean(before[:, worst])),
                     seed_sd=float(sd[worst]), tolerance=quantile * float(scale[worst]),
                     detectable=(quantile + float(norm.ppf(0.8))) * float(scale[worst]), seeds=len(new),
-                    worse_by=float(drop[worst]))
+                    worse_by=float(drop[worst]), outcome="fail" if rejected.any() else "pass")
     fallen = [f"{result.class_names[c]!r} {np.nanmean(new[:, c]):.3f} from {np.nanmean(before[:, c]):.3f} "
               f"(seed sd {sd[c]:.3f}, p {p_values[c]:.1e})" for c in np.flatnonzero(rejected)]
     assert not fallen, (

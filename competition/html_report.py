@@ -1,6 +1,8 @@
 """Layer 6. A self-contained HTML report (no network): reports/index.html with the
-leaderboard (sortable by any column), the claims and the guards, and one page per
-run (reports/runs/<name>/index.html) with its metrics, plots and spec.
+leaderboard (sortable by any column), a forest plot of each group's scores with their
+intervals, the claims, the guards as a table and the guards' self-tests apart from
+them, and one page per run (reports/runs/<name>/index.html) with its metrics, plots
+and spec.
 
 Built with Jinja2 templates (autoescaped). The sorting is a few lines of inline
 JavaScript; `index.html?click=<column>` clicks a header once the page has loaded,
@@ -9,6 +11,7 @@ which is how the browser test drives it.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from jinja2 import Environment
@@ -68,6 +71,15 @@ Rows compare only within a group (data, budget, validation scheme, rows, metric)
 <td data-value="{{ row.seconds }}">{{ '%.0f' % row.seconds }} s</td><td>{{ 'yes' if row.cached else '' }}</td>
 </tr>{% endfor %}
 </tbody></table>
+{% for forest in forests %}<figure class="forest"><figcaption>{{ forest.group }}</figcaption>
+<svg xmlns="http://www.w3.org/2000/svg" width="{{ forest.width }}" height="{{ forest.height }}" font-size="12">
+{% for r in forest.rows %}<text x="{{ forest.label_end }}" y="{{ r.y + 4 }}" text-anchor="end">{{ r.name }}</text>
+<line x1="{{ r.x_low }}" x2="{{ r.x_high }}" y1="{{ r.y }}" y2="{{ r.y }}" stroke="#555" stroke-width="2"/>
+<circle cx="{{ r.x }}" cy="{{ r.y }}" r="4" fill="#0969da"><title>{{ r.name }}: {{ '%.4f' % r.score }} [{{ '%.4f' % r.low }}, {{ '%.4f' % r.high }}]</title></circle>
+{% endfor %}{% for t in forest.ticks %}<line x1="{{ t.x }}" x2="{{ t.x }}" y1="{{ forest.axis_y - 4 }}" y2="{{ forest.axis_y }}" stroke="#999"/>
+<text x="{{ t.x }}" y="{{ forest.axis_y + 14 }}" text-anchor="middle" fill="#555">{{ t.label }}</text>
+{% endfor %}<line x1="{{ forest.label_end + 10 }}" x2="{{ forest.width - 10 }}" y1="{{ forest.axis_y }}" y2="{{ forest.axis_y }}" stroke="#999"/>
+</svg></figure>{% endfor %}
 {% if claims %}<h2>Claims</h2>
 <table id="claims"><thead><tr><th data-key="outcome" class="name">outcome</th><th data-key="claim" class="name">claim</th>
 <th data-key="delta">delta</th><th data-key="interval" class="name">interval</th><th data-key="mde">MDE</th><th data-key="seeds">seeds</th></tr></thead>
@@ -77,7 +89,25 @@ Rows compare only within a group (data, budget, validation scheme, rows, metric)
 <td class="text">{% if c.low is defined %}[{{ '%+.4f' % c.low }}, {{ '%+.4f' % c.high }}]{% endif %}</td>
 <td>{{ '%.4f' % c.mde if c.mde is defined else '' }}</td><td>{{ c.seeds_a }}/{{ c.seeds_b }}</td></tr>{% endfor %}
 </tbody></table>{% endif %}
-{% if guards %}<h2>Guards</h2><ul>{% for line in guards %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+{% if guards %}<h2>Guards</h2>
+<p>Each guard compares the guard model's mean over its seeds with the recorded baseline; it fails when the
+value is worse than the baseline by more than the tolerance (set by the baseline's seed spread). MDE: the
+smallest regression it detects with 80% power.</p>
+<table id="guards"><thead><tr><th data-key="outcome" class="name">outcome</th><th data-key="experiment" class="name">guard model</th>
+<th data-key="measure" class="name">measure</th><th data-key="value">value</th><th data-key="baseline">baseline</th>
+<th data-key="tolerance">tolerance</th><th data-key="mde">MDE</th><th data-key="seeds">seeds</th></tr></thead>
+<tbody>{% for g in guards %}<tr><td class="text {{ g.outcome }}">{{ g.outcome | upper }}</td><td class="text">{{ g.experiment }}</td>
+<td class="text">{{ g.measure }}</td><td>{{ '%.4f' % g.new }}</td><td>{{ '%.4f' % g.baseline }}</td>
+<td>{{ '%.4f' % g.tolerance }}</td><td>{{ '%.4f' % g.detectable }}</td><td>{{ g.seeds }}</td></tr>{% endfor %}
+</tbody></table>{% endif %}
+{% if self_tests %}<h2>The guards' self-tests</h2>
+<p>Not results: faults planted on purpose, each of which the guards must catch (their scores are the broken
+model's), and A/A runs of the unchanged guard model on other seeds, where no guard may fail.</p>
+<table id="self-tests"><thead><tr><th data-key="outcome" class="name">outcome</th><th data-key="test" class="name">self-test</th>
+<th data-key="name" class="name">fault or model</th><th data-key="detail" class="name">what happened</th></tr></thead>
+<tbody>{% for t in self_tests %}<tr><td class="text {{ t.outcome }}">{{ t.label }}</td><td class="text">{{ t.test }}</td>
+<td class="text">{{ t.name }}</td><td class="text">{{ t.detail }}</td></tr>{% endfor %}
+</tbody></table>{% endif %}
 {% if searches %}<h2>Searches</h2><ul>{% for s in searches %}<li><a href="searches/{{ s.name | urlencode }}/index.html">{{ s.name }}</a>: {{ s.lines[0] }}{% if s.confirmation and s.confirmation.outcome %} <span class="{{ s.confirmation.outcome }}">confirmation: {{ s.confirmation.outcome }}</span>{% endif %}</li>{% endfor %}</ul>{% endif %}
 <script>{{ script | safe }}</script>
 </body></html>
@@ -129,11 +159,52 @@ COLUMNS = [("group", "group"), ("rank", "#"), ("experiment", "experiment"), ("sc
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "per_class_f1.png")
 
 
-def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[str], reports: Path,
+FOREST = {"width": 760, "label_end": 260, "row": 22, "top": 14, "ticks": 5}
+
+
+def forest(group: str, rows: list[dict]) -> dict:
+    """Where a forest plot draws each row's score and interval, its rows in leaderboard order."""
+    width, label_end, step, top = FOREST["width"], FOREST["label_end"], FOREST["row"], FOREST["top"]
+    low, high = min(row["low"] for row in rows), max(row["high"] for row in rows)
+    pad = max(high - low, 1e-3) * 0.05
+    low, high = low - pad, high + pad
+    x = lambda value: round(label_end + 10 + (value - low) / (high - low) * (width - label_end - 20), 1)
+    drawn = [{"name": row["experiment"][:40], "score": row["score"], "low": row["low"], "high": row["high"],
+              "y": top + i * step, "x": x(row["score"]), "x_low": x(row["low"]), "x_high": x(row["high"])}
+             for i, row in enumerate(rows)]
+    axis_y = top + len(rows) * step
+    ticks = [low + (high - low) * k / (FOREST["ticks"] - 1) for k in range(FOREST["ticks"])]
+    return {"group": group, "rows": drawn, "width": width, "height": axis_y + 22, "label_end": label_end,
+            "axis_y": axis_y, "ticks": [{"x": x(value), "label": f"{value:.3f}"} for value in ticks]}
+
+
+def forests(rows: list[dict]) -> list[dict]:
+    """One forest plot per leaderboard group (rows compare only within a group)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if all(math.isfinite(row[key]) for key in ("score", "low", "high")):
+            groups.setdefault(row["group"], []).append(row)
+    return [forest(group, members) for group, members in groups.items()]
+
+
+def self_test_row(figure: dict) -> dict:
+    if figure["gate"] == "fault":
+        caught = figure["caught"] != "NOTHING"
+        return {"outcome": "pass" if caught else "fail", "label": "CAUGHT" if caught else "MISSED",
+                "test": f"fault planted ({figure['kind']})", "name": figure["experiment"],
+                "detail": f"caught by {figure['caught']}"}
+    clean = figure["failures"] == 0
+    return {"outcome": "pass" if clean else "fail", "label": "PASS" if clean else "FAIL",
+            "test": f"A/A, seeds {figure['seeds']}, {figure['threads']} thread(s)", "name": figure["experiment"],
+            "detail": f"{figure['failures']} guard(s) failed"}
+
+
+def write_html_report(rows: list[dict], claims: list[dict], guard_figures: list[dict], reports: Path,
                       searches: list[dict] = ()) -> Path:
     """reports/index.html, reports/runs/<experiment>/index.html for every row and
     reports/searches/<search>/index.html for every search (a dict with the SearchReport's fields, its
-    `lines`, and `images`: the study's plots already in that folder); returns the index."""
+    `lines`, and `images`: the study's plots already in that folder); returns the index. guard_figures:
+    what the regression guards ("regression"), the planted faults ("fault") and A/A runs ("aa") published."""
     env = Environment(autoescape=True)
     for search in searches:
         folder = reports / "searches" / search["name"]
@@ -150,6 +221,9 @@ def write_html_report(rows: list[dict], claims: list[dict], guard_lines: list[st
         page = env.from_string(RUN).render(row=row, style=STYLE, claims=mine, spec=spec,
                                           images=[name for name in PLOTS if (folder / name).exists()])
         atomic_write(folder / "index.html", lambda tmp, page=page: tmp.write_text(page))
-    index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guard_lines, columns=COLUMNS,
-                                          style=STYLE, script=SORT_SCRIPT, searches=searches)
+    guards = [figure for figure in guard_figures if figure["gate"] == "regression"]
+    self_tests = [self_test_row(figure) for figure in guard_figures if figure["gate"] in ("fault", "aa")]
+    index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guards, self_tests=self_tests,
+                                          forests=forests(rows), columns=COLUMNS, style=STYLE, script=SORT_SCRIPT,
+                                          searches=searches)
     return atomic_write(reports / "index.html", lambda tmp: tmp.write_text(index))

@@ -533,7 +533,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(line)
         history = append_history(rows, state.store.root / "history.jsonl")
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
-        page = write_html_report(rows, claims, guard_lines(guards), state.reports, searches)
+        page = write_html_report(rows, claims, guards, state.reports, searches)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
     if (uri := state.mlflow_uri) and state.results:
         parents = {}  # a search's trial and confirmation runs -> the search's parent run

@@ -29,8 +29,45 @@ def report(tmp_path):
     rows = [row("b-model", 0.80, 30), row("a-model", 0.85, 10), row("c+tta:model", 0.75, 20)]
     claims = [{"experiment": "a-model", "other": "b-model", "claim": "beats", "outcome": "pass", "delta": 0.05,
                "low": 0.01, "high": 0.09, "mde": 0.03, "seeds_a": 3, "seeds_b": 3}]
-    index = write_html_report(rows, claims, ["A/A small_cnn: 0 guard(s) failed"], tmp_path / "reports")
+    index = write_html_report(rows, claims, GUARD_FIGURES, tmp_path / "reports")
     return index
+
+
+GUARD = {"gate": "regression", "experiment": "small_cnn", "seed_sd": 0.004, "detectable": 0.012, "seeds": 3}
+GUARD_FIGURES = [
+    {**GUARD, "measure": "eval", "new": 0.7753, "baseline": 0.7721, "tolerance": 0.0107, "outcome": "pass"},
+    {**GUARD, "measure": "recall[Shirt]", "new": 0.3120, "baseline": 0.5010, "tolerance": 0.0400, "outcome": "fail"},
+    {"gate": "fault", "experiment": "labels-misaligned", "kind": "data", "caught": "score, eval", "score": 0.0905},
+    {"gate": "aa", "experiment": "small_cnn", "seeds": "100-102", "threads": 1, "failures": 0, "score": 0.78},
+]
+
+
+def table(page: str, name: str) -> list[list[str]]:
+    """The cells of each body row of the table with this id."""
+    body = re.search(rf'<table id="{name}">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    return [[re.sub("<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+def test_guards_are_a_table_and_the_planted_faults_stand_apart(report):
+    page = report.read_text()
+    guards = table(page, "guards")
+    assert [row[:3] for row in guards] == [["PASS", "small_cnn", "eval"], ["FAIL", "small_cnn", "recall[Shirt]"]]
+    assert guards[1][3:6] == ["0.3120", "0.5010", "0.0400"] and '<td class="text fail">FAIL</td>' in page
+    assert table(page, "self-tests") == [
+        ["CAUGHT", "fault planted (data)", "labels-misaligned", "caught by score, eval"],
+        ["PASS", "A/A, seeds 100-102, 1 thread(s)", "small_cnn", "0 guard(s) failed"]]
+    assert "0.0905" not in page  # a broken model's score is not shown as if it were a result
+
+
+def test_the_forest_plot_draws_each_interval_where_its_score_is(report):
+    page = report.read_text()
+    assert page.count("<svg") == 1 and "fashion | smoke | holdout | n=600 | macro_f1" in page
+    circles = {name: float(x) for x, name in re.findall(r'<circle cx="([\d.]+)"[^>]*><title>(.+?): \d', page)}
+    assert circles["c+tta:model"] < circles["b-model"] < circles["a-model"]
+    spans = re.findall(r'<line x1="([\d.]+)" x2="([\d.]+)" y1="(\d+)" y2="\3" stroke="#555"', page)
+    assert len(spans) == 3 and all(float(low) < circles[name] < float(high)
+                                   for (low, high, _), name in zip(spans, ["b-model", "a-model", "c+tta:model"]))
 
 
 def browser(*args: str, timeout: int = 90) -> str:
