@@ -19,11 +19,9 @@ import time
 
 import ray
 
-from competition.data import load_builtin
 from competition.executors import LocalExecutor, RayExecutor, UnitJob
-from competition.cv import make_units
 from competition.experiment import BUDGETS, Experiment
-from competition.runner import cache_root, prepare_data, RunContext
+from competition.runner import RunContext, plan
 
 SPEC = Experiment("small_cnn", model="rescnn", augmentation="crop_flip", loss="label_smoothing",
                   loss_kw={"smoothing": 0.1}, epochs=6)
@@ -46,8 +44,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20, help="no-op tasks to time the per-task overhead")
     args = parser.parse_args()
     budget, spec = BUDGETS["smoke"], SPEC.with_(cv=f"stratified:{args.folds}")
-    data = prepare_data(spec, budget, load_builtin("fashion"), cache_root(RunContext()))
-    job = UnitJob(spec, data, make_units(spec, data.table, budget), budget, "cpu", store=None, key="")
+    planned = plan(spec, budget, RunContext(device="cpu"), choose_path=False)
+    data = planned.data
+    job = UnitJob(spec, data, planned.units, budget, planned.device, store=None, key="")
     data_mib = len(pickle.dumps(data, protocol=5)) / 2**20
     cores = os.cpu_count() or 1
 

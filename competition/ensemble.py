@@ -27,10 +27,10 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import CachedDataset
 from .errors import ConfigError
-from .experiment import EVAL_METRICS, get_budget
+from .experiment import EVAL_METRICS
 from .metrics import compute_metrics
 from .models import create_model
-from .runner import RunContext, cache_root, open_data, prepare_data, resolve_device
+from .runner import RunContext, plan
 from .train import TrainConfig
 from .train.loop import extract_features
 
@@ -176,10 +176,8 @@ def boosting_on_features(reference, train_features: np.ndarray, eval_features: n
 
 def frozen_features(experiment, budget="smoke", context: RunContext | None = None):
     """Backbone features of the experiment's (pretrained) model for its train table and eval split."""
-    context = context or RunContext()
-    budget = get_budget(budget)
-    data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
-    device = resolve_device(context.device or budget.device)
+    planned = plan(experiment, budget, context, choose_path=False)
+    data, device = planned.data, planned.device
     model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
                          input_size=data.images.shape[1:3], pretrained=experiment.pretrained,
                          **experiment.model_kw).to(device)

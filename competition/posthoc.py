@@ -7,12 +7,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from .cv import make_units
 from .data import CachedDataset
 from .errors import ConfigError
-from .experiment import Budget, Experiment, Result, get_budget
+from .experiment import Budget, Experiment, Result
 from .models import create_model
-from .runner import RunContext, cache_root, open_data, prepare_data, resolve_device
+from .runner import RunContext, plan
 from .tta import tta_predict
 
 
@@ -38,18 +37,17 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     experiment = experiment_of(result)
     if experiment.cv_scheme()[0] == "bootstrap":
         raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
-    budget = budget or get_budget(result.budget)
-    data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
+    planned = plan(experiment, budget or result.budget, context, choose_path=False)
+    data = planned.data
     if data.fingerprint != result.data_fingerprint:
         raise ConfigError(f"{result.name}: trained on data {result.data_fingerprint}, but {experiment.data} is now "
                           f"{data.fingerprint} (its images or labels changed); rerun the experiment before TTA")
     position = {row: i for i, row in enumerate(result.oof_index)}
-    seeds = experiment.training_seeds(budget)
+    seeds, device = planned.seeds, planned.device
     seed_oof = np.zeros((len(seeds), *result.oof_probs.shape), np.float32)
     seed_eval = np.zeros((len(seeds), *result.eval_probs.shape), np.float32)
-    folds_per_seed = len(make_units(experiment, data.table, budget)) // len(seeds)
-    device = resolve_device(context.device or budget.device)
-    for unit in make_units(experiment, data.table, budget):
+    folds_per_seed = len(planned.units) // len(seeds)
+    for unit in planned.units:
         weights = store.verified_weights(result.unit_key, unit.label)
         model = create_model(experiment.model, len(result.class_names), in_chans=data.images.shape[3],
                              input_size=data.images.shape[1:3], pretrained=weights, **experiment.model_kw)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from .cv import UnitOutput, assemble, budgeted_schedule, make_units
+from .cv import Unit, UnitOutput, assemble, budgeted_schedule, make_units
 from .models import create_model
 from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache
@@ -168,27 +168,58 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def run(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None) -> Result:
-    """Train and score `experiment` at `budget`, unit by unit, through the context's store."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run of `experiment` at `budget` is, resolved once: the device, the prepared data, the spec with
+    its execution path fixed, its units (fold x seed) and the store keys. `run`, post-hoc TTA and frozen
+    features all start from one, so none of them re-derives rows, seeds, folds or the device its own way."""
+
+    experiment: Experiment
+    budget: Budget
+    device: str
+    data: PreparedData
+    units: list[Unit]
+    seeds: list[int]
+    unit_key: str       # where the store keeps the units (not the seed count: a new seed trains only itself)
+    result_key: str     # where the store keeps the Result
+    execution: dict     # the execution path and how it was chosen (Result.execution)
+
+
+def plan(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None,
+         choose_path: bool = True) -> RunPlan:
+    """Resolve a run once. choose_path=False keeps the spec's execution path as written (for work that only
+    predicts with stored weights, where a probe of the training paths would be wasted)."""
     context = context or RunContext()
     budget = get_budget(budget)
     device = resolve_device(context.device or budget.device)
-    started = time.perf_counter()
     data = prepare_data(experiment, budget, open_data(experiment, context.data_root), cache_root(context))
     store = context.store
-    experiment, execution = plan_execution(experiment, data, budget, device, store)
-    seeds = len(experiment.training_seeds(budget))
-    key = result_key(experiment, data, budget, store, seeds)
-    if store is not None and not context.rerun and (hit := store.load_result(key, experiment.name)) is not None:
-        if (mismatch := result_mismatch(hit, data, seeds)) is None:
+    execution: dict = {}
+    if choose_path:
+        experiment, execution = plan_execution(experiment, data, budget, device, store)
+    seeds = experiment.training_seeds(budget)
+    return RunPlan(experiment, budget, device, data, make_units(experiment, data.table, budget), seeds,
+                   unit_key(experiment, data, budget, store), result_key(experiment, data, budget, store, len(seeds)),
+                   execution)
+
+
+def run(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None) -> Result:
+    """Train and score `experiment` at `budget`, unit by unit, through the context's store."""
+    context = context or RunContext()
+    started = time.perf_counter()
+    planned = plan(experiment, budget, context)
+    store, data = context.store, planned.data
+    if store is not None and not context.rerun and \
+            (hit := store.load_result(planned.result_key, experiment.name)) is not None:
+        if (mismatch := result_mismatch(hit, data, len(planned.seeds))) is None:
             return hit
         store.report_corrupt(hit.path, StoreIntegrityError(mismatch))
-    units_key = unit_key(experiment, data, budget, store)
-    job = UnitJob(experiment, data, make_units(experiment, data.table, budget), budget, device, store, units_key,
+    job = UnitJob(planned.experiment, data, planned.units, planned.budget, planned.device, store, planned.unit_key,
                   rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
                   on_epoch=context.on_epoch, on_trained=context.on_trained)
     outputs = (context.executor or LocalExecutor()).run_units(job)
-    result = assemble(experiment, data, budget, key, outputs, time.perf_counter() - started, units_key, execution)
+    result = assemble(planned.experiment, data, planned.budget, planned.result_key, outputs,
+                      time.perf_counter() - started, planned.unit_key, planned.execution)
     if store is not None:
-        store.save_result(key, result)
+        store.save_result(planned.result_key, result)
     return result

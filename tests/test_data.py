@@ -344,14 +344,14 @@ def test_csv_paths_are_relative_to_the_csv_folder_or_image_root(tmp_path, rng):
 
 def test_rgb_photos_stay_rgb_gray_stays_gray_and_the_cache_lives_outside_the_competition(csv_comp, tmp_path):
     from competition.experiment import Budget, Experiment
-    from competition.runner import RunContext, cache_root, open_data, prepare_data
+    from competition.runner import RunContext, plan
 
     context = RunContext(data_root=tmp_path / "data")
     spec = Experiment("rgb", data=str(csv_comp), epochs=1)
-    data = prepare_data(spec, Budget("b"), open_data(spec, context.data_root), cache_root(context))
+    data = plan(spec, Budget("b"), context, choose_path=False).data
     assert data.images.shape[3] == 3  # csv_comp's images are random colour
     assert not (csv_comp / ".cache").exists() and (tmp_path / "data" / ".cache").is_dir()
-    gray = prepare_data(spec.with_(channels=1), Budget("b"), open_data(spec, context.data_root), cache_root(context))
+    gray = plan(spec.with_(channels=1), Budget("b"), context, choose_path=False).data
     assert gray.images.shape[3] == 1
 
 

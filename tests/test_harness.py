@@ -12,7 +12,7 @@ from competition import cv, gates
 from competition.data import load_competition, prepare
 from competition.errors import ConfigError, DataError
 from competition.experiment import Budget, Experiment
-from competition.runner import RunContext, run
+from competition.runner import RunContext, plan, run
 from competition.scoring import score_eval
 from competition.store import Store, StoreWarning
 from competition.submission import SubmissionError, diff_submissions, validate_submission, write_submission
@@ -49,6 +49,17 @@ def test_run_returns_oof_for_every_row_and_fold_metrics(result_and_store):
     assert set(result.eval_metrics) == {"accuracy", "macro_f1"}
     assert result.score() == pytest.approx(result.oof_metrics["macro_f1"])  # one seed: its score is the mean
     assert result.seed_oof_probs.shape == (1, 300, 10) and result.n_seeds == 1
+
+
+def test_a_run_is_what_its_plan_resolved(result_and_store, data_root):
+    """run, post-hoc TTA and frozen features all start from plan(): its keys, units and seeds are the run's."""
+    result, store = result_and_store
+    planned = plan(SPEC, TINY, context(store, data_root))
+    assert (planned.result_key, planned.unit_key) == (result.key, result.unit_key)
+    assert [(unit.fold, unit.seed) for unit in planned.units] == [(f["fold"], f["seed"]) for f in result.folds]
+    assert planned.seeds == [0] and planned.device == "cpu" and planned.execution == result.execution
+    assert len(planned.data.table) == result.train_rows and planned.data.fingerprint == result.data_fingerprint
+    assert plan(SPEC.with_(seeds=2), TINY, context(store, data_root)).unit_key == result.unit_key  # seeds apart
 
 
 def test_unchanged_experiment_is_a_store_hit(result_and_store, data_root):
