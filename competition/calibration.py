@@ -67,7 +67,8 @@ class SeedPools:
     (by spec name), as the store serves the seeds a claim already trained. `calls` records what was asked."""
 
     def __init__(self, y: np.ndarray, pools: dict[str, np.ndarray]):
-        self.y, self.pools, self.calls = y, pools, []
+        self.y, self.pools = y, pools
+        self.calls: list[tuple[str, int]] = []
 
     def __call__(self, spec: Experiment) -> Result:
         seeds = spec.training_seeds(None)

@@ -11,6 +11,7 @@ from .data import BUILTINS, default_cache_dir, open_competition, prepare
 from .data.cache import check_images
 from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
+from .experiment import Result
 from .files import writable_folder
 from .html_report import write_html_report
 from .report import leaderboard_rows, read_history, write_leaderboard, write_run_report
@@ -197,7 +198,7 @@ def cmd_report(args) -> None:
     store that may be read-only; nothing in the store is written."""
     store = Store(args.runs_dir, read_only=True)
     out = writable_folder(Path(args.out).resolve(), "reports dir", "choose another with --out")
-    newest: dict[str, object] = {}
+    newest: dict[str, Result] = {}
     for run in store.runs():
         if "damaged" in run:
             print(f"warning: skipped damaged entry {run['key']}: {run['damaged']}", file=sys.stderr)

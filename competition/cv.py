@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -83,7 +83,8 @@ class UnitOutput:
         if given != names:
             raise ValueError(f"a unit output needs the fields {sorted(names)}; missing {sorted(names - given)}, "
                              f"foreign {sorted(given - names)}")
-        return cls(**arrays, **record)
+        given_fields: dict[str, Any] = {**arrays, **record}
+        return cls(**given_fields)
 
 
 def make_folds(experiment: Experiment, table) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -114,6 +115,9 @@ def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num
     if experiment.class_weights == "balanced":
         loss_kw["weight"] = balanced_class_weights(labels, num_classes)
     epochs, batch_size = budgeted_schedule(experiment, budget)
+    if "auto" in (experiment.precision, experiment.channels_last, experiment.compile):
+        raise ConfigError(f"{experiment.name}: its execution path is still 'auto'; train it through runner.run "
+                          "(runner.plan measures the fastest path first) or fix precision, channels_last and compile")
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=experiment.lr,
                        optimizer=experiment.optimizer, optimizer_kw=dict(experiment.optimizer_kw),
                        weight_decay=experiment.weight_decay, scheduler=experiment.scheduler,
@@ -122,7 +126,8 @@ def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num
                        transfer=experiment.transfer, mixup=experiment.mixup, cutmix=experiment.cutmix,
                        ema_decay=experiment.ema_decay,
                        amp=None if experiment.precision == "fp32" else experiment.precision,
-                       channels_last=experiment.channels_last, compile=experiment.compile, monitor="macro_f1",
+                       channels_last=bool(experiment.channels_last), compile=bool(experiment.compile),
+                       monitor="macro_f1",
                        keep="last", metrics=EVAL_METRICS, device=device, seed=seed)
 
 

@@ -183,7 +183,8 @@ def frozen_features(experiment, budget="smoke", context: RunContext | None = Non
                          **experiment.model_kw).to(device)
     cfg = TrainConfig(device=device, eval_batch_size=256)
     train = extract_features(model, CachedDataset(data.images), cfg).numpy()
-    eval_ = extract_features(model, CachedDataset(data.eval_images), cfg).numpy()
+    eval_ = (extract_features(model, CachedDataset(data.eval_images), cfg).numpy() if data.eval_images is not None
+             else np.zeros((0, train.shape[1]), train.dtype))  # no eval split: no eval rows
     return train, eval_
 
 

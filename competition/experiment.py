@@ -11,6 +11,7 @@ import copy
 import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def is_splitter(value) -> bool:
 
 
 # Experiment fields that take an object in place of a name: (its registry, the check of its shape)
-OBJECT_FIELDS = {
+OBJECT_FIELDS: dict[str, tuple[Registry, Callable[[Any], bool]]] = {
     "model": (MODELS, callable),
     "augmentation": (AUGMENTATIONS, callable),
     "loss": (LOSSES, callable),
@@ -367,7 +368,7 @@ class Experiment:
     def training_seeds(self, budget: Budget | None = None) -> list[int]:
         """The seeds trained per fold: seed, seed+1, ..., as many as the experiment or the budget asks
         (seeds='auto': the first round of a claim decided in rounds, at least AUTO_SEEDS)."""
-        asked = AUTO_SEEDS if self.seeds == "auto" else self.seeds
+        asked = AUTO_SEEDS if self.seeds == "auto" else int(self.seeds)
         count = max(asked, budget.seeds if budget is not None else 1)
         return [self.seed + s for s in range(count)]
 
@@ -493,7 +494,8 @@ def result_arrays(result: Result) -> dict[str, np.ndarray]:
 
 
 def result_from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Result:
-    return Result(**meta, **{k: arrays.get(k) for k in ARRAY_FIELDS})
+    given: dict[str, Any] = {**meta, **{k: arrays.get(k) for k in ARRAY_FIELDS}}
+    return Result(**given)
 
 
 @dataclass

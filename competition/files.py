@@ -94,7 +94,7 @@ class DiskFullError(CompetitionError, OSError):
                          + "); free space there or choose another folder. Nothing was replaced")
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def writable_folder(path: str | Path, what: str, how_to_change: str) -> Path:
@@ -143,7 +143,7 @@ def writer_pid(name: str) -> int | None:
 
 def clear_stale(folder: Path, max_age: float = STALE_SECONDS) -> list[Path]:
     """Remove hidden temporaries in `folder` whose writer is gone or that are older than max_age."""
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     now = time.time()

@@ -232,7 +232,7 @@ def check_claim_number(verb: str, number) -> float:
     return float(number)
 
 
-def judge_claim(a: Result, b: Result, verb: str, number: float, metric: str | None = None,
+def judge_claim(a: Result, b: Result, verb: str, number: float | None, metric: str | None = None,
                 level: float = 0.95, extra: dict | None = None) -> dict:
     """Decide one claim and publish its figures (with `extra`): returns them on a pass, raises AssertionError
     on a fail and Underpowered when undecided."""
@@ -375,7 +375,7 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
     __tracebackhide__ = True
     verb, number = parse_claim(expected)
     number = check_claim_number(verb, number if number is not None else effect)
-    auto = [spec.max_seeds for spec in (a, b) if spec.seeds == "auto"]
+    auto = [int(spec.max_seeds or 0) for spec in (a, b) if spec.seeds == "auto"]  # validated: set with "auto"
     result_a, result_b = run(a), run(b)
     if not auto:
         return judge_claim(result_a, result_b, verb, number, metric, level)

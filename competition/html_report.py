@@ -199,8 +199,12 @@ def self_test_row(figure: dict) -> dict:
             "detail": f"{figure['failures']} guard(s) failed"}
 
 
+def write_page(path: Path, page: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(page))
+
+
 def write_html_report(rows: list[dict], claims: list[dict], guard_figures: list[dict], reports: Path,
-                      searches: list[dict] = ()) -> Path:
+                      searches: list[dict] | tuple = ()) -> Path:
     """reports/index.html, reports/runs/<experiment>/index.html for every row and
     reports/searches/<search>/index.html for every search (a dict with the SearchReport's fields, its
     `lines`, and `images`: the study's plots already in that folder); returns the index. guard_figures:
@@ -210,7 +214,7 @@ def write_html_report(rows: list[dict], claims: list[dict], guard_figures: list[
         folder = reports / "searches" / search["name"]
         page = env.from_string(STUDY).render(s=search, images=search.get("images", []), style=STYLE,
                                             script=SORT_SCRIPT)
-        atomic_write(folder / "index.html", lambda tmp, page=page: tmp.write_text(page))
+        write_page(folder / "index.html", page)
     rows = [{**row, "group": " | ".join(map(str, (row["data"], row["budget"], row["scheme"], f"n={row['n']}",
                                                     row["metric"])))} for row in rows]
     for row in rows:
@@ -220,10 +224,10 @@ def write_html_report(rows: list[dict], claims: list[dict], guard_figures: list[
         mine = [c for c in claims if row["experiment"] in (c.get("experiment"), c.get("other"))]
         page = env.from_string(RUN).render(row=row, style=STYLE, claims=mine, spec=spec,
                                           images=[name for name in PLOTS if (folder / name).exists()])
-        atomic_write(folder / "index.html", lambda tmp, page=page: tmp.write_text(page))
+        write_page(folder / "index.html", page)
     guards = [figure for figure in guard_figures if figure["gate"] == "regression"]
     self_tests = [self_test_row(figure) for figure in guard_figures if figure["gate"] in ("fault", "aa")]
     index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guards, self_tests=self_tests,
                                           forests=forests(rows), columns=COLUMNS, style=STYLE, script=SORT_SCRIPT,
                                           searches=searches)
-    return atomic_write(reports / "index.html", lambda tmp: tmp.write_text(index))
+    return write_page(reports / "index.html", index)

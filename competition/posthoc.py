@@ -54,7 +54,9 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
         s = seeds.index(unit.seed)
         rows = [position[r] for r in unit.val_idx]
         seed_oof[s, rows] = tta_predict(model, CachedDataset(data.images[unit.val_idx]), views, how, device=device)
-        seed_eval[s] += tta_predict(model, CachedDataset(data.eval_images), views, how, device=device) / folds_per_seed
+        if data.eval_images is not None:  # a competition without an eval split has no eval rows to predict
+            seed_eval[s] += tta_predict(model, CachedDataset(data.eval_images), views, how,
+                                        device=device) / folds_per_seed
     with_tta = replace(result, name=name, key=key, oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
                        seed_oof_probs=seed_oof, seed_eval_probs=seed_eval,
                        spec={**result.spec, "tta": list(views), "tta_merge": how}, cache_hit=False, eval_metrics=None)

@@ -19,7 +19,7 @@ from _pytest.runner import runtestprotocol
 
 from . import gates
 from .data import data_dir, open_competition
-from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, get_budget
+from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, Result, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
 from .baselines import Baselines
@@ -46,7 +46,7 @@ class SessionState:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.results: dict[str, object] = {}
+        self.results: dict[str, Result] = {}
         self.claims: list[dict] = []
         self.guard_figures: list[dict] = []
         self.searches: list[dict] = []  # SearchReport.to_dict() of each search run in the session

@@ -25,6 +25,7 @@ import shutil
 import time
 import uuid
 import warnings
+from typing import Any, cast
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -140,7 +141,7 @@ class Store:
             meta["weights_sha256"] = sha256_file(kept)
             os.replace(kept, self.weights_path(key, unit))
         meta_bytes = np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8)
-        atomic_write(path, lambda tmp: np.savez(tmp, **arrays, meta=meta_bytes))
+        atomic_write(path, lambda tmp: np.savez(tmp, **cast(dict[str, Any], {**arrays, "meta": meta_bytes})))
         shutil.rmtree(self.scratch_dir(key, unit), ignore_errors=True)
         try:
             self.scratch_dir(key, unit).parent.rmdir()  # the last unit of a key leaves no empty folder
@@ -192,7 +193,7 @@ class Store:
         root = self.entry_root(key)
         staging = staging_folder(root.parent, key)
         try:
-            np.savez(staging / "arrays.npz", **result_arrays(result))
+            np.savez(staging / "arrays.npz", **cast(dict[str, Any], result_arrays(result)))
             (staging / "result.json").write_text(json.dumps(result_to_json(result), indent=1))
             manifest = {name: sha256_file(staging / name) for name in ("arrays.npz", "result.json")}
             atomic_write(staging / "MANIFEST.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))

@@ -67,6 +67,18 @@ def test_folder_adapter(tmp_path, rng):
     assert comp.train["label"].tolist() == [0, 0, 0, 1, 1, 1]
 
 
+def test_the_colour_check_reads_an_image_opencv_cannot(tmp_path, rng):
+    """A TGA among the first images: OpenCV cannot decode it, PIL can, and the check goes on with PIL's pixels
+    (it stopped with an AttributeError on None)."""
+    from PIL import Image
+
+    gray, colour = tmp_path / "gray.tga", tmp_path / "colour.tga"
+    Image.fromarray(rng.integers(0, 255, (12, 10), dtype=np.uint8)).save(gray)
+    Image.fromarray(rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)).save(colour)
+    assert cv2.imread(str(colour)) is None
+    assert cache.image_channels([gray]) == 1 and cache.image_channels([gray, colour]) == 3
+
+
 # --- bad input: each names the file/row/value and says what to do ------------
 def test_missing_image_file_names_file_and_row(csv_comp):
     (csv_comp / "train" / "images" / "img05.png").unlink()

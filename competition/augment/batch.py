@@ -25,7 +25,8 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, num_classes: int, rng: np.random
     if mixup_alpha <= 0 and cutmix_alpha <= 0:
         return x, soft
     use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or rng.random() < 0.5)
-    lam = float(rng.beta(*(2 * [cutmix_alpha if use_cutmix else mixup_alpha])))
+    alpha = cutmix_alpha if use_cutmix else mixup_alpha
+    lam = float(rng.beta(alpha, alpha))
     perm = torch.from_numpy(rng.permutation(len(x)))
     if use_cutmix:
         h, w = x.shape[-2:]

@@ -14,6 +14,7 @@ import copy
 import os
 import random
 import warnings
+from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks the network at import
 
@@ -219,7 +220,7 @@ class ObjectPipeline:
         return np.ascontiguousarray(out) if isinstance(out, np.ndarray) else out
 
 
-def create_augmentation(spec: str | list[Step], size: tuple[int, int], backend: str = "albumentations",
+def create_augmentation(spec: Any, size: tuple[int, int], backend: str = "albumentations",
                         seed: int = 0):
     """A seeded pipeline from a preset name, a list of (name, params) pairs, a registered list of steps or
     a spec's object (ObjectPipeline); None for 'none'."""
@@ -229,7 +230,7 @@ def create_augmentation(spec: str | list[Step], size: tuple[int, int], backend: 
             return ObjectPipeline(entry.obj if isinstance(entry, SpecObject) else entry, seed)
         if isinstance(entry, (list, tuple)):  # a preset registered as its steps
             spec = list(entry)
-    steps = preset_steps(spec, tuple(size)) if isinstance(spec, str) else list(spec)
+    steps = preset_steps(spec, (size[0], size[1])) if isinstance(spec, str) else list(spec)
     alternating = any(name == "alternating_flip" for name, _ in steps)
     steps = [step for step in steps if step[0] != "alternating_flip"]
     if not steps:

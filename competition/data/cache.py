@@ -131,7 +131,7 @@ def decode_with_pil(path: str | Path, channels: int) -> np.ndarray | None:
     """GIFs, and anything else OpenCV cannot read, through PIL (EXIF orientation applied)."""
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
+            image = ImageOps.exif_transpose(image)  # type: ignore[assignment]  # an Image, no longer the file
             if image.mode in SIXTEEN_BIT_MODES:
                 array = to_eight_bits(np.asarray(image).astype(np.uint16))
                 return array[:, :, None] if channels == 1 else np.repeat(array[:, :, None], 3, axis=2)
@@ -171,8 +171,8 @@ def image_channels(paths, sample: int = 16) -> int:
     for path in list(paths)[:sample]:
         image_header(path)  # a decompression bomb is refused before OpenCV decodes it
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            decode_image(path, 3)  # raises the usual error naming the file
+        if image is None:  # a GIF, say: PIL reads it, or the usual error names the file
+            image = decode_image(path, 3)
         if image.ndim == 3 and image.shape[2] >= 3 and not (
                 np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
             return 3
@@ -187,7 +187,7 @@ def center_box(h: int, w: int) -> tuple[int, int, int, int]:
 
 @lru_cache(maxsize=1)
 def face_detector() -> cv2.CascadeClassifier:
-    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
 
 
 def face_box(image: np.ndarray, margin: float) -> tuple[int, int, int, int]:
@@ -308,7 +308,7 @@ def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int, p
             for _ in pool.map(fill, range(1, len(paths)), chunksize=64):
                 bar.update()
         out.flush()
-        out = None  # let the memmap go (and its file close) before the file is hashed and renamed
+        del out  # let the memmap go (and its file close) before the file is hashed and renamed
         meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths),
                 "sha256": sha256_file(staging / "images.npy")}
         (staging / "meta.json").write_text(json.dumps(meta))
@@ -379,4 +379,7 @@ def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int | No
             entry.rename(staging_folder(cache_dir, f"{entry.name}.damaged"))
         write_entry(entry, paths, spec, workers or os.cpu_count() or 1, progress)
         images = read_entry(entry)
+        if images is None:
+            raise DataError(f"{entry}: the image cache just written cannot be read back; check the disk, or "
+                            "choose another --cache-dir")
     return images, entry.name

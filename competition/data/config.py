@@ -30,7 +30,7 @@ class CompetitionConfig(BaseModel):
 
     name: str | None = None
     format: Literal["csv", "mask", "folder"] | None = None
-    classes: list[str | int] | None = Field(default=None, min_length=1)
+    classes: list[str] | None = Field(default=None, min_length=1)
     min_class_rows: int = Field(default=2, ge=1)
     metric: str = "macro_f1"
     path_column: str = "path"
@@ -65,6 +65,14 @@ class CompetitionConfig(BaseModel):
             close = difflib.get_close_matches(value, METRICS.names(), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown metric {value!r}{hint} Known metrics: {METRICS.names()}")
+        return value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def numbers_as_names(cls, value):
+        """Whole numbers in the list ([0, 1, 2]) name their classes as the strings they read as."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         return value
 
     @field_validator("classes")
@@ -103,7 +111,7 @@ def closest_key(key: str) -> str:
     return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
 
 
-def describe_error(error: dict) -> str:
+def describe_error(error) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"unknown key {where!r}; {closest_key(str(error['loc'][0]))}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -72,7 +72,7 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
     random.seed(seed)
     info = torch.utils.data.get_worker_info()
-    transform = getattr(info.dataset, "transform", None) if info else None
+    transform: Any = getattr(info.dataset, "transform", None) if info else None
     if hasattr(transform, "set_random_seed"):
         transform.set_random_seed(seed)
 

@@ -30,7 +30,7 @@ def duplicates_within(hashes: np.ndarray) -> list[list[int]]:
 
 def duplicates_across(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
     """(row in a, row in b) pairs with identical content."""
-    first_in_a = {}
+    first_in_a: dict = {}
     for i, h in enumerate(a):
         first_in_a.setdefault(h, i)
     return [(first_in_a[h], j) for j, h in enumerate(b) if h in first_in_a]
@@ -145,7 +145,8 @@ def plot_sample_grid(competition: Competition, images: np.ndarray, path: Path, p
     labels = competition.train["label"].to_numpy()
     for c, row in enumerate(axes):
         members = np.flatnonzero(labels == c)
-        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        chosen: np.ndarray | list = (rng.choice(members, size=min(per_class, len(members)), replace=False)
+                                     if len(members) else [])
         for ax in row:
             ax.axis("off")
         for ax, i in zip(row, chosen):

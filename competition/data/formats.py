@@ -80,7 +80,7 @@ def decode_text(path: Path, encoding: str | None) -> str:
 def sniff_separator(header: str) -> str:
     """The separator of a header line: the candidate it holds most often (',' when it holds none)."""
     counts = {sep: header.count(sep) for sep in SEPARATORS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","
 
 
@@ -125,9 +125,9 @@ def read_csv(path: Path, required: list[str], config: CompetitionConfig | None =
     return df
 
 
-def csv_row(i: int) -> int:
+def csv_row(i: int | np.integer) -> int:
     """Line number in the CSV file of data row i (header is line 1)."""
-    return i + 2
+    return int(i) + 2
 
 
 def row_list(rows, limit: int = 5) -> str:
@@ -237,8 +237,8 @@ def check_label_spellings(values: pd.Series, source: Path, column: str) -> None:
     clashes = {key: sorted(found) for key, found in spellings.items() if len(found) > 1}
     if clashes:
         key, found = next(iter(sorted(clashes.items())))
-        rows = {v: [csv_row(i) for i in np.flatnonzero(values.to_numpy() == v)] for v in found}
-        shown = "; ".join(f"{v!r} in row(s) {row_list(r, 3)}" for v, r in rows.items())
+        rows_of = {v: [csv_row(i) for i in np.flatnonzero(values.to_numpy() == v)] for v in found}
+        shown = "; ".join(f"{v!r} in row(s) {row_list(r, 3)}" for v, r in rows_of.items())
         raise DataError(f"{source}: column {column!r} writes one label in {len(found)} ways ({shown}); "
                         f"{len(clashes)} such label(s) in all. Write each class one way (case, spaces and "
                         "'1' vs '1.0' count as different classes otherwise)")
@@ -309,7 +309,7 @@ def check_unique_paths(table: pd.DataFrame, source: Path, rows: list[int]) -> No
                         "Keep one row per image")
 
 
-def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int]) -> None:
+def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int] | list[str]) -> None:
     """One image under two ids (the same bytes) would put one picture on both sides of a split."""
     digests = pd.Series([file_digest(p) for p in table["path"]])
     groups_per_copy = pd.DataFrame({"digest": digests, "group": table["group"].to_numpy()}).groupby(

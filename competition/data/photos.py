@@ -108,7 +108,8 @@ def write_photos(staging: Path, train_items, train_labels, eval_items, eval_labe
                        compose(person["item"], person["colour"], mask, photos, rng))
     pd.DataFrame([{k: p[k] for k in ("id", "gender", "race", "age", "path")} for p in people]).to_csv(
         staging / "train" / "train.csv", index=False)
-    ids, answers = [], []
+    ids: list[str] = []
+    answers: list[int] = []
     for person in draw_people(eval_people, eval_items, eval_labels, rng, first_id=train_people):
         for mask in MASK_STEMS.values():
             image_id = f"{hashlib.sha1(f'{seed}-{len(ids)}'.encode()).hexdigest()[:20]}.jpg"

@@ -92,7 +92,7 @@ def splitter_splits(splitter, table: pd.DataFrame, name: str) -> list[tuple[np.n
                  for train, val in copy.deepcopy(splitter).split(np.zeros((len(table), 1)), y, groups)]
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"cv {name}: the splitter failed on {len(table)} rows ({type(exc).__name__}: {exc})") from exc
-    if groups_repeat(table):
+    if groups is not None and groups_repeat(table):
         for fold, (train, val) in enumerate(folds):
             shared = set(groups[train]) & set(groups[val])
             if shared:

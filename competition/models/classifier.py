@@ -22,6 +22,9 @@ class Classifier(nn.Module):
     modes freeze a prefix of them.
     """
 
+    mean: torch.Tensor  # buffers (saved with the weights)
+    std: torch.Tensor
+
     def __init__(self, backbone: nn.Module, num_features: int, num_classes: int, in_chans: int,
                  stages: list[nn.Module], mean=(0.5,), std=(0.5,), dropout: float = 0.0, name: str = "",
                  head: bool = True):
@@ -52,7 +55,8 @@ class Classifier(nn.Module):
 
     def fixed_parameters(self) -> list[nn.Parameter]:
         """Parameters the architecture never trains (SpeedNet's whitening filters and BatchNorm weights)."""
-        return list(self.backbone.fixed_parameters()) if hasattr(self.backbone, "fixed_parameters") else []
+        fixed = getattr(self.backbone, "fixed_parameters", None)
+        return list(fixed()) if fixed is not None else []
 
     def unfreeze(self) -> None:
         """Every parameter trainable again, except the fixed ones."""
@@ -65,9 +69,10 @@ class Classifier(nn.Module):
     def fit_to_images(self, images: np.ndarray) -> None:
         """Let a backbone that sets layers from data (SpeedNet's whitening) see the training images
         (N x H x W x C uint8; the first FIT_SAMPLE), normalised as in training; other backbones ignore it."""
-        if hasattr(self.backbone, "fit_to_images"):
+        fit = getattr(self.backbone, "fit_to_images", None)
+        if fit is not None:
             x = torch.from_numpy(np.array(images[:FIT_SAMPLE])).permute(0, 3, 1, 2)  # a writable copy
-            self.backbone.fit_to_images(self.normalize(x.to(self.mean.device)))
+            fit(self.normalize(x.to(self.mean.device)))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalize(x))

@@ -16,7 +16,7 @@ import copy
 import urllib.error
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from timm.models import adapt_input_conv
@@ -152,10 +152,10 @@ def adapt_conv_in_chans(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
     if conv.in_channels == in_chans:
         return conv
     new_weight = adapt_input_conv(in_chans, conv.weight.detach())
-    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, conv.bias is not None)
+    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,  # type: ignore[arg-type]
+                    conv.dilation, conv.groups, conv.bias is not None)  # type: ignore[arg-type]
     new.weight.data.copy_(new_weight)
-    if conv.bias is not None:
+    if conv.bias is not None and new.bias is not None:
         new.bias.data.copy_(conv.bias.detach())
     return new
 
@@ -210,7 +210,8 @@ def make_speednet(num_classes, in_chans, pretrained, dropout=0.0, **net_kw) -> C
     if unknown:
         raise ConfigError(f"speednet: unknown keyword(s) {unknown}; known keywords: "
                           f"{', '.join((*SPEEDNET_KEYWORDS, 'dropout'))}")
-    net = SpeedNet(in_chans, **{k: tuple(v) if k == "widths" else v for k, v in net_kw.items()})
+    options: dict[str, Any] = {k: tuple(v) if k == "widths" else v for k, v in net_kw.items()}
+    net = SpeedNet(in_chans, **options)
     return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
                       name="speednet")
 
@@ -283,7 +284,7 @@ def timm_model(name: str, num_classes: int, in_chans: int, pretrained=None, drop
     if name not in timm.list_models() and name not in timm.list_models(pretrained=True):
         raise ConfigError(f"unknown timm model {name!r}; see timm.list_models()")
     try:
-        net = timm.create_model(name, pretrained=pretrained in (True, "imagenet"), num_classes=0,
+        net: Any = timm.create_model(name, pretrained=pretrained in (True, "imagenet"), num_classes=0,
                                 in_chans=in_chans, **kw)
     except (OSError, RuntimeError) as exc:
         raise CheckpointError(f"timm could not load pretrained weights for {name!r} ({exc}); "
@@ -318,7 +319,7 @@ def efficientnet_lite0(num_classes: int, in_chans: int = 3, pretrained=None, sma
                        dropout: float = 0.2, **kw) -> Classifier:
     import timm
 
-    net = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000, **kw)
+    net: Any = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000, **kw)  # timm's attributes
     if pretrained in (True, "imagenet"):
         net.load_state_dict(map_state_in_order(efficientnet_lite0_state(), net.state_dict()))
     elif pretrained not in (None, False):

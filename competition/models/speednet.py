@@ -37,6 +37,8 @@ class ConvGroup(nn.Sequential):
 
 
 class SpeedNet(nn.Module):
+    whiten: nn.Conv2d
+
     def __init__(self, in_chans: int = 1, widths: tuple[int, ...] = (64, 128, 256), whiten: bool = True,
                  whiten_kernel: int = 2, dirac: bool = True, bn_momentum: float = 0.4, eps: float = 5e-4):
         super().__init__()
@@ -62,9 +64,9 @@ class SpeedNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.groups(nn.functional.gelu(self.whiten(x))))
 
-    def fixed_parameters(self) -> list[nn.Parameter]:
+    def fixed_parameters(self) -> list[torch.Tensor]:
         """What never trains: the whitening filters (when on) and every BatchNorm weight."""
-        norms = [m.weight for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+        norms: list[torch.Tensor] = [m.weight for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
         return ([self.whiten.weight] if self.whiten_enabled else []) + norms
 
     def stage_list(self) -> list[nn.Module]:

@@ -7,6 +7,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -139,15 +140,22 @@ def extract_features(model: Classifier, dataset: Dataset, cfg: TrainConfig) -> t
 
 def feature_datasets(model: Classifier, train_ds, val_ds, cfg):
     """Backbone features computed once, so each epoch costs only the head."""
-    labels = lambda ds: ds.labels if isinstance(ds, CachedDataset) else torch.tensor([int(y) for _, y in ds])
-    train = TensorDataset(extract_features(model, train_ds, cfg), labels(train_ds))
-    val = TensorDataset(extract_features(model, val_ds, cfg), labels(val_ds)) if val_ds is not None else None
+    train = TensorDataset(extract_features(model, train_ds, cfg), dataset_labels(train_ds))
+    val = TensorDataset(extract_features(model, val_ds, cfg), dataset_labels(val_ds)) if val_ds is not None else None
     return train, val
+
+
+def dataset_labels(dataset) -> torch.Tensor:
+    if not isinstance(dataset, CachedDataset):
+        return torch.tensor([int(y) for _, y in dataset])
+    if dataset.labels is None:
+        raise ConfigError("a dataset without labels cannot be trained or validated on; give CachedDataset its labels")
+    return dataset.labels
 
 
 def set_epoch_seed(dataset, seed: int, epoch: int) -> None:
     """Reseed the augmentation for an epoch, and tell it the epoch when it depends on it (alternating flip)."""
-    transform = getattr(dataset, "transform", None)
+    transform: Any = getattr(dataset, "transform", None)
     if hasattr(transform, "set_random_seed"):
         transform.set_random_seed(seed)
     if hasattr(transform, "set_epoch"):
@@ -187,11 +195,11 @@ class TrainingState:
 
     net: nn.Module                     # what trains: the model, or its head on cached features
     optimizer: torch.optim.Optimizer
-    scheduler: object
-    ema: nn.Module | None
-    scaler: object
+    scheduler: Any                     # competition.train.schedulers: .interval ("step" or "epoch") and .step()
+    ema: Any                           # torch.optim.swa_utils.AveragedModel, or None
+    scaler: torch.amp.GradScaler | None
     history: list[dict] = field(default_factory=list)
-    step_net: nn.Module | None = None  # the training forward: net, or net compiled (cfg.compile)
+    step_net: Callable[..., torch.Tensor] | None = None  # the training forward: net, or net compiled (cfg.compile)
     best_state: dict | None = None
     best_score: float = -np.inf
     best_epoch: int = -1
@@ -231,7 +239,7 @@ def resume(state: TrainingState, path: Path) -> bool:
 
 
 def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig, epoch: int, steps: int,
-                    num_classes: int, progress_file=None, callbacks: list[Callback] = ()) -> dict:
+                    num_classes: int, progress_file=None, callbacks: Sequence[Callback] = ()) -> dict:
     """One pass over the training rows: the steps every reader expects, in order."""
     epoch_seed = cfg.seed * 10_007 + epoch
     set_epoch_seed(train_ds, epoch_seed, epoch)
@@ -421,7 +429,7 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
     RESUME_CHECKPOINT there each epoch and resumes from it when present, and KEPT_WEIGHTS at the end.
     """
     check_training_rows(train_ds, val_ds)  # where training happens, whatever built the datasets
-    check_batch_fits(len(train_ds), cfg.batch_size)
+    check_batch_fits(len(train_ds), cfg.batch_size)  # type: ignore[arg-type]  # map-style: it has a length
     seed_everything(cfg.seed)
     log = log or (lambda message: None)
     callbacks = [LogEpoch(log), *([EarlyStopping(cfg.early_stopping, log)] if cfg.early_stopping else []),

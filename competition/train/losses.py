@@ -30,6 +30,8 @@ class WeightedSoftCE(nn.Module):
     cross entropy; with smoothing it matches torch's label_smoothing argument.
     """
 
+    weight: torch.Tensor | None  # a buffer (saved with the loss, moved with it)
+
     def __init__(self, weight=None, smoothing: float = 0.0, gamma: float = 0.0):
         super().__init__()
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
@@ -101,7 +103,8 @@ def object_criterion(obj, **kw) -> nn.Module:
     if isinstance(obj, nn.Module):
         return copy.deepcopy(obj)
     if inspect.isclass(obj):
-        return obj(**kw)
+        made = obj(**kw)
+        return made if isinstance(made, nn.Module) else FunctionLoss(made)  # a plain callable class
     if kw:
         raise ConfigError(f"loss {obj!r} is a function; loss_kw {sorted(kw)} has nothing to go to (class weights "
                           "need a loss class or module that takes weight=)")
