@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 import torch
@@ -84,25 +84,56 @@ class UnitJob:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def listeners(self, index: int) -> list[Callback]:
-        return [EpochListener(lambda row: self.on_epoch(index, row))] if self.on_epoch else []
+        on_epoch = self.on_epoch
+        return [EpochListener(lambda row: on_epoch(index, row))] if on_epoch else []
 
     def replay(self, index: int, output: UnitOutput) -> None:
-        """Tell on_epoch the history of a unit that did not train here (stored, or trained on Ray)."""
+        """Tell on_epoch the history of a unit that did not train here (a stored one)."""
         replay_history(self.on_epoch, index, output.history)
 
-    def replay_in_order(self, outputs: dict[str, UnitOutput | None], replayed: int) -> int:
-        """Replay the units after the first `replayed` whose outputs are in, stopping at the first missing
-        one, so on_epoch hears the units in their order whatever order they finish in; returns how many
-        units are replayed now."""
-        while replayed < len(self.units) and (output := outputs[self.units[replayed].label]) is not None:
-            self.replay(replayed, output)
-            replayed += 1
-        return replayed
+
+class EpochsInOrder:
+    """Hands on_epoch the units' epoch rows in unit order, as the local executor does, whatever order they
+    arrive in from units training side by side: the rows of the first unit not yet complete are heard as they
+    come, and those of the units after it are held until it completes."""
+
+    def __init__(self, job: UnitJob):
+        self.job = job
+        self.rows: dict[str, list[dict]] = {unit.label: [] for unit in job.units}
+        self.complete: set[str] = set()
+        self.front, self.heard = 0, 0  # the unit being heard, and how many of its rows were heard
+
+    def add(self, label: str, row: dict) -> None:
+        rows = self.rows[label]
+        if rows and row["epoch"] <= rows[-1]["epoch"]:
+            return  # a retried task training the unit again from its start: these epochs were heard
+        rows.append(row)
+        self.hear()
+
+    def finish(self, label: str, history: list[dict]) -> None:
+        """The unit's whole history (the rows streamed so far are its first ones)."""
+        self.rows[label] = list(history)
+        self.complete.add(label)
+        self.hear()
+
+    def hear(self) -> None:
+        units = self.job.units
+        while self.front < len(units):
+            label = units[self.front].label
+            while self.heard < len(self.rows[label]):
+                if self.job.on_epoch:
+                    self.job.on_epoch(self.front, self.rows[label][self.heard])
+                self.heard += 1
+            if label not in self.complete:
+                return
+            self.front, self.heard = self.front + 1, 0
 
 
 def replay_history(on_epoch: Callable[[int, dict], None] | None, index: int, history: list[dict]) -> None:
     """Call on_epoch(index, row) for each epoch of a unit's stored history, as if it were training."""
-    for row in history if on_epoch else ():
+    if on_epoch is None:
+        return
+    for row in history:
         on_epoch(index, row)
 
 
@@ -165,15 +196,60 @@ class LocalExecutor:
             return job.trained(output)
 
 
+RELAY_POLL_SECONDS = 0.05  # how often the driver takes relayed epochs, and a waiting task asks for its word
+
+
+class EpochRelay:
+    """A Ray actor between the units' tasks and the driver while someone listens to the epochs (a search's
+    pruner): a task reports each epoch's row and waits for the driver's word, go on or stop. So a unit the
+    listener stops ends at the epoch where the local executor would stop it, not when its training ends, and
+    a search on Ray prunes the same epochs as one run here."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, dict]] = []
+        self.words: dict[tuple[str, int], bool] = {}
+
+    def report(self, label: str, row: dict) -> None:
+        self.rows.append((label, row))
+
+    def take(self) -> list[tuple[str, dict]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def answer(self, label: str, epoch: int, go_on: bool) -> None:
+        self.words[(label, epoch)] = go_on
+
+    def word(self, label: str, epoch: int) -> bool | None:
+        return self.words.pop((label, epoch), None)
+
+
+class RelayedEpochs(Callback):
+    """In a unit's Ray task: each epoch's row to the relay, then training goes on only if the driver says so."""
+
+    def __init__(self, relay, label: str):
+        self.relay, self.label = relay, label
+
+    def on_epoch_end(self, state, row: dict, cfg) -> bool:
+        import ray
+
+        epoch = int(row["epoch"])
+        ray.get(self.relay.report.remote(self.label, dict(row)))
+        while (go_on := ray.get(self.relay.word.remote(self.label, epoch))) is None:
+            time.sleep(RELAY_POLL_SECONDS)
+        return not go_on
+
+
 def train_unit_task(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str,
-                    threads: int) -> tuple[UnitOutput, str, float]:
-    """One unit on a Ray worker: (output, node id, seconds), trained with `threads` torch threads."""
+                    threads: int, relay=None) -> tuple[UnitOutput, str, float]:
+    """One unit on a Ray worker: (output, node id, seconds), trained with `threads` torch threads; with a
+    relay, its epochs are heard by the driver as they end."""
     import ray
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
     output = run_fold(experiment, data, unit, budget, device, None, False,
-                      lambda line: print(f"[{experiment.name}] {unit.label} {line}", flush=True))
+                      lambda line: print(f"[{experiment.name}] {unit.label} {line}", flush=True),
+                      [RelayedEpochs(relay, unit.label)] if relay is not None else [])
     return output, ray.get_runtime_context().get_node_id()[:12], time.perf_counter() - start
 
 
@@ -236,16 +312,19 @@ class RayExecutor:
         missing = [unit for unit in job.units if outputs[unit.label] is None]
         if missing and job.past_deadline():  # checked once: every missing unit is submitted at once
             raise TrainingNotAllowed(job.experiment.name, len(missing))
-        replayed = job.replay_in_order(outputs, 0)
-        for unit, output in self.train(job, missing) if missing else ():
+        epochs = EpochsInOrder(job)
+        for unit in job.units:
+            if (stored := outputs[unit.label]) is not None:
+                epochs.finish(unit.label, stored.history)
+        for unit, output in self.train(job, missing, epochs) if missing else ():
             if job.store is not None:
                 job.store.save_unit(job.key, unit.label, output)  # the driver alone writes the store
             outputs[unit.label] = job.trained(output)
-            replayed = job.replay_in_order(outputs, replayed)
-        return [outputs[unit.label] for unit in job.units]
+            epochs.finish(unit.label, output.history)
+        return [cast(UnitOutput, outputs[unit.label]) for unit in job.units]  # each one stored or trained now
 
-    def train(self, job: UnitJob, units: list[Unit]):
-        """Yield (unit, output) as the tasks finish."""
+    def train(self, job: UnitJob, units: list[Unit], epochs: EpochsInOrder):
+        """Yield (unit, output) as the tasks finish; a listener hears the epochs as they end (in unit order)."""
         ray = self.ray()
         gpus = self.gpus_per_task if self.gpus_per_task is not None else (1 if job.device.startswith("cuda") else 0)
         # SPREAD: units are long and the images reach each node once, so spread them over the nodes rather
@@ -257,18 +336,38 @@ class RayExecutor:
         task = ray.remote(train_unit_task).options(**options)
         data = ray.put(job.data)  # into the object store once; each node fetches it once
         threads = self.threads or max(1, int(self.cpus_per_task))
-        pending = {task.remote(job.experiment, data, unit, job.budget, job.device, threads): unit for unit in units}
+        relay = ray.remote(num_cpus=0)(EpochRelay).remote() if job.on_epoch else None
+        pending = {task.remote(job.experiment, data, unit, job.budget, job.device, threads, relay): unit
+                   for unit in units}
         if job.log:
             job.log(f"ray: {len(units)} unit(s) submitted to {len(ray.nodes())} node(s)")
         try:
-            yield from self.gather(ray, job, pending)
+            yield from self.gather(ray, job, pending, relay, epochs)
         finally:  # stopped early (a unit failed, or a listener stopped the run): free the cluster
             for ref in pending:
                 ray.cancel(ref)
+            if relay is not None:
+                ray.kill(relay)
 
-    def gather(self, ray, job: UnitJob, pending: dict):
+    @staticmethod
+    def pass_on(ray, relay, epochs: EpochsInOrder) -> None:
+        """Hand the epochs the tasks reported to the listener, and answer each task: go on, unless the
+        listener stopped the run (it raises; the task is then told to stop, and cancelled)."""
+        for label, row in ray.get(relay.take.remote()):
+            try:
+                epochs.add(label, row)
+            except BaseException:
+                relay.answer.remote(label, int(row["epoch"]), False)
+                raise
+            relay.answer.remote(label, int(row["epoch"]), True)
+
+    def gather(self, ray, job: UnitJob, pending: dict, relay, epochs: EpochsInOrder):
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=RELAY_POLL_SECONDS if relay else None)
+            if relay is not None:
+                self.pass_on(ray, relay, epochs)
+            if not done:
+                continue
             unit = pending.pop(done[0])
             try:
                 output, node, seconds = ray.get(done[0])
