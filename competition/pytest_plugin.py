@@ -9,6 +9,7 @@ import json
 import sys
 import threading
 import time
+from typing import NoReturn
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -201,17 +202,21 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip before any fixture is set up: a test stated at other budgets, or one that needs a GPU."""
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device")
+        skip_here("needs a CUDA device")
     if (stated := item.get_closest_marker("budgets")) is None:
         return
     names, why, budget = stated.args, stated.kwargs.get("why", ""), item.config.stash[STATE].budget.name
     if not names or any(name not in BUDGETS for name in names):
         pytest.fail(f"@pytest.mark.budgets{names}: name one or more of {list(BUDGETS)}", pytrace=False)
     if not stated_here(item, budget):
-        # reported at the test's own line, as a skipif marker is (a private flag of pytest's since 7.0)
-        message = (f"stated at budget {' or '.join(names)}, not {budget}" + (f" ({why})" if why else "")
-                   + f"; run it with --budget={names[0]}")
-        raise pytest.skip.Exception(message, _use_item_location=True)
+        skip_here(f"stated at budget {' or '.join(names)}, not {budget}" + (f" ({why})" if why else "")
+                  + f"; run it with --budget={names[0]}")
+
+
+def skip_here(message: str) -> NoReturn:
+    """Skip the running test, reported at the test's own line as a skipif marker's skip is (pytest.skip from
+    the plugin is reported at the plugin's line, which says nothing; _use_item_location is pytest's since 7.0)."""
+    raise pytest.skip.Exception(message, _use_item_location=True)
 
 
 def stated_here(item: pytest.Item, budget: str) -> bool:
@@ -267,7 +272,7 @@ def pytest_runtest_call(item: pytest.Item):
             state.say(f"  [claim deferred] {exc}")
             return None
         except Underpowered as exc:
-            pytest.skip(f"UNDERPOWERED: {exc}")
+            skip_here(f"UNDERPOWERED: {exc}")
         finally:
             keep_figures(item, state, entries, in_suite)
 
@@ -387,7 +392,7 @@ def eval_answers_of():
     def answers(competition, rows="all"):
         found = eval_answers(competition, rows)
         if found is None:
-            pytest.skip(f"{competition.name} has no eval answers")
+            skip_here(f"{competition.name} has no eval answers")
         return found
     return answers
 
@@ -397,7 +402,7 @@ def my_competition(pytestconfig, load_competition_by_name):
     """One's own competition, from --competition PATH."""
     path = pytestconfig.getoption("--competition")
     if not path:
-        pytest.skip("pass --competition PATH to run experiments on your own competition")
+        skip_here("pass --competition PATH to run experiments on your own competition")
     return load_competition_by_name(path)
 
 
@@ -429,8 +434,8 @@ def run_experiment(competition_session):
             state.trained(experiment.name, len(trained), time.monotonic() - started)
             needs = (f"about {exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate"
                      if state.units_trained else "its time unmeasured in this session")
-            pytest.skip(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, {needs}; "
-                        "run with --minutes or BUDGET=full")
+            skip_here(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, {needs}; "
+                      "run with --minutes or BUDGET=full")
         state.trained(experiment.name, len(trained), time.monotonic() - started, len(result.folds) - len(trained))
         result = score_eval(result, state.competition(experiment.data))
         write_run_report(result, state.reports / "runs" / experiment.name)

@@ -139,6 +139,9 @@ def test_an_underpowered_claim_is_a_visible_skip_never_a_pass(pytester, data_roo
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*competition claims*", "UNDERPOWERED*digits-b beats digits-a*",
                                  "*UNDERPOWERED: digits-b beats digits-a: 1 vs 1 training seeds*"])
+    # reported at the claim's own test, not at the plugin line that raised the skip
+    assert any(re.match(r"SKIPPED \[1\] test_claim\.py:\d+: UNDERPOWERED", line) for line in result.outlines), \
+        result.outlines
 
 
 def test_a_spent_time_budget_reports_later_training_as_underpowered(pytester, data_root):
