@@ -81,13 +81,6 @@ def test_a_probe_is_kept_per_machine_and_shape_and_a_damaged_cache_costs_a_probe
     assert len(json.loads((tmp_path / execution.PROBE_FILE).read_text())) == 1
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from competition.data import prepare
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
-
 
 def test_a_spec_set_to_auto_trains_on_the_probed_path_keys_to_it_and_repeats_bit_for_bit(data_root, tmp_path):
     store = Store(tmp_path / "runs")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from competition import cv, gates
-from competition.data import load_competition, prepare
+from competition.data import load_competition
 from competition.errors import ConfigError, DataError
 from competition.experiment import Budget, Experiment
 from competition.runner import RunContext, plan, run
@@ -22,12 +22,6 @@ TINY = Budget("tiny", max_train=300, max_epochs=2)
 SPEC = Experiment("digits-tiny", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2, batch_size=32,
                   cv="stratified:3", augmentation="crop_flip")
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
 
 
 def context(store, data_root, **kw) -> RunContext:

@@ -10,7 +10,6 @@ import pytest
 import torch._dynamo  # noqa: F401  torch imports it lazily; pytester's inline runs would drop and re-import it
 
 from competition import pytest_plugin
-from competition.data import prepare
 
 pytest_plugins = ["pytester"]
 
@@ -31,12 +30,6 @@ def test_tiny_impossible_floor(run_experiment):
     assert_metric_floor(run_experiment(TINY), 1.01)
 """
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
 
 
 def test_options_are_documented(pytester):

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from competition.data import prepare
 from competition.executors import RayExecutor
 from competition.runner import RunContext, run
 from competition.store import Store
@@ -25,12 +24,6 @@ pytest_plugins = ["pytester"]
 ray = pytest.importorskip("ray")
 SCENARIOS = Path(__file__).with_name("ray_scenarios.py")
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
 
 
 @pytest.fixture(scope="module")

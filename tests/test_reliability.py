@@ -28,12 +28,6 @@ SPEC = Experiment("digits-rel", data="digits", model="rescnn", model_kw={"width"
                   cv="stratified:2")
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    prepare("digits", root)
-    return root
-
 
 def context(store, data_root, **kw):
     return RunContext(store=store, data_root=data_root, progress_file=False, **kw)
