@@ -171,7 +171,7 @@ def image_channels(paths, sample: int = 16) -> int:
     for path in list(paths)[:sample]:
         image_header(path)  # a decompression bomb is refused before OpenCV decodes it
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:  # a GIF, say: PIL reads it, or the usual error names the file
+        if image is None:  # a TGA, say: PIL reads it, or the usual error names the file
             image = decode_image(path, 3)
         if image.ndim == 3 and image.shape[2] >= 3 and not (
                 np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
