@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from competition.augment import create_augmentation
 from competition.cv import train_config
 from competition.data import CachedDataset, Preprocess, cached_images, data_dir, load_builtin
-from competition.experiment import get_budget
+from competition.execution import candidate_paths, choose, probe
+from competition.experiment import EXECUTION_DEFAULTS, get_budget
+from competition.provenance import cpu_model_and_isa
 from competition.scoring import read_answers  # noqa: E402
 from competition.metrics import compute_metrics
 from competition.models import create_model
@@ -74,21 +76,46 @@ def step_rate(model, batches, steps: int, channels_last: bool, bf16: bool = Fals
     return seen / (time.perf_counter() - start)
 
 
-def epochs_within(minutes: float, model_name: str, model_kw: dict, train_rows: int,
-                  scored_rows_per_epoch: int = 0, batch_size: int = 256) -> int:
-    """How many epochs of `train_rows` fit in `minutes`, from the model's measured step rate.
+# fit() on the cache against the model-only step: 0.97-0.99 in fp32 (the throughput mode), 0.90 for the fast
+# recipe in bf16 + channels_last (1337 img/s against the probe's 1479, AMD EPYC avx512_bf16): the data and the
+# augmentation cost the same per image when the step gets faster. The lower figure keeps a run in its minutes.
+FIT_SHARE = 0.9
 
-    Scoring an image (forward only) is taken as a third of training one; fit()
-    reaches 0.99 of the model-only rate on the cache (the throughput mode).
-    """
-    torch.manual_seed(0)
-    model = create_model(model_name, 10, in_chans=1, **model_kw).to(memory_format=torch.channels_last)
-    x = torch.randint(0, 256, (batch_size, 1, 28, 28), dtype=torch.uint8)
-    y = torch.randint(0, 10, (batch_size,))
-    rate = 0.97 * step_rate(model, iter(lambda: (x, y), None), steps=12, channels_last=True)
-    epoch_seconds = train_rows / rate + scored_rows_per_epoch / (3 * rate)
-    print(f"{model_name} {model_kw}: {rate:.0f} img/s measured, {epoch_seconds:.0f} s per epoch", flush=True)
+
+def chosen_path(args, model_name: str, model_kw: dict, batch_size: int, spec_path: dict) -> tuple[dict, float]:
+    """The execution path to train on (--precision/--channels-last/--compile over the spec's; "auto" is
+    chosen by the runner's probe, competition.execution) and its training rate in images/s, measured by
+    that probe on this machine (median of interleaved rounds) and scaled by FIT_SHARE."""
+    wanted = {name: getattr(args, name) if getattr(args, name) is not None else spec_path[name]
+              for name in ("precision", "channels_last", "compile")}
+    paths = candidate_paths(wanted["precision"], wanted["channels_last"], wanted["compile"], "cpu")
+
+    def make_model():
+        return create_model(model_name, 10, in_chans=1, **model_kw)
+
+    records = probe(make_model, (1, 28, 28), 10, batch_size, "cpu", paths, rounds=5, steps=4)
+    fastest = max(record["images_per_s"] for record in records)
+    planned_steps = int(args.minutes * 60 * fastest / batch_size)  # for compile's pay-back only
+    chosen = choose(records, planned_steps, batch_size) if len(records) > 1 else records[0]
+    cpu, isa = cpu_model_and_isa()
+    print(f"execution paths on {cpu} ({isa or 'no AVX/AMX flags read'}), {torch.get_num_threads()} "
+          f"threads, batch {batch_size}: " + ", ".join(f"{r['label']} {r['images_per_s']:.0f} img/s"
+                                                      for r in records) + f"; chosen {chosen['label']}", flush=True)
+    return chosen, FIT_SHARE * chosen["images_per_s"]
+
+
+def epochs_within(minutes: float, rate: float, train_rows: int) -> int:
+    """How many epochs of `train_rows` fit in `minutes` at `rate` training images per second."""
+    epoch_seconds = train_rows / rate
+    print(f"{epoch_seconds:.0f} s per epoch of {train_rows} rows: {max(1, int(minutes * 60 / epoch_seconds))} "
+          f"epochs in {minutes:.1f} min", flush=True)
     return max(1, int(minutes * 60 / epoch_seconds))
+
+
+def auto_or_bool(text: str) -> bool | str:
+    if text not in ("auto", "true", "false"):
+        raise argparse.ArgumentTypeError(f"{text!r}: use auto, true or false")
+    return "auto" if text == "auto" else text == "true"
 
 
 def parse_augmentation(text: str):
@@ -144,22 +171,28 @@ def throughput(args) -> None:
           f"fit is {fit_rate / pil_rate:.2f}x, workers={args.workers})")
 
 
-def manual_setup(args, epochs: int | None, seed: int):
-    """(model name, model keywords, TrainConfig, augmentation spec) from the command-line flags."""
-    model_kw = json.loads(args.model_kw)
-    epochs = epochs or epochs_within(args.minutes * 0.95, args.model, model_kw, 60_000)
+def manual_setup(args):
+    """(model name, model keywords, TrainConfig, augmentation spec) from the command-line flags, on the
+    execution path chosen for them; the epochs from --minutes unless --epochs says."""
+    model_kw, train_kw = json.loads(args.model_kw), json.loads(args.train_kw)
+    path, rate = chosen_path(args, args.model, model_kw, train_kw.get("batch_size", 256), EXECUTION_DEFAULTS)
+    epochs = args.epochs or epochs_within(args.minutes * 0.95, rate, 60_000)
     cfg = replace(TrainConfig(epochs=epochs, batch_size=256, scheduler="onecycle", loss="label_smoothing",
-                              channels_last=True, metrics=("accuracy", "macro_f1"), monitor="accuracy", seed=seed),
-                  **json.loads(args.train_kw))
+                              amp=None if path["precision"] == "fp32" else path["precision"],
+                              channels_last=path["channels_last"], compile=path["compile"],
+                              metrics=("accuracy", "macro_f1"), monitor="accuracy"), **train_kw)
     return args.model, model_kw, cfg, parse_augmentation(args.augmentation)
 
 
-def recipe_setup(args, epochs: int | None, seed: int, labels: np.ndarray):
-    """The same from an experiment spec of fixtures/models.py (RECIPES), as its runner would train it."""
+def recipe_setup(args, labels: np.ndarray):
+    """The same from an experiment spec of competition.recipes (RECIPES), as its runner would train it."""
     experiment = RECIPES[args.recipe]
-    epochs = epochs or epochs_within(args.minutes * 0.95, experiment.model, experiment.model_kw, 60_000,
-                                     batch_size=experiment.batch_size)
-    cfg = replace(train_config(experiment.with_(epochs=epochs), get_budget("full"), labels, 10, "cpu", seed),
+    spec_path = {name: getattr(experiment, name) for name in ("precision", "channels_last", "compile")}
+    path, rate = chosen_path(args, experiment.model, experiment.model_kw, experiment.batch_size, spec_path)
+    epochs = args.epochs or epochs_within(args.minutes * 0.95, rate, 60_000)
+    experiment = experiment.with_(epochs=epochs, precision=path["precision"], channels_last=path["channels_last"],
+                                  compile=path["compile"])
+    cfg = replace(train_config(experiment, get_budget("full"), labels, 10, "cpu", seed=0),
                   metrics=("accuracy", "macro_f1"), monitor="accuracy")
     return experiment.model, experiment.model_kw, cfg, experiment.augmentation
 
@@ -172,14 +205,14 @@ def quality(args) -> None:
     views = {"plain": ("identity",), "flip TTA": ("identity", "hflip"),
              "flip + shift:1 TTA (6 views)": ("identity", "hflip", "shift:1")}
     scores: dict[str, list[float]] = {label: [] for label in views}
-    epochs = args.epochs
+    # the path and the epochs are resolved once: every seed trains the same schedule on the same path
+    model_name, model_kw, schedule, augmentation = recipe_setup(args, labels) if args.recipe else manual_setup(args)
     for seed in range(args.seed, args.seed + args.seeds):
-        model_name, model_kw, cfg, augmentation = (recipe_setup(args, epochs, seed, labels) if args.recipe
-                                                   else manual_setup(args, epochs, seed))
-        epochs = cfg.epochs  # measured once: every seed trains the same schedule
+        cfg = replace(schedule, seed=seed)
         aug = create_augmentation(augmentation, (28, 28), seed=seed)
         print(f"quality: {args.recipe or model_name} {model_kw}, augmentation {augmentation}, {cfg.epochs} epochs, "
-              f"lr {cfg.lr} {cfg.optimizer} {cfg.optimizer_kw} weight decay {cfg.weight_decay}, seed {seed}",
+              f"lr {cfg.lr} {cfg.optimizer} {cfg.optimizer_kw} weight decay {cfg.weight_decay}, amp {cfg.amp}, "
+              f"channels_last {cfg.channels_last}, compile {cfg.compile}, seed {seed}",
               flush=True)
         start = time.perf_counter()
         torch.manual_seed(seed)
@@ -212,6 +245,11 @@ def main() -> None:
                         "(its model, optimizer, loss and augmentation) instead of the flags below")
     parser.add_argument("--seeds", type=int, default=1, help="train this many seeds; report their mean and spread")
     parser.add_argument("--seed", type=int, default=0, help="the first seed")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="the training precision (default: the spec's; fp32 for a manual model); 'auto' lets "
+                        "the probe choose")
+    parser.add_argument("--channels-last", type=auto_or_bool, help="auto, true or false (default: the spec's)")
+    parser.add_argument("--compile", type=auto_or_bool, help="auto, true or false (default: the spec's)")
     parser.add_argument("--augmentation", default="crop_flip",
                         help="a preset name, 'flip', or a JSON list of [name, params] pairs")
     parser.add_argument("--model-kw", default="{}", help="JSON keywords for create_model")

@@ -19,6 +19,7 @@ import hashlib
 import json
 import statistics
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from .provenance import cpu_model_and_isa
 from .train.loop import AMP_DTYPES
 
 PROBE_FILE = "execution_probes.json"
+VERDICT_FILE = "execution_verdicts.json"  # the path claims' outcomes per machine (record_path_verdict)
 LOSS_TOLERANCE = 0.05  # a path's first-step loss may differ from fp32 eager's by this fraction
 PROBE_ROUNDS, PROBE_STEPS = 3, 2  # timed rounds over all paths, steps per path in a round
 
@@ -132,13 +134,17 @@ def probe(make_model: Callable[[], nn.Module], input_shape: tuple[int, int, int]
              "compile_seconds": path_steps[path].compile_seconds} for path in paths]
 
 
-def choose(records: list[dict], planned_steps: int, batch_size: int) -> dict:
-    """The fastest path whose loss agrees with fp32 eager and, if compiled, whose compile time pays back
-    over the planned steps (against the fastest eager path)."""
-    agreeing = [r for r in records if r["loss_error"] <= LOSS_TOLERANCE]
+def choose(records: list[dict], planned_steps: int, batch_size: int, refused: dict[str, str] | None = None) -> dict:
+    """The fastest path whose loss agrees with fp32 eager, that no claim on this machine has refused
+    (`refused`: label -> why, from refused_paths) and, if compiled, whose compile time pays back over the
+    planned steps (against the fastest eager path)."""
+    refused = refused or {}
+    agreeing = [r for r in records if r["loss_error"] <= LOSS_TOLERANCE and r["label"] not in refused]
     if not agreeing:
         raise ConfigError(f"no execution path agrees with fp32 eager within {LOSS_TOLERANCE:.0%} on the probe's "
-                          f"loss: {[(r['label'], round(r['loss_error'], 4)) for r in records]}; set precision='fp32'")
+                          f"loss: {[(r['label'], round(r['loss_error'], 4)) for r in records]}"
+                          + (f", and these failed their claims here: {refused}" if refused else "")
+                          + "; set precision='fp32'")
 
     def run_seconds(record: dict) -> float:
         return planned_steps * batch_size / record["images_per_s"] + record["compile_seconds"]
@@ -156,21 +162,61 @@ def cached_probe(root: Path | None, shape: dict, run_probe: Callable[[], list[di
     there. (records, True when cached)."""
     path = Path(root) / PROBE_FILE if root is not None else None
     key = probe_key(shape)
-    known = read_probes(path)
+    known = read_machine_records(path)
     if key in known:
         return known[key]["records"], True
     records = run_probe()
     if path is not None:
-        known = read_probes(path)  # another run may have added its probe meanwhile
+        known = read_machine_records(path)  # another run may have added its probe meanwhile
         known[key] = {"shape": shape, "machine": machine(), "records": records}
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, indent=1)))
     return records, False
 
 
-def read_probes(path: Path | None) -> dict:
+def read_machine_records(path: Path | None) -> dict:
+    """The probes or verdicts kept in `path`; {} when there is none. A damaged file costs a probe, never a
+    run; its verdicts are forgotten with a warning that names it (the path claims record them again)."""
     if path is None or not path.exists():
         return {}
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}  # a damaged cache costs a probe, never a run
+    except (OSError, ValueError) as error:
+        warnings.warn(f"{path}: unreadable ({error}); it is written anew, and what it held is measured again",
+                      stacklevel=2)
+        return {}
+
+
+# --- the path claims' verdicts ------------------------------------------------------------------------
+def verdict_key(device: str) -> str:
+    return hashlib.sha256(json.dumps({**machine(), "device": torch.device(device).type},
+                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record_path_verdict(root: Path, device: str, change: dict, outcome: str, figures: dict) -> None:
+    """Keep the verdict of a claim that a path change ({"precision": "bf16"}, {"compile": True}, ...) trains
+    as well as fp32 eager, for this machine and device kind in root/VERDICT_FILE. A "fail" refuses every
+    path with that change to the automatic choice here (refused_paths); a later "pass" lifts it."""
+    path = Path(root) / VERDICT_FILE
+    known = read_machine_records(path)
+    entry = known.setdefault(verdict_key(device), {"machine": machine(), "device": device, "verdicts": {}})
+    entry["verdicts"][json.dumps(change, sort_keys=True)] = {"change": change, "outcome": outcome,
+                                                             "figures": figures}
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, indent=1, default=float)))
+
+
+def refused_paths(root: Path | None, device: str, paths: list[ExecutionPath]) -> dict[str, str]:
+    """label -> why, for each of `paths` that carries a change whose claim failed on this machine."""
+    if root is None:
+        return {}
+    verdicts = read_machine_records(Path(root) / VERDICT_FILE).get(verdict_key(device), {}).get("verdicts", {})
+    failed = [v for v in verdicts.values() if v.get("outcome") == "fail"]
+    refused = {}
+    for path in paths:
+        for verdict in failed:
+            if all(getattr(path, field, None) == value for field, value in verdict["change"].items()):
+                figures = verdict.get("figures", {})
+                refused[path.label] = (f"{verdict['change']} failed its claim against fp32 eager here "
+                                       f"(delta {figures.get('delta', float('nan')):+.4f} "
+                                       f"[{figures.get('low', float('nan')):+.4f}, "
+                                       f"{figures.get('high', float('nan')):+.4f}])")
+    return refused

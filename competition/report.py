@@ -115,7 +115,8 @@ def execution_line(execution: dict) -> str:
                        for r in execution["probe"])
     where = execution["cpu"] + f" [{execution['isa']}]" + (f", {execution['gpu']}" if execution.get("gpu") else "")
     probe = "cached probe" if execution.get("probe_cached") else "probe"
-    return f"- execution path: {execution['path']}, probed on {where}; {probe}: {speeds}"
+    refused = "".join(f"; not {label}: {why}" for label, why in execution.get("refused", {}).items())
+    return f"- execution path: {execution['path']}, probed on {where}; {probe}: {speeds}{refused}"
 
 
 def write_run_report(result, out_dir: str | Path) -> Path:

@@ -26,7 +26,8 @@ from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache
 from .data.splits import confirmation_split
 from .errors import ConfigError
-from .execution import ExecutionPath, cached_probe, candidate_paths, choose, machine, probe, supported_precisions
+from .execution import (ExecutionPath, cached_probe, candidate_paths, choose, machine, probe, refused_paths,
+                        supported_precisions)
 from .executors import LocalExecutor, RayExecutor, UnitJob
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store, StoreIntegrityError
@@ -149,11 +150,13 @@ def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, d
                                    lambda: probe(make_model, (channels, height, width), data.num_classes, batch,
                                                  device, paths))
     planned_steps = epochs * max(len(data.table) // batch, 1) * len(experiment.training_seeds(budget))
-    chosen = choose(records, planned_steps, batch)
+    refused = refused_paths(store.root if store is not None else None, device, paths)
+    chosen = choose(records, planned_steps, batch, refused)
     experiment = experiment.with_(precision=chosen["precision"], channels_last=chosen["channels_last"],
                                   compile=chosen["compile"])
     return experiment, {"path": chosen["label"], "chosen_by": "probe", "probe_cached": cached,
-                        "planned_steps": planned_steps, "probe": records, **machine()}
+                        "planned_steps": planned_steps, "probe": records, **machine(),
+                        **({"refused": refused} if refused else {})}
 
 
 def resolve_device(device: str) -> str:

@@ -9,9 +9,11 @@ import pytest
 
 from competition import execution
 from competition.errors import ConfigError
-from competition.execution import ExecutionPath, cached_probe, candidate_paths, choose, probe, supported_precisions
+from competition.execution import (ExecutionPath, cached_probe, candidate_paths, choose, probe, refused_paths,
+                                  supported_precisions)
 from competition.experiment import Budget, Experiment
 from competition.models import create_model
+from competition.report import execution_line
 from competition.runner import RunContext, run
 from competition.store import Store
 
@@ -65,6 +67,40 @@ def test_the_choice_is_the_fastest_path_that_agrees_and_pays_back_its_compilatio
         choose([fast_but_wrong], 50, 100)
 
 
+def test_a_path_whose_claim_failed_here_is_never_chosen_and_a_later_pass_lifts_that(tmp_path):
+    paths = candidate_paths("fp32", "auto", "auto", "cpu")
+    records = [record("fp32+nchw", 100.0), record("fp32+channels_last", 150.0),
+               record("fp32+nchw+compile", 120.0), record("fp32+channels_last+compile", 300.0)]
+    assert choose(records, 10_000, 100, refused_paths(tmp_path, "cpu", paths))["label"] == "fp32+channels_last+compile"
+    execution.record_path_verdict(tmp_path, "cpu", {"compile": True}, "fail",
+                                  {"delta": -0.03, "low": -0.05, "high": -0.01})
+    execution.record_path_verdict(tmp_path, "cpu", {"channels_last": False}, "pass", {"delta": 0.0})
+    refused = refused_paths(tmp_path, "cpu", paths)
+    assert set(refused) == {"fp32+nchw+compile", "fp32+channels_last+compile"}
+    assert "{'compile': True} failed its claim" in refused["fp32+nchw+compile"] and "-0.0300" in refused[
+        "fp32+nchw+compile"]
+    assert choose(records, 10_000, 100, refused)["label"] == "fp32+channels_last"
+    assert refused_paths(tmp_path, "cuda", paths) == {}  # a verdict holds for the device kind it was made on
+    with pytest.raises(ConfigError, match="failed their claims here"):
+        choose([records[3]], 10_000, 100, refused)
+    execution.record_path_verdict(tmp_path, "cpu", {"compile": True}, "pass", {"delta": 0.001})
+    assert refused_paths(tmp_path, "cpu", paths) == {}
+
+
+def test_a_run_set_to_auto_skips_the_path_a_claim_refused_and_says_so(data_root, tmp_path):
+    store = Store(tmp_path / "runs")
+    spec = SPEC.with_(channels_last="auto")
+    context = RunContext(store=store, data_root=data_root, progress_file=False)
+    first = run(spec, TINY, context)
+    chosen_layout = first.execution["path"].split("+")[1] == "channels_last"
+    execution.record_path_verdict(store.root, "cpu", {"channels_last": chosen_layout}, "fail",
+                                  {"delta": -0.02, "low": -0.03, "high": -0.01})
+    second = run(spec, TINY, context)
+    assert second.execution["probe_cached"] and second.execution["path"] != first.execution["path"]
+    assert list(second.execution["refused"]) == [first.execution["path"]] and second.key != first.key
+    assert f"not {first.execution['path']}: " in execution_line(second.execution)
+
+
 def test_a_probe_is_kept_per_machine_and_shape_and_a_damaged_cache_costs_a_probe(tmp_path):
     calls = []
 
@@ -77,7 +113,8 @@ def test_a_probe_is_kept_per_machine_and_shape_and_a_damaged_cache_costs_a_probe
     assert cached_probe(tmp_path, shape, measure)[1] is True and len(calls) == 1
     assert cached_probe(tmp_path, {**shape, "batch": 32}, measure)[1] is False and len(calls) == 2
     (tmp_path / execution.PROBE_FILE).write_text("{not json")
-    assert cached_probe(tmp_path, shape, measure)[1] is False and len(calls) == 3
+    with pytest.warns(UserWarning, match=f"{execution.PROBE_FILE}: unreadable"):
+        assert cached_probe(tmp_path, shape, measure)[1] is False and len(calls) == 3
     assert len(json.loads((tmp_path / execution.PROBE_FILE).read_text())) == 1
 
 
