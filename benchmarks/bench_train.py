@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_train.py throughput [--model rescnn] [--steps 40]
     .venv/bin/python benchmarks/bench_train.py quality --model rescnn_wide --augmentation flip [--minutes 10]
         [--train-kw '{"weight_decay": 0.05}'] [--seeds 3]
-    .venv/bin/python benchmarks/bench_train.py quality --recipe fast --seeds 3
+    .venv/bin/python benchmarks/bench_train.py quality --recipe fast --seeds 3 [--precision auto
+        --channels-last auto] [--save-probs DIR]
 
 throughput: in one process, side by side, images/s of
   (a) the model-only ceiling: forward, backward and step on one pre-made batch,
@@ -205,6 +206,7 @@ def quality(args) -> None:
     views = {"plain": ("identity",), "flip TTA": ("identity", "hflip"),
              "flip + shift:1 TTA (6 views)": ("identity", "hflip", "shift:1")}
     scores: dict[str, list[float]] = {label: [] for label in views}
+    seed_probs: dict[str, list[np.ndarray]] = {label: [] for label in views}
     # the path and the epochs are resolved once: every seed trains the same schedule on the same path
     model_name, model_kw, schedule, augmentation = recipe_setup(args, labels) if args.recipe else manual_setup(args)
     for seed in range(args.seed, args.seed + args.seeds):
@@ -221,7 +223,9 @@ def quality(args) -> None:
         print(f"seed {seed}: {cfg.epochs} epochs trained in {(time.perf_counter() - start) / 60:.1f} min wall on "
               f"{torch.get_num_threads()} threads; eval split, minutes since the start including that prediction:")
         for label, tta_views in views.items():
-            found = compute_metrics(answers, tta_predict(result.model, eval_set, tta_views))
+            probs = tta_predict(result.model, eval_set, tta_views)
+            seed_probs[label].append(probs)
+            found = compute_metrics(answers, probs)
             scores[label].append(found["accuracy"])
             print(f"  {label:<30} accuracy {found['accuracy']:.4f}  macro F1 {found['macro_f1']:.4f}  "
                   f"{(time.perf_counter() - start) / 60:.1f} min", flush=True)
@@ -230,6 +234,15 @@ def quality(args) -> None:
         sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
         print(f"  {label:<30} {np.mean(values):.4f} [{min(values):.4f}, {max(values):.4f}]  sd {sd:.4f}  "
               f"each {' '.join(f'{v:.4f}' for v in values)}")
+    if args.seeds > 1:  # the seeds as one ensemble of full-data models: its cost is the seeds' minutes together
+        print(f"the {args.seeds} seeds' models as one ensemble (mean of their probabilities):")
+        for label, probs in seed_probs.items():
+            print(f"  {label:<30} {compute_metrics(answers, np.mean(probs, axis=0))['accuracy']:.4f}")
+    if args.save_probs:
+        Path(args.save_probs).mkdir(parents=True, exist_ok=True)
+        for offset, seed in enumerate(range(args.seed, args.seed + args.seeds)):
+            np.savez_compressed(Path(args.save_probs) / f"seed{seed}.npz",
+                                **{label: probs[offset] for label, probs in seed_probs.items()})
 
 
 def main() -> None:
@@ -245,6 +258,8 @@ def main() -> None:
                         "(its model, optimizer, loss and augmentation) instead of the flags below")
     parser.add_argument("--seeds", type=int, default=1, help="train this many seeds; report their mean and spread")
     parser.add_argument("--seed", type=int, default=0, help="the first seed")
+    parser.add_argument("--save-probs", help="a folder for each seed's eval probabilities (seedN.npz, one array "
+                        "per view set), to ensemble seeds across runs")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                         help="the training precision (default: the spec's; fp32 for a manual model); 'auto' lets "
                         "the probe choose")

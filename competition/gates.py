@@ -32,7 +32,7 @@ from .data.eda import duplicates_across, image_hashes
 from .baselines import MEASURES, Baselines, measure_values
 from .errors import ConfigError
 from .experiment import Experiment, Result
-from .metrics import (HIGHER_IS_BETTER, bootstrap_ci, paired_bootstrap, seed_level_comparison,
+from .metrics import (higher_is_better, bootstrap_ci, paired_bootstrap, seed_level_comparison,
                       seeds_for_effect)
 from .submission import distribution_shift, validate_submission
 
@@ -497,7 +497,7 @@ def assert_no_regression(result: Result, baselines: Baselines, measure: str = "s
     new = measure_values(result, measure, answers)
     limits = regression_tolerance(baseline["measures"][measure], len(new), false_alarm)
     higher_better = MEASURES.get(measure, (None, True))[1] and (measure != "eval"
-                                                                 or HIGHER_IS_BETTER.get(result.metric, True))
+                                                                 or higher_is_better(result.metric))
     worse_by = (limits["mean"] - new.mean()) if higher_better else (new.mean() - limits["mean"])
     publish_figures("regression", result.name, measure=measure, new=float(new.mean()), baseline=limits["mean"],
                     seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],

@@ -6,6 +6,7 @@ Every metric takes (y_true: int array (N,), probs: float array (N, C)).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -26,24 +27,97 @@ def _labels(probs) -> list[int]:
     return list(range(np.asarray(probs).shape[1]))
 
 
-for _name, _fn in {
-    "accuracy": lambda y, p: skm.accuracy_score(y, _pred(p)),
-    "macro_f1": lambda y, p: skm.f1_score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0),
-    "weighted_f1": lambda y, p: skm.f1_score(y, _pred(p), average="weighted", labels=_labels(p), zero_division=0),
-    "precision": lambda y, p: skm.precision_score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0),
-    "recall": lambda y, p: skm.recall_score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0),
-    "roc_auc": lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p)),
-    "log_loss": lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p)),
+# --- confusion-derived scores of a stack of weighted confusion matrices (B, C, C) -> (B,) -----------
+def _counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: true positives, predicted count, actual count."""
+    return np.diagonal(cm, axis1=1, axis2=2), cm.sum(axis=1), cm.sum(axis=2)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, 0.0)
+
+
+def _per_class_f1(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    tp, predicted, actual = _counts(cm)
+    return _ratio(2 * tp, predicted + actual), actual
+
+
+def _accuracy_cm(cm):
+    return np.diagonal(cm, axis1=1, axis2=2).sum(1) / cm.sum(axis=(1, 2))
+
+
+def _precision_cm(cm):
+    tp, predicted, _ = _counts(cm)
+    return _ratio(tp, predicted).mean(1)
+
+
+def _recall_cm(cm):
+    tp, _, actual = _counts(cm)
+    return _ratio(tp, actual).mean(1)
+
+
+def _macro_f1_cm(cm):
+    return _per_class_f1(cm)[0].mean(1)
+
+
+def _weighted_f1_cm(cm):
+    f1, actual = _per_class_f1(cm)
+    return (f1 * actual).sum(1) / actual.sum(1)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric and all the harness needs to know of it: its score(y_true, probs (N, C)), its
+    direction (gates, intervals, early stopping and reports follow it), and optionally two faster ways to
+    score the bootstrap's row weightings: from a stack of weighted confusion matrices (B, C, C) -> (B,), or
+    with sample_weight(y, probs, w). Without either, a resample's rows are repeated by their counts."""
+
+    score: Callable[[np.ndarray, np.ndarray], float]
+    higher_is_better: bool = True
+    from_confusion: Callable[[np.ndarray], np.ndarray] | None = None
+    with_weights: Callable[[np.ndarray, np.ndarray, np.ndarray], float] | None = None
+
+    def __call__(self, y: np.ndarray, probs: np.ndarray) -> float:
+        return self.score(y, probs)
+
+    @property
+    def code(self) -> Callable:
+        """The code behind the entry (a user's metric is keyed by its source: registry.source_digest)."""
+        return self.score
+
+
+def _macro(score: Callable, **kw) -> Callable:
+    return lambda y, p: score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0, **kw)
+
+
+for _name, _metric in {
+    "accuracy": Metric(lambda y, p: skm.accuracy_score(y, _pred(p)), from_confusion=_accuracy_cm),
+    "macro_f1": Metric(_macro(skm.f1_score), from_confusion=_macro_f1_cm),
+    "weighted_f1": Metric(lambda y, p: skm.f1_score(y, _pred(p), average="weighted", labels=_labels(p),
+                                                    zero_division=0), from_confusion=_weighted_f1_cm),
+    "precision": Metric(_macro(skm.precision_score), from_confusion=_precision_cm),
+    "recall": Metric(_macro(skm.recall_score), from_confusion=_recall_cm),
+    "roc_auc": Metric(lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p)),
+                      with_weights=lambda y, p, w: skm.roc_auc_score(y, p, multi_class="ovr", average="macro",
+                                                                     labels=_labels(p), sample_weight=w)),
+    "log_loss": Metric(lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p)), higher_is_better=False,
+                       with_weights=lambda y, p, w: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p),
+                                                                 sample_weight=w)),
 }.items():
-    METRICS.register(_name, _fn)
-HIGHER_IS_BETTER = {name: name != "log_loss" for name in METRICS.names()}
+    METRICS.register(_name, _metric)
 
 
-def register_metric(name: str, fn: Callable, higher_is_better: bool = True, needs: str = "probs") -> Callable:
+def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = True, needs: str = "probs"
+                    ) -> Callable:
     """Register one's own metric: fn(y_true, probs (N, C)) with needs="probs", or fn(y_true, y_pred) with
-    needs="labels" (the argmax is taken for it). Name it in competition.json ("metric": name); every
+    needs="labels" (the argmax is taken for it); or a whole Metric entry, to give the bootstrap a faster
+    way to score it (from_confusion, with_weights). Name it in competition.json ("metric": name); every
     gate, interval and report then uses it, in its direction. The source of fn's module is part of the
     store key of every run scored with it."""
+    if isinstance(fn, Metric):
+        METRICS.register(name, fn)
+        return fn
     if needs not in ("probs", "labels"):
         raise ConfigError(f"register_metric({name!r}): needs={needs!r}; use 'probs' or 'labels'")
     if not callable(fn):
@@ -53,12 +127,17 @@ def register_metric(name: str, fn: Callable, higher_is_better: bool = True, need
         @functools.wraps(fn)
         def scorer(y, probs):
             return fn(y, _pred(probs))
-    METRICS.register(name, scorer)
-    HIGHER_IS_BETTER[name] = bool(higher_is_better)
+    METRICS.register(name, Metric(scorer, higher_is_better=bool(higher_is_better)))
     return fn
 
 
-def get_metric(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+def higher_is_better(name: str) -> bool:
+    """The metric's direction; True for a name that is not a metric (a score the caller maximises)."""
+    key = METRICS.resolve(name)
+    return METRICS.entries[key].higher_is_better if key is not None else True
+
+
+def get_metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
@@ -78,29 +157,6 @@ def per_class_report(y: np.ndarray, probs: np.ndarray, class_names) -> pd.DataFr
 
 
 # --- bootstrap ---------------------------------------------------------------------
-def _from_confusion(name: str, cm: np.ndarray) -> np.ndarray:
-    """Confusion-derived metrics for a stack of confusion matrices (B, C, C)."""
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    predicted, actual = cm.sum(axis=1), cm.sum(axis=2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if name == "accuracy":
-            return tp.sum(1) / cm.sum(axis=(1, 2))
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(actual > 0, tp / actual, 0.0)
-        if name == "precision":
-            return precision.mean(1)
-        if name == "recall":
-            return recall.mean(1)
-        f1 = np.where(2 * tp + (predicted - tp) + (actual - tp) > 0,
-                      2 * tp / (2 * tp + (predicted - tp) + (actual - tp)), 0.0)
-        if name == "macro_f1":
-            return f1.mean(1)
-        return (f1 * actual).sum(1) / actual.sum(1)  # weighted_f1
-
-
-CONFUSION_METRICS = {"accuracy", "macro_f1", "weighted_f1", "precision", "recall"}
-
-
 def as_seed_stack(probs) -> np.ndarray:
     """(N, C) one seed, or (S, N, C) several -> (S, N, C)."""
     probs = np.asarray(probs)
@@ -141,12 +197,12 @@ def weighted_scores(metric: str, y: np.ndarray, probs: np.ndarray, weights: np.n
     others call scikit-learn with sample_weight."""
     y, probs = np.asarray(y), np.asarray(probs)
     n, c = probs.shape
-    if metric in CONFUSION_METRICS:
+    fn = get_metric(metric)  # an unknown name fails here, with the known names
+    if fn.from_confusion is not None:
         onehot = np.zeros((n, c * c), np.float32)
         onehot[np.arange(n), y * c + _pred(probs)] = 1
-        return _from_confusion(metric, (weights @ onehot).reshape(-1, c, c))
-    fn = get_metric(metric)  # an unknown name fails here, with the known names
-    with_weights = METRIC_WITH_WEIGHTS.get(metric)
+        return fn.from_confusion((weights @ onehot).reshape(-1, c, c))
+    with_weights = fn.with_weights
     scores = []
     for w in weights:
         rows = w > 0
@@ -159,13 +215,6 @@ def weighted_scores(metric: str, y: np.ndarray, probs: np.ndarray, weights: np.n
         except ValueError:  # e.g. a resample missing a class for ROC-AUC
             scores.append(np.nan)
     return np.asarray(scores)
-
-
-METRIC_WITH_WEIGHTS = {
-    "roc_auc": lambda y, p, w: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p),
-                                                 sample_weight=w),
-    "log_loss": lambda y, p, w: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p), sample_weight=w),
-}
 
 
 def bootstrap_scores(metric: str, y: np.ndarray, probs: np.ndarray, n_boot: int = 1000,
@@ -232,7 +281,7 @@ def paired_bootstrap(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level
                           f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}")
     weights = resample_weights(y, groups, n_boot, seed)
     rng = np.random.default_rng([seed, 1])
-    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
+    sign = 1 if higher_is_better(metric) else -1
     deltas = sign * (resample_seeds(seed_matrix(metric, y, seed_a, weights), rng)
                      - resample_seeds(seed_matrix(metric, y, seed_b, weights), rng))
     alpha = (1 - level) / 2
@@ -351,7 +400,7 @@ def seed_level_comparison(metric: str, y, probs_a, probs_b, n_boot: int = 1000, 
         raise ConfigError(f"a comparison needs predictions on the same samples: y {y.shape}, "
                           f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}")
     paired = paired and len(seed_a) == len(seed_b) and len(seed_a) > 1
-    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
+    sign = 1 if higher_is_better(metric) else -1
     fn = get_metric(metric)
     scores_a = np.array([fn(y, p) for p in seed_a])
     scores_b = np.array([fn(y, p) for p in seed_b])

@@ -95,8 +95,9 @@ def is_own_code(entry: Any) -> bool:
 
 
 def implementation(entry: Any) -> Any:
-    """The code behind an entry: a model entry's factory, or what a wrapper wraps (functools.wraps)."""
-    entry = getattr(entry, "build", entry)
+    """The code behind an entry: what an entry object names as its `code` (a model's factory, a metric's
+    score), or what a wrapper wraps (functools.wraps)."""
+    entry = getattr(entry, "code", entry)
     return inspect.unwrap(entry) if callable(entry) else entry
 
 

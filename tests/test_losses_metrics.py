@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from sklearn import metrics as skm
 
 from competition.errors import ConfigError
-from competition.metrics import METRICS, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
-    paired_bootstrap, per_class_report
+from competition.metrics import METRICS, Metric, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
+    paired_bootstrap, per_class_report, register_metric
 from competition.train import balanced_class_weights, create_criterion, create_optimizer, create_scheduler
 
 torch.manual_seed(0)
@@ -103,6 +103,30 @@ def test_fast_bootstrap_equals_scikit_learn_on_each_resample(name):
     fast = bootstrap_scores(name, Y, PROBS, draws=draws)
     slow = [METRICS.get(name)(Y[d], PROBS[d]) for d in draws]
     assert np.allclose(fast, slow)
+
+
+def test_a_users_metric_entry_scores_the_bootstrap_its_fast_way_with_the_slow_ways_numbers():
+    def balanced_accuracy(y, pred):
+        return skm.balanced_accuracy_score(y, pred)
+
+    stacks = []
+
+    def recall_of_each_stack(cm):  # balanced accuracy is the mean per-class recall of each matrix
+        stacks.append(len(cm))
+        return (np.diagonal(cm, axis1=1, axis2=2) / cm.sum(axis=2)).mean(1)
+
+    register_metric("test_balanced_accuracy_slow", balanced_accuracy, needs="labels")
+    fast_entry = Metric(METRICS.get("test_balanced_accuracy_slow").score, from_confusion=recall_of_each_stack)
+    register_metric("test_balanced_accuracy_fast", fast_entry)
+    try:
+        draws = np.random.default_rng(2).integers(0, 300, size=(20, 300))
+        fast = bootstrap_scores("test_balanced_accuracy_fast", Y, PROBS, draws=draws)
+        assert stacks == [20]  # all 20 resamples in one call of the entry's fast way
+        assert np.allclose(fast, bootstrap_scores("test_balanced_accuracy_slow", Y, PROBS, draws=draws))
+        assert not np.allclose(fast, bootstrap_scores("accuracy", Y, PROBS, draws=draws))
+    finally:
+        for name in ("test_balanced_accuracy_slow", "test_balanced_accuracy_fast"):
+            METRICS.registered.pop(name)
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_point():

@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 
 from competition.errors import ConfigError
 from competition.experiment import Budget, Experiment
-from competition.metrics import HIGHER_IS_BETTER, register_metric
+from competition.metrics import higher_is_better, register_metric
 from competition.models import create_model
 from competition.runner import RunContext, run
 from competition.store import Store
@@ -109,7 +109,7 @@ def test_a_splitter_that_predicts_a_row_twice_is_named(data_root):
 
 def test_a_registered_metric_with_its_direction_scores_a_run(data_root, tmp_path):
     register_metric("error_rate", lambda y, pred: float((y != pred).mean()), higher_is_better=False, needs="labels")
-    assert HIGHER_IS_BETTER["error_rate"] is False
+    assert higher_is_better("error_rate") is False
     comp = tmp_path / "mine"
     shutil.copytree(data_root / "digits", comp)
     config = json.loads((comp / "competition.json").read_text())

@@ -54,6 +54,11 @@ class ModelEntry:
     build: Callable[..., Classifier]
     pretrained_config: PretrainedConfig | None = None
 
+    @property
+    def code(self) -> Callable[..., Classifier]:
+        """The code behind the entry (a user's model is keyed by its source: registry.source_digest)."""
+        return self.build
+
 
 def register_model(name: str, pretrained_config: PretrainedConfig | None = None):
     """Decorator: `@register_model("mynet")` on a factory(num_classes, in_chans, pretrained, **kw)."""

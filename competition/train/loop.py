@@ -19,7 +19,7 @@ from ..augment.batch import mix_batch
 from ..data.dataset import CachedDataset, check_training_rows, make_loader
 from ..errors import CheckpointError, CompetitionError, ConfigError
 from ..files import atomic_write
-from ..metrics import HIGHER_IS_BETTER, compute_metrics
+from ..metrics import compute_metrics, higher_is_better
 from ..models.classifier import Classifier
 from ..models.transfer import apply_transfer
 from .losses import create_criterion
@@ -116,7 +116,7 @@ def load_resume_state(path: Path) -> dict | None:
 
 
 def is_better(score: float, best: float, metric: str) -> bool:
-    return score > best if HIGHER_IS_BETTER.get(metric, True) else score < best
+    return score > best if higher_is_better(metric) else score < best
 
 
 class HeadOnly(nn.Module):
@@ -391,7 +391,7 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
         if cfg.ema_decay else None)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and "cuda" in cfg.device else None
     state = TrainingState(net, optimizer, scheduler, ema, scaler, step_net=torch.compile(net) if cfg.compile else None)
-    if not HIGHER_IS_BETTER.get(cfg.monitor, True):
+    if not higher_is_better(cfg.monitor):
         state.best_score = np.inf
     return state, train_ds, val_ds, steps
 
