@@ -30,6 +30,7 @@ from .errors import ConfigError
 from .experiment import EVAL_METRICS
 from .metrics import compute_metrics
 from .models import create_model
+from .registry import ENSEMBLES
 from .runner import RunContext, plan
 from .train import TrainConfig
 from .train.loop import extract_features
@@ -76,6 +77,13 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
                    path=None)
 
 
+def create_ensemble(how: str, results, name: str | None = None, answers=None, **options):
+    """The ensemble of `results` named `how` (ENSEMBLES: soft_vote, hard_vote, weighted_vote, stacking; an
+    unknown name lists the known ones), as a Result named `name` (default: how)."""
+    return ENSEMBLES.get(how)(results, name=name or how, answers=answers, **options)
+
+
+@ENSEMBLES.register("soft_vote")
 def soft_vote(results, name: str = "soft_vote", answers=None):
     return ensemble_result(results, name, "soft_vote",
                            lambda oof, ev: (np.mean(oof, 0), np.mean(ev, 0)), answers)
@@ -90,6 +98,7 @@ def votes_to_probs(probs_list) -> np.ndarray:
     return (votes + 1e-6 * np.sum(probs_list, 0)) / len(probs_list)
 
 
+@ENSEMBLES.register("hard_vote")
 def hard_vote(results, name: str = "hard_vote", answers=None):
     return ensemble_result(results, name, "hard_vote", lambda oof, ev: (votes_to_probs(oof), votes_to_probs(ev)),
                            answers)
@@ -107,6 +116,7 @@ def fit_vote_weights(probs_list, y: np.ndarray) -> np.ndarray:
                             options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 400}).x)
 
 
+@ENSEMBLES.register("weighted_vote")
 def weighted_vote(results, name: str = "weighted_vote", answers=None, folds: int = 5, seed: int = 0):
     """Weights fit on OOF rows; the OOF score is itself cross-validated (weights fit on the other rows)."""
     y = results[0].y
@@ -126,6 +136,7 @@ def weighted_vote(results, name: str = "weighted_vote", answers=None, folds: int
     return result
 
 
+@ENSEMBLES.register("stacking")
 def stacking(results, name: str = "stacking", answers=None, folds: int = 5, seed: int = 0, C: float = 1.0):
     """Logistic regression on concatenated member probabilities (log space), cross-validated."""
     y = results[0].y

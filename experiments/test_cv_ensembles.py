@@ -44,7 +44,7 @@ def test_cv_soft_vote_beats_single_model_on_eval(small_cnn_cv, small_cnn, fashio
 def test_ensemble_of_models_against_best_member(how, run_experiment, competition_session, fashion,
                                                 eval_answers_of):
     members = [run_experiment(spec) for spec in BASELINE_MODELS]
-    combined = getattr(ensemble, how)(members, name=f"ensemble-{how}", answers=eval_answers_of(fashion))
+    combined = ensemble.create_ensemble(how, members, name=f"ensemble-{how}", answers=eval_answers_of(fashion))
     competition_session.keep(combined)
     best = max(members, key=lambda r: r.score())
     assert_claim(combined, best, ENSEMBLE_CLAIMS[how])
@@ -81,7 +81,7 @@ def test_long_tail_ensembles_against_soft_vote(how, run_experiment, fashion_lt, 
     members = [run_experiment(specs[name]) for name in LT_MEMBERS]
     answers = eval_answers_of(fashion_lt)
     soft = ensemble.soft_vote(members, name="lt-soft_vote", answers=answers)
-    other = getattr(ensemble, how)(members, name=f"lt-{how}", answers=answers)
+    other = ensemble.create_ensemble(how, members, name=f"lt-{how}", answers=answers)
     competition_session.keep(soft)
     competition_session.keep(other)
     assert_claim(other, soft, "not_worse:0.03", metric="macro_f1")

@@ -109,7 +109,7 @@ def test_every_module_imports_on_its_own_in_any_order():
 
 
 KINDS = ["MODELS", "LOSSES", "OPTIMIZERS", "SCHEDULERS", "AUGMENTATIONS", "AUGMENTATION_STEPS", "TTA_VIEWS",
-         "TTA_MERGES", "TRANSFER_MODES", "CV_SCHEMES", "CROPS", "METRICS"]
+         "TTA_MERGES", "TRANSFER_MODES", "CV_SCHEMES", "CROPS", "METRICS", "ENSEMBLES"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

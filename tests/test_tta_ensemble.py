@@ -79,11 +79,17 @@ def noisy(strength):
 def test_votes_and_stacking_return_results_that_gates_accept():
     members = [fake_result(f"m{i}", noisy(0.6), Y) for i in range(3)]
     for how in ("soft_vote", "hard_vote", "weighted_vote", "stacking"):
-        combined = getattr(ensemble, how)(members)
+        combined = ensemble.create_ensemble(how, members)
+        assert combined.name == how and combined.spec["ensemble"] == how
         assert combined.oof_probs.shape == (200, 3) and np.allclose(combined.oof_probs.sum(1), 1, atol=1e-4)
         assert combined.members == ["m0", "m1", "m2"] and combined.score() > 0.5
     soft = ensemble.soft_vote(members)
     assert np.allclose(soft.oof_probs, np.mean([m.oof_probs for m in members], 0))
+
+
+def test_an_unknown_ensemble_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown ensemble 'soft_votes'; known ensembles: \['hard_vote', "):
+        ensemble.create_ensemble("soft_votes", [fake_result("a", noisy(1.0), Y), fake_result("b", noisy(1.0), Y)])
 
 
 def test_weighted_vote_prefers_the_informative_member():
