@@ -15,7 +15,7 @@ import numpy as np
 
 from .augment import create_augmentation
 from .data import CachedDataset
-from .data.splits import check_disjoint, make_splits
+from .data.splits import check_disjoint, cv_entry, make_splits
 from .errors import ConfigError, DataError
 from .experiment import EVAL_METRICS, Budget, Experiment, PreparedData, Result
 from .metrics import compute_metrics
@@ -91,8 +91,7 @@ def make_folds(experiment: Experiment, table) -> list[tuple[np.ndarray, np.ndarr
     """The experiment's split of `table`; the split follows split_seed, never the training seeds."""
     scheme, k = experiment.cv_scheme()
     try:
-        return make_splits(table, scheme, n_splits=max(k, 2) if scheme != "bootstrap" else k,
-                           seed=experiment.split_seed_value)
+        return make_splits(table, scheme, n_splits=k, seed=experiment.split_seed_value)
     except ConfigError as exc:
         raise ConfigError(f"{experiment.name}: {exc}") from exc
 
@@ -192,15 +191,16 @@ def pool_out_of_bag(outputs: list[UnitOutput], n: int) -> tuple[np.ndarray, np.n
 
 
 def pool_folds(experiment: Experiment, outputs: list[UnitOutput], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """One seed's folds -> (OOF row index, probabilities), each row predicted exactly once."""
-    if experiment.cv_scheme()[0] == "bootstrap":
+    """One seed's folds -> (OOF row index, probabilities): as the scheme predicts rows (CvScheme.predicts),
+    each predicted row once, or out of bag its predictions averaged."""
+    predicts = cv_entry(experiment.cv_scheme()[0]).predicts
+    if predicts == "out_of_bag":
         return pool_out_of_bag(outputs, n)
     index = np.concatenate([o.val_index for o in outputs])
     if len(np.unique(index)) != len(index):
         raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap "
                         "(a splitter such as ShuffleSplit: use a K-fold splitter, or cv='bootstrap:<k>')")
-    partial = experiment.cv_scheme()[0] == "holdout" or "cv" in experiment.objects  # may leave rows unpredicted
-    if not partial and len(index) != n:
+    if predicts == "once" and len(index) != n:
         raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
     order = np.argsort(index)
     return index[order], np.concatenate([o.val_probs for o in outputs])[order]

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from .data import CachedDataset
+from .data.splits import cv_entry
 from .errors import ConfigError
 from .experiment import Budget, Experiment, Result
 from .models import create_model
@@ -35,8 +36,9 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     if not context.rerun and (hit := store.load_result(key, name)) is not None:
         return hit
     experiment = experiment_of(result)
-    if experiment.cv_scheme()[0] == "bootstrap":
-        raise ConfigError(f"{result.name}: apply_tta does not support bagged results; set tta in the Experiment")
+    if cv_entry(experiment.cv_scheme()[0]).predicts == "out_of_bag":
+        raise ConfigError(f"{result.name}: apply_tta does not support bagged results (a row is predicted by "
+                          "several members); set tta in the Experiment")
     planned = plan(experiment, budget or result.budget, context, choose_path=False)
     data = planned.data
     if data.fingerprint != result.data_fingerprint:

@@ -10,8 +10,10 @@ import pytest
 
 from competition import cv, gates
 from competition.data import load_competition
+from competition.data.splits import CvScheme
 from competition.errors import ConfigError, DataError
 from competition.experiment import Budget, Experiment
+from competition.registry import CV_SCHEMES
 from competition.runner import RunContext, plan, run
 from competition.scoring import score_eval
 from competition.store import Store, StoreWarning
@@ -335,3 +337,25 @@ def test_a_deadline_stops_training_between_units_and_keeps_what_was_trained(data
     with pytest.raises(TrainingNotAllowed, match="2 unit"):
         run(SPEC, TINY, context(store, data_root, deadline=time.monotonic() + 60))
     assert len(calls) == 1 and len(list((tmp_path / "runs" / "folds").rglob("*.npz"))) == 1
+
+
+def test_ones_own_cv_scheme_is_one_entry_and_its_unpredicted_rows_are_left_out(data_root):
+    def first_half_validates(table, k, seed, val_fraction):
+        half = len(table) // 2
+        return [(np.arange(half, len(table)), np.arange(half))]
+
+    CV_SCHEMES.register("test_first_half", CvScheme(first_half_validates, group_aware=True,
+                                                    predicts="at_most_once"))
+    try:
+        result = run(SPEC.with_(name="digits-first-half", cv="test_first_half:2"), TINY,
+                     RunContext(data_root=data_root, progress_file=False))
+        assert list(result.oof_index) == list(range(result.train_rows // 2))
+        assert "CV scheme:test_first_half" in SPEC.with_(cv="test_first_half:2").user_code()  # keyed by its source
+        CV_SCHEMES.register("test_first_half", CvScheme(first_half_validates, group_aware=True))
+        with pytest.raises(DataError, match="train rows have no OOF prediction"):
+            run(SPEC.with_(name="digits-first-half", cv="test_first_half:2"), TINY,
+                RunContext(data_root=data_root, progress_file=False))
+    finally:
+        CV_SCHEMES.registered.pop("test_first_half")
+    with pytest.raises(ConfigError, match="predicts='twice'"):
+        CvScheme(first_half_validates, group_aware=True, predicts="twice")

@@ -8,6 +8,8 @@ refused with the groups they would split.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,11 +18,6 @@ from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold, St
 
 from ..errors import ConfigError, DataError
 from ..registry import CV_SCHEMES, SpecObject
-
-GROUP_AWARE = {"holdout", "group", "stratified_group", "bootstrap"}
-for _scheme in ("holdout", "kfold", "stratified", "group", "stratified_group", "bootstrap"):
-    CV_SCHEMES.register(_scheme, _scheme)
-
 
 CONFIRM_FRACTION = 0.2  # of a competition's train rows, held out from every search (Experiment(rows="search"))
 CONFIRM_SEED = 20261201  # fixed: one confirmation split per competition, whatever the search or its seeds
@@ -42,47 +39,102 @@ def refuse_group_unaware(table: pd.DataFrame, scheme: str) -> None:
                       "or 'group:<k>' (or 'holdout', which is group-aware)")
 
 
+Folds = list[tuple[np.ndarray, np.ndarray]]
+PREDICTS = ("once", "at_most_once", "out_of_bag")
+
+
+@dataclass(frozen=True)
+class CvScheme:
+    """A registered CV scheme and what the harness needs of it: its folds(table, k, seed, val_fraction),
+    whether it keeps a table's groups apart, and how often it predicts each train row, which decides how
+    the OOF rows are pooled (cv.pool_folds) and whether post-hoc TTA can re-predict them:
+      "once":         every row exactly once (K-fold);
+      "at_most_once": some rows once, the others never (a holdout, one's own splitter);
+      "out_of_bag":   each row zero or several times, its predictions averaged (bagging)."""
+
+    folds: Callable[[pd.DataFrame, int, int, float], Folds]
+    group_aware: bool
+    predicts: str = "once"
+
+    def __post_init__(self):
+        if self.predicts not in PREDICTS:
+            raise ConfigError(f"CvScheme(predicts={self.predicts!r}); use one of {PREDICTS}")
+
+    @property
+    def code(self) -> Callable:
+        """The code behind the entry (one's own scheme is keyed by its source: registry.source_digest)."""
+        return self.folds
+
+
+def cv_entry(name: str) -> CvScheme:
+    """The entry of a scheme name, or of the name a spec gave its own scikit-learn splitter."""
+    entry = CV_SCHEMES.get(name)
+    if isinstance(entry, SpecObject):  # one's own splitter: group leakage is checked on its folds
+        return CvScheme(lambda table, k, seed, val_fraction: splitter_splits(entry.obj, table, name),
+                        group_aware=True, predicts="at_most_once")
+    return entry
+
+
 def make_splits(table: pd.DataFrame, scheme: str = "stratified", n_splits: int = 5, seed: int = 0,
-                val_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
+                val_fraction: float = 0.2) -> Folds:
     """(train_idx, val_idx) pairs over the rows of `table` (label and group columns).
 
     For 'bootstrap', n_splits is the number of members; each trains on a resample
-    (of groups, when groups repeat) and is validated out of bag."""
-    entry = CV_SCHEMES.get(scheme)
-    if isinstance(entry, SpecObject):
-        return splitter_splits(entry.obj, table, scheme)
-    grouped = groups_repeat(table)
-    if grouped and scheme not in GROUP_AWARE:
+    (of groups, when groups repeat) and is validated out of bag; 'holdout' ignores it."""
+    entry = cv_entry(scheme)
+    if groups_repeat(table) and not entry.group_aware:
         refuse_group_unaware(table, scheme)
-    y = table["label"].to_numpy()
+    return entry.folds(table, n_splits, seed, val_fraction)
+
+
+def labels_groups_index(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The labels, the groups (each row its own where the table has none) and the row index."""
     groups = table["group"].to_numpy() if "group" in table else np.arange(len(table))
-    index = np.arange(len(table))
-    if scheme == "bootstrap":
-        return bootstrap_splits(groups if grouped else index, n_splits, seed)
-    if scheme == "holdout":
-        if grouped:  # one fold of a stratified group split holds out ~val_fraction of the groups
-            splitter = StratifiedGroupKFold(max(2, round(1 / val_fraction)), shuffle=True, random_state=seed)
-            return [next(iter(splitter.split(index, y, groups)))]
-        train, val = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=y)
-        return [(np.sort(train), np.sort(val))]
-    if scheme in ("stratified", "stratified_group"):
-        counts = pd.Series(y).value_counts()
-        if counts.min() < n_splits:
-            raise DataError(
-                f"stratified {n_splits}-fold split: class {counts.idxmin()} has only {counts.min()} "
-                f"member(s), fewer than the {n_splits} folds; use fewer folds, merge rare classes, "
-                "or scheme='kfold'")
-    splitters = {
-        "kfold": KFold(n_splits, shuffle=True, random_state=seed),
-        "stratified": StratifiedKFold(n_splits, shuffle=True, random_state=seed),
-        "group": GroupKFold(n_splits, shuffle=True, random_state=seed),
-        "stratified_group": StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed),
-    }
-    groups_arg = groups if "group" in scheme else None
-    return [(train, val) for train, val in splitters[scheme].split(index, y, groups_arg)]
+    return table["label"].to_numpy(), groups, np.arange(len(table))
 
 
-def splitter_splits(splitter, table: pd.DataFrame, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def holdout_folds(table: pd.DataFrame, n_splits: int, seed: int, val_fraction: float) -> Folds:
+    y, groups, index = labels_groups_index(table)
+    if groups_repeat(table):  # one fold of a stratified group split holds out ~val_fraction of the groups
+        splitter = StratifiedGroupKFold(max(2, round(1 / val_fraction)), shuffle=True, random_state=seed)
+        return [next(iter(splitter.split(index, y, groups)))]
+    train, val = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=y)
+    return [(np.sort(train), np.sort(val))]
+
+
+def bagging_folds(table: pd.DataFrame, n_splits: int, seed: int, val_fraction: float) -> Folds:
+    _, groups, index = labels_groups_index(table)
+    return bootstrap_splits(groups if groups_repeat(table) else index, n_splits, seed)
+
+
+def k_fold(splitter_class: type, stratified: bool, grouped: bool) -> Callable[..., Folds]:
+    """The folds of a scikit-learn K-fold splitter class (shuffled, seeded)."""
+    def folds(table: pd.DataFrame, n_splits: int, seed: int, val_fraction: float) -> Folds:
+        y, groups, index = labels_groups_index(table)
+        if stratified:
+            counts = pd.Series(y).value_counts()
+            if counts.min() < n_splits:
+                raise DataError(
+                    f"stratified {n_splits}-fold split: class {counts.idxmin()} has only {counts.min()} "
+                    f"member(s), fewer than the {n_splits} folds; use fewer folds, merge rare classes, "
+                    "or scheme='kfold'")
+        splitter = splitter_class(n_splits, shuffle=True, random_state=seed)
+        return [(train, val) for train, val in splitter.split(index, y, groups if grouped else None)]
+    return folds
+
+
+for _name, _scheme in {
+    "holdout": CvScheme(holdout_folds, group_aware=True, predicts="at_most_once"),
+    "kfold": CvScheme(k_fold(KFold, stratified=False, grouped=False), group_aware=False),
+    "stratified": CvScheme(k_fold(StratifiedKFold, stratified=True, grouped=False), group_aware=False),
+    "group": CvScheme(k_fold(GroupKFold, stratified=False, grouped=True), group_aware=True),
+    "stratified_group": CvScheme(k_fold(StratifiedGroupKFold, stratified=True, grouped=True), group_aware=True),
+    "bootstrap": CvScheme(bagging_folds, group_aware=True, predicts="out_of_bag"),
+}.items():
+    CV_SCHEMES.register(_name, _scheme)
+
+
+def splitter_splits(splitter, table: pd.DataFrame, name: str) -> Folds:
     """One's own scikit-learn splitter (a copy, so its state is fresh), called with the labels and groups;
     folds that put one group on both sides are refused before any training."""
     y = table["label"].to_numpy()
@@ -102,7 +154,7 @@ def splitter_splits(splitter, table: pd.DataFrame, name: str) -> list[tuple[np.n
     return folds
 
 
-def bootstrap_splits(units: np.ndarray, members: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def bootstrap_splits(units: np.ndarray, members: int, seed: int) -> Folds:
     """Bagging: each member trains on a resample of the units (rows or groups), scored out of bag."""
     labels, row_unit = np.unique(units, return_inverse=True)
     splits = []
