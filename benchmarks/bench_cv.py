@@ -1,7 +1,7 @@
 """A 5-fold CV ensemble with TTA on all of fashion within a wall-clock budget.
 
     .venv/bin/python benchmarks/bench_cv.py [--minutes 60] [--folds 5] [--model rescnn_wide]
-    .venv/bin/python benchmarks/bench_cv.py --recipe fast [--seed 0]
+    .venv/bin/python benchmarks/bench_cv.py --recipe fast [--seed 0] [--precision auto --channels-last auto]
 
 It measures the model's training rate, fits the epochs per fold into the
 budget, runs `Experiment(cv="stratified:K")` through the store (./runs), then
@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_train import epochs_within, parse_augmentation  # noqa: E402
+from bench_train import auto_or_bool, chosen_path, epochs_within, parse_augmentation  # noqa: E402
 from fixtures.models import RECIPES  # noqa: E402
 
 from competition.cv import unit_label  # noqa: E402
@@ -75,6 +75,10 @@ def main() -> None:
     parser.add_argument("--experiment-kw", default="{}",
                         help='JSON Experiment fields over the defaults, e.g. {"weight_decay": 0.05}')
     parser.add_argument("--epochs", type=int, help="override the epochs fitted into --minutes")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="the training precision (default: the spec's); 'auto' lets the probe choose")
+    parser.add_argument("--channels-last", type=auto_or_bool, help="auto, true or false (default: the spec's)")
+    parser.add_argument("--compile", type=auto_or_bool, help="auto, true or false (default: the spec's)")
     parser.add_argument("--budget", default="full", help="full: all 60,000 images; smoke: a one-minute check")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -83,11 +87,14 @@ def main() -> None:
     train_rows = 60_000 * (args.folds - 1) // args.folds
     # each fold also scores its val rows every epoch; the last 10% of the budget is for TTA
     per_fold_minutes = 0.9 * args.minutes / args.folds
-    epochs = args.epochs or epochs_within(per_fold_minutes, experiment.model, experiment.model_kw, train_rows,
-                                          scored_rows_per_epoch=60_000 // args.folds,
-                                          batch_size=experiment.batch_size)
-    experiment = experiment.with_(epochs=epochs, seed=args.seed, split_seed=0)
-    print(f"{experiment.name}: {epochs} epochs per fold, {train_rows} train rows per fold", flush=True)
+    spec_path = {name: getattr(experiment, name) for name in ("precision", "channels_last", "compile")}
+    path, rate = chosen_path(args, experiment.model, experiment.model_kw, experiment.batch_size, spec_path)
+    epochs = args.epochs or epochs_within(per_fold_minutes, rate, train_rows,
+                                          scored_rows_per_epoch=60_000 // args.folds)
+    experiment = experiment.with_(epochs=epochs, seed=args.seed, split_seed=0, precision=path["precision"],
+                                  channels_last=path["channels_last"], compile=path["compile"])
+    print(f"{experiment.name}: {epochs} epochs per fold on {path['label']}, {train_rows} train rows per fold",
+          flush=True)
     store = Store("runs")
     context = RunContext(store=store, device=args.device, log=print, progress_file=False)
     # one model per fold: the full budget's three seeds per fold would triple the hour

@@ -105,9 +105,10 @@ def chosen_path(args, model_name: str, model_kw: dict, batch_size: int, spec_pat
     return chosen, FIT_SHARE * chosen["images_per_s"]
 
 
-def epochs_within(minutes: float, rate: float, train_rows: int) -> int:
-    """How many epochs of `train_rows` fit in `minutes` at `rate` training images per second."""
-    epoch_seconds = train_rows / rate
+def epochs_within(minutes: float, rate: float, train_rows: int, scored_rows_per_epoch: int = 0) -> int:
+    """How many epochs of `train_rows` fit in `minutes` at `rate` training images per second, with
+    `scored_rows_per_epoch` scored after each (forward only: taken as a third of training an image)."""
+    epoch_seconds = train_rows / rate + scored_rows_per_epoch / (3 * rate)
     print(f"{epoch_seconds:.0f} s per epoch of {train_rows} rows: {max(1, int(minutes * 60 / epoch_seconds))} "
           f"epochs in {minutes:.1f} min", flush=True)
     return max(1, int(minutes * 60 / epoch_seconds))
