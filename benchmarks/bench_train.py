@@ -18,6 +18,11 @@ minutes, flip: rescnn_wide 0.9360 (0.9386 with TTA), rescnn 0.9245. Twice the
 time does not help with flip alone (20 epochs: 0.9353, train accuracy 99.9%),
 but does with pad-2 crops + flip (20 epochs, 17.8 min: 0.9417, 0.9426 with TTA).
 On this CPU (avx512_bf16, no AMX) bf16 autocast trains at 0.79x fp32 speed.
+That was rescnn; the fast recipe's SpeedNet is the other way round (bench_paths.py): with
+--precision auto --channels-last auto the probe chose bf16 + channels_last (1441-1509 img/s against
+fp32 + channels_last's 896-937, AMD EPYC avx512_bf16 avx512_vnni, no AMX, 2 threads), so 12 epochs fit
+in the 10 minutes instead of 9: seeds 0-5, plain 0.9438 (sd 0.0008; each 0.9440 0.9425 0.9449 0.9432
+0.9442 0.9440), flip TTA 0.9452, 6-view TTA 0.9466 (sd 0.0007); 9.7 min wall per seed on a quiet machine.
 """
 from __future__ import annotations
 

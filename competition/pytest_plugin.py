@@ -19,7 +19,7 @@ import torch
 from _pytest.runner import runtestprotocol
 
 from . import gates
-from .data import data_dir, open_competition
+from .data import BUILTINS, data_dir, open_competition
 from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, Result, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
@@ -370,19 +370,16 @@ def load_competition_by_name(competition_session):
     return competition_session.competition
 
 
-@pytest.fixture(scope="session")
-def fashion(load_competition_by_name):
-    return load_competition_by_name("fashion")
+def builtin_competition_fixture(name: str):
+    """A session fixture named after a built-in competition ("fashion-lt" -> fashion_lt) that opens it once."""
+    def competition(load_competition_by_name):
+        return load_competition_by_name(name)
+    competition.__doc__ = f"The built-in competition {name!r}, opened once per session."
+    return pytest.fixture(competition, scope="session", name=name.replace("-", "_"))
 
 
-@pytest.fixture(scope="session")
-def fashion_lt(load_competition_by_name):
-    return load_competition_by_name("fashion-lt")
-
-
-@pytest.fixture(scope="session")
-def digits(load_competition_by_name):
-    return load_competition_by_name("digits")
+for _builtin in BUILTINS:  # one fixture per built-in competition: fashion, fashion_lt, digits, fashion_photos
+    globals()[f"builtin_{_builtin.replace('-', '_')}"] = builtin_competition_fixture(_builtin)
 
 
 @pytest.fixture(scope="session")

@@ -34,13 +34,9 @@ from fixtures.models import PHOTOS_LITE0
 pytestmark = [pytest.mark.guard]
 
 
-@pytest.fixture(scope="module")
-def photos(load_competition_by_name):
-    return load_competition_by_name("fashion-photos")
-
-
 @pytest.mark.data
-def test_photos_are_full_size_rgb_with_seven_images_per_person(photos):
+def test_photos_are_full_size_rgb_with_seven_images_per_person(fashion_photos):
+    photos = fashion_photos
     assert photos.format == "mask" and len(photos.task.class_names) == 18
     assert photos.train.groupby("group")["path"].count().eq(len(MASK_STEMS)).all()
     for path in list(photos.train["path"][:7]) + list(photos.eval["path"][:3]):
@@ -49,7 +45,8 @@ def test_photos_are_full_size_rgb_with_seven_images_per_person(photos):
 
 
 @pytest.mark.data
-def test_folds_keep_each_person_on_one_side(photos):
+def test_folds_keep_each_person_on_one_side(fashion_photos):
+    photos = fashion_photos
     assert_no_group_leakage(photos.train, make_folds(PHOTOS_LITE0, photos.train), name=photos.name)
 
 
