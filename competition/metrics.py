@@ -133,12 +133,14 @@ def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = T
 
 def higher_is_better(name: str) -> bool:
     """The metric's direction; True for a name that is not a metric (a score the caller maximises)."""
-    key = METRICS.resolve(name)
-    return METRICS.entries[key].higher_is_better if key is not None else True
+    return get_metric(name).higher_is_better if name in METRICS else True
 
 
 def get_metric(name: str) -> Metric:
-    return METRICS.get(name)
+    """The metric's entry; a plain function registered straight into METRICS is taken as fn(y_true, probs),
+    higher is better."""
+    entry = METRICS.get(name)
+    return entry if isinstance(entry, Metric) else Metric(entry)
 
 
 def compute_metrics(y: np.ndarray, probs: np.ndarray, names=("accuracy", "macro_f1")) -> dict[str, float]:

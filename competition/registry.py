@@ -97,7 +97,8 @@ def is_own_code(entry: Any) -> bool:
 def implementation(entry: Any) -> Any:
     """The code behind an entry: what an entry object names as its `code` (a model's factory, a metric's
     score), or what a wrapper wraps (functools.wraps)."""
-    entry = getattr(entry, "code", entry)
+    code = getattr(entry, "code", None)  # an entry's callable; a TorchScript module's .code is a string
+    entry = code if callable(code) else entry
     return inspect.unwrap(entry) if callable(entry) else entry
 
 

@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 
 from competition.errors import ConfigError
 from competition.metrics import METRICS, Metric, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
-    paired_bootstrap, per_class_report, register_metric
+    higher_is_better, paired_bootstrap, per_class_report, register_metric
 from competition.train import balanced_class_weights, create_criterion, create_optimizer, create_scheduler
 
 torch.manual_seed(0)
@@ -127,6 +127,17 @@ def test_a_users_metric_entry_scores_the_bootstrap_its_fast_way_with_the_slow_wa
     finally:
         for name in ("test_balanced_accuracy_slow", "test_balanced_accuracy_fast"):
             METRICS.registered.pop(name)
+
+
+def test_a_plain_function_registered_straight_into_the_registry_is_a_metric_too():
+    METRICS.register("test_plain_accuracy", lambda y, probs: float(np.mean(y == probs.argmax(1))))
+    try:
+        draws = np.random.default_rng(3).integers(0, 300, size=(5, 300))
+        assert np.allclose(bootstrap_scores("test_plain_accuracy", Y, PROBS, draws=draws),
+                           bootstrap_scores("accuracy", Y, PROBS, draws=draws))
+        assert higher_is_better("test_plain_accuracy") and not higher_is_better("log_loss")
+    finally:
+        METRICS.registered.pop("test_plain_accuracy")
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_point():
