@@ -114,9 +114,9 @@ def epochs_within(minutes: float, rate: float, train_rows: int, scored_rows_per_
     """How many epochs of `train_rows` fit in `minutes` at `rate` training images per second, with
     `scored_rows_per_epoch` scored after each (forward only: taken as a third of training an image)."""
     epoch_seconds = train_rows / rate + scored_rows_per_epoch / (3 * rate)
-    print(f"{epoch_seconds:.0f} s per epoch of {train_rows} rows: {max(1, int(minutes * 60 / epoch_seconds))} "
-          f"epochs in {minutes:.1f} min", flush=True)
-    return max(1, int(minutes * 60 / epoch_seconds))
+    epochs = max(1, int(minutes * 60 / epoch_seconds))
+    print(f"{epoch_seconds:.0f} s per epoch of {train_rows} rows: {epochs} epochs in {minutes:.1f} min", flush=True)
+    return epochs
 
 
 def auto_or_bool(text: str) -> bool | str:

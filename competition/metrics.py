@@ -87,8 +87,8 @@ class Metric:
         return self.score
 
 
-def _macro(score: Callable, **kw) -> Callable:
-    return lambda y, p: score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0, **kw)
+def _macro(score: Callable) -> Callable:
+    return lambda y, p: score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0)
 
 
 for _name, _metric in {
