@@ -26,7 +26,7 @@ from .files import writable_folder
 from .baselines import Baselines
 from .gates import ClaimDeferred, Underpowered
 from .html_report import write_html_report
-from .tracking import check_uri, default_uri, log_result, log_study
+from .tracking import open_tracker
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
 from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed, replay_history
@@ -67,8 +67,8 @@ class SessionState:
             self.store = Store(option("--runs-dir"))
             self.reports = writable_folder(Path(option("--reports-dir")).resolve(), "reports dir",
                                            "choose another with --reports-dir")
-            uri = option("--mlflow")
-            self.mlflow_uri = check_uri(default_uri(self.store.root) if uri == "default" else uri) if uri else None
+            self.trackers = {choice: open_tracker(choice, self.store.root)
+                             for choice in tracker_choices(config)}
         except CompetitionError as exc:
             raise pytest.UsageError(str(exc)) from None
         if option("--max-seeds") is not None and option("--max-seeds") < AUTO_SEEDS:
@@ -164,9 +164,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--device", choices=["cpu", "cuda", "auto"], default=None,
                     help="training device (default: the budget's: cpu, or cuda for full)")
     group.addoption("--rerun", action="store_true", help="ignore store hits and train again")
-    group.addoption("--mlflow", nargs="?", const="default", default=None, metavar="URI",
-                    help="log every result to MLflow: a local SQLite store under the runs dir by default, "
-                         "or a tracking URI (http://host:5000); needs `pip install .[mlflow]`")
+    group.addoption("--tracker", action="append", default=[], metavar="NAME[=TARGET]",
+                    help="send every result and search to a tracker when the session ends (registry.TRACKERS; "
+                         "repeatable): mlflow (a local SQLite store under the runs dir, or =URI of a tracking "
+                         "server; needs `pip install .[mlflow]`), jsonl (runs/tracked.jsonl, or =PATH)")
+    group.addoption("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                    help="short for --tracker mlflow[=URI]")
     group.addoption("--minutes", type=float, default=None,
                     help="train for at most this many minutes in the session (default: the budget's; standard 60); "
                          "later runs that would train are reported UNDERPOWERED")
@@ -480,6 +483,34 @@ def guard_lines(figures: list[dict]) -> list[str]:
     return lines
 
 
+def tracker_choices(config: pytest.Config) -> list[str]:
+    """The --tracker choices, with --mlflow [URI] as the one it is short for."""
+    choices = list(config.getoption("--tracker"))
+    if (uri := config.getoption("--mlflow")) is not None:
+        choices.append(f"mlflow={uri}" if uri else "mlflow")
+    return choices
+
+
+def send_to_trackers(state: SessionState, searches: list[dict], terminalreporter) -> None:
+    """Every search, then every result (a search's trials and confirmation as its children), to each tracker.
+    A tracker that fails is named with why; the results stay in the store and the other trackers still get them."""
+    for choice, tracker in state.trackers.items():
+        name = choice.partition("=")[0]
+        try:
+            parents = {}
+            for search in searches:
+                parent = tracker.log_search(search, state.reports / "searches" / search["name"])
+                parents.update({run_name: parent for run_name in search_run_names(search)})
+            for result in state.results.values():
+                tracker.log_result(result, state.reports / "runs" / result.name, parents.get(result.name))
+        except Exception as exc:
+            terminalreporter.write_line(f"tracker {name} failed: {type(exc).__name__}: {exc}; the results are kept "
+                                        f"in the store ({state.store.root}); fix it and run again (store hits are "
+                                        "sent again without training)", red=True)
+            continue
+        terminalreporter.write_line(f"tracker {name}: {len(state.results)} run(s) sent to {tracker.describe()}")
+
+
 WORKER_KEY = "competition_summary"
 
 
@@ -537,17 +568,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
         page = write_html_report(rows, claims, guards, state.reports, searches)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
-    if (uri := state.mlflow_uri) and state.results:
-        parents = {}  # a search's trial and confirmation runs -> the search's parent run
-        for search in searches:
-            parent = log_study(search, uri, state.reports / "searches" / search["name"],
-                               state.store.root / "mlflow-artifacts")
-            parents.update({name: parent for name in search_run_names(search)})
-        for result in state.results.values():
-            log_result(result, uri, state.reports / "runs" / result.name, state.store.root / "mlflow-artifacts",
-                       parent_run_id=parents.get(result.name))
-        terminalreporter.write_line(f"MLflow: {len(state.results)} run(s) logged to {uri} (mlflow ui "
-                                    f"--backend-store-uri {uri})")
+    if state.trackers and state.results:
+        send_to_trackers(state, searches, terminalreporter)
     if claims:
         terminalreporter.section("competition claims")
         for claim in claims:

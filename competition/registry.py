@@ -206,6 +206,7 @@ CV_SCHEMES = Registry("CV scheme", providers=(f"{PACKAGE}.data",))
 CROPS = Registry("crop", providers=(f"{PACKAGE}.data",))
 METRICS = Registry("metric", providers=(f"{PACKAGE}.metrics",))
 ENSEMBLES = Registry("ensemble", providers=(f"{PACKAGE}.ensemble",))
+TRACKERS = Registry("tracker", providers=(f"{PACKAGE}.tracking",))
 # the keywords an Experiment's optimizer_kw may set (competition.train.optim.create_optimizer takes them)
 OPTIMIZER_OPTIONS = ("momentum", "nesterov", "norm_lr_mult", "lookahead_steps", "lookahead_alpha")
 

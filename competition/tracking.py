@@ -1,13 +1,17 @@
-"""Layer 6. Export Results to MLflow, so runs can be compared in its UI.
+"""Layer 6. Trackers: where a session's results and searches are sent when it ends, to be compared in
+another tool. A tracker is an entry in registry.TRACKERS, chosen on the command line:
 
-    pytest experiments --mlflow                      # a local SQLite store: runs/mlflow.db, offline
-    pytest experiments --mlflow http://host:5000     # a tracking server one already runs
+    pytest experiments --tracker mlflow                   # a local SQLite store: runs/mlflow.db, offline
+    pytest experiments --tracker mlflow=http://host:5000  # a tracking server one already runs (--mlflow [URI])
+    pytest experiments --tracker jsonl                    # one JSON line per run: runs/tracked.jsonl
 
-Each Result becomes one MLflow run: the spec as params, the score with its
-interval bounds and the eval metrics as metrics, every unit's per-epoch history
-as metric steps, the plots and OOF/eval probabilities as artifacts, and tags for
-the budget, the commit and the store key. mlflow is an optional dependency
-(`pip install .[mlflow]`), imported only when tracking is asked for.
+An entry is a factory `(target, runs_dir) -> Tracker`, called when the session starts (so a bad target is
+a usage error before any training: raise ConfigError), with `target` the text after '=' or None.
+
+MLflow: each Result becomes one run: the spec as params, the score with its interval bounds and the eval
+metrics as metrics, every unit's per-epoch history as metric steps, the plots and OOF/eval probabilities as
+artifacts, and tags for the budget, the commit and the store key; a search is a parent run of its trials.
+mlflow is an optional dependency (`pip install .[mlflow]`), imported only when it is asked for.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import json
 import socket
 import tempfile
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -25,8 +30,32 @@ from .experiment import Result
 from .files import writable_folder
 from .report import score_interval
 from .provenance import environment
+from .registry import TRACKERS
 
 EXPERIMENT = "competition"
+
+
+class Tracker(Protocol):
+    """What a tracker entry's factory returns. The plugin calls log_search for every search first, then
+    log_result for every result (parent: what log_search returned for the search that ran it, else None)."""
+
+    def log_search(self, search: dict, plots_dir: Path | None) -> str | None:
+        """Log a search (SearchReport.to_dict()); returns an id its runs can name as their parent."""
+        ...
+
+    def log_result(self, result: Result, report_dir: Path | None, parent: str | None = None) -> str | None:
+        """Log one Result (report_dir: its run report's folder, with the plots); returns its id there."""
+        ...
+
+    def describe(self) -> str:
+        """Where the runs went and how to look at them, for the session's summary."""
+        ...
+
+
+def open_tracker(choice: str, runs_dir: Path) -> Tracker:
+    """'NAME' or 'NAME=TARGET' (the --tracker option) -> the tracker, its target checked now."""
+    name, _, target = choice.partition("=")
+    return TRACKERS.get(name.strip())(target.strip() or None, Path(runs_dir))
 
 
 def default_uri(runs_dir: Path) -> str:
@@ -141,3 +170,63 @@ def log_result(result: Result, uri: str, report_dir: Path | None = None, artifac
             client.log_artifact(run_id, str(plot), "plots")
     client.set_terminated(run_id)
     return run_id
+
+
+class MlflowTracker:
+    def __init__(self, uri: str, artifact_root: Path):
+        self.uri, self.artifact_root = check_uri(uri), artifact_root
+
+    def log_search(self, search: dict, plots_dir: Path | None) -> str | None:
+        return log_study(search, self.uri, plots_dir, self.artifact_root)
+
+    def log_result(self, result: Result, report_dir: Path | None, parent: str | None = None) -> str | None:
+        return log_result(result, self.uri, report_dir, self.artifact_root, parent_run_id=parent)
+
+    def describe(self) -> str:
+        return f"MLflow at {self.uri} (mlflow ui --backend-store-uri {self.uri})"
+
+
+@TRACKERS.register("mlflow")
+def mlflow_tracker(target: str | None, runs_dir: Path) -> MlflowTracker:
+    """MLflow runs: a local SQLite store under the runs dir, or the tracking URI given as the target."""
+    return MlflowTracker(target or default_uri(runs_dir), runs_dir / "mlflow-artifacts")
+
+
+class JsonLinesTracker:
+    """One JSON line per result and per search appended to a file: the spec, the score with its interval,
+    the eval metrics, the store key and the commit; for reading with pandas.read_json(path, lines=True)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"--tracker jsonl={path}: not a file; give a file to append to: --tracker jsonl=PATH")
+        writable_folder(path.parent, "tracker file's folder", "give another file: --tracker jsonl=PATH")
+
+    def append(self, record: dict) -> str:
+        line = json.dumps(record, default=str)
+        with self.path.open("a") as out:
+            out.write(line + "\n")
+        return record["id"]
+
+    def log_search(self, search: dict, plots_dir: Path | None) -> str | None:
+        best, confirmation = search.get("best") or {}, search.get("confirmation") or {}
+        return self.append({"id": f"search:{search['name']}", "kind": "search", "name": search["name"],
+                            "study": search["study"], "metric": search["metric"], "trials": len(search["trials"]),
+                            "best": best, "confirmation": confirmation, "commit": environment()["commit"]})
+
+    def log_result(self, result: Result, report_dir: Path | None, parent: str | None = None) -> str | None:
+        point, low, high = score_interval(result)
+        return self.append({"id": result.key, "kind": "result", "name": result.name, "parent": parent,
+                            "budget": result.budget, "metric": result.metric, "seeds": result.n_seeds,
+                            "score": point, "score_low": low, "score_high": high,
+                            "eval_metrics": result.eval_metrics, "spec": result.spec,
+                            "commit": environment()["commit"], "report": str(report_dir) if report_dir else None})
+
+    def describe(self) -> str:
+        return f"{self.path} (pandas.read_json(path, lines=True))"
+
+
+@TRACKERS.register("jsonl")
+def jsonl_tracker(target: str | None, runs_dir: Path) -> JsonLinesTracker:
+    """A JSON-lines file: runs/tracked.jsonl, or the path given as the target."""
+    return JsonLinesTracker((Path(target) if target else runs_dir / "tracked.jsonl").resolve())

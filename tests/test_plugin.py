@@ -339,3 +339,67 @@ def test_claims_plan_one_look_when_the_minutes_cannot_reach_a_second_pass(pytest
         assert order.count("small") == 1 and 'looks" value="1"' in junit
     else:
         assert "[claim planned]" not in outcome.stdout.str() and order.count("small") >= 2
+
+
+TRACKER_CONFTEST = """
+import json
+from pathlib import Path
+from competition.errors import ConfigError
+from competition.registry import TRACKERS
+
+class ListTracker:
+    def __init__(self, path):
+        self.path = path
+    def log_search(self, search, plots_dir):
+        return None
+    def log_result(self, result, report_dir, parent=None):
+        with open(self.path, "a") as out:
+            out.write(json.dumps({"name": result.name, "score": result.score(), "report": str(report_dir)}) + "\\n")
+        return result.name
+    def describe(self):
+        return f"the list at {self.path}"
+
+@TRACKERS.register("mine")
+def mine(target, runs_dir):
+    if target == "refuse":
+        raise ConfigError("mine: refused on purpose")
+    return ListTracker(Path(target or runs_dir / "mine.txt"))
+"""
+
+
+def test_a_tracker_of_ones_own_is_one_registration_and_jsonl_is_built_in(pytester, data_root):
+    """A tracker registered in conftest.py gets every result at the end of the session beside the built-in
+    jsonl one; a target it refuses is a usage error before any test runs."""
+    import json
+
+    pytester.makeconftest(TRACKER_CONFTEST)
+    pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
+    common = ("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero", "--runs-dir=runs")
+    refused = pytester.runpytest(*common, "--tracker", "mine=refuse")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*mine: refused on purpose*"])
+    unknown = pytester.runpytest(*common, "--tracker", "minee")
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    unknown.stderr.fnmatch_lines(["*unknown tracker 'minee'*"])
+
+    result = pytester.runpytest(*common, "--tracker", "mine", "--tracker", "jsonl")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*tracker mine: 1 run(s) sent to the list at*mine.txt*",
+                                 "*tracker jsonl: 1 run(s) sent to*tracked.jsonl*"])
+    mine = [json.loads(line) for line in (pytester.path / "runs" / "mine.txt").read_text().splitlines()]
+    assert [row["name"] for row in mine] == ["digits-tiny"] and 0.0 < mine[0]["score"] <= 1.0
+    line, = [json.loads(text) for text in (pytester.path / "runs" / "tracked.jsonl").read_text().splitlines()]
+    assert line["name"] == "digits-tiny" and line["kind"] == "result" and line["budget"] == "smoke"
+    assert line["score"] == pytest.approx(mine[0]["score"]) and line["score_low"] <= line["score"] <= line["score_high"]
+    assert line["spec"]["model"] == "rescnn" and len(line["id"]) > 8
+
+
+def test_a_tracker_that_fails_at_the_end_is_named_and_the_others_still_get_the_results(pytester, data_root):
+    pytester.makeconftest(TRACKER_CONFTEST.replace('out.write(', 'raise OSError("disk gone"); out.write('))
+    pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-k", "clears_zero", "--runs-dir=runs",
+                                "--tracker", "mine", "--tracker", "jsonl=out/lines.jsonl")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*tracker mine failed: OSError: disk gone; the results are kept in the store*",
+                                 "*tracker jsonl: 1 run(s) sent to*lines.jsonl*"])
+    assert len((pytester.path / "out" / "lines.jsonl").read_text().splitlines()) == 1
