@@ -104,7 +104,7 @@ def main() -> None:
     wall, cpu = (time.perf_counter() - wall) / 60, (time.process_time() - cpu) / 60
 
     answers = eval_answers(load_builtin("fashion"))
-    fold_probs = [store.load_unit(result.unit_key, unit_label(fold, experiment.seed)).eval_probs
+    fold_probs = [store.load_unit(result.provenance.unit_key, unit_label(fold, experiment.seed)).eval_probs
                   for fold in range(args.folds)]
     fold_acc = [compute_metrics(answers, p, ("accuracy",))["accuracy"] for p in fold_probs]
     best = fold_probs[int(np.argmax(fold_acc))]

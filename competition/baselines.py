@@ -76,24 +76,24 @@ class Baselines:
             measures["eval"] = measure_values(result, "eval", answers).tolist()
             measures["class_recall"] = measure_values(result, "class_recall", answers).tolist()
         records = self.read(result.name, result.budget)
-        earlier = records.get(result.data_fingerprint, {})
+        earlier = records.get(result.provenance.data_fingerprint, {})
         if earlier.get("key") == result.key:  # the same run, recorded by another guard: keep its other measures
             measures = {**earlier["measures"], **measures}
-        records[result.data_fingerprint] = {
+        records[result.provenance.data_fingerprint] = {
             "metric": result.metric, "measures": measures, "seeds": result.n_seeds, "key": result.key,
             "promoted": time.strftime("%Y-%m-%d"), "environment": environment()}
         self.write(result.name, result.budget, records)
-        return records[result.data_fingerprint]
+        return records[result.provenance.data_fingerprint]
 
     def get(self, result: Result) -> dict:
         """The baseline for this result's data; a clear error when it is missing or foreign."""
         path = self.path(result.name, result.budget)
         records = self.read(result.name, result.budget)
-        baseline = records.get(result.data_fingerprint)
+        baseline = records.get(result.provenance.data_fingerprint)
         if baseline is None:
             other = sorted(records)
             raise AssertionError(
-                f"{result.name}: no baseline for this data (fingerprint {result.data_fingerprint}) in {path}"
+                f"{result.name}: no baseline for this data (fingerprint {result.provenance.data_fingerprint}) in {path}"
                 + (f"; it holds baselines for different data: {other}" if other else "")
                 + "; run with --update-baselines to record one")
         if baseline.get("metric") != result.metric:

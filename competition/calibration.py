@@ -20,7 +20,7 @@ from itertools import combinations
 import numpy as np
 from scipy.stats import t as t_dist
 
-from .experiment import Experiment, Result
+from .experiment import Experiment, Provenance, Result
 from .gates import claim_interval, interval_level, seed_rounds, verdict
 from .metrics import seed_variance, t_mde
 
@@ -59,7 +59,8 @@ def as_result(name: str, y: np.ndarray, probs: np.ndarray) -> Result:
     return Result(name=name, spec={}, budget="synthetic", key="", class_names=[str(c) for c in range(CLASSES)],
                   metric="accuracy", y=y, oof_index=np.arange(len(y)), oof_probs=probs.mean(0),
                   eval_ids=np.arange(1), eval_probs=probs.mean(0)[:1], folds=folds, seconds=0.0,
-                  seed_oof_probs=probs, seed_eval_probs=probs[:, :1], data_fingerprint="synthetic")
+                  seed_oof_probs=probs, seed_eval_probs=probs[:, :1],
+                  provenance=Provenance(data_fingerprint="synthetic"))
 
 
 class SeedPools:

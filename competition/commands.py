@@ -137,14 +137,14 @@ def result_for(competition, name_or_key: str, runs_dir: str):
         raise CompetitionError(f"{name_or_key}: no readable result of that name or key in the store "
                                f"{runs_dir}; `python -m competition runs` lists them")
     current = competition.content_digest
-    if result.competition_digest == current:
+    if result.provenance.competition_digest == current:
         return result
     for run in store.runs():  # an older run of that name may match the data as it is now
         if run["name"] == result.name and "damaged" not in run and run["key"] != result.key:
             older = store.load_result(run["key"])
-            if older is not None and older.competition_digest == current:
+            if older is not None and older.provenance.competition_digest == current:
                 return older
-    trained_on = result.competition_digest or "(not recorded: trained before results recorded it)"
+    trained_on = result.provenance.competition_digest or "(not recorded: trained before results recorded it)"
     raise CompetitionError(f"{result.name} (key {result.key}) was trained on competition content {trained_on}, but "
                            f"{competition.root} is now {current} (its images, labels, eval ids or task changed, or "
                            "it is another competition); rerun the experiment on this data before submitting")

@@ -17,7 +17,7 @@ from .augment import create_augmentation
 from .data import CachedDataset
 from .data.splits import check_disjoint, cv_entry, make_splits
 from .errors import ConfigError, DataError
-from .experiment import EVAL_METRICS, Budget, Experiment, PreparedData, Result
+from .experiment import EVAL_METRICS, Budget, Experiment, PreparedData, Provenance, Result
 from .metrics import compute_metrics
 from .models import create_model
 from .train import Callback, TrainConfig, balanced_class_weights, fit, predict, seed_everything
@@ -222,5 +222,6 @@ def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: st
                   y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=seed_oof.mean(0),
                   eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,
                   seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, groups=groups,
-                  data_fingerprint=data.fingerprint, competition_digest=data.competition_digest,
-                  skipped=data.skipped, train_rows=len(data.table), unit_key=unit_key, execution=execution or {})
+                  provenance=Provenance(data_fingerprint=data.fingerprint, competition_digest=data.competition_digest,
+                                        skipped=data.skipped, train_rows=len(data.table), unit_key=unit_key,
+                                        execution=execution or {}))

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import CachedDataset
 from .errors import ConfigError
-from .experiment import EVAL_METRICS
+from .experiment import EVAL_METRICS, Provenance
 from .metrics import compute_metrics
 from .models import create_model
 from .registry import ENSEMBLES
@@ -48,9 +48,10 @@ def check_compatible(results) -> None:
             raise ConfigError(f"{r.name} has {r.oof_probs.shape[1]} classes, {first.name} {first.oof_probs.shape[1]}")
         if not np.array_equal(r.eval_ids, first.eval_ids):
             raise ConfigError(f"{r.name} and {first.name} predicted different eval ids")
-        if r.competition_digest and first.competition_digest and r.competition_digest != first.competition_digest:
-            raise ConfigError(f"{r.name} was trained on competition content {r.competition_digest}, {first.name} on "
-                              f"{first.competition_digest}; rerun the older one on the data as it is now")
+        digest, first_digest = r.provenance.competition_digest, first.provenance.competition_digest
+        if digest and first_digest and digest != first_digest:
+            raise ConfigError(f"{r.name} was trained on competition content {digest}, {first.name} on "
+                              f"{first_digest}; rerun the older one on the data as it is now")
 
 
 def ensemble_result(results, name: str, how: str, combine: Callable, answers=None, **extra):
@@ -68,13 +69,16 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
     eval_probs = seed_eval.mean(0)
     inherited = {k: first.spec[k] for k in ("data", "cv") if k in first.spec}  # rows are the members' rows
     spec = {"ensemble": how, "members": members, "member_keys": [r.key for r in results], **inherited, **extra}
+    trained_on = first.provenance  # the members' data: same rows, same competition content (check_compatible)
+    provenance = Provenance(data_fingerprint=trained_on.data_fingerprint,
+                            competition_digest=trained_on.competition_digest, skipped=trained_on.skipped,
+                            train_rows=trained_on.train_rows, members=members,
+                            cache_hit=all(r.provenance.cache_hit for r in results))
     return replace(first, name=name, spec=spec, key="",
-                   unit_key="",
                    oof_probs=seed_oof.mean(0), eval_probs=eval_probs, seed_oof_probs=seed_oof,
-                   seed_eval_probs=seed_eval, folds=[], members=members,
-                   seconds=float(sum(r.seconds for r in results)), cache_hit=all(r.cache_hit for r in results),
+                   seed_eval_probs=seed_eval, folds=[], seconds=float(sum(r.seconds for r in results)),
                    eval_metrics=compute_metrics(answers, eval_probs, EVAL_METRICS) if answers is not None else None,
-                   path=None)
+                   provenance=provenance)
 
 
 def create_ensemble(how: str, results, name: str | None = None, answers=None, **options):
@@ -182,7 +186,8 @@ def boosting_on_features(reference, train_features: np.ndarray, eval_features: n
 
     single = replace(reference, seed_oof_probs=None, seed_eval_probs=None)
     result = ensemble_result([single, single], name, "boosting_on_features", combine, answers)
-    return replace(result, members=[], cache_hit=False, seconds=time.perf_counter() - started)
+    return replace(result, provenance=replace(result.provenance, members=[], cache_hit=False),
+                   seconds=time.perf_counter() - started)
 
 
 def frozen_features(experiment, budget="smoke", context: RunContext | None = None):

@@ -11,7 +11,7 @@ compiled path is chosen only when its compile time pays back within the run's st
 
 The probe is cached in the store's root per machine (CPU model and ISA flags, GPU name, torch version)
 and model shape, so a spec keys to the same path on every run on one machine; the chosen path is
-written into the spec (its store key) and the probe's figures into Result.execution.
+written into the spec (its store key) and the probe's figures into Result.provenance.execution.
 """
 from __future__ import annotations
 

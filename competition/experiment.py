@@ -11,7 +11,7 @@ import copy
 import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -382,6 +382,26 @@ class Experiment:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where a Result came from, apart from what it measured: the data and competition content it was trained
+    on, where the store keeps its units, the execution path, an ensemble's members, and whether it was served
+    from the store (and from which entry folder). Everything but cache_hit and path is stored with it."""
+
+    data_fingerprint: str = ""
+    competition_digest: str = ""  # the competition's content (files, labels, task) it was trained on
+    skipped: list[dict] = field(default_factory=list)  # train rows left out, their images missing (on_missing)
+    train_rows: int = 0           # rows of the (budget-scaled) train table
+    unit_key: str = ""            # where the store keeps its units (fold x seed outputs and weights)
+    execution: dict = field(default_factory=dict)  # the execution path and how it was chosen (runner.plan_execution)
+    members: list[str] = field(default_factory=list)  # an ensemble's members, by name
+    cache_hit: bool = False       # served from the store
+    path: Path | None = None      # the store entry it was read from
+
+    STORED: ClassVar[tuple[str, ...]] = ("data_fingerprint", "competition_digest", "skipped", "train_rows",
+                                         "unit_key", "execution", "members")
+
+
+@dataclass(frozen=True)
 class Result:
     """What a run produced. OOF rows index the (budget-scaled) train table. Built once: a changed view of
     it (scored on eval answers, served from the store, renamed) is a new Result (dataclasses.replace).
@@ -408,15 +428,7 @@ class Result:
     seed_eval_probs: np.ndarray | None = None
     groups: np.ndarray | None = None   # group of each OOF row, for a bootstrap by group
     eval_metrics: dict | None = None   # only where eval answers exist (scored by competition.scoring)
-    data_fingerprint: str = ""
-    competition_digest: str = ""  # the competition's content (files, labels, task) it was trained on
-    skipped: list[dict] = field(default_factory=list)  # train rows left out, their images missing (on_missing)
-    unit_key: str = ""            # where the store keeps its units (fold x seed outputs and weights)
-    train_rows: int = 0           # rows of the (budget-scaled) train table
-    cache_hit: bool = False
-    members: list[str] = field(default_factory=list)
-    execution: dict = field(default_factory=dict)  # the execution path and how it was chosen (runner.plan_execution)
-    path: Path | None = None
+    provenance: Provenance = field(default_factory=Provenance)
 
     # --- seeds ------------------------------------------------------------------------
     def seed_probs(self) -> np.ndarray:
@@ -481,7 +493,8 @@ ARRAY_FIELDS = ("y", "oof_index", "oof_probs", "eval_ids", "eval_probs", "seed_o
 
 def result_to_json(result: Result) -> dict:
     """The Result's scalars and lists (arrays go to result_arrays)."""
-    data = {k: v for k, v in result.__dict__.items() if k not in (*ARRAY_FIELDS, "path", "cache_hit")}
+    data = {k: v for k, v in result.__dict__.items() if k not in (*ARRAY_FIELDS, "provenance")}
+    data.update({k: getattr(result.provenance, k) for k in Provenance.STORED})  # flat: the stored format is unchanged
     return json.loads(json.dumps(data, default=float))
 
 
@@ -494,8 +507,9 @@ def result_arrays(result: Result) -> dict[str, np.ndarray]:
 
 
 def result_from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Result:
-    given: dict[str, Any] = {**meta, **{k: arrays.get(k) for k in ARRAY_FIELDS}}
-    return Result(**given)
+    given: dict[str, Any] = {k: v for k, v in meta.items() if k not in Provenance.STORED}
+    given.update({k: arrays.get(k) for k in ARRAY_FIELDS})
+    return Result(**given, provenance=Provenance(**{k: v for k, v in meta.items() if k in Provenance.STORED}))
 
 
 @dataclass

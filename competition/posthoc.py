@@ -27,11 +27,11 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
     budget: the Budget the result was trained at, where it is not one of the named budgets."""
     context = context or RunContext()
     store = context.store
-    if store is None or not result.unit_key:
+    if store is None or not result.provenance.unit_key:
         raise ConfigError(f"{result.name}: TTA after training needs the unit weights from the store; "
                           "run the experiment with a store")
     name = name or f"{result.name}+tta"
-    key = store.key({"tta_of": result.key, "views": list(views), "merge": how}, result.data_fingerprint,
+    key = store.key({"tta_of": result.key, "views": list(views), "merge": how}, result.provenance.data_fingerprint,
                     result.budget)
     if not context.rerun and (hit := store.load_result(key, name)) is not None:
         return hit
@@ -41,16 +41,17 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
                           "several members); set tta in the Experiment")
     planned = plan(experiment, budget or result.budget, context, choose_path=False)
     data = planned.data
-    if data.fingerprint != result.data_fingerprint:
-        raise ConfigError(f"{result.name}: trained on data {result.data_fingerprint}, but {experiment.data} is now "
-                          f"{data.fingerprint} (its images or labels changed); rerun the experiment before TTA")
+    if data.fingerprint != result.provenance.data_fingerprint:
+        raise ConfigError(f"{result.name}: trained on data {result.provenance.data_fingerprint}, but "
+                          f"{experiment.data} is now {data.fingerprint} (its images or labels changed); rerun the "
+                          "experiment before TTA")
     position = {row: i for i, row in enumerate(result.oof_index)}
     seeds, device = planned.seeds, planned.device
     seed_oof = np.zeros((len(seeds), *result.oof_probs.shape), np.float32)
     seed_eval = np.zeros((len(seeds), *result.eval_probs.shape), np.float32)
     folds_per_seed = len(planned.units) // len(seeds)
     for unit in planned.units:
-        weights = store.verified_weights(result.unit_key, unit.label)
+        weights = store.verified_weights(result.provenance.unit_key, unit.label)
         model = create_model(experiment.model, len(result.class_names), in_chans=data.images.shape[3],
                              input_size=data.images.shape[1:3], pretrained=weights, **experiment.model_kw)
         s = seeds.index(unit.seed)
@@ -61,6 +62,7 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
                                         device=device) / folds_per_seed
     with_tta = replace(result, name=name, key=key, oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
                        seed_oof_probs=seed_oof, seed_eval_probs=seed_eval,
-                       spec={**result.spec, "tta": list(views), "tta_merge": how}, cache_hit=False, eval_metrics=None)
+                       spec={**result.spec, "tta": list(views), "tta_merge": how}, eval_metrics=None,
+                       provenance=replace(result.provenance, cache_hit=False, path=None))
     store.save_result(key, with_tta)
     return with_tta

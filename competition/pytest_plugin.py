@@ -96,7 +96,7 @@ class SessionState:
     def keep(self, result) -> None:
         """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
         if not result.key:
-            result = replace(result, key=self.store.key({"posthoc": result.spec}, result.data_fingerprint,
+            result = replace(result, key=self.store.key({"posthoc": result.spec}, result.provenance.data_fingerprint,
                                                         result.budget))
             self.store.save_result(result.key, result)
         write_run_report(result, self.reports / "runs" / result.name)

@@ -152,14 +152,15 @@ def fill_run_report(result, out: Path) -> None:
     point, low, high = score_interval(result)
     applied = next((f["applied"] for f in result.folds if "applied" in f), None)
     lines = [f"# {result.name}", "", f"- budget: {result.budget}; units (fold x seed): {len(result.folds)}; "
-             f"OOF samples: {len(result.y)}; {result.seconds:.1f}s" + (" (store hit)" if result.cache_hit else ""),
+             f"OOF samples: {len(result.y)}; {result.seconds:.1f}s"
+             + (" (store hit)" if result.provenance.cache_hit else ""),
              f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (mean of {result.n_seeds} seed(s); 95% "
              "two-level bootstrap CI over seeds and rows)"]
     if applied:  # what the budget made of the spec, which may ask for more
         lines.append(f"- trained as the budget applied it: {applied['epochs']} epochs, batch {applied['batch_size']}, "
                      f"{applied['train_rows']} train rows per unit")
-    if result.execution:
-        lines.append(execution_line(result.execution))
+    if result.provenance.execution:
+        lines.append(execution_line(result.provenance.execution))
     if result.folds:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
         lines += [f"- {name} over {len(result.folds)} unit(s) (fold x seed): {v['mean']:.4f} +- {v['std']:.4f}"
@@ -167,10 +168,10 @@ def fill_run_report(result, out: Path) -> None:
     empty = classes.loc[classes["support"] == 0, "class"].tolist()
     if empty:
         lines.append(f"- classes with no OOF rows (empty in the training data): {empty}")
-    if result.skipped:
-        shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in result.skipped[:5])
-        lines.append(f"- {len(result.skipped)} train row(s) skipped, their images missing: {shown}"
-                     + (" ..." if len(result.skipped) > 5 else ""))
+    if result.provenance.skipped:
+        shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in result.provenance.skipped[:5])
+        lines.append(f"- {len(result.provenance.skipped)} train row(s) skipped, their images missing: {shown}"
+                     + (" ..." if len(result.provenance.skipped) > 5 else ""))
     trust = validation_trust(result)
     if trust:
         lines.append(f"- eval {result.metric}: {trust['eval']:.4f}; inside the validation CI: "
@@ -203,7 +204,7 @@ def leaderboard_rows(results) -> list[dict]:
                      "metric": r.metric, "score": point, "low": low, "high": high, "seeds": r.n_seeds,
                      "gap": r.gap() if r.folds else float("nan"),
                      "eval": (r.eval_metrics or {}).get(r.metric, float("nan")),
-                     "seconds": r.seconds, "cached": r.cache_hit, "key": r.key})
+                     "seconds": r.seconds, "cached": r.provenance.cache_hit, "key": r.key})
     return rank_within_groups(rows)
 
 

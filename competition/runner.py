@@ -97,8 +97,8 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
 
 def result_mismatch(result: Result, data: PreparedData, seeds: int) -> str | None:
     """Why a stored Result does not fit this data, or None."""
-    if result.train_rows != len(data.table) or len(result.class_names) != data.num_classes:
-        return (f"it has {result.train_rows} train rows and {len(result.class_names)} classes; the data has "
+    if result.provenance.train_rows != len(data.table) or len(result.class_names) != data.num_classes:
+        return (f"it has {result.provenance.train_rows} train rows and {len(result.class_names)} classes; the data has "
                 f"{len(data.table)} and {data.num_classes}")
     if not np.array_equal(result.eval_ids.astype(str), data.eval_ids.astype(str)):
         return "its eval ids are not the data's"
@@ -126,7 +126,7 @@ def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, d
                    store: Store | None) -> tuple[Experiment, dict]:
     """The spec with its execution path fixed (competition.execution): as written, or, where it says
     'auto', the fastest path a probe of its model measured on this machine (cached in the store's root).
-    Returns the spec and the record of the choice (Result.execution)."""
+    Returns the spec and the record of the choice (Result.provenance.execution)."""
     precision, channels_last, compile_ = experiment.precision, experiment.channels_last, experiment.compile
     if precision not in ("auto", *supported_precisions(device)):
         raise ConfigError(f"{experiment.name}: precision={precision!r} is not supported on {device} here "
@@ -185,7 +185,7 @@ class RunPlan:
     seeds: list[int]
     unit_key: str       # where the store keeps the units (not the seed count: a new seed trains only itself)
     result_key: str     # where the store keeps the Result
-    execution: dict     # the execution path and how it was chosen (Result.execution)
+    execution: dict     # the execution path and how it was chosen (Result.provenance.execution)
 
 
 def plan(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None,
@@ -216,7 +216,7 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
             (hit := store.load_result(planned.result_key, experiment.name)) is not None:
         if (mismatch := result_mismatch(hit, data, len(planned.seeds))) is None:
             return hit
-        store.report_corrupt(hit.path, StoreIntegrityError(mismatch))
+        store.report_corrupt(hit.provenance.path, StoreIntegrityError(mismatch))
     job = UnitJob(planned.experiment, data, planned.units, planned.budget, planned.device, store, planned.unit_key,
                   rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
                   on_epoch=context.on_epoch, on_trained=context.on_trained)

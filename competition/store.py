@@ -228,7 +228,8 @@ class Store:
             except Exception as exc:
                 self.report_corrupt(entry, exc)
                 return None
-            return replace(result, cache_hit=True, path=entry, name=name or result.name)
+            return replace(result, name=name or result.name,
+                           provenance=replace(result.provenance, cache_hit=True, path=entry))
         return None
 
     def runs(self) -> list[dict]:

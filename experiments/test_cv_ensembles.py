@@ -31,7 +31,7 @@ ENSEMBLE_CLAIMS = {"soft_vote": "beats:0.01", "hard_vote": "not_worse:0.005", "w
 
 
 def test_cv_predicts_every_train_row_exactly_once(small_cnn_cv):
-    assert len(np.unique(small_cnn_cv.oof_index)) == len(small_cnn_cv.oof_index) == small_cnn_cv.train_rows
+    assert len(np.unique(small_cnn_cv.oof_index)) == len(small_cnn_cv.oof_index) == small_cnn_cv.provenance.train_rows
     assert len(small_cnn_cv.folds) == 5 * small_cnn_cv.n_seeds
 
 
@@ -54,7 +54,7 @@ def test_bagging_scores_out_of_bag(run_experiment):
     bagged = run_experiment(SMALL_CNN.with_(name="small_cnn-bagging3", cv="bootstrap:3"))
     # a row is out of bag for one member with odds (1 - 1/n)^n ~ 1/e, so for at least one
     # of 3 members with odds 1 - (1 - 1/e)^3 ~ 0.748 (measured: 0.748 of 3,000 rows)
-    coverage = len(bagged.oof_index) / bagged.train_rows
+    coverage = len(bagged.oof_index) / bagged.provenance.train_rows
     assert 0.72 < coverage < 0.78, f"OOB coverage {coverage:.3f}"
 
 

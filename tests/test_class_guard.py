@@ -8,7 +8,7 @@ import pytest
 
 from competition import gates
 from competition.baselines import Baselines
-from competition.experiment import Result
+from competition.experiment import Provenance, Result
 
 C, ROWS_PER_CLASS = 10, 300
 ANSWERS = np.repeat(np.arange(C), ROWS_PER_CLASS)
@@ -35,7 +35,7 @@ def eval_result(rng, seeds: int, recall=BASE_RECALL, seed_sd: float = 0.03, swap
     return Result(name="guard", spec={}, budget="smoke", key="", class_names=[f"c{c}" for c in range(C)],
                   metric="accuracy", y=ANSWERS, oof_index=np.arange(len(ANSWERS)), oof_probs=seed_probs.mean(0),
                   eval_ids=np.arange(len(ANSWERS)), eval_probs=seed_probs.mean(0), folds=folds, seconds=1.0,
-                  seed_oof_probs=seed_probs, seed_eval_probs=seed_probs, data_fingerprint="fp")
+                  seed_oof_probs=seed_probs, seed_eval_probs=seed_probs, provenance=Provenance(data_fingerprint="fp"))
 
 
 def recorded(tmp_path, rng, seeds: int = 8) -> Baselines:

@@ -92,13 +92,14 @@ def test_a_run_set_to_auto_skips_the_path_a_claim_refused_and_says_so(data_root,
     spec = SPEC.with_(channels_last="auto")
     context = RunContext(store=store, data_root=data_root, progress_file=False)
     first = run(spec, TINY, context)
-    chosen_layout = first.execution["path"].split("+")[1] == "channels_last"
+    chosen_layout = first.provenance.execution["path"].split("+")[1] == "channels_last"
     execution.record_path_verdict(store.root, "cpu", {"channels_last": chosen_layout}, "fail",
                                   {"delta": -0.02, "low": -0.03, "high": -0.01})
     second = run(spec, TINY, context)
-    assert second.execution["probe_cached"] and second.execution["path"] != first.execution["path"]
-    assert list(second.execution["refused"]) == [first.execution["path"]] and second.key != first.key
-    assert f"not {first.execution['path']}: " in execution_line(second.execution)
+    chose, then = first.provenance.execution, second.provenance.execution
+    assert then["probe_cached"] and then["path"] != chose["path"]
+    assert list(then["refused"]) == [chose["path"]] and second.key != first.key
+    assert f"not {first.provenance.execution['path']}: " in execution_line(second.provenance.execution)
 
 
 def test_a_probe_is_kept_per_machine_and_shape_and_a_damaged_cache_costs_a_probe(tmp_path):
@@ -123,19 +124,20 @@ def test_a_spec_set_to_auto_trains_on_the_probed_path_keys_to_it_and_repeats_bit
     store = Store(tmp_path / "runs")
     spec = SPEC.with_(precision="auto", channels_last="auto")
     first = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
-    chosen = first.execution
+    chosen = first.provenance.execution
     assert chosen["chosen_by"] == "probe" and not chosen["probe_cached"] and chosen["cpu"]
     assert len(chosen["probe"]) == 2 * len(supported_precisions("cpu"))
     assert first.spec.get("precision", "fp32") != "auto" and first.spec.get("channels_last", True) != "auto"
     again = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
-    assert again.cache_hit and again.key == first.key and again.execution == chosen  # the probe was cached
+    assert again.provenance.cache_hit and again.key == first.key
+    assert again.provenance.execution == chosen  # the probe was cached
     retrained = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False, rerun=True))
     assert np.array_equal(retrained.oof_probs, first.oof_probs), f"{chosen['path']} is not deterministic"
 
 
 def test_a_fixed_path_is_recorded_and_one_this_device_lacks_is_refused_before_training(data_root, tmp_path):
     result = run(SPEC.with_(channels_last=False), TINY, RunContext(data_root=data_root, progress_file=False))
-    assert result.execution == {"path": "fp32+nchw", "chosen_by": "spec"}
+    assert result.provenance.execution == {"path": "fp32+nchw", "chosen_by": "spec"}
     with pytest.raises(ConfigError, match="precision='fp16' is not supported on cpu"):
         run(SPEC.with_(precision="fp16"), TINY, RunContext(data_root=data_root, progress_file=False))
 
@@ -154,7 +156,7 @@ def test_a_compiled_forward_trains_the_same_model_and_repeats_bit_for_bit(data_r
     context = RunContext(data_root=data_root, progress_file=False)
     eager = run(SPEC, TINY, context)
     compiled = [run(SPEC.with_(compile=True), TINY, context) for _ in range(2)]
-    assert compiled[0].execution["path"] == "fp32+channels_last+compile"
+    assert compiled[0].provenance.execution["path"] == "fp32+channels_last+compile"
     assert np.array_equal(compiled[0].oof_probs, compiled[1].oof_probs)
     assert np.abs(compiled[0].oof_probs - eager.oof_probs).max() < 1e-4
 
@@ -163,5 +165,6 @@ def test_the_run_report_states_the_path_and_what_the_probe_measured(data_root, t
     from competition.report import write_run_report
     result = run(SPEC.with_(channels_last="auto"), TINY, RunContext(data_root=data_root, progress_file=False))
     text = (write_run_report(result, tmp_path / "report") / "report.md").read_text()
-    assert f"execution path: {result.execution['path']}, probed on {result.execution['cpu']}" in text
+    execution = result.provenance.execution
+    assert f"execution path: {execution['path']}, probed on {execution['cpu']}" in text
     assert "fp32+nchw" in text and "fp32+channels_last" in text and "img/s" in text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from competition import gates
 from competition.baselines import Baselines
 from competition.errors import ConfigError
-from competition.experiment import Result
+from competition.experiment import Provenance, Result
 from competition.metrics import paired_bootstrap, resample_weights
 
 N, C = 600, 3
@@ -33,7 +34,7 @@ def result(name: str, accuracies, seed0: int = 0, groups=None) -> Result:
     return Result(name=name, spec={}, budget="smoke", key="", class_names=list("abc"), metric="accuracy",
                   y=Y, oof_index=np.arange(N), oof_probs=seeds.mean(0), eval_ids=np.array(["e"]),
                   eval_probs=seeds.mean(0)[:1], folds=folds, seconds=1.0, seed_oof_probs=seeds,
-                  seed_eval_probs=seeds[:, :1], groups=groups, data_fingerprint="fp")
+                  seed_eval_probs=seeds[:, :1], groups=groups, provenance=Provenance(data_fingerprint="fp"))
 
 
 # --- the two-level bootstrap ----------------------------------------------------------------------
@@ -147,7 +148,7 @@ def test_baselines_refuse_other_data_other_libraries_and_too_few_seeds(tmp_path)
     path = baselines.path("guard", "smoke")
     records = json.loads(path.read_text())
     with pytest.raises(AssertionError, match="holds baselines for different data"):
-        gates.assert_no_regression(Result(**{**result("guard", [0.8]).__dict__, "data_fingerprint": "other"}),
+        gates.assert_no_regression(replace(result("guard", [0.8]), provenance=Provenance(data_fingerprint="other")),
                                    baselines)
     records["fp"]["environment"]["libraries"]["torch"] = "1.0"
     path.write_text(json.dumps(records))

@@ -39,7 +39,7 @@ def result_and_store(data_root, tmp_path_factory):
 
 def test_run_returns_oof_for_every_row_and_fold_metrics(result_and_store):
     result, _ = result_and_store
-    assert result.train_rows == 300 and sorted(result.oof_index) == list(range(300))
+    assert result.provenance.train_rows == 300 and sorted(result.oof_index) == list(range(300))
     assert result.oof_probs.shape == (300, 10) and result.eval_probs.shape == (360, 10)
     assert len(result.folds) == 3 and {"val_metrics", "train_metrics", "history"} <= set(result.folds[0])
     assert set(result.eval_metrics) == {"accuracy", "macro_f1"}
@@ -51,18 +51,21 @@ def test_a_run_is_what_its_plan_resolved(result_and_store, data_root):
     """run, post-hoc TTA and frozen features all start from plan(): its keys, units and seeds are the run's."""
     result, store = result_and_store
     planned = plan(SPEC, TINY, context(store, data_root))
-    assert (planned.result_key, planned.unit_key) == (result.key, result.unit_key)
+    assert (planned.result_key, planned.unit_key) == (result.key, result.provenance.unit_key)
     assert [(unit.fold, unit.seed) for unit in planned.units] == [(f["fold"], f["seed"]) for f in result.folds]
-    assert planned.seeds == [0] and planned.device == "cpu" and planned.execution == result.execution
-    assert len(planned.data.table) == result.train_rows and planned.data.fingerprint == result.data_fingerprint
-    assert plan(SPEC.with_(seeds=2), TINY, context(store, data_root)).unit_key == result.unit_key  # seeds apart
+    assert planned.seeds == [0] and planned.device == "cpu" and planned.execution == result.provenance.execution
+    assert len(planned.data.table) == result.provenance.train_rows
+    assert planned.data.fingerprint == result.provenance.data_fingerprint
+    # the seed count is not in the units' key
+    assert plan(SPEC.with_(seeds=2), TINY, context(store, data_root)).unit_key == result.provenance.unit_key
 
 
 def test_unchanged_experiment_is_a_store_hit(result_and_store, data_root):
     result, store = result_and_store
     hit = run(SPEC, TINY, context(store, data_root))
-    assert hit.cache_hit and np.array_equal(hit.oof_probs, result.oof_probs) and hit.key == result.key
-    assert run(SPEC.with_(name="renamed"), TINY, context(store, data_root)).cache_hit  # the name is not in the key
+    assert hit.provenance.cache_hit and np.array_equal(hit.oof_probs, result.oof_probs) and hit.key == result.key
+    renamed = run(SPEC.with_(name="renamed"), TINY, context(store, data_root))
+    assert renamed.provenance.cache_hit  # the name is not in the key
     assert store.key(SPEC.to_dict(), "fp", "tiny") != store.key(SPEC.with_(seed=1).to_dict(), "fp", "tiny")
     assert store.key(SPEC.to_dict(), "fp", "tiny") != store.key(SPEC.to_dict(), "fp2", "tiny")
     assert store.key(SPEC.to_dict(), "fp", "tiny") != store.key(SPEC.to_dict(), "fp", "smoke")
@@ -83,7 +86,7 @@ def test_every_training_option_of_the_spec_reaches_the_loop_and_is_keyed_only_wh
 def test_rerun_ignores_hits_and_reproduces_the_numbers(result_and_store, data_root):
     result, store = result_and_store
     again = run(SPEC, TINY, context(store, data_root, rerun=True))
-    assert not again.cache_hit and np.array_equal(again.seed_oof_probs, result.seed_oof_probs)  # bit for bit
+    assert not again.provenance.cache_hit and np.array_equal(again.seed_oof_probs, result.seed_oof_probs)  # bit for bit
 
 
 def test_corrupt_store_entry_is_reported_and_rebuilt(result_and_store, data_root):
@@ -91,8 +94,9 @@ def test_corrupt_store_entry_is_reported_and_rebuilt(result_and_store, data_root
     (store.entry(result.key) / "arrays.npz").write_bytes(b"truncated")
     with pytest.warns(StoreWarning, match="damaged store entry"):
         rebuilt = run(SPEC, TINY, context(store, data_root))
-    assert not rebuilt.cache_hit and np.allclose(rebuilt.oof_probs, result.oof_probs)  # folds were still stored
-    assert run(SPEC, TINY, context(store, data_root)).cache_hit
+    assert not rebuilt.provenance.cache_hit
+    assert np.allclose(rebuilt.oof_probs, result.oof_probs)  # folds were still stored
+    assert run(SPEC, TINY, context(store, data_root)).provenance.cache_hit
 
 
 def test_a_second_seed_trains_only_the_new_units(result_and_store, data_root):
@@ -110,7 +114,7 @@ def test_a_second_seed_trains_only_the_new_units(result_and_store, data_root):
 def worker(args):
     store_root, data_root = args
     result = run(SPEC.with_(seed=5), TINY, context(Store(store_root), data_root))
-    return result.cache_hit, float(result.score())
+    return result.provenance.cache_hit, float(result.score())
 
 
 def test_two_workers_wanting_the_same_entry_train_it_once(tmp_path, data_root):
@@ -294,10 +298,11 @@ def test_tta_on_stored_units_is_stored_and_served_on_a_warm_run(result_and_store
 
     result, store = result_and_store
     first = posthoc.apply_tta(result, ("identity", "hflip"), context=context(store, data_root), budget=TINY)
-    assert not first.cache_hit and first.seed_oof_probs.shape == result.seed_oof_probs.shape
+    assert not first.provenance.cache_hit and first.seed_oof_probs.shape == result.seed_oof_probs.shape
     monkeypatch.setattr(posthoc, "tta_predict", lambda *a, **k: pytest.fail("a warm run recomputed TTA"))
     again = posthoc.apply_tta(result, ("identity", "hflip"), context=context(store, data_root), budget=TINY)
-    assert again.cache_hit and np.array_equal(again.oof_probs, first.oof_probs) and again.name == "digits-tiny+tta"
+    assert again.provenance.cache_hit and again.name == "digits-tiny+tta"
+    assert np.array_equal(again.oof_probs, first.oof_probs)
 
 
 REFERENCE = Experiment("digits-reference", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2,
@@ -349,7 +354,7 @@ def test_ones_own_cv_scheme_is_one_entry_and_its_unpredicted_rows_are_left_out(d
     try:
         result = run(SPEC.with_(name="digits-first-half", cv="test_first_half:2"), TINY,
                      RunContext(data_root=data_root, progress_file=False))
-        assert list(result.oof_index) == list(range(result.train_rows // 2))
+        assert list(result.oof_index) == list(range(result.provenance.train_rows // 2))
         assert "CV scheme:test_first_half" in SPEC.with_(cv="test_first_half:2").user_code()  # keyed by its source
         CV_SCHEMES.register("test_first_half", CvScheme(first_half_validates, group_aware=True))
         with pytest.raises(DataError, match="train rows have no OOF prediction"):

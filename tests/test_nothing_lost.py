@@ -194,11 +194,11 @@ def test_a_changed_metric_is_not_served_the_old_result(data_root, tmp_path):
     config = json.loads((comp / "competition.json").read_text())
     (comp / "competition.json").write_text(json.dumps({**config, "metric": "accuracy"}))
     second = run(spec, TINY, RunContext(store=store, data_root=data_root, progress_file=False))
-    assert first.metric == "macro_f1" and second.metric == "accuracy" and not second.cache_hit
+    assert first.metric == "macro_f1" and second.metric == "accuracy" and not second.provenance.cache_hit
     moved = tmp_path / "moved"
     comp.rename(moved)
     third = run(spec.with_(data=str(moved)), TINY, RunContext(store=store, data_root=data_root, progress_file=False))
-    assert third.cache_hit, "where the competition lies is not part of the key"
+    assert third.provenance.cache_hit, "where the competition lies is not part of the key"
 
 
 USER_MODEL = '''
@@ -223,9 +223,9 @@ def test_editing_a_registered_model_retrains_and_an_unchanged_one_is_served(data
     spec = SPEC.with_(model="user_edit_net", model_kw={})
     context = RunContext(store=store, data_root=data_root, progress_file=False)
     first = run(spec, TINY, context)
-    assert run(spec, TINY, context).cache_hit
+    assert run(spec, TINY, context).provenance.cache_hit
     module.write_text(USER_MODEL.format(name="user_edit_net").replace("nn.ReLU())", "nn.Tanh())"))
-    assert not run(spec, TINY, context).cache_hit
+    assert not run(spec, TINY, context).provenance.cache_hit
     assert "model:user_edit_net" in spec.user_code() and first.key
 
 
@@ -277,11 +277,11 @@ def test_editing_a_users_augmentation_loss_or_metric_retrains(kind, data_root, t
     (comp / "competition.json").write_text(json.dumps({**config, "metric": "user_parts_metric"}))
     spec = SPEC.with_(data=str(comp), loss="user_parts_loss", augmentation=parts.flip)
     context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False)
-    assert not run(spec, TINY, context).cache_hit
-    assert run(spec, TINY, context).cache_hit, "an unchanged spec and unchanged code are served"
+    assert not run(spec, TINY, context).provenance.cache_hit
+    assert run(spec, TINY, context).provenance.cache_hit, "an unchanged spec and unchanged code are served"
     module.write_text(USER_PARTS.replace(f"# EDIT-{kind}", f"# EDIT-{kind}, edited"))
     edited = SPEC.with_(data=str(comp), loss="user_parts_loss", augmentation=parts.flip)
-    assert not run(edited, TINY, context).cache_hit, f"an edited {kind} must retrain"
+    assert not run(edited, TINY, context).provenance.cache_hit, f"an edited {kind} must retrain"
 
 
 def test_tta_refuses_a_result_trained_on_other_data(data_root, tmp_path):

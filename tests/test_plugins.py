@@ -136,10 +136,10 @@ def test_an_edited_object_retrains_and_an_unchanged_one_is_served(data_root, tmp
     store = Store(tmp_path / "runs")
     net = logits_net()
     first = trained(BASE.with_(name="obj", model=net, model_kw={}), data_root, store)
-    assert trained(BASE.with_(name="obj", model=net, model_kw={}), data_root, store).cache_hit
+    assert trained(BASE.with_(name="obj", model=net, model_kw={}), data_root, store).provenance.cache_hit
     with torch.no_grad():
         net[0].weight.mul_(2)  # other initial weights: another model
-    assert not trained(BASE.with_(name="obj", model=net, model_kw={}), data_root, store).cache_hit
+    assert not trained(BASE.with_(name="obj", model=net, model_kw={}), data_root, store).provenance.cache_hit
     assert first.key
 
 

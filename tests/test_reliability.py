@@ -70,7 +70,7 @@ def test_a_payload_in_stored_unit_weights_does_not_run(data_root, tmp_path):
     store = Store(tmp_path / "runs")
     result = run(SPEC, TINY, context(store, data_root))
     marker = tmp_path / "ran"
-    plant(store.weights_path(result.unit_key, "fold0-seed0"), marker, wrap=lambda payload: payload)
+    plant(store.weights_path(result.provenance.unit_key, "fold0-seed0"), marker, wrap=lambda payload: payload)
     with pytest.raises(Exception, match="not the weights its unit recorded"):
         apply_tta(result, ("identity",), context=context(store, data_root), budget=TINY)
     assert not marker.exists()
@@ -149,8 +149,8 @@ def rebuilt_after(tamper, result, store, data_root, match):
     tamper()
     with pytest.warns(StoreWarning, match=match):
         again = run(SPEC, TINY, context(store, data_root))
-    assert not again.cache_hit and np.array_equal(again.oof_probs, result.oof_probs)
-    assert run(SPEC, TINY, context(store, data_root)).cache_hit
+    assert not again.provenance.cache_hit and np.array_equal(again.oof_probs, result.oof_probs)
+    assert run(SPEC, TINY, context(store, data_root)).provenance.cache_hit
 
 
 def test_an_edited_result_json_is_not_served(stored, data_root):
@@ -179,7 +179,7 @@ def test_arrays_with_the_wrong_shape_are_not_served_even_with_a_fresh_manifest(s
 
 def test_reversed_unit_probabilities_are_not_served(stored, data_root):
     result, store = stored
-    path = store.unit_path(result.unit_key, "fold0-seed0")
+    path = store.unit_path(result.provenance.unit_key, "fold0-seed0")
 
     def reverse():
         with np.load(path) as data:
@@ -194,7 +194,7 @@ def test_a_unit_whose_record_lacks_a_field_is_not_served(stored, data_root):
     """A unit written by other code (a field renamed or dropped) is retrained, not served to fail later
     with a KeyError in whatever reads the missing field."""
     result, store = stored
-    path = store.unit_path(result.unit_key, "fold0-seed0")
+    path = store.unit_path(result.provenance.unit_key, "fold0-seed0")
 
     def drop_history():
         with np.load(path) as data:

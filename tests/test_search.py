@@ -45,7 +45,7 @@ class Trainer:
         except Exception:
             self.trained.append(spec.name)  # stopped by the pruner: it was training
             raise
-        if not result.cache_hit:
+        if not result.provenance.cache_hit:
             self.trained.append(spec.name)
         return result
 
@@ -110,7 +110,7 @@ def test_an_experiment_on_the_search_rows_predicts_the_confirmation_split_as_its
     search_rows, confirm_rows = confirmation_split(competition.train)
     spec = BASE.with_(rows="search", epochs=1)
     result = run(spec, "smoke", RunContext(data_root=data_root, progress_file=False))
-    assert result.train_rows == len(search_rows) and spec.to_dict()["rows"] == "search"
+    assert result.provenance.train_rows == len(search_rows) and spec.to_dict()["rows"] == "search"
     assert np.array_equal(result.eval_ids, competition.train["image_id"].to_numpy()[confirm_rows])
     with pytest.raises(ConfigError, match="rows='confirm'"):
         BASE.with_(rows="confirm")
@@ -156,7 +156,7 @@ def test_a_diverging_learning_rate_is_pruned_before_its_last_epoch(data_root, tm
     # a pruned trial's unit is not stored as a result: a rerun of that spec without a pruner trains it
     spec = search.trial_spec({"lr": 3.0}, 3)
     assert run(spec, "smoke", RunContext(store=Store(tmp_path / "runs"), data_root=data_root,
-                                         progress_file=False)).cache_hit is False
+                                         progress_file=False)).provenance.cache_hit is False
 
 
 def test_a_search_whose_minutes_ran_out_before_a_trial_is_underpowered_not_failed(data_root, tmp_path):

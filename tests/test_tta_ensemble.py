@@ -82,7 +82,7 @@ def test_votes_and_stacking_return_results_that_gates_accept():
         combined = ensemble.create_ensemble(how, members)
         assert combined.name == how and combined.spec["ensemble"] == how
         assert combined.oof_probs.shape == (200, 3) and np.allclose(combined.oof_probs.sum(1), 1, atol=1e-4)
-        assert combined.members == ["m0", "m1", "m2"] and combined.score() > 0.5
+        assert combined.provenance.members == ["m0", "m1", "m2"] and combined.score() > 0.5
     soft = ensemble.soft_vote(members)
     assert np.allclose(soft.oof_probs, np.mean([m.oof_probs for m in members], 0))
 
