@@ -11,17 +11,21 @@ Claims (marker `claim`) state what a technique does against another run:
 (the plugin reports it as a skip that starts with UNDERPOWERED), never a pass.
 
 Every comparison bootstraps at two levels (training seeds, then rows within
-class or group) and reports its minimum detectable effect (MDE). Gate figures
-go to `publish_figures`; within a `collect_figures()` block (the pytest plugin
-opens one around each test, for its terminal summary and JUnit properties) they
-are gathered, elsewhere they are only returned.
+class or group) and reports its minimum detectable effect (MDE). What a gate
+measured is a GateFigure, published with `publish_figures`; within a
+`collect_figures()` block they are gathered (the pytest plugin opens one around
+each test and hands every figure to the `pytest_competition_gate` hook: its
+terminal summary, JUnit properties and HTML report are built from them, and a
+conftest.py may implement the hook too), elsewhere they are only returned.
 """
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,7 +41,7 @@ from .metrics import (higher_is_better, bootstrap_ci, paired_bootstrap, seed_lev
 from .submission import distribution_shift, validate_submission
 
 # The figures the gates publish in the current context (the test being run), when someone collects them
-COLLECTED_FIGURES: ContextVar[list[dict] | None] = ContextVar("collected_gate_figures", default=None)
+COLLECTED_FIGURES: ContextVar[list[GateFigure] | None] = ContextVar("collected_gate_figures", default=None)
 MIN_CLAIM_SEEDS = 2  # one seed shows nothing of the training's own variance
 CLAIM_RESAMPLES = 1000  # row resamples behind a claim's row level
 
@@ -67,11 +71,31 @@ class ClaimDeferred(Exception):
         self.figures = figures
 
 
-def publish_figures(gate: str, name: str, **figures) -> dict:
-    entry = {"gate": gate, "experiment": name, **figures}
+@dataclass(frozen=True)
+class GateFigure:
+    """What one gate measured: which gate (claim, regression, metric_floor, gap, fold_std, beats_dummy,
+    baseline, group_leakage, duplicates_across, submission; the suite's self-tests add fault and aa), the
+    experiment (or split, or competition) it judged, and its figures, numbers and short texts by name."""
+
+    gate: str
+    experiment: str
+    figures: Mapping[str, Any]
+
+    def as_dict(self) -> dict:
+        """The flat JSON form the session summary, xdist workers and the HTML report carry."""
+        return {"gate": self.gate, "experiment": self.experiment, **self.figures}
+
+    def properties(self) -> list[tuple[str, Any]]:
+        """JUnit properties: `<gate>.<experiment>.<figure>` for each scalar figure."""
+        return [(f"{self.gate}.{self.experiment}.{key}", value) for key, value in self.figures.items()
+                if isinstance(value, (int, float, str, bool))]
+
+
+def publish_figures(gate: str, name: str, **figures) -> GateFigure:
+    figure = GateFigure(gate, name, MappingProxyType(figures))
     if (collected := COLLECTED_FIGURES.get()) is not None:
-        collected.append(entry)
-    return entry
+        collected.append(figure)
+    return figure
 
 
 @contextmanager

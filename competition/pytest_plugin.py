@@ -18,13 +18,13 @@ import pytest
 import torch
 from _pytest.runner import runtestprotocol
 
-from . import gates
+from . import gates, hooks
 from .data import BUILTINS, data_dir, open_competition
 from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, Result, get_budget
 from .errors import CompetitionError
 from .files import writable_folder
 from .baselines import Baselines
-from .gates import ClaimDeferred, Underpowered
+from .gates import ClaimDeferred, GateFigure, Underpowered
 from .html_report import write_html_report
 from .tracking import open_tracker
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
@@ -264,7 +264,6 @@ def pytest_runtest_call(item: pytest.Item):
     """Gate figures of this test become its JUnit properties; an underpowered claim becomes a skip; a claim
     left undecided by this pass (ClaimDeferred) marks the test for the next pass, its figures not kept."""
     state = item.config.stash[STATE]
-    in_suite = any(item.get_closest_marker(m) for m in ("experiment", "claim", "guard"))  # the suite's gates only
     item.stash[DEFERRED] = False
     with gates.collect_figures() as entries:
         try:
@@ -277,21 +276,25 @@ def pytest_runtest_call(item: pytest.Item):
         except Underpowered as exc:
             skip_here(f"UNDERPOWERED: {exc}")
         finally:
-            keep_figures(item, state, entries, in_suite)
+            for figure in entries:
+                item.config.hook.pytest_competition_gate(item=item, figure=figure)
 
 
-def keep_figures(item: pytest.Item, state: SessionState, entries: list[dict], in_suite: bool) -> None:
-    for entry in entries:
-        prefix = f"{entry['gate']}.{entry['experiment']}"
-        for key, value in entry.items():
-            if key not in ("gate", "experiment") and isinstance(value, (int, float, str, bool)):
-                item.user_properties.append((f"{prefix}.{key}", value))
-        if not in_suite:
-            continue
-        if entry["gate"] == "claim":
-            state.claims.append({"test": item.nodeid, **entry})
-        elif entry["gate"] in ("regression", "fault", "aa"):
-            state.guard_figures.append(entry)
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_competition_gate(item: pytest.Item, figure: GateFigure) -> None:
+    """The plugin's own use of a gate's figure: JUnit properties, and for the suite's gates (tests marked
+    experiment, claim or guard) the claims and guards of the terminal summary and the HTML report."""
+    item.user_properties.extend(figure.properties())
+    if not any(item.get_closest_marker(m) for m in ("experiment", "claim", "guard")):
+        return
+    state = item.config.stash[STATE]
+    if figure.gate == "claim":
+        state.claims.append({"test": item.nodeid, **figure.as_dict()})
+    elif figure.gate in ("regression", "fault", "aa"):
+        state.guard_figures.append(figure.as_dict())
 
 
 def claim_looks_now(item: pytest.Item) -> int | None:

@@ -24,7 +24,7 @@ LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__
     "store": 4, "executors": 4, "runner": 4, "execution": 4,
     "posthoc": 5, "ensemble": 5,
     "scoring": 6, "gates": 6, "report": 6, "html_report": 6, "tracking": 6, "submission": 6, "pytest_plugin": 6,
-    "cli": 6, "__main__": 6, "search": 6,
+    "hooks": 6, "cli": 6, "__main__": 6, "search": 6,
     "recipes": 6, "commands": 6, "guards": 6, "scaffold": 6, "calibration": 6, "baselines": 6,
 }
 

@@ -161,8 +161,8 @@ def test_dummy_gate_publishes_figures(result_and_store):
         gates.assert_beats_dummy(result)
         with gates.collect_figures() as inner:
             gates.assert_gap_below(result, 1.0)
-    assert [r["gate"] for r in published] == ["beats_dummy"] and published[0]["low"] > 0
-    assert [r["gate"] for r in inner] == ["gap"]
+    assert [r.gate for r in published] == ["beats_dummy"] and published[0].figures["low"] > 0
+    assert [r.gate for r in inner] == ["gap"]
     assert gates.COLLECTED_FIGURES.get() is around and not around  # restored, and the blocks kept their figures
 
 

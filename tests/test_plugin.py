@@ -403,3 +403,27 @@ def test_a_tracker_that_fails_at_the_end_is_named_and_the_others_still_get_the_r
     result.stdout.fnmatch_lines(["*tracker mine failed: OSError: disk gone; the results are kept in the store*",
                                  "*tracker jsonl: 1 run(s) sent to*lines.jsonl*"])
     assert len((pytester.path / "out" / "lines.jsonl").read_text().splitlines()) == 1
+
+
+def test_every_gate_figure_reaches_the_pytest_competition_gate_hook_of_a_conftest(pytester, data_root):
+    """A conftest.py implementing the hook gets each figure a gate published, from passing and failing tests
+    alike, typed (gate, experiment, figures), beside the plugin's own use of it (the JUnit properties)."""
+    import json
+
+    pytester.makeconftest("""
+        import json
+        def pytest_competition_gate(item, figure):
+            with open("figures.jsonl", "a") as out:
+                out.write(json.dumps({"test": item.name, "gate": figure.gate, "experiment": figure.experiment,
+                                      "floor": figure.figures["floor"], "low": figure.figures["low"]}) + "\\n")
+    """)
+    pytester.makepyfile(test_tiny=EXPERIMENT_FILE)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "--runs-dir=runs",
+                                "--junitxml=junit.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    figures = [json.loads(line) for line in (pytester.path / "figures.jsonl").read_text().splitlines()]
+    assert [(f["test"], f["gate"], f["experiment"], f["floor"]) for f in figures] == [
+        ("test_tiny_clears_zero", "metric_floor", "digits-tiny", 0.0),
+        ("test_tiny_impossible_floor", "metric_floor", "digits-tiny", 1.01)]
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="metric_floor.digits-tiny.floor" value="1.01"' in junit
