@@ -1,5 +1,9 @@
 """Layer 5. Post-hoc work on stored Results: re-predict the stored unit models
 (test-time augmentation) without retraining. Results in, Results out.
+
+A post-hoc Result (TTA here, an ensemble from competition.ensemble) is stored one
+way, save_posthoc: under the key of its spec, which names what it was made from
+(the TTA'd result's key, the members' keys), with the data and the budget.
 """
 from __future__ import annotations
 
@@ -13,7 +17,20 @@ from .errors import ConfigError
 from .experiment import Budget, Experiment, Result
 from .models import create_model
 from .runner import RunContext, plan
+from .store import Store
 from .tta import tta_predict
+
+
+def posthoc_key(store: Store, spec: dict, trained_on: Result) -> str:
+    """The store key of a post-hoc Result with this spec, made from `trained_on` (its data and budget)."""
+    return store.key({"posthoc": spec}, trained_on.provenance.data_fingerprint, trained_on.budget)
+
+
+def save_posthoc(result: Result, store: Store) -> Result:
+    """Store a post-hoc Result under posthoc_key; returns it with that key."""
+    keyed = replace(result, key=posthoc_key(store, result.spec, result))
+    store.save_result(keyed.key, keyed)
+    return keyed
 
 
 def experiment_of(result: Result) -> Experiment:
@@ -31,9 +48,8 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
         raise ConfigError(f"{result.name}: TTA after training needs the unit weights from the store; "
                           "run the experiment with a store")
     name = name or f"{result.name}+tta"
-    key = store.key({"tta_of": result.key, "views": list(views), "merge": how}, result.provenance.data_fingerprint,
-                    result.budget)
-    if not context.rerun and (hit := store.load_result(key, name)) is not None:
+    spec = {**result.spec, "tta": list(views), "tta_merge": how, "tta_of": result.key}
+    if not context.rerun and (hit := store.load_result(posthoc_key(store, spec, result), name)) is not None:
         return hit
     experiment = experiment_of(result)
     if cv_entry(experiment.cv_scheme()[0]).predicts == "out_of_bag":
@@ -60,9 +76,7 @@ def apply_tta(result: Result, views=("identity", "hflip"), how: str = "mean", co
         if data.eval_images is not None:  # a competition without an eval split has no eval rows to predict
             seed_eval[s] += tta_predict(model, CachedDataset(data.eval_images), views, how,
                                         device=device) / folds_per_seed
-    with_tta = replace(result, name=name, key=key, oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
-                       seed_oof_probs=seed_oof, seed_eval_probs=seed_eval,
-                       spec={**result.spec, "tta": list(views), "tta_merge": how}, eval_metrics=None,
+    with_tta = replace(result, name=name, oof_probs=seed_oof.mean(0), eval_probs=seed_eval.mean(0),
+                       seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, spec=spec, eval_metrics=None,
                        provenance=replace(result.provenance, cache_hit=False, path=None))
-    store.save_result(key, with_tta)
-    return with_tta
+    return save_posthoc(with_tta, store)

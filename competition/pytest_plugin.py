@@ -11,7 +11,6 @@ import threading
 import time
 from typing import NoReturn
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from .tracking import open_tracker
 from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
                      write_run_report)
 from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed, replay_history
+from .posthoc import save_posthoc
 from .runner import RunContext, resolve_device, run
 from .scoring import eval_answers, score_eval
 from .search import Search, SearchReport, search_run_names, storage_url, write_study_plots
@@ -96,9 +96,7 @@ class SessionState:
     def keep(self, result) -> None:
         """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
         if not result.key:
-            result = replace(result, key=self.store.key({"posthoc": result.spec}, result.provenance.data_fingerprint,
-                                                        result.budget))
-            self.store.save_result(result.key, result)
+            result = save_posthoc(result, self.store)
         write_run_report(result, self.reports / "runs" / result.name)
         self.results[result.name] = result
 

@@ -305,6 +305,22 @@ def test_tta_on_stored_units_is_stored_and_served_on_a_warm_run(result_and_store
     assert np.array_equal(again.oof_probs, first.oof_probs)
 
 
+def test_tta_and_ensembles_are_stored_one_way_under_their_specs_key(result_and_store, data_root):
+    """Both post-hoc kinds go through save_posthoc: keyed by a spec naming their sources, found by name."""
+    from competition import ensemble, posthoc
+
+    result, store = result_and_store
+    tta = posthoc.apply_tta(result, ("identity", "hflip"), context=context(store, data_root), budget=TINY)
+    vote = posthoc.save_posthoc(ensemble.create_ensemble("soft_vote", [result, tta], name="vote"), store)
+    assert tta.spec["tta_of"] == result.key and vote.spec["member_keys"] == [result.key, tta.key]
+    for made in (tta, vote):
+        assert made.key == posthoc.posthoc_key(store, made.spec, result)
+        found = store.find(made.name)
+        assert found.key == made.key and np.array_equal(found.oof_probs, made.oof_probs)
+    other = posthoc.apply_tta(result, ("identity",), context=context(store, data_root), budget=TINY)
+    assert other.key not in (tta.key, vote.key)
+
+
 REFERENCE = Experiment("digits-reference", data="digits", model="rescnn", model_kw={"width": 8}, epochs=2,
                        batch_size=32, cv="stratified:3", augmentation="crop_flip", seeds=2)
 
