@@ -18,6 +18,7 @@ each test and hands every figure to the `pytest_competition_gate` hook: its
 terminal summary, JUnit properties and HTML report are built from them, and a
 conftest.py may implement the hook too), elsewhere they are only returned.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,7 @@ from .data.eda import duplicates_across, image_hashes
 from .baselines import MEASURES, Baselines, measure_values
 from .errors import ConfigError
 from .experiment import Experiment, Result
-from .metrics import (higher_is_better, bootstrap_ci, paired_bootstrap, seed_level_comparison,
-                      seeds_for_effect)
+from .metrics import higher_is_better, bootstrap_ci, paired_bootstrap, seed_level_comparison, seeds_for_effect
 from .submission import distribution_shift, validate_submission
 
 # The figures the gates publish in the current context (the test being run), when someone collects them
@@ -87,8 +87,11 @@ class GateFigure:
 
     def properties(self) -> list[tuple[str, Any]]:
         """JUnit properties: `<gate>.<experiment>.<figure>` for each scalar figure."""
-        return [(f"{self.gate}.{self.experiment}.{key}", value) for key, value in self.figures.items()
-                if isinstance(value, (int, float, str, bool))]
+        return [
+            (f"{self.gate}.{self.experiment}.{key}", value)
+            for key, value in self.figures.items()
+            if isinstance(value, (int, float, str, bool))
+        ]
 
 
 def publish_figures(gate: str, name: str, **figures) -> GateFigure:
@@ -122,8 +125,10 @@ def fmt(x: float) -> str:
 
 def check_same_samples(a: Result, b: Result) -> None:
     if len(a.y) != len(b.y) or not np.array_equal(a.oof_index, b.oof_index) or not np.array_equal(a.y, b.y):
-        raise ConfigError(f"{a.name} and {b.name} were validated on different samples; compare results of the "
-                          "same data, budget and CV scheme")
+        raise ConfigError(
+            f"{a.name} and {b.name} were validated on different samples; compare results of the "
+            "same data, budget and CV scheme"
+        )
     if a.oof_probs.shape[1] != b.oof_probs.shape[1]:
         raise ConfigError(f"{a.name} has {a.oof_probs.shape[1]} classes, {b.name} {b.oof_probs.shape[1]}")
 
@@ -138,21 +143,31 @@ def compare(a: Result, b: Result, metric: str, level: float) -> dict:
     match, initialisation)."""
     check_same_samples(a, b)
     paired = bool(a.folds) and seed_list(a) == seed_list(b)
-    return seed_level_comparison(metric, a.y, a.seed_probs(), b.seed_probs(), CLAIM_RESAMPLES, level, seed=0,
-                                 groups=a.groups, paired=paired)
+    return seed_level_comparison(
+        metric, a.y, a.seed_probs(), b.seed_probs(), CLAIM_RESAMPLES, level, seed=0, groups=a.groups, paired=paired
+    )
 
 
 def interval_text(cmp: dict) -> str:
-    return (f"{fmt(cmp['a'])} vs {fmt(cmp['b'])}, delta {fmt(cmp['delta'])} [{fmt(cmp['low'])}, {fmt(cmp['high'])}] "
-            f"({cmp['level']:.0%} t interval, {cmp['df']:.1f} df, {cmp['seeds_a']} vs {cmp['seeds_b']} "
-            f"{'paired ' if cmp.get('paired') else ''}seeds, n={cmp['n']}, MDE {fmt(cmp['mde'])})")
+    return (
+        f"{fmt(cmp['a'])} vs {fmt(cmp['b'])}, delta {fmt(cmp['delta'])} [{fmt(cmp['low'])}, {fmt(cmp['high'])}] "
+        f"({cmp['level']:.0%} t interval, {cmp['df']:.1f} df, {cmp['seeds_a']} vs {cmp['seeds_b']} "
+        f"{'paired ' if cmp.get('paired') else ''}seeds, n={cmp['n']}, MDE {fmt(cmp['mde'])})"
+    )
 
 
 def seeds_needed(cmp: dict, effect: float) -> int:
     """Seeds per side for the MDE to reach `effect` under the same variance model (-1: the rows alone are
     too few)."""
-    return seeds_for_effect(cmp["row_var"], cmp["seed_var"], max(cmp["seeds_a"], cmp["seeds_b"], 1),
-                            cmp.get("paired", False), effect, cmp["level"], cmp["power"])
+    return seeds_for_effect(
+        cmp["row_var"],
+        cmp["seed_var"],
+        max(cmp["seeds_a"], cmp["seeds_b"], 1),
+        cmp.get("paired", False),
+        effect,
+        cmp["level"],
+        cmp["power"],
+    )
 
 
 def require_seeds(a: Result, b: Result, claim: str) -> None:
@@ -160,38 +175,51 @@ def require_seeds(a: Result, b: Result, claim: str) -> None:
     if min(a.n_seeds, b.n_seeds) < MIN_CLAIM_SEEDS:
         figures = {"claim": claim, "seeds_a": a.n_seeds, "seeds_b": b.n_seeds}
         publish_figures("claim", a.name, other=b.name, outcome="underpowered", **figures)
-        raise Underpowered(f"{a.name} {claim} {b.name}: {a.n_seeds} vs {b.n_seeds} training seeds; a claim needs at "
-                           f"least {MIN_CLAIM_SEEDS} per side to see the training's own variance "
-                           "(Experiment(seeds=...) or a budget with more seeds)", figures)
+        raise Underpowered(
+            f"{a.name} {claim} {b.name}: {a.n_seeds} vs {b.n_seeds} training seeds; a claim needs at "
+            f"least {MIN_CLAIM_SEEDS} per side to see the training's own variance "
+            "(Experiment(seeds=...) or a budget with more seeds)",
+            figures,
+        )
 
 
 def require_better_than_dummy(*results: Result, metric: str) -> None:
     """Equivalence or non-inferiority of models that do not beat the most-frequent-class model proves nothing."""
     __tracebackhide__ = True
     for result in results:
-        cmp = paired_bootstrap(metric, result.y, result.seed_probs(), dummy_probs(result), 1000, 0.95, seed=0,
-                               groups=result.groups)
+        cmp = paired_bootstrap(
+            metric, result.y, result.seed_probs(), dummy_probs(result), 1000, 0.95, seed=0, groups=result.groups
+        )
         if cmp["low"] <= 0:
-            raise AssertionError(f"{result.name} does not beat the most-frequent-class model on {metric} "
-                                 f"({fmt(cmp['a'])} vs {fmt(cmp['b'])}); a claim of no difference between broken "
-                                 "models proves nothing")
+            raise AssertionError(
+                f"{result.name} does not beat the most-frequent-class model on {metric} "
+                f"({fmt(cmp['a'])} vs {fmt(cmp['b'])}); a claim of no difference between broken "
+                "models proves nothing"
+            )
 
 
 def underpowered(a: Result, b: Result, claim: str, cmp: dict, effect: float) -> Underpowered:
     needed = seeds_needed(cmp, effect)
-    publish_figures("claim", a.name, other=b.name, claim=claim, outcome="underpowered", seeds_needed=needed,
-                    **cmp)
-    advice = (f"about {needed} seeds per side would resolve it" if needed > 0
-              else "more rows are needed: the rows alone keep the MDE above it")
-    return Underpowered(f"{a.name} {claim} {b.name}: MDE {fmt(cmp['mde'])} is larger than the effect "
-                        f"{fmt(effect)} the claim is about; {interval_text(cmp)}; {advice}", cmp)
+    publish_figures("claim", a.name, other=b.name, claim=claim, outcome="underpowered", seeds_needed=needed, **cmp)
+    advice = (
+        f"about {needed} seeds per side would resolve it"
+        if needed > 0
+        else "more rows are needed: the rows alone keep the MDE above it"
+    )
+    return Underpowered(
+        f"{a.name} {claim} {b.name}: MDE {fmt(cmp['mde'])} is larger than the effect "
+        f"{fmt(effect)} the claim is about; {interval_text(cmp)}; {advice}",
+        cmp,
+    )
 
 
 def stated_effect(effect, claim: str) -> float:
     if effect is None or isinstance(effect, bool) or not isinstance(effect, (int, float)) or effect <= 0:
-        raise ConfigError(f"{claim}: state the smallest effect the claim is about (effect=0.01, or "
-                          f"'{claim}:0.01' in assert_claim), from the measurement that motivated it; without it a "
-                          "null result could never fail")
+        raise ConfigError(
+            f"{claim}: state the smallest effect the claim is about (effect=0.01, or "
+            f"'{claim}:0.01' in assert_claim), from the measurement that motivated it; without it a "
+            "null result could never fail"
+        )
     return float(effect)
 
 
@@ -230,20 +258,31 @@ def verdict(verb: str, cmp: dict, number: float) -> str:
 
 
 def claim_words(verb: str, number: float) -> str:
-    return {"beats": "beats", "loses": "loses to", "equivalent": f"equivalent within {number}",
-            "not_worse": f"not worse by {number}"}[verb]
+    return {
+        "beats": "beats",
+        "loses": "loses to",
+        "equivalent": f"equivalent within {number}",
+        "not_worse": f"not worse by {number}",
+    }[verb]
 
 
 def failure_text(verb: str, a: Result, b: Result, metric: str, cmp: dict, number: float) -> str:
     if verb in ("beats", "loses"):
         winner, loser = (a, b) if verb == "beats" else (b, a)
-        why = (f"the interval excludes the stated effect {fmt(number)}" if cmp["high"] < number else
-               f"the comparison could see {fmt(number)} (MDE {fmt(cmp['mde'])}) and did not")
-        return (f"{winner.name} does not beat {loser.name} on {metric}: {interval_text(cmp)}; expected the lower "
-                f"bound > 0; {why}")
+        why = (
+            f"the interval excludes the stated effect {fmt(number)}"
+            if cmp["high"] < number
+            else f"the comparison could see {fmt(number)} (MDE {fmt(cmp['mde'])}) and did not"
+        )
+        return (
+            f"{winner.name} does not beat {loser.name} on {metric}: {interval_text(cmp)}; expected the lower "
+            f"bound > 0; {why}"
+        )
     if verb == "equivalent":
-        return (f"{a.name} and {b.name} are not equivalent within {fmt(number)} on {metric}: "
-                f"{interval_text(cmp)}; expected the interval inside (-{fmt(number)}, {fmt(number)})")
+        return (
+            f"{a.name} and {b.name} are not equivalent within {fmt(number)} on {metric}: "
+            f"{interval_text(cmp)}; expected the interval inside (-{fmt(number)}, {fmt(number)})"
+        )
     return f"{a.name} is worse than {b.name} on {metric} by more than {fmt(number)}: {interval_text(cmp)}"
 
 
@@ -251,13 +290,22 @@ def check_claim_number(verb: str, number) -> float:
     if verb in ("beats", "loses"):
         return stated_effect(number, verb)
     if number is None or isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
-        raise ConfigError(f"claim_{verb}: margin={number!r}; state a positive margin, the largest difference "
-                          "that counts as no difference (e.g. 0.01)")
+        raise ConfigError(
+            f"claim {verb}:{number!r}: state a positive margin, the largest difference "
+            "that counts as no difference (e.g. 0.01)"
+        )
     return float(number)
 
 
-def judge_claim(a: Result, b: Result, verb: str, number: float | None, metric: str | None = None,
-                level: float = 0.95, extra: dict | None = None) -> dict:
+def judge_claim(
+    a: Result,
+    b: Result,
+    verb: str,
+    number: float | None,
+    metric: str | None = None,
+    level: float = 0.95,
+    extra: dict | None = None,
+) -> dict:
     """Decide one claim and publish its figures (with `extra`): returns them on a pass, raises AssertionError
     on a fail and Underpowered when undecided."""
     __tracebackhide__ = True
@@ -274,45 +322,12 @@ def judge_claim(a: Result, b: Result, verb: str, number: float | None, metric: s
     winner, loser = (b, a) if verb == "loses" else (a, b)
     if outcome == "undecided":
         raise underpowered(winner, loser, words if verb != "loses" else "beats", cmp, number)
-    publish_figures("claim", winner.name, other=loser.name, claim="beats" if verb == "loses" else verb,
-                    outcome=outcome, **cmp)
+    publish_figures(
+        "claim", winner.name, other=loser.name, claim="beats" if verb == "loses" else verb, outcome=outcome, **cmp
+    )
     if outcome == "fail":
         raise ClaimFailed(failure_text(verb, a, b, metric, cmp, number), cmp)
     return cmp
-
-
-def claim_beats(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
-                level: float = 0.95) -> dict:
-    """A is better than B: the lower bound of (A - B) is above zero.
-
-    effect: the smallest gain the claim is about (required). The claim passes when the lower bound is
-    above zero; fails when the interval excludes that effect (A does not gain it) or when the comparison
-    had the power to see it and did not; is Underpowered only when its MDE exceeds the effect."""
-    __tracebackhide__ = True
-    return judge_claim(a, b, "beats", effect, metric, level)
-
-
-def claim_loses(a: Result, b: Result, metric: str | None = None, effect: float | None = None,
-                level: float = 0.95) -> dict:
-    """A is worse than B (B beats A)."""
-    __tracebackhide__ = True
-    return judge_claim(a, b, "loses", effect, metric, level)
-
-
-def claim_equivalent(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
-    """Two one-sided tests (TOST) at 1 - level: A and B differ by less than `margin`.
-
-    Passes when the (1 - 2 alpha) interval of (A - B) lies inside (-margin, margin).
-    Where the interval is too wide to fit inside the margin at all, the claim is
-    Underpowered; where it reaches past the margin, A and B are not equivalent."""
-    __tracebackhide__ = True
-    return judge_claim(a, b, "equivalent", margin, metric, level)
-
-
-def claim_not_worse(a: Result, b: Result, margin: float, metric: str | None = None, level: float = 0.95) -> dict:
-    """Non-inferiority: the lower bound of (A - B) is above -margin."""
-    __tracebackhide__ = True
-    return judge_claim(a, b, "not_worse", margin, metric, level)
 
 
 def parse_claim(expected: str) -> tuple[str, float | None]:
@@ -327,14 +342,26 @@ def parse_claim(expected: str) -> tuple[str, float | None]:
             pass
         what = "the smallest effect" if name in ("beats", "loses") else "the margin"
         raise ConfigError(f"claim {expected!r}: state {what}, e.g. '{name}:0.01'")
-    raise ConfigError(f"unknown claim {expected!r}; use beats:<effect>, loses:<effect>, equivalent:<margin> or "
-                      "not_worse:<margin>")
+    raise ConfigError(
+        f"unknown claim {expected!r}; use beats:<effect>, loses:<effect>, equivalent:<margin> or not_worse:<margin>"
+    )
 
 
-def assert_claim(a: Result, b: Result, expected: str, metric: str | None = None, level: float = 0.95,
-                 effect: float | None = None) -> dict:
-    """One claim by name: 'beats:<effect>', 'loses:<effect>' (or effect=), 'equivalent:<margin>' or
-    'not_worse:<margin>'."""
+def assert_claim(
+    a: Result, b: Result, expected: str, metric: str | None = None, level: float = 0.95, effect: float | None = None
+) -> dict:
+    """A claim about A against B, judged on the two-level interval of (A - B) in `metric` (default: the
+    competition's) at `level`:
+
+    - 'beats:<effect>' (or 'beats' with effect=): A is better. Passes when the lower bound is above zero;
+      fails when the interval excludes the effect (A does not gain it) or the comparison had the power to
+      see it and did not; Underpowered only when its MDE exceeds the effect.
+    - 'loses:<effect>': A is worse (B beats A).
+    - 'equivalent:<margin>': two one-sided tests at 1 - level; passes when the (1 - 2 alpha) interval lies
+      inside (-margin, margin), Underpowered where it is too wide to fit inside at all.
+    - 'not_worse:<margin>': non-inferiority, the lower bound is above -margin.
+
+    Returns the comparison's figures (delta, low, high, MDE, seeds)."""
     __tracebackhide__ = True
     verb, number = parse_claim(expected)
     return judge_claim(a, b, verb, number if number is not None else effect, metric, level)
@@ -387,8 +414,15 @@ def error_spending(looks: int, rho: float = 2.0) -> list[float]:
     return [(k / looks) ** rho - ((k - 1) / looks) ** rho for k in range(1, looks + 1)]
 
 
-def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experiment, expected: str,
-                 metric: str | None = None, level: float = 0.95, effect: float | None = None) -> dict:
+def decide_claim(
+    run: Callable[[Experiment], Result],
+    a: Experiment,
+    b: Experiment,
+    expected: str,
+    metric: str | None = None,
+    level: float = 0.95,
+    effect: float | None = None,
+) -> dict:
     """A claim between two specs, decided in rounds of seeds when either says seeds='auto': both sides train
     the first round (Experiment.training_seeds), and while the claim is undecided SEED_ROUND more seeds each
     (the same seed list, so the comparison stays paired; earlier seeds come from the store), up to the
@@ -405,7 +439,7 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
         return judge_claim(result_a, result_b, verb, number, metric, level)
     rounds = seed_rounds(max(result_a.n_seeds, result_b.n_seeds), max(auto))
     if (plan := LOOK_PLAN.get()) is not None:
-        rounds = rounds[:min(max(plan(len(rounds)), 1), len(rounds))]
+        rounds = rounds[: min(max(plan(len(rounds)), 1), len(rounds))]
     allowed = LOOKS_NOW.get()
     for look, (seeds, spent) in enumerate(zip(rounds, error_spending(len(rounds))), start=1):
         if look > 1 or result_a.n_seeds != result_b.n_seeds:
@@ -414,8 +448,15 @@ def decide_claim(run: Callable[[Experiment], Result], a: Experiment, b: Experime
         cmp = claim_interval(result_a, result_b, verb, metric or result_a.metric, look_level)
         decided = verdict(verb, cmp, number) != "undecided"
         if decided or look == len(rounds):
-            return judge_claim(result_a, result_b, verb, number, metric, look_level,
-                               extra={"look": look, "looks": len(rounds), "error_spent": spent})
+            return judge_claim(
+                result_a,
+                result_b,
+                verb,
+                number,
+                metric,
+                look_level,
+                extra={"look": look, "looks": len(rounds), "error_spent": spent},
+            )
         if allowed is not None and look >= allowed:
             raise deferred(result_a, result_b, cmp, look, rounds)
     raise AssertionError("unreachable: the last look always judges")
@@ -425,7 +466,9 @@ def deferred(a: Result, b: Result, cmp: dict, look: int, rounds: list[int]) -> C
     return ClaimDeferred(
         f"{a.name} vs {b.name}: undecided at look {look} of {len(rounds)} ({rounds[look - 1]} seeds per side, "
         f"delta {cmp['delta']:+.4f} [{cmp['low']:+.4f}, {cmp['high']:+.4f}]); {rounds[look]} seeds per side "
-        f"once every other claim has had {look} look(s)", {**cmp, "look": look, "looks": len(rounds)})
+        f"once every other claim has had {look} look(s)",
+        {**cmp, "look": look, "looks": len(rounds)},
+    )
 
 
 # --- guards on one result --------------------------------------------------------------------
@@ -434,11 +477,22 @@ def assert_metric_floor(result: Result, floor: float, metric: str | None = None,
     __tracebackhide__ = True
     metric = metric or result.metric
     point, low, high = bootstrap_ci(metric, result.y, result.seed_probs(), 1000, level, seed=0, groups=result.groups)
-    publish_figures("metric_floor", result.name, metric=metric, score=point, low=low, high=high, floor=floor,
-                    level=level, n=len(result.y), seeds=result.n_seeds)
+    publish_figures(
+        "metric_floor",
+        result.name,
+        metric=metric,
+        score=point,
+        low=low,
+        high=high,
+        floor=floor,
+        level=level,
+        n=len(result.y),
+        seeds=result.n_seeds,
+    )
     assert low >= floor, (
         f"{result.name}: {metric} is {fmt(point)} [{fmt(low)}, {fmt(high)}] ({level:.0%} two-level bootstrap, "
-        f"{result.n_seeds} seed(s), {len(result.y)} OOF samples); expected the lower bound >= {fmt(floor)}")
+        f"{result.n_seeds} seed(s), {len(result.y)} OOF samples); expected the lower bound >= {fmt(floor)}"
+    )
     return point, low, high
 
 
@@ -448,8 +502,10 @@ def assert_gap_below(result: Result, max_gap: float, metric: str | None = None):
     metric = metric or result.metric
     gap, train, val = result.gap(metric), result.train_score(metric), float(np.mean(result.fold_scores(metric)))
     publish_figures("gap", result.name, metric=metric, gap=gap, train=train, val=val, max_gap=max_gap)
-    assert gap <= max_gap, (f"{result.name}: generalisation gap in {metric} is {fmt(gap)} (train {fmt(train)} - "
-                            f"val {fmt(val)}); expected <= {fmt(max_gap)}")
+    assert gap <= max_gap, (
+        f"{result.name}: generalisation gap in {metric} is {fmt(gap)} (train {fmt(train)} - "
+        f"val {fmt(val)}); expected <= {fmt(max_gap)}"
+    )
     return gap
 
 
@@ -459,8 +515,10 @@ def assert_fold_std_below(result: Result, max_std: float, metric: str | None = N
     scores = result.fold_scores(metric)
     std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
     publish_figures("fold_std", result.name, metric=metric, std=std, mean=float(scores.mean()), max_std=max_std)
-    assert std <= max_std, (f"{result.name}: {metric} across {len(scores)} folds is {np.round(scores, 4).tolist()}, "
-                            f"std {fmt(std)}; expected std <= {fmt(max_std)}")
+    assert std <= max_std, (
+        f"{result.name}: {metric} across {len(scores)} folds is {np.round(scores, 4).tolist()}, "
+        f"std {fmt(std)}; expected std <= {fmt(max_std)}"
+    )
     return std
 
 
@@ -476,11 +534,14 @@ def assert_beats_dummy(result: Result, metric: str | None = None, level: float =
     """A sanity guard: the model beats the most-frequent-class model (it catches a dead model, not a worse one)."""
     __tracebackhide__ = True
     metric = metric or result.metric
-    cmp = paired_bootstrap(metric, result.y, result.seed_probs(), dummy_probs(result), 1000, level, seed=0,
-                           groups=result.groups)
+    cmp = paired_bootstrap(
+        metric, result.y, result.seed_probs(), dummy_probs(result), 1000, level, seed=0, groups=result.groups
+    )
     publish_figures("beats_dummy", result.name, **cmp)
-    assert cmp["low"] > 0, (f"{result.name} does not beat the most-frequent-class model on {metric}: "
-                            f"{fmt(cmp['a'])} vs {fmt(cmp['b'])} (delta lower bound {fmt(cmp['low'])})")
+    assert cmp["low"] > 0, (
+        f"{result.name} does not beat the most-frequent-class model on {metric}: "
+        f"{fmt(cmp['a'])} vs {fmt(cmp['b'])} (delta lower bound {fmt(cmp['low'])})"
+    )
     return cmp
 
 
@@ -493,17 +554,43 @@ def regression_tolerance(baseline_values, n_new: int, false_alarm: float = 0.01)
     with n_base - 1 degrees of freedom bounds a false alarm at `false_alarm`."""
     values = np.asarray(baseline_values, float)
     if len(values) < 3:
-        raise ConfigError(f"a baseline needs at least 3 seeds to measure its spread (it has {len(values)}); "
-                          "re-record it with more seeds")
+        raise ConfigError(
+            f"a baseline needs at least 3 seeds to measure its spread (it has {len(values)}); "
+            "re-record it with more seeds"
+        )
     sd = float(values.std(ddof=1))
     scale = sd * math.sqrt(1 / n_new + 1 / len(values))
     quantile = float(student_t.ppf(1 - false_alarm, len(values) - 1))
-    return {"mean": float(values.mean()), "sd": sd, "tolerance": quantile * scale,
-            "detectable": (quantile + float(norm.ppf(0.8))) * scale, "n_base": len(values)}
+    return {
+        "mean": float(values.mean()),
+        "sd": sd,
+        "tolerance": quantile * scale,
+        "detectable": (quantile + float(norm.ppf(0.8))) * scale,
+        "n_base": len(values),
+    }
 
 
-def assert_no_regression(result: Result, baselines: Baselines, measure: str = "score", answers=None,
-                         false_alarm: float = 0.01):
+def publish_regression(result: Result, measure: str, new: np.ndarray, limits: dict, worse_by: float) -> None:
+    """The figures of a guard against its baseline: the new seeds' values, regression_tolerance's limits, and
+    how far the new mean moved the wrong way (it fails beyond the tolerance)."""
+    publish_figures(
+        "regression",
+        result.name,
+        measure=measure,
+        new=float(new.mean()),
+        baseline=limits["mean"],
+        seed_sd=limits["sd"],
+        tolerance=limits["tolerance"],
+        detectable=limits["detectable"],
+        seeds=len(new),
+        worse_by=worse_by,
+        outcome="pass" if worse_by <= limits["tolerance"] else "fail",
+    )
+
+
+def assert_no_regression(
+    result: Result, baselines: Baselines, measure: str = "score", answers=None, false_alarm: float = 0.01
+):
     """The mean over the result's seeds of `measure` ('score' OOF, 'eval', or 'gap') is not worse
     than its baseline beyond what other training seeds explain (false-alarm rate `false_alarm`).
 
@@ -511,27 +598,26 @@ def assert_no_regression(result: Result, baselines: Baselines, measure: str = "s
     __tracebackhide__ = True
     if baselines.update:
         recorded = baselines.record(result, answers)
-        publish_figures("baseline", result.name, measure=measure, recorded=True,
-                        mean=float(np.mean(recorded["measures"][measure])))
+        publish_figures(
+            "baseline", result.name, measure=measure, recorded=True, mean=float(np.mean(recorded["measures"][measure]))
+        )
         return recorded
     baseline = baselines.get(result)
     if measure not in baseline["measures"]:
-        raise AssertionError(f"{result.name}: the baseline has no {measure!r} values; re-record it with "
-                             "--update-baselines")
+        raise AssertionError(
+            f"{result.name}: the baseline has no {measure!r} values; re-record it with --update-baselines"
+        )
     new = measure_values(result, measure, answers)
     limits = regression_tolerance(baseline["measures"][measure], len(new), false_alarm)
-    higher_better = MEASURES.get(measure, (None, True))[1] and (measure != "eval"
-                                                                 or higher_is_better(result.metric))
+    higher_better = MEASURES.get(measure, (None, True))[1] and (measure != "eval" or higher_is_better(result.metric))
     worse_by = (limits["mean"] - new.mean()) if higher_better else (new.mean() - limits["mean"])
-    publish_figures("regression", result.name, measure=measure, new=float(new.mean()), baseline=limits["mean"],
-                    seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],
-                    seeds=len(new), worse_by=float(worse_by),
-                    outcome="pass" if worse_by <= limits["tolerance"] else "fail")
+    publish_regression(result, measure, new, limits, float(worse_by))
     assert worse_by <= limits["tolerance"], (
         f"{result.name}: {measure} ({result.metric}) regressed to {fmt(new.mean())} over {len(new)} seed(s) "
         f"{np.round(new, 4).tolist()} from the baseline {fmt(limits['mean'])} (seed sd {fmt(limits['sd'])}, "
         f"{limits['n_base']} seeds, promoted {baseline['promoted']}); worse by {fmt(worse_by)}, expected at most "
-        f"{fmt(limits['tolerance'])} (false-alarm rate {false_alarm:.0%})")
+        f"{fmt(limits['tolerance'])} (false-alarm rate {false_alarm:.0%})"
+    )
     return limits
 
 
@@ -544,23 +630,25 @@ def assert_no_optimism(result: Result, baselines: Baselines, answers, false_alar
         return baselines.record(result, answers)
     baseline = baselines.get(result)
     if not {"score", "eval"} <= set(baseline["measures"]):
-        raise AssertionError(f"{result.name}: the baseline has no score and eval values; re-record it with "
-                             "--update-baselines")
+        raise AssertionError(
+            f"{result.name}: the baseline has no score and eval values; re-record it with --update-baselines"
+        )
     before = np.asarray(baseline["measures"]["score"]) - np.asarray(baseline["measures"]["eval"])
     new = measure_values(result, "optimism", answers)
     limits = regression_tolerance(before, len(new), false_alarm / 2)
     moved = float(new.mean() - limits["mean"])
-    publish_figures("regression", result.name, measure="optimism", new=float(new.mean()), baseline=limits["mean"],
-                    seed_sd=limits["sd"], tolerance=limits["tolerance"], detectable=limits["detectable"],
-                    seeds=len(new), worse_by=abs(moved),
-                    outcome="pass" if abs(moved) <= limits["tolerance"] else "fail")
+    publish_regression(result, "optimism", new, limits, abs(moved))
     assert abs(moved) <= limits["tolerance"], (
         f"{result.name}: OOF minus eval ({result.metric}) is {fmt(new.mean())} over {len(new)} seed(s) against "
         f"{fmt(limits['mean'])} in the baseline (seed sd {fmt(limits['sd'])}); moved by {moved:+.4f}, expected "
-        f"within {fmt(limits['tolerance'])}: " + ("the OOF score rose while the eval score did not (a leak of "
-                                                  "validation rows into training?)" if moved > 0 else
-                                                  "the eval score rose above the OOF score (eval answers leaking, "
-                                                  "or the validation rows harder than before?)"))
+        f"within {fmt(limits['tolerance'])}: "
+        + (
+            "the OOF score rose while the eval score did not (a leak of validation rows into training?)"
+            if moved > 0
+            else "the eval score rose above the OOF score (eval answers leaking, "
+            "or the validation rows harder than before?)"
+        )
+    )
     return limits
 
 
@@ -585,8 +673,9 @@ def assert_no_class_regression(result: Result, baselines: Baselines, answers, fa
         return baselines.record(result, answers)
     baseline = baselines.get(result)
     if "class_recall" not in baseline["measures"]:
-        raise AssertionError(f"{result.name}: the baseline has no per-class recall; re-record it with "
-                             "--update-baselines")
+        raise AssertionError(
+            f"{result.name}: the baseline has no per-class recall; re-record it with --update-baselines"
+        )
     before = np.asarray(baseline["measures"]["class_recall"], float)
     new = measure_values(result, "class_recall", answers)
     rows = np.bincount(np.asarray(answers), minlength=new.shape[1])
@@ -598,17 +687,29 @@ def assert_no_class_regression(result: Result, baselines: Baselines, answers, fa
     rejected = holm_rejections(p_values, false_alarm)
     worst = int(np.argmin(p_values))
     quantile = float(student_t.ppf(1 - false_alarm / len(p_values), len(before) - 1))
-    publish_figures("regression", result.name, measure=f"recall[{result.class_names[worst]}]",
-                    new=float(np.nanmean(new[:, worst])), baseline=float(np.nanmean(before[:, worst])),
-                    seed_sd=float(sd[worst]), tolerance=quantile * float(scale[worst]),
-                    detectable=(quantile + float(norm.ppf(0.8))) * float(scale[worst]), seeds=len(new),
-                    worse_by=float(drop[worst]), outcome="fail" if rejected.any() else "pass")
-    fallen = [f"{result.class_names[c]!r} {np.nanmean(new[:, c]):.3f} from {np.nanmean(before[:, c]):.3f} "
-              f"(seed sd {sd[c]:.3f}, p {p_values[c]:.1e})" for c in np.flatnonzero(rejected)]
+    publish_figures(
+        "regression",
+        result.name,
+        measure=f"recall[{result.class_names[worst]}]",
+        new=float(np.nanmean(new[:, worst])),
+        baseline=float(np.nanmean(before[:, worst])),
+        seed_sd=float(sd[worst]),
+        tolerance=quantile * float(scale[worst]),
+        detectable=(quantile + float(norm.ppf(0.8))) * float(scale[worst]),
+        seeds=len(new),
+        worse_by=float(drop[worst]),
+        outcome="fail" if rejected.any() else "pass",
+    )
+    fallen = [
+        f"{result.class_names[c]!r} {np.nanmean(new[:, c]):.3f} from {np.nanmean(before[:, c]):.3f} "
+        f"(seed sd {sd[c]:.3f}, p {p_values[c]:.1e})"
+        for c in np.flatnonzero(rejected)
+    ]
     assert not fallen, (
         f"{result.name}: eval recall fell in {len(fallen)} of {len(p_values)} classes beyond their seed spread "
         f"(Holm across classes, false-alarm rate {false_alarm:.0%}; {len(before)} baseline seeds, {len(new)} new): "
-        + "; ".join(fallen))
+        + "; ".join(fallen)
+    )
     return {"p_values": p_values.tolist(), "worst": result.class_names[worst]}
 
 
@@ -620,14 +721,16 @@ def assert_no_group_leakage(table: pd.DataFrame, folds, name: str = "split"):
     publish_figures("group_leakage", name, folds=len(folds), groups=int(table["group"].nunique()))
 
 
-def assert_no_duplicates_across(train_images: np.ndarray, other_images: np.ndarray, name: str = "split",
-                                max_duplicates: int = 0):
+def assert_no_duplicates_across(
+    train_images: np.ndarray, other_images: np.ndarray, name: str = "split", max_duplicates: int = 0
+):
     __tracebackhide__ = True
     pairs = duplicates_across(image_hashes(train_images), image_hashes(other_images))
     publish_figures("duplicates_across", name, duplicates=len(pairs), max_duplicates=max_duplicates)
     assert len(pairs) <= max_duplicates, (
         f"{name}: {len(pairs)} images appear on both sides (first pairs, train row -> other row: {pairs[:5]}); "
-        f"expected at most {max_duplicates}")
+        f"expected at most {max_duplicates}"
+    )
 
 
 # --- submission ---------------------------------------------------------------------------------
@@ -637,9 +740,11 @@ def assert_submission_ready(submission: pd.DataFrame, competition, max_distribut
     __tracebackhide__ = True
     validate_submission(submission, competition)
     shift, predicted, prior = distribution_shift(submission, competition)
-    publish_figures("submission", competition.name, rows=len(submission), distribution_shift=shift,
-                    max_shift=max_distribution_shift)
+    publish_figures(
+        "submission", competition.name, rows=len(submission), distribution_shift=shift, max_shift=max_distribution_shift
+    )
     assert shift <= max_distribution_shift, (
         f"submission class distribution is {np.round(predicted, 3).tolist()} against train "
-        f"{np.round(prior, 3).tolist()}: total variation {fmt(shift)}; expected <= {fmt(max_distribution_shift)}")
+        f"{np.round(prior, 3).tolist()}: total variation {fmt(shift)}; expected <= {fmt(max_distribution_shift)}"
+    )
     return shift

@@ -60,37 +60,37 @@ def test_rows_are_resampled_within_class_or_by_group():
 # --- claims ----------------------------------------------------------------------------------------
 def test_a_clear_win_passes_and_a_single_seed_is_underpowered():
     better, worse = result("better", [0.9, 0.9, 0.9]), result("worse", [0.6, 0.6, 0.6], seed0=10)
-    cmp = gates.claim_beats(better, worse, effect=0.1)
+    cmp = gates.assert_claim(better, worse, "beats", effect=0.1)
     assert cmp["low"] > 0.2 and cmp["mde"] < 0.1
-    gates.claim_loses(worse, better, effect=0.1)
+    gates.assert_claim(worse, better, "loses", effect=0.1)
     with pytest.raises(gates.Underpowered, match="needs at least 2"):
-        gates.claim_beats(result("one", [0.9]), worse, effect=0.1)
+        gates.assert_claim(result("one", [0.9]), worse, "beats", effect=0.1)
 
 
 def test_a_powered_claim_that_does_not_hold_fails():
     same_a, same_b = result("a", [0.8, 0.8, 0.8]), result("b", [0.8, 0.8, 0.8], seed0=10)
     with pytest.raises(AssertionError, match="does not beat"):
-        gates.claim_beats(same_a, same_b, effect=0.1)  # a 10-point gain would have been seen
+        gates.assert_claim(same_a, same_b, "beats", effect=0.1)  # a 10-point gain would have been seen
 
 
 def test_a_small_effect_with_noisy_seeds_is_underpowered_not_passed():
     noisy = result("noisy", [0.70, 0.85, 0.95])
     base = result("base", [0.78, 0.80, 0.82], seed0=10)
     with pytest.raises(gates.Underpowered, match="MDE .* is larger than the effect 0.0500.*seeds per side"):
-        gates.claim_beats(noisy, base, effect=0.05)
+        gates.assert_claim(noisy, base, "beats", effect=0.05)
 
 
 def test_equivalence_is_two_one_sided_tests_with_a_margin():
     a, b = result("a", [0.8, 0.8, 0.8]), result("b", [0.8, 0.8, 0.8], seed0=10)
-    cmp = gates.claim_equivalent(a, b, margin=0.05)
+    cmp = gates.assert_claim(a, b, "equivalent:0.05")
     assert -0.05 < cmp["low"] and cmp["high"] < 0.05 and cmp["level"] == pytest.approx(0.90)
     with pytest.raises(AssertionError, match="not equivalent within"):
-        gates.claim_equivalent(result("c", [0.9, 0.9, 0.9]), b, margin=0.05)
+        gates.assert_claim(result("c", [0.9, 0.9, 0.9]), b, "equivalent:0.05")
     with pytest.raises(gates.Underpowered):
-        gates.claim_equivalent(a, b, margin=0.005)  # the interval is wider than the margin
+        gates.assert_claim(a, b, "equivalent:0.005")  # the interval is wider than the margin
     for margin in (0, -0.1, None):
         with pytest.raises(ConfigError, match="margin"):
-            gates.claim_equivalent(a, b, margin=margin)
+            gates.assert_claim(a, b, f"equivalent:{margin}")
 
 
 def test_equivalence_of_two_broken_models_proves_nothing():
@@ -99,7 +99,7 @@ def test_equivalence_of_two_broken_models_proves_nothing():
     broken = [Result(**{**result(name, [0.8] * 3).__dict__, "seed_oof_probs": constant,
                         "oof_probs": constant[0]}) for name in ("x", "y")]
     with pytest.raises(AssertionError, match="most-frequent-class"):
-        gates.claim_equivalent(*broken, margin=0.05)
+        gates.assert_claim(*broken, "equivalent:0.05")
 
 
 def test_claims_by_name():
@@ -116,7 +116,7 @@ def test_different_samples_are_refused():
     a = result("a", [0.8, 0.8])
     other = Result(**{**a.__dict__, "oof_index": np.arange(N) + 1})
     with pytest.raises(ConfigError, match="different samples"):
-        gates.claim_beats(a, other, effect=0.01)
+        gates.assert_claim(a, other, "beats", effect=0.01)
 
 
 # --- the regression guard -------------------------------------------------------------------------
@@ -173,9 +173,9 @@ def test_an_interval_wholly_on_the_wrong_side_decides_even_with_a_large_mde():
     noisy_worse = result("noisy", [0.50, 0.55, 0.60])  # a wide spread, and far below
     base = result("base", [0.80, 0.80, 0.80], seed0=10)
     with pytest.raises(AssertionError, match="does not beat"):
-        gates.claim_beats(noisy_worse, base, effect=0.01)
+        gates.assert_claim(noisy_worse, base, "beats", effect=0.01)
     with pytest.raises(AssertionError, match="worse than base .* by more than 0.0100"):
-        gates.claim_not_worse(noisy_worse, base, margin=0.01)
+        gates.assert_claim(noisy_worse, base, "not_worse:0.01")
 
 
 def test_a_claim_states_its_effect_and_a_null_result_with_power_fails():
@@ -183,9 +183,9 @@ def test_a_claim_states_its_effect_and_a_null_result_with_power_fails():
     never end as a skip: the interval excludes the effect the claim is about."""
     same_a, same_b = result("a", [0.8, 0.8, 0.8]), result("b", [0.8, 0.8, 0.8], seed0=10)
     with pytest.raises(ConfigError, match="state the smallest effect"):
-        gates.claim_beats(same_a, same_b)
+        gates.assert_claim(same_a, same_b, "beats")
     with pytest.raises(AssertionError, match="excludes the stated effect 0.2000"):
-        gates.claim_beats(same_a, same_b, effect=0.2)
+        gates.assert_claim(same_a, same_b, "beats", effect=0.2)
 
 
 def test_the_seeds_needed_follow_the_same_variance_model():
