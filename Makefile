@@ -30,6 +30,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check competition tests experiments fixtures benchmarks
+	$(BIN)/ruff format --check competition
 	$(BIN)/mypy
 
 unit: $(STAMP)

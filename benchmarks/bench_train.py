@@ -194,6 +194,7 @@ def manual_setup(args):
 def recipe_setup(args, labels: np.ndarray):
     """The same from an experiment spec of competition.recipes (RECIPES), as its runner would train it."""
     experiment = RECIPES[args.recipe]
+    experiment = experiment.with_(model_kw={**experiment.model_kw, **json.loads(args.model_kw)})  # e.g. wider
     spec_path = {name: getattr(experiment, name) for name in ("precision", "channels_last", "compile")}
     path, rate = chosen_path(args, experiment.model, experiment.model_kw, experiment.batch_size, spec_path)
     epochs = args.epochs or epochs_within(args.minutes * 0.95, rate, 60_000)
@@ -273,7 +274,8 @@ def main() -> None:
     parser.add_argument("--compile", type=auto_or_bool, help="auto, true or false (default: the spec's)")
     parser.add_argument("--augmentation", default="crop_flip",
                         help="a preset name, 'flip', or a JSON list of [name, params] pairs")
-    parser.add_argument("--model-kw", default="{}", help="JSON keywords for create_model")
+    parser.add_argument("--model-kw", default="{}",
+                        help="JSON keywords for create_model (with --recipe: over the recipe's own)")
     parser.add_argument("--train-kw", default="{}",
                         help='JSON TrainConfig fields over the defaults, e.g. {"optimizer": "sgd", "lr": 0.1}')
     args = parser.parse_args()

@@ -6,6 +6,7 @@ the measured seed spread), the run's key and the environment it was measured in.
 reads a measure from a Result: score and gap on OOF rows, eval, optimism (OOF minus eval) and
 per-class recall on the eval answers.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def class_recalls(y: np.ndarray, seed_probs: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
     rows = np.bincount(y, minlength=seed_probs.shape[2]).astype(float)
     rows[rows == 0] = np.nan
-    return np.stack([np.bincount(y[probs.argmax(1) == y], minlength=seed_probs.shape[2]) / rows
-                     for probs in seed_probs])
+    return np.stack(
+        [np.bincount(y[probs.argmax(1) == y], minlength=seed_probs.shape[2]) / rows for probs in seed_probs]
+    )
 
 
 def measure_values(result: Result, measure: str, answers=None) -> np.ndarray:
@@ -80,8 +82,13 @@ class Baselines:
         if earlier.get("key") == result.key:  # the same run, recorded by another guard: keep its other measures
             measures = {**earlier["measures"], **measures}
         records[result.provenance.data_fingerprint] = {
-            "metric": result.metric, "measures": measures, "seeds": result.n_seeds, "key": result.key,
-            "promoted": time.strftime("%Y-%m-%d"), "environment": environment()}
+            "metric": result.metric,
+            "measures": measures,
+            "seeds": result.n_seeds,
+            "key": result.key,
+            "promoted": time.strftime("%Y-%m-%d"),
+            "environment": environment(),
+        }
         self.write(result.name, result.budget, records)
         return records[result.provenance.data_fingerprint]
 
@@ -95,15 +102,20 @@ class Baselines:
             raise AssertionError(
                 f"{result.name}: no baseline for this data (fingerprint {result.provenance.data_fingerprint}) in {path}"
                 + (f"; it holds baselines for different data: {other}" if other else "")
-                + "; run with --update-baselines to record one")
+                + "; run with --update-baselines to record one"
+            )
         if baseline.get("metric") != result.metric:
-            raise ConfigError(f"{path}: the baseline scores {baseline.get('metric')!r}, the result {result.metric!r}; "
-                              "re-record it with --update-baselines")
+            raise ConfigError(
+                f"{path}: the baseline scores {baseline.get('metric')!r}, the result {result.metric!r}; "
+                "re-record it with --update-baselines"
+            )
         theirs, ours = baseline.get("environment", {}).get("libraries", {}), library_versions()
         changed = {lib: (theirs.get(lib), ours[lib]) for lib in ours if theirs.get(lib) != ours[lib]}
         if changed:
-            raise ConfigError(f"{path}: the baseline was measured with other library versions "
-                              f"{ {k: v[0] for k, v in changed.items()} }, this run has "
-                              f"{ {k: v[1] for k, v in changed.items()} }; install constraints.txt, or "
-                              "re-record the baseline with --update-baselines")
+            raise ConfigError(
+                f"{path}: the baseline was measured with other library versions "
+                f"{ {k: v[0] for k, v in changed.items()} }, this run has "
+                f"{ {k: v[1] for k, v in changed.items()} }; install constraints.txt, or "
+                "re-record the baseline with --update-baselines"
+            )
         return baseline

@@ -13,16 +13,16 @@ the rows are the same on both sides and add nothing between splits.
 
 benchmarks/bench_claims.py prints them; tests/test_claim_calibration.py holds them to their nominal rates.
 """
+
 from __future__ import annotations
 
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import t as t_dist
 
 from .experiment import Experiment, Provenance, Result
 from .gates import claim_interval, interval_level, seed_rounds, verdict
-from .metrics import seed_variance, t_mde
+from .metrics import seed_variance, t_interval
 
 CLASSES = 10
 
@@ -56,11 +56,24 @@ def aa_pair(rng: np.random.Generator, rows: int, seeds: int, paired: bool, seed_
 def as_result(name: str, y: np.ndarray, probs: np.ndarray) -> Result:
     """A Result holding per-seed OOF probabilities (S, N, C) on rows y, seeds 0..S-1."""
     folds = [{"fold": 0, "seed": s, "val_metrics": {}, "train_metrics": {}} for s in range(len(probs))]
-    return Result(name=name, spec={}, budget="synthetic", key="", class_names=[str(c) for c in range(CLASSES)],
-                  metric="accuracy", y=y, oof_index=np.arange(len(y)), oof_probs=probs.mean(0),
-                  eval_ids=np.arange(1), eval_probs=probs.mean(0)[:1], folds=folds, seconds=0.0,
-                  seed_oof_probs=probs, seed_eval_probs=probs[:, :1],
-                  provenance=Provenance(data_fingerprint="synthetic"))
+    return Result(
+        name=name,
+        spec={},
+        budget="synthetic",
+        key="",
+        class_names=[str(c) for c in range(CLASSES)],
+        metric="accuracy",
+        y=y,
+        oof_index=np.arange(len(y)),
+        oof_probs=probs.mean(0),
+        eval_ids=np.arange(1),
+        eval_probs=probs.mean(0)[:1],
+        folds=folds,
+        seconds=0.0,
+        seed_oof_probs=probs,
+        seed_eval_probs=probs[:, :1],
+        provenance=Provenance(data_fingerprint="synthetic"),
+    )
 
 
 class SeedPools:
@@ -81,10 +94,7 @@ def seed_interval(a: np.ndarray, b: np.ndarray, level: float, paired: bool = Fal
     """The claims' interval of mean(a) - mean(b) from per-seed values alone (the row level left out)."""
     var, df = seed_variance(np.asarray(a, float), np.asarray(b, float), paired)
     se = float(np.sqrt(var))
-    delta = float(np.mean(a) - np.mean(b))
-    half = float(t_dist.ppf(1 - (1 - level) / 2, df)) * se
-    return {"delta": delta, "low": delta - half, "high": delta + half, "se": se, "df": df,
-            "mde": t_mde(se, df, level, power)}
+    return t_interval(float(np.mean(a) - np.mean(b)), se, df, level, power)
 
 
 def split_rates(values: np.ndarray, per_side: int = 3, level: float = 0.95, margin: float | None = None) -> dict:

@@ -3,6 +3,7 @@
 This module imports nothing heavy: the parser answers --help and usage errors at once, and the
 command's implementation (commands.py, with torch and the data stack) is imported only to run it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,14 +17,18 @@ BUILTIN_NAMES = ("digits", "fashion", "fashion-lt", "fashion-photos")  # competi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="competition", description="Prepare data, explore it, list stored runs, "
-                                     "write and check submissions.")
+    parser = argparse.ArgumentParser(
+        prog="competition", description="Prepare data, explore it, list stored runs, write and check submissions."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="prepare a built-in competition and print its path")
-    data.add_argument("name", help=f"a built-in competition ({', '.join(BUILTIN_NAMES)}) to prepare, or your "
-                                   "own competition directory to validate and summarise")
+    data.add_argument(
+        "name",
+        help=f"a built-in competition ({', '.join(BUILTIN_NAMES)}) to prepare, or your "
+        "own competition directory to validate and summarise",
+    )
     data.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     data.set_defaults(func="cmd_data")
 
@@ -35,16 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="write (from a stored result) or check a submission, and diff it")
     submit.add_argument("data", help="a built-in competition name or a competition directory")
-    submit.add_argument("--result", help="an experiment name (its newest stored run), a store key, or "
-                                         "runs/entries/KEY, to write the submission from")
+    submit.add_argument(
+        "--result",
+        help="an experiment name (its newest stored run), a store key, or "
+        "runs/entries/KEY, to write the submission from",
+    )
     submit.add_argument("--out", default="submission.csv", help="the submission file to write or check")
     submit.add_argument("--previous", help="an earlier submission to diff against (never the --out file)")
-    submit.add_argument("--max-shift", type=float, default=0.25,
-                        help="total variation between the predicted and train class mix above which it warns")
-    submit.add_argument("--strict", action="store_true",
-                        help="a class mix over --max-shift is an error and nothing is written")
-    submit.add_argument("--force", action="store_true",
-                        help="with --strict, write past the class-mix check (never past ids or labels)")
+    submit.add_argument(
+        "--max-shift",
+        type=float,
+        default=0.25,
+        help="total variation between the predicted and train class mix above which it warns",
+    )
+    submit.add_argument(
+        "--strict", action="store_true", help="a class mix over --max-shift is an error and nothing is written"
+    )
+    submit.add_argument(
+        "--force", action="store_true", help="with --strict, write past the class-mix check (never past ids or labels)"
+    )
     submit.add_argument("--runs-dir", default="runs", help="the result store (default ./runs)")
     submit.add_argument("--data-dir", help="default: $COMPETITION_DATA_DIR or ./data")
     submit.set_defaults(func="cmd_submit")
@@ -68,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func="cmd_runs")
 
     search = sub.add_parser("search", help="list the hyperparameter searches: trials, best, confirmed claim")
-    search.add_argument("--runs-dir", default="runs", help="the result store, whose studies file is read "
-                                                           "(default ./runs)")
+    search.add_argument(
+        "--runs-dir", default="runs", help="the result store, whose studies file is read (default ./runs)"
+    )
     search.add_argument("--storage", help="an Optuna storage URL instead of the runs dir's studies file")
     search.set_defaults(func="cmd_search")
     return parser

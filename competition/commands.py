@@ -1,5 +1,6 @@
 """Layer 6. What each `python -m competition` command does (cli.py parses the arguments and imports
 this module only once a command is to run, so --help and usage errors answer at once)."""
+
 from __future__ import annotations
 
 import os
@@ -18,25 +19,36 @@ from .report import leaderboard_rows, read_history, write_leaderboard, write_run
 from .scaffold import slug, write_test_file
 from .search import STUDIES_FILE, list_studies, storage_url
 from .store import Store
-from .submission import (SubmissionError, diff_submissions, distribution_shift, make_submission, publish_submission,
-                         read_submission, validate_submission)
+from .submission import (
+    SubmissionError,
+    diff_submissions,
+    distribution_shift,
+    make_submission,
+    publish_submission,
+    read_submission,
+    validate_submission,
+)
 
 
 def describe_competition(competition) -> list[str]:
     """What `data` says of one's own competition: counts, classes (empty ones named), skipped rows, sizes."""
     counts = competition.class_counts()
     task = competition.task
-    lines = [f"{competition.root}: {competition.format} format, {len(competition.train)} train rows, "
-             f"{competition.train['group'].nunique()} groups, {task.num_classes} classes (smallest {counts.min()} "
-             f"rows, largest {counts.max()}), {len(competition.eval)} eval rows, metric {task.metric}, "
-             f"submissions in {task.label_space} space ({', '.join(map(str, task.class_names[:6]))}"
-             f"{' ...' if task.num_classes > 6 else ''})"]
+    lines = [
+        f"{competition.root}: {competition.format} format, {len(competition.train)} train rows, "
+        f"{competition.train['group'].nunique()} groups, {task.num_classes} classes (smallest {counts.min()} "
+        f"rows, largest {counts.max()}), {len(competition.eval)} eval rows, metric {task.metric}, "
+        f"submissions in {task.label_space} space ({', '.join(map(str, task.class_names[:6]))}"
+        f"{' ...' if task.num_classes > 6 else ''})"
+    ]
     if competition.empty_classes:
         lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
     if competition.skipped:
         shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in competition.skipped[:5])
-        lines.append(f"skipped {len(competition.skipped)} train row(s) whose images are missing "
-                     f"(\"on_missing\": \"skip\"): {shown}{' ...' if len(competition.skipped) > 5 else ''}")
+        lines.append(
+            f"skipped {len(competition.skipped)} train row(s) whose images are missing "
+            f'("on_missing": "skip"): {shown}{" ..." if len(competition.skipped) > 5 else ""}'
+        )
     return lines
 
 
@@ -50,8 +62,10 @@ def describe_images(competition) -> tuple[list[str], list[str]]:
         line = f"every image is {common[0]}x{common[1]} (width x height)"
     else:
         shown = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(4))
-        line = (f"mixed image sizes ({len(sizes)} distinct: {shown}); without Experiment(image_size=...) every "
-                "image is resized to the first train image's size; set image_size to choose")
+        line = (
+            f"mixed image sizes ({len(sizes)} distinct: {shown}); without Experiment(image_size=...) every "
+            "image is resized to the first train image's size; set image_size to choose"
+        )
     return [line], problems
 
 
@@ -68,9 +82,11 @@ def cmd_data(args) -> None:
         if problems:
             for problem in problems[:20]:
                 print(f"error: {problem}", file=sys.stderr)
-            raise CompetitionError(f"{len(problems)} image(s) do not decode"
-                                   + (" (first 20 shown)" if len(problems) > 20 else "")
-                                   + "; re-export or remove them, or set \"on_missing\": \"skip\" after removing")
+            raise CompetitionError(
+                f"{len(problems)} image(s) do not decode"
+                + (" (first 20 shown)" if len(problems) > 20 else "")
+                + '; re-export or remove them, or set "on_missing": "skip" after removing'
+            )
         print("valid")
         return
     path = prepare(args.name, args.data_dir)
@@ -94,11 +110,14 @@ def cmd_runs(args) -> None:
     print(f"{'experiment':<36} {'budget':<9} {'seeds':>5} {'mean fold score':>15}  {'when':<16} key")
     for run in runs:
         if "damaged" in run:
-            print(f"{'(damaged entry)':<36} {'?':<9} {'?':>5} {'?':>15}  {run['when']:<16} {run['key']}: "
-                  f"{run['damaged']}")
+            print(
+                f"{'(damaged entry)':<36} {'?':<9} {'?':>5} {'?':>15}  {run['when']:<16} {run['key']}: {run['damaged']}"
+            )
             continue
-        print(f"{run['name'][:36]:<36} {run['budget']:<9} {run['seeds']:>5} {run['score']:>15.4f}  {run['when']:<16} "
-              f"{run['key']}")
+        print(
+            f"{run['name'][:36]:<36} {run['budget']:<9} {run['seeds']:>5} {run['score']:>15.4f}  {run['when']:<16} "
+            f"{run['key']}"
+        )
 
 
 def cmd_search(args) -> None:
@@ -110,14 +129,18 @@ def cmd_search(args) -> None:
         print("no searches in that storage")
     for study in studies:
         best = study["best"]
-        print(f"{study['study']}: {study['trials']} trial(s) finished, {study['pruned']} pruned"
-              + (f"; best trial {best['number']} {best['value']:.4f} {best['params']}" if best else "; none complete"))
+        print(
+            f"{study['study']}: {study['trials']} trial(s) finished, {study['pruned']} pruned"
+            + (f"; best trial {best['number']} {best['value']:.4f} {best['params']}" if best else "; none complete")
+        )
         confirmation = study["confirmation"]
         if confirmation and "delta" in confirmation:
-            print(f"    confirmed: best {confirmation['best']:.4f} vs base {confirmation['base']:.4f}, delta "
-                  f"{confirmation['delta']:+.4f} [{confirmation['low']:+.4f}, {confirmation['high']:+.4f}], "
-                  f"{confirmation['seeds']} seed(s) per side: beats:{confirmation['effect']} "
-                  f"{confirmation['outcome']}")
+            print(
+                f"    confirmed: best {confirmation['best']:.4f} vs base {confirmation['base']:.4f}, delta "
+                f"{confirmation['delta']:+.4f} [{confirmation['low']:+.4f}, {confirmation['high']:+.4f}], "
+                f"{confirmation['seeds']} seed(s) per side: beats:{confirmation['effect']} "
+                f"{confirmation['outcome']}"
+            )
         elif confirmation:
             print(f"    confirmation: {confirmation['outcome']}")
         else:
@@ -134,8 +157,10 @@ def result_for(competition, name_or_key: str, runs_dir: str):
     store = Store(runs_dir, read_only=True)
     result = store.find(name_or_key)
     if result is None:
-        raise CompetitionError(f"{name_or_key}: no readable result of that name or key in the store "
-                               f"{runs_dir}; `python -m competition runs` lists them")
+        raise CompetitionError(
+            f"{name_or_key}: no readable result of that name or key in the store "
+            f"{runs_dir}; `python -m competition runs` lists them"
+        )
     current = competition.content_digest
     if result.provenance.competition_digest == current:
         return result
@@ -145,17 +170,21 @@ def result_for(competition, name_or_key: str, runs_dir: str):
             if older is not None and older.provenance.competition_digest == current:
                 return older
     trained_on = result.provenance.competition_digest or "(not recorded: trained before results recorded it)"
-    raise CompetitionError(f"{result.name} (key {result.key}) was trained on competition content {trained_on}, but "
-                           f"{competition.root} is now {current} (its images, labels, eval ids or task changed, or "
-                           "it is another competition); rerun the experiment on this data before submitting")
+    raise CompetitionError(
+        f"{result.name} (key {result.key}) was trained on competition content {trained_on}, but "
+        f"{competition.root} is now {current} (its images, labels, eval ids or task changed, or "
+        "it is another competition); rerun the experiment on this data before submitting"
+    )
 
 
 def cmd_submit(args) -> None:
     """Everything is checked before anything is written: a failure leaves --out as it was."""
     competition = open_competition(args.data, args.data_dir)
     if args.previous and same_file(args.previous, args.out):
-        raise CompetitionError(f"--previous {args.previous} is the --out file; the new submission would be compared "
-                               "with itself. Copy the previous file elsewhere, or write --out to a new name")
+        raise CompetitionError(
+            f"--previous {args.previous} is the --out file; the new submission would be compared "
+            "with itself. Copy the previous file elsewhere, or write --out to a new name"
+        )
     previous = read_submission(args.previous, competition) if args.previous else None
     if previous is not None:
         try:
@@ -169,8 +198,10 @@ def cmd_submit(args) -> None:
         submission = validate_submission(args.out, competition)
     shift, predicted, prior = distribution_shift(submission, competition)
     if shift > args.max_shift:
-        message = (f"the predicted class mix is {shift:.3f} (total variation) from train's, over {args.max_shift}; "
-                   "a weak model, or a submission in the wrong label space")
+        message = (
+            f"the predicted class mix is {shift:.3f} (total variation) from train's, over {args.max_shift}; "
+            "a weak model, or a submission in the wrong label space"
+        )
         if args.strict and not args.force:
             raise CompetitionError(f"{message}. Nothing was written (--strict); --force writes it anyway")
         print(f"warning: {message}", file=sys.stderr)
@@ -180,8 +211,10 @@ def cmd_submit(args) -> None:
     print(f"valid: {len(submission)} rows; class-distribution shift from train {shift:.3f}")
     if previous is not None:
         diff = diff_submissions(submission, previous, competition)
-        print(f"against {args.previous}: agreement {diff['agreement']:.4f}, "
-              f"distribution shift {diff['distribution_shift']:.4f}, per-class change {diff['per_class_change']}")
+        print(
+            f"against {args.previous}: agreement {diff['agreement']:.4f}, "
+            f"distribution shift {diff['distribution_shift']:.4f}, per-class change {diff['per_class_change']}"
+        )
 
 
 def cmd_init(args) -> None:
@@ -207,8 +240,10 @@ def cmd_report(args) -> None:
             if result is not None:
                 newest[run["name"]] = result
     if not newest:
-        raise CompetitionError(f"no readable result{' named ' + ', '.join(args.names) if args.names else ''} in "
-                               f"{store.root}; `competition runs` lists them")
+        raise CompetitionError(
+            f"no readable result{' named ' + ', '.join(args.names) if args.names else ''} in "
+            f"{store.root}; `competition runs` lists them"
+        )
     for result in newest.values():
         write_run_report(result, out / "runs" / result.name)
     rows = leaderboard_rows(newest.values())

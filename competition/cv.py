@@ -5,6 +5,7 @@ A Unit (one fold of one training seed) is the unit of work: `run_fold` turns
 units can run anywhere, in any order, and each is stored on its own.
 `assemble` pools the outputs into a Result with per-seed probabilities.
 """
+
 from __future__ import annotations
 
 import copy
@@ -81,8 +82,10 @@ class UnitOutput:
         names = {f.name for f in fields(cls)}
         given = set(arrays) | set(record)
         if given != names:
-            raise ValueError(f"a unit output needs the fields {sorted(names)}; missing {sorted(names - given)}, "
-                             f"foreign {sorted(given - names)}")
+            raise ValueError(
+                f"a unit output needs the fields {sorted(names)}; missing {sorted(names - given)}, "
+                f"foreign {sorted(given - names)}"
+            )
         given_fields: dict[str, Any] = {**arrays, **record}
         return cls(**given_fields)
 
@@ -98,36 +101,58 @@ def make_folds(experiment: Experiment, table) -> list[tuple[np.ndarray, np.ndarr
 
 def make_units(experiment: Experiment, table, budget: Budget) -> list[Unit]:
     folds = make_folds(experiment, table)
-    return [Unit(fold, seed, train_idx, val_idx)
-            for seed in experiment.training_seeds(budget) for fold, (train_idx, val_idx) in enumerate(folds)]
+    return [
+        Unit(fold, seed, train_idx, val_idx)
+        for seed in experiment.training_seeds(budget)
+        for fold, (train_idx, val_idx) in enumerate(folds)
+    ]
 
 
 def budgeted_schedule(experiment: Experiment, budget: Budget) -> tuple[int, int]:
     """(epochs, batch size) as the budget caps the spec's."""
-    return (min(experiment.epochs, budget.max_epochs or experiment.epochs),
-            min(experiment.batch_size, budget.max_batch_size or experiment.batch_size))
+    return (
+        min(experiment.epochs, budget.max_epochs or experiment.epochs),
+        min(experiment.batch_size, budget.max_batch_size or experiment.batch_size),
+    )
 
 
-def train_config(experiment: Experiment, budget: Budget, labels: np.ndarray, num_classes: int, device: str,
-                 seed: int) -> TrainConfig:
+def train_config(
+    experiment: Experiment, budget: Budget, labels: np.ndarray, num_classes: int, device: str, seed: int
+) -> TrainConfig:
     loss_kw = dict(experiment.loss_kw)
     if experiment.class_weights == "balanced":
         loss_kw["weight"] = balanced_class_weights(labels, num_classes)
     epochs, batch_size = budgeted_schedule(experiment, budget)
     if "auto" in (experiment.precision, experiment.channels_last, experiment.compile):
-        raise ConfigError(f"{experiment.name}: its execution path is still 'auto'; train it through runner.run "
-                          "(runner.plan measures the fastest path first) or fix precision, channels_last and compile")
-    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=experiment.lr,
-                       optimizer=experiment.optimizer, optimizer_kw=dict(experiment.optimizer_kw),
-                       weight_decay=experiment.weight_decay, scheduler=experiment.scheduler,
-                       warmup_epochs=experiment.warmup_epochs, clip_grad=experiment.clip_grad,
-                       loss=experiment.loss, loss_kw=loss_kw,
-                       transfer=experiment.transfer, mixup=experiment.mixup, cutmix=experiment.cutmix,
-                       ema_decay=experiment.ema_decay,
-                       amp=None if experiment.precision == "fp32" else experiment.precision,
-                       channels_last=bool(experiment.channels_last), compile=bool(experiment.compile),
-                       monitor="macro_f1",
-                       keep="last", metrics=EVAL_METRICS, device=device, seed=seed)
+        raise ConfigError(
+            f"{experiment.name}: its execution path is still 'auto'; train it through runner.run "
+            "(runner.plan measures the fastest path first) or fix precision, channels_last and compile"
+        )
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=experiment.lr,
+        optimizer=experiment.optimizer,
+        optimizer_kw=dict(experiment.optimizer_kw),
+        weight_decay=experiment.weight_decay,
+        scheduler=experiment.scheduler,
+        warmup_epochs=experiment.warmup_epochs,
+        clip_grad=experiment.clip_grad,
+        loss=experiment.loss,
+        loss_kw=loss_kw,
+        transfer=experiment.transfer,
+        mixup=experiment.mixup,
+        cutmix=experiment.cutmix,
+        ema_decay=experiment.ema_decay,
+        amp=None if experiment.precision == "fp32" else experiment.precision,
+        channels_last=bool(experiment.channels_last),
+        compile=bool(experiment.compile),
+        monitor="macro_f1",
+        keep="last",
+        metrics=EVAL_METRICS,
+        device=device,
+        seed=seed,
+    )
 
 
 def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.ndarray:
@@ -136,9 +161,17 @@ def predict_probs(model, dataset, experiment: Experiment, device: str) -> np.nda
     return predict(model, dataset, device=device)
 
 
-def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str = "cpu",
-             checkpoint_dir=None, progress_file=None, log=None,
-             listeners: list[Callback] | None = None) -> UnitOutput:
+def run_fold(
+    experiment: Experiment,
+    data: PreparedData,
+    unit: Unit,
+    budget: Budget,
+    device: str = "cpu",
+    checkpoint_dir=None,
+    progress_file=None,
+    log=None,
+    listeners: list[Callback] | None = None,
+) -> UnitOutput:
     """Train one unit; return its output (val rows and probabilities, eval probabilities, history).
 
     The model kept is the last epoch's (a fixed schedule): choosing the epoch on
@@ -149,33 +182,57 @@ def run_fold(experiment: Experiment, data: PreparedData, unit: Unit, budget: Bud
     seed_everything(unit.torch_seed)
     labels = data.table["label"].to_numpy()
     size = data.images.shape[1:3]
-    model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3], input_size=size,
-                         pretrained=experiment.pretrained, **experiment.model_kw)
+    model = create_model(
+        experiment.model,
+        data.num_classes,
+        in_chans=data.images.shape[3],
+        input_size=size,
+        pretrained=experiment.pretrained,
+        **experiment.model_kw,
+    )
     augmentation = create_augmentation(experiment.augmentation, size, experiment.aug_backend, seed=unit.torch_seed)
     train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation, rows=unit.train_idx)
     val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx], rows=unit.val_idx)
     cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
     callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())] + (listeners or [])
     try:
-        fitted = fit(model, train_ds, val_ds, cfg, checkpoint_dir=checkpoint_dir, progress_file=progress_file,
-                     log=log, callbacks=callbacks)
+        fitted = fit(
+            model,
+            train_ds,
+            val_ds,
+            cfg,
+            checkpoint_dir=checkpoint_dir,
+            progress_file=progress_file,
+            log=log,
+            callbacks=callbacks,
+        )
     except ConfigError as exc:  # a setting that cannot train on this unit: say which experiment and unit
         raise ConfigError(f"{experiment.name} {unit.label}: {exc}") from None
     val_probs = predict_probs(fitted.model, val_ds, experiment, device)
     # the train side of the generalisation gap: unaugmented train rows, as many as val rows
     distinct_train = np.unique(unit.train_idx)
     gap_rows = np.random.default_rng(unit.torch_seed).choice(
-        distinct_train, size=min(len(distinct_train), len(unit.val_idx)), replace=False)
+        distinct_train, size=min(len(distinct_train), len(unit.val_idx)), replace=False
+    )
     train_probs = predict(fitted.model, CachedDataset(data.images[gap_rows], labels[gap_rows]), device=device)
-    eval_probs = (predict_probs(fitted.model, CachedDataset(data.eval_images), experiment, device)
-                  if data.eval_images is not None else np.zeros((0, data.num_classes), np.float32))
-    return UnitOutput(fold=unit.fold, seed=unit.seed, val_index=np.asarray(unit.val_idx), val_probs=val_probs,
-                      eval_probs=eval_probs,
-                      val_metrics=compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
-                      train_metrics=compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
-                      history=fitted.history, kept_epoch=fitted.kept_epoch,
-                      applied={"epochs": cfg.epochs, "batch_size": cfg.batch_size, "train_rows": len(unit.train_idx)},
-                      seconds=float(sum(row["seconds"] for row in fitted.history)))
+    eval_probs = (
+        predict_probs(fitted.model, CachedDataset(data.eval_images), experiment, device)
+        if data.eval_images is not None
+        else np.zeros((0, data.num_classes), np.float32)
+    )
+    return UnitOutput(
+        fold=unit.fold,
+        seed=unit.seed,
+        val_index=np.asarray(unit.val_idx),
+        val_probs=val_probs,
+        eval_probs=eval_probs,
+        val_metrics=compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
+        train_metrics=compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
+        history=fitted.history,
+        kept_epoch=fitted.kept_epoch,
+        applied={"epochs": cfg.epochs, "batch_size": cfg.batch_size, "train_rows": len(unit.train_idx)},
+        seconds=float(sum(row["seconds"] for row in fitted.history)),
+    )
 
 
 # --- pooling ----------------------------------------------------------------------------
@@ -198,30 +255,59 @@ def pool_folds(experiment: Experiment, outputs: list[UnitOutput], n: int) -> tup
         return pool_out_of_bag(outputs, n)
     index = np.concatenate([o.val_index for o in outputs])
     if len(np.unique(index)) != len(index):
-        raise DataError(f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap "
-                        "(a splitter such as ShuffleSplit: use a K-fold splitter, or cv='bootstrap:<k>')")
+        raise DataError(
+            f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap "
+            "(a splitter such as ShuffleSplit: use a K-fold splitter, or cv='bootstrap:<k>')"
+        )
     if predicts == "once" and len(index) != n:
         raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
     order = np.argsort(index)
     return index[order], np.concatenate([o.val_probs for o in outputs])[order]
 
 
-def assemble(experiment: Experiment, data: PreparedData, budget: Budget, key: str, outputs: list[UnitOutput],
-             seconds: float, unit_key: str = "", execution: dict | None = None) -> Result:
+def assemble(
+    experiment: Experiment,
+    data: PreparedData,
+    budget: Budget,
+    key: str,
+    outputs: list[UnitOutput],
+    seconds: float,
+    unit_key: str = "",
+    execution: dict | None = None,
+) -> Result:
     """Pool unit outputs: per seed, the OOF rows and the mean eval probabilities over folds."""
     seeds = sorted({o.seed for o in outputs})
     pooled = [pool_folds(experiment, [o for o in outputs if o.seed == s], len(data.table)) for s in seeds]
     index = pooled[0][0]  # every seed shares the split, so the same rows
     seed_oof = np.stack([probs for _, probs in pooled]).astype(np.float32)
-    seed_eval = np.stack([np.mean([o.eval_probs for o in outputs if o.seed == s], axis=0)
-                          for s in seeds]).astype(np.float32)
+    seed_eval = np.stack([np.mean([o.eval_probs for o in outputs if o.seed == s], axis=0) for s in seeds]).astype(
+        np.float32
+    )
     folds = [o.record() for o in outputs]
     groups = data.table["group"].to_numpy()[index] if "group" in data.table else None
-    return Result(name=experiment.name, spec=experiment.to_dict(), budget=budget.name, key=key,
-                  class_names=list(data.class_names), metric=data.metric,
-                  y=data.table["label"].to_numpy()[index], oof_index=index, oof_probs=seed_oof.mean(0),
-                  eval_ids=data.eval_ids, eval_probs=seed_eval.mean(0), folds=folds, seconds=seconds,
-                  seed_oof_probs=seed_oof, seed_eval_probs=seed_eval, groups=groups,
-                  provenance=Provenance(data_fingerprint=data.fingerprint, competition_digest=data.competition_digest,
-                                        skipped=data.skipped, train_rows=len(data.table), unit_key=unit_key,
-                                        execution=execution or {}))
+    return Result(
+        name=experiment.name,
+        spec=experiment.to_dict(),
+        budget=budget.name,
+        key=key,
+        class_names=list(data.class_names),
+        metric=data.metric,
+        y=data.table["label"].to_numpy()[index],
+        oof_index=index,
+        oof_probs=seed_oof.mean(0),
+        eval_ids=data.eval_ids,
+        eval_probs=seed_eval.mean(0),
+        folds=folds,
+        seconds=seconds,
+        seed_oof_probs=seed_oof,
+        seed_eval_probs=seed_eval,
+        groups=groups,
+        provenance=Provenance(
+            data_fingerprint=data.fingerprint,
+            competition_digest=data.competition_digest,
+            skipped=data.skipped,
+            train_rows=len(data.table),
+            unit_key=unit_key,
+            execution=execution or {},
+        ),
+    )

@@ -10,6 +10,7 @@
 - bagging is a CV scheme: Experiment(cv="bootstrap:K") trains K members on
   bootstrap resamples and scores each row out of bag.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,16 +43,20 @@ def check_compatible(results) -> None:
     first = results[0]
     for r in results[1:]:
         if not np.array_equal(r.oof_index, first.oof_index) or not np.array_equal(r.y, first.y):
-            raise ConfigError(f"{r.name} and {first.name} were validated on different samples (OOF rows differ); "
-                              "ensemble results of the same data, budget and CV split")
+            raise ConfigError(
+                f"{r.name} and {first.name} were validated on different samples (OOF rows differ); "
+                "ensemble results of the same data, budget and CV split"
+            )
         if r.oof_probs.shape[1] != first.oof_probs.shape[1]:
             raise ConfigError(f"{r.name} has {r.oof_probs.shape[1]} classes, {first.name} {first.oof_probs.shape[1]}")
         if not np.array_equal(r.eval_ids, first.eval_ids):
             raise ConfigError(f"{r.name} and {first.name} predicted different eval ids")
         digest, first_digest = r.provenance.competition_digest, first.provenance.competition_digest
         if digest and first_digest and digest != first_digest:
-            raise ConfigError(f"{r.name} was trained on competition content {digest}, {first.name} on "
-                              f"{first_digest}; rerun the older one on the data as it is now")
+            raise ConfigError(
+                f"{r.name} was trained on competition content {digest}, {first.name} on "
+                f"{first_digest}; rerun the older one on the data as it is now"
+            )
 
 
 def ensemble_result(results, name: str, how: str, combine: Callable, answers=None, **extra):
@@ -61,8 +66,7 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
     check_compatible(results)
     first = results[0]
     n_seeds = min(r.n_seeds for r in results)
-    pairs = [combine([r.seed_probs()[s] for r in results], [r.seed_eval()[s] for r in results])
-             for s in range(n_seeds)]
+    pairs = [combine([r.seed_probs()[s] for r in results], [r.seed_eval()[s] for r in results]) for s in range(n_seeds)]
     seed_oof = np.stack([oof for oof, _ in pairs]).astype(np.float32)
     seed_eval = np.stack([ev for _, ev in pairs]).astype(np.float32)
     members = [r.name for r in results]
@@ -70,15 +74,28 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
     inherited = {k: first.spec[k] for k in ("data", "cv") if k in first.spec}  # rows are the members' rows
     spec = {"ensemble": how, "members": members, "member_keys": [r.key for r in results], **inherited, **extra}
     trained_on = first.provenance  # the members' data: same rows, same competition content (check_compatible)
-    provenance = Provenance(data_fingerprint=trained_on.data_fingerprint,
-                            competition_digest=trained_on.competition_digest, skipped=trained_on.skipped,
-                            train_rows=trained_on.train_rows, members=members,
-                            cache_hit=all(r.provenance.cache_hit for r in results))
-    return replace(first, name=name, spec=spec, key="",
-                   oof_probs=seed_oof.mean(0), eval_probs=eval_probs, seed_oof_probs=seed_oof,
-                   seed_eval_probs=seed_eval, folds=[], seconds=float(sum(r.seconds for r in results)),
-                   eval_metrics=compute_metrics(answers, eval_probs, EVAL_METRICS) if answers is not None else None,
-                   provenance=provenance)
+    provenance = Provenance(
+        data_fingerprint=trained_on.data_fingerprint,
+        competition_digest=trained_on.competition_digest,
+        skipped=trained_on.skipped,
+        train_rows=trained_on.train_rows,
+        members=members,
+        cache_hit=all(r.provenance.cache_hit for r in results),
+    )
+    return replace(
+        first,
+        name=name,
+        spec=spec,
+        key="",
+        oof_probs=seed_oof.mean(0),
+        eval_probs=eval_probs,
+        seed_oof_probs=seed_oof,
+        seed_eval_probs=seed_eval,
+        folds=[],
+        seconds=float(sum(r.seconds for r in results)),
+        eval_metrics=compute_metrics(answers, eval_probs, EVAL_METRICS) if answers is not None else None,
+        provenance=provenance,
+    )
 
 
 def create_ensemble(how: str, results, name: str | None = None, answers=None, **options):
@@ -89,8 +106,7 @@ def create_ensemble(how: str, results, name: str | None = None, answers=None, **
 
 @ENSEMBLES.register("soft_vote")
 def soft_vote(results, name: str = "soft_vote", answers=None):
-    return ensemble_result(results, name, "soft_vote",
-                           lambda oof, ev: (np.mean(oof, 0), np.mean(ev, 0)), answers)
+    return ensemble_result(results, name, "soft_vote", lambda oof, ev: (np.mean(oof, 0), np.mean(ev, 0)), answers)
 
 
 def votes_to_probs(probs_list) -> np.ndarray:
@@ -104,8 +120,9 @@ def votes_to_probs(probs_list) -> np.ndarray:
 
 @ENSEMBLES.register("hard_vote")
 def hard_vote(results, name: str = "hard_vote", answers=None):
-    return ensemble_result(results, name, "hard_vote", lambda oof, ev: (votes_to_probs(oof), votes_to_probs(ev)),
-                           answers)
+    return ensemble_result(
+        results, name, "hard_vote", lambda oof, ev: (votes_to_probs(oof), votes_to_probs(ev)), answers
+    )
 
 
 def fit_vote_weights(probs_list, y: np.ndarray) -> np.ndarray:
@@ -116,8 +133,14 @@ def fit_vote_weights(probs_list, y: np.ndarray) -> np.ndarray:
         mixed = np.tensordot(softmax(logits), stacked, axes=1)
         return -np.mean(np.log(np.clip(mixed[np.arange(len(y)), y], 1e-12, 1)))
 
-    return softmax(minimize(loss, np.zeros(len(probs_list)), method="Nelder-Mead",
-                            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 400}).x)
+    return softmax(
+        minimize(
+            loss,
+            np.zeros(len(probs_list)),
+            method="Nelder-Mead",
+            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 400},
+        ).x
+    )
 
 
 @ENSEMBLES.register("weighted_vote")
@@ -153,8 +176,10 @@ def stacking(results, name: str = "stacking", answers=None, folds: int = 5, seed
         stacked_oof = cross_val_predict(model, features(oof), y, cv=cv, method="predict_proba")
         model.fit(features(oof), y)
         classes = model[-1].classes_
-        return (expand_classes(stacked_oof, classes, num_classes),
-                expand_classes(model.predict_proba(features(ev)), classes, num_classes))
+        return (
+            expand_classes(stacked_oof, classes, num_classes),
+            expand_classes(model.predict_proba(features(ev)), classes, num_classes),
+        )
 
     return ensemble_result(results, name, "stacking", combine, answers)
 
@@ -166,8 +191,16 @@ def expand_classes(probs: np.ndarray, classes: np.ndarray, num_classes: int) -> 
     return full
 
 
-def boosting_on_features(reference, train_features: np.ndarray, eval_features: np.ndarray, name: str = "boosting",
-                         answers=None, folds: int = 5, seed: int = 0, **hgb_kw):
+def boosting_on_features(
+    reference,
+    train_features: np.ndarray,
+    eval_features: np.ndarray,
+    name: str = "boosting",
+    answers=None,
+    folds: int = 5,
+    seed: int = 0,
+    **hgb_kw,
+):
     """HistGradientBoosting on frozen features of the reference's OOF rows (cross-validated).
 
     One deterministic model: its Result has one seed."""
@@ -181,26 +214,39 @@ def boosting_on_features(reference, train_features: np.ndarray, eval_features: n
     def combine(oof, ev):
         boosted_oof = cross_val_predict(model, x, y, cv=cv, method="predict_proba")
         model.fit(x, y)
-        return (expand_classes(boosted_oof, model.classes_, c),
-                expand_classes(model.predict_proba(eval_features), model.classes_, c))
+        return (
+            expand_classes(boosted_oof, model.classes_, c),
+            expand_classes(model.predict_proba(eval_features), model.classes_, c),
+        )
 
     single = replace(reference, seed_oof_probs=None, seed_eval_probs=None)
     result = ensemble_result([single, single], name, "boosting_on_features", combine, answers)
-    return replace(result, provenance=replace(result.provenance, members=[], cache_hit=False),
-                   seconds=time.perf_counter() - started)
+    return replace(
+        result,
+        provenance=replace(result.provenance, members=[], cache_hit=False),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def frozen_features(experiment, budget="smoke", context: RunContext | None = None):
     """Backbone features of the experiment's (pretrained) model for its train table and eval split."""
     planned = plan(experiment, budget, context, choose_path=False)
     data, device = planned.data, planned.device
-    model = create_model(experiment.model, data.num_classes, in_chans=data.images.shape[3],
-                         input_size=data.images.shape[1:3], pretrained=experiment.pretrained,
-                         **experiment.model_kw).to(device)
+    model = create_model(
+        experiment.model,
+        data.num_classes,
+        in_chans=data.images.shape[3],
+        input_size=data.images.shape[1:3],
+        pretrained=experiment.pretrained,
+        **experiment.model_kw,
+    ).to(device)
     cfg = TrainConfig(device=device, eval_batch_size=256)
     train = extract_features(model, CachedDataset(data.images), cfg).numpy()
-    eval_ = (extract_features(model, CachedDataset(data.eval_images), cfg).numpy() if data.eval_images is not None
-             else np.zeros((0, train.shape[1]), train.dtype))  # no eval split: no eval rows
+    eval_ = (
+        extract_features(model, CachedDataset(data.eval_images), cfg).numpy()
+        if data.eval_images is not None
+        else np.zeros((0, train.shape[1]), train.dtype)
+    )  # no eval split: no eval rows
     return train, eval_
 
 
@@ -209,5 +255,8 @@ def member_spread(results) -> dict:
     stacked = np.stack([r.oof_probs for r in results])
     top = stacked.mean(0).argmax(1)
     agreement = np.mean([r.oof_probs.argmax(1) == top for r in results], axis=0)
-    return {"mean_std_of_top_class_prob": float(stacked[:, np.arange(len(top)), top].std(0).mean()),
-            "mean_agreement": float(agreement.mean()), "unanimous_share": float((agreement == 1).mean())}
+    return {
+        "mean_std_of_top_class_prob": float(stacked[:, np.arange(len(top)), top].std(0).mean()),
+        "mean_agreement": float(agreement.mean()),
+        "unanimous_share": float((agreement == 1).mean()),
+    }

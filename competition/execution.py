@@ -13,6 +13,7 @@ The probe is cached in the store's root per machine (CPU model and ISA flags, GP
 and model shape, so a spec keys to the same path on every run on one machine; the chosen path is
 written into the spec (its store key) and the probe's figures into Result.provenance.execution.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,9 @@ class ExecutionPath:
 
     @property
     def label(self) -> str:
-        return "+".join([self.precision, "channels_last" if self.channels_last else "nchw"]
-                        + (["compile"] if self.compile else []))
+        return "+".join(
+            [self.precision, "channels_last" if self.channels_last else "nchw"] + (["compile"] if self.compile else [])
+        )
 
 
 def supported_precisions(device: str) -> list[str]:
@@ -57,8 +59,7 @@ def supported_precisions(device: str) -> list[str]:
     return ["fp32", "bf16"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
 
 
-def candidate_paths(precision: str, channels_last: bool | str, compile: bool | str, device: str
-                    ) -> list[ExecutionPath]:
+def candidate_paths(precision: str, channels_last: bool | str, compile: bool | str, device: str) -> list[ExecutionPath]:
     """Every path the spec's choices allow on this device ("auto" allows each value)."""
     precisions = supported_precisions(device) if precision == "auto" else [precision]
     layouts = [False, True] if channels_last == "auto" else [bool(channels_last)]
@@ -111,9 +112,16 @@ class PathStep:
         return loss.detach().item()
 
 
-def probe(make_model: Callable[[], nn.Module], input_shape: tuple[int, int, int], num_classes: int,
-          batch_size: int, device: str, paths: list[ExecutionPath], rounds: int = PROBE_ROUNDS,
-          steps: int = PROBE_STEPS) -> list[dict]:
+def probe(
+    make_model: Callable[[], nn.Module],
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    batch_size: int,
+    device: str,
+    paths: list[ExecutionPath],
+    rounds: int = PROBE_ROUNDS,
+    steps: int = PROBE_STEPS,
+) -> list[dict]:
     """Time each path's training step (median over interleaved rounds) and check its first loss against
     fp32 eager's. Returns one record per path: label, images per second, loss error, compile seconds."""
     generator = torch.Generator().manual_seed(0)
@@ -128,10 +136,16 @@ def probe(make_model: Callable[[], nn.Module], input_shape: tuple[int, int, int]
                 path_step.step()
             path_step.times.append((time.perf_counter() - started) / steps)
     base_loss = path_steps[reference].first_loss
-    return [{**asdict(path), "label": path.label,
-             "images_per_s": batch_size / statistics.median(path_steps[path].times),
-             "loss_error": abs(path_steps[path].first_loss - base_loss) / max(abs(base_loss), 1e-12),
-             "compile_seconds": path_steps[path].compile_seconds} for path in paths]
+    return [
+        {
+            **asdict(path),
+            "label": path.label,
+            "images_per_s": batch_size / statistics.median(path_steps[path].times),
+            "loss_error": abs(path_steps[path].first_loss - base_loss) / max(abs(base_loss), 1e-12),
+            "compile_seconds": path_steps[path].compile_seconds,
+        }
+        for path in paths
+    ]
 
 
 def choose(records: list[dict], planned_steps: int, batch_size: int, refused: dict[str, str] | None = None) -> dict:
@@ -141,10 +155,12 @@ def choose(records: list[dict], planned_steps: int, batch_size: int, refused: di
     refused = refused or {}
     agreeing = [r for r in records if r["loss_error"] <= LOSS_TOLERANCE and r["label"] not in refused]
     if not agreeing:
-        raise ConfigError(f"no execution path agrees with fp32 eager within {LOSS_TOLERANCE:.0%} on the probe's "
-                          f"loss: {[(r['label'], round(r['loss_error'], 4)) for r in records]}"
-                          + (f", and these failed their claims here: {refused}" if refused else "")
-                          + "; set precision='fp32'")
+        raise ConfigError(
+            f"no execution path agrees with fp32 eager within {LOSS_TOLERANCE:.0%} on the probe's "
+            f"loss: {[(r['label'], round(r['loss_error'], 4)) for r in records]}"
+            + (f", and these failed their claims here: {refused}" if refused else "")
+            + "; set precision='fp32'"
+        )
 
     def run_seconds(record: dict) -> float:
         return planned_steps * batch_size / record["images_per_s"] + record["compile_seconds"]
@@ -181,15 +197,17 @@ def read_machine_records(path: Path | None) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        warnings.warn(f"{path}: unreadable ({error}); it is written anew, and what it held is measured again",
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: unreadable ({error}); it is written anew, and what it held is measured again", stacklevel=2
+        )
         return {}
 
 
 # --- the path claims' verdicts ------------------------------------------------------------------------
 def verdict_key(device: str) -> str:
-    return hashlib.sha256(json.dumps({**machine(), "device": torch.device(device).type},
-                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps({**machine(), "device": torch.device(device).type}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
 
 
 def record_path_verdict(root: Path, device: str, change: dict, outcome: str, figures: dict) -> None:
@@ -199,8 +217,7 @@ def record_path_verdict(root: Path, device: str, change: dict, outcome: str, fig
     path = Path(root) / VERDICT_FILE
     known = read_machine_records(path)
     entry = known.setdefault(verdict_key(device), {"machine": machine(), "device": device, "verdicts": {}})
-    entry["verdicts"][json.dumps(change, sort_keys=True)] = {"change": change, "outcome": outcome,
-                                                             "figures": figures}
+    entry["verdicts"][json.dumps(change, sort_keys=True)] = {"change": change, "outcome": outcome, "figures": figures}
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, indent=1, default=float)))
 
 
@@ -215,8 +232,10 @@ def refused_paths(root: Path | None, device: str, paths: list[ExecutionPath]) ->
         for verdict in failed:
             if all(getattr(path, field, None) == value for field, value in verdict["change"].items()):
                 figures = verdict.get("figures", {})
-                refused[path.label] = (f"{verdict['change']} failed its claim against fp32 eager here "
-                                       f"(delta {figures.get('delta', float('nan')):+.4f} "
-                                       f"[{figures.get('low', float('nan')):+.4f}, "
-                                       f"{figures.get('high', float('nan')):+.4f}])")
+                refused[path.label] = (
+                    f"{verdict['change']} failed its claim against fp32 eager here "
+                    f"(delta {figures.get('delta', float('nan')):+.4f} "
+                    f"[{figures.get('low', float('nan')):+.4f}, "
+                    f"{figures.get('high', float('nan')):+.4f}])"
+                )
     return refused

@@ -12,6 +12,7 @@ nothing assumes a file system shared with the workers. A unit is a pure function
 of (spec, data, fold, seed) and of the torch thread count, so both executors give
 the same probabilities bit for bit on CPU at the same thread count.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ class TrainingNotAllowed(CompetitionError):
     """A unit is not in the store and the context's deadline has passed (a spent time budget)."""
 
     def __init__(self, experiment: str, missing: int):
-        super().__init__(f"{experiment}: {missing} unit(s) (fold x seed) are not in the store, and this run may not "
-                         "train them")
+        super().__init__(
+            f"{experiment}: {missing} unit(s) (fold x seed) are not in the store, and this run may not train them"
+        )
         self.missing = missing
 
 
@@ -49,8 +51,8 @@ class UnitJob:
     budget: Budget
     device: str
     store: Store | None
-    key: str                      # the units' store key
-    rerun: bool = False           # ignore stored units and train again
+    key: str  # the units' store key
+    rerun: bool = False  # ignore stored units and train again
     deadline: float | None = None  # time.monotonic() after which no unit starts training
     log: Callable[[str], None] | None = None
     progress_file: object = None
@@ -183,15 +185,34 @@ class LocalExecutor:
         """A stored unit's output, or train it (resuming from its last checkpoint) and store it."""
         store = job.store
         if store is None:
-            return job.trained(run_fold(job.experiment, job.data, unit, job.budget, job.device, None,
-                                        job.progress_file, job.unit_log(unit), job.listeners(index)))
+            return job.trained(
+                run_fold(
+                    job.experiment,
+                    job.data,
+                    unit,
+                    job.budget,
+                    job.device,
+                    None,
+                    job.progress_file,
+                    job.unit_log(unit),
+                    job.listeners(index),
+                )
+            )
         with store.lock(f"{job.key}-{unit.label}"):
             if (hit := job.stored(unit)) is not None:
                 job.replay(index, hit)
                 return hit
-            output = run_fold(job.experiment, job.data, unit, job.budget, job.device,
-                              store.scratch_dir(job.key, unit.label), job.progress_file, job.unit_log(unit),
-                              job.listeners(index))
+            output = run_fold(
+                job.experiment,
+                job.data,
+                unit,
+                job.budget,
+                job.device,
+                store.scratch_dir(job.key, unit.label),
+                job.progress_file,
+                job.unit_log(unit),
+                job.listeners(index),
+            )
             store.save_unit(job.key, unit.label, output)
             return job.trained(output)
 
@@ -239,17 +260,26 @@ class RelayedEpochs(Callback):
         return not go_on
 
 
-def train_unit_task(experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str,
-                    threads: int, relay=None) -> tuple[UnitOutput, str, float]:
+def train_unit_task(
+    experiment: Experiment, data: PreparedData, unit: Unit, budget: Budget, device: str, threads: int, relay=None
+) -> tuple[UnitOutput, str, float]:
     """One unit on a Ray worker: (output, node id, seconds), trained with `threads` torch threads; with a
     relay, its epochs are heard by the driver as they end."""
     import ray
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    output = run_fold(experiment, data, unit, budget, device, None, False,
-                      lambda line: print(f"[{experiment.name}] {unit.label} {line}", flush=True),
-                      [RelayedEpochs(relay, unit.label)] if relay is not None else [])
+    output = run_fold(
+        experiment,
+        data,
+        unit,
+        budget,
+        device,
+        None,
+        False,
+        lambda line: print(f"[{experiment.name}] {unit.label} {line}", flush=True),
+        [RelayedEpochs(relay, unit.label)] if relay is not None else [],
+    )
     return output, ray.get_runtime_context().get_node_id()[:12], time.perf_counter() - start
 
 
@@ -264,9 +294,17 @@ class RayExecutor:
     Ray run equals a local run with the same count bit for bit (torch.set_num_threads in the driver).
     """
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_task: float = 1,
-                 gpus_per_task: float | None = None, memory: int | None = None, max_retries: int = 3,
-                 threads: int | None = None, object_store_memory: int | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        cpus_per_task: float = 1,
+        gpus_per_task: float | None = None,
+        memory: int | None = None,
+        max_retries: int = 3,
+        threads: int | None = None,
+        object_store_memory: int | None = None,
+    ):
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus, self.cpus_per_task, self.gpus_per_task = num_cpus, cpus_per_task, gpus_per_task
         self.object_store_memory = object_store_memory  # for a Ray started here
@@ -280,14 +318,17 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ConfigError("the ray executor needs Ray: pip install 'competition[ray]' (pinned in "
-                              "constraints.txt)") from None
+            raise ConfigError(
+                "the ray executor needs Ray: pip install 'competition[ray]' (pinned in constraints.txt)"
+            ) from None
         with self.connecting:
             if not ray.is_initialized():
                 if threading.current_thread() is not threading.main_thread():
                     # Ray connected from another thread exits the process quietly when that thread ends
-                    raise ConfigError("the ray executor must connect from the main thread before units train "
-                                      "on other threads (a search's parallel trials): call executor.ray() first")
+                    raise ConfigError(
+                        "the ray executor must connect from the main thread before units train "
+                        "on other threads (a search's parallel trials): call executor.ray() first"
+                    )
                 self.connect(ray)
         return ray
 
@@ -296,14 +337,20 @@ class RayExecutor:
         if self.address:
             ray.init(address=self.address, runtime_env=env, log_to_driver=True)
         else:
-            ray.init(num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, runtime_env=env,
-                     include_dashboard=False, log_to_driver=True)
+            ray.init(
+                num_cpus=self.num_cpus,
+                object_store_memory=self.object_store_memory,
+                runtime_env=env,
+                include_dashboard=False,
+                log_to_driver=True,
+            )
             self.started_here = True
 
     def shutdown(self) -> None:
         """Stop the Ray this executor started (a cluster it connected to keeps running)."""
         if self.started_here:
             import ray
+
             ray.shutdown()
             self.started_here = False
 
@@ -329,16 +376,21 @@ class RayExecutor:
         gpus = self.gpus_per_task if self.gpus_per_task is not None else (1 if job.device.startswith("cuda") else 0)
         # SPREAD: units are long and the images reach each node once, so spread them over the nodes rather
         # than queue them where the data was put (Ray's default prefers the node that holds a task's arguments)
-        options = {"num_cpus": self.cpus_per_task, "num_gpus": gpus, "max_retries": self.max_retries,
-                   "scheduling_strategy": "SPREAD"}
+        options = {
+            "num_cpus": self.cpus_per_task,
+            "num_gpus": gpus,
+            "max_retries": self.max_retries,
+            "scheduling_strategy": "SPREAD",
+        }
         if self.memory:
             options["memory"] = self.memory
         task = ray.remote(train_unit_task).options(**options)
         data = ray.put(job.data)  # into the object store once; each node fetches it once
         threads = self.threads or max(1, int(self.cpus_per_task))
         relay = ray.remote(num_cpus=0)(EpochRelay).remote() if job.on_epoch else None
-        pending = {task.remote(job.experiment, data, unit, job.budget, job.device, threads, relay): unit
-                   for unit in units}
+        pending = {
+            task.remote(job.experiment, data, unit, job.budget, job.device, threads, relay): unit for unit in units
+        }
         if job.log:
             job.log(f"ray: {len(units)} unit(s) submitted to {len(ray.nodes())} node(s)")
         try:
@@ -377,9 +429,9 @@ class RayExecutor:
                 raise CompetitionError(
                     f"{job.experiment.name}: unit {unit.label} failed on Ray after {self.max_retries} retries: "
                     f"{str(exc).splitlines()[0]}; the units trained so far are stored, and a rerun trains the "
-                    "rest") from exc
+                    "rest"
+                ) from exc
             self.nodes.append(node)
             if job.log:
                 job.log(f"{unit.label} trained on node {node} in {seconds:.1f}s")
             yield unit, output
-

@@ -5,6 +5,7 @@ Nothing here trains or reads data: `competition.runner.run(experiment)` does.
 An Experiment checks its numbers and its names when it is constructed, so a
 bad spec fails at pytest collection, before any image is cached.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,9 +19,27 @@ import pandas as pd
 
 from .errors import ConfigError
 from .metrics import compute_metrics, get_metric
-from .registry import (AUGMENTATION_STEPS, AUGMENTATIONS, CALLBACKS, CROPS, CV_SCHEMES, LOSSES, METRICS, MODELS,
-                       OPTIMIZER_OPTIONS, OPTIMIZERS, SCHEDULERS, TRANSFER_MODES, TTA_VIEWS, Registry, SpecObject,
-                       describe, is_own_code, register_object, source_digest)
+from .registry import (
+    AUGMENTATION_STEPS,
+    AUGMENTATIONS,
+    CALLBACKS,
+    CROPS,
+    CV_SCHEMES,
+    LOSSES,
+    METRICS,
+    MODELS,
+    OPTIMIZER_OPTIONS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    TRANSFER_MODES,
+    TTA_VIEWS,
+    Registry,
+    SpecObject,
+    describe,
+    is_own_code,
+    register_object,
+    source_digest,
+)
 
 EVAL_METRICS = ("accuracy", "macro_f1")
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
@@ -47,19 +66,19 @@ OBJECT_FIELDS: dict[str, tuple[Registry, Callable[[Any], bool]]] = {
 }
 OBJECT_SHAPES = {
     "model": "give a registered name (MODELS.names()), an nn.Module that maps a batch (B, C, H, W) to logits or "
-             "to features (a head is added), or a callable (num_classes, in_chans, **model_kw) that returns one",
+    "to features (a head is added), or a callable (num_classes, in_chans, **model_kw) that returns one",
     "augmentation": "give a preset name, a tuple of (step, params), or a callable on one H x W x C uint8 image (an "
-                    "albumentations Compose, a torchvision v2 transform, or a function returning the image)",
+    "albumentations Compose, a torchvision v2 transform, or a function returning the image)",
     "loss": "give a registered name (LOSSES.names()), a callable (logits, targets) -> loss, an nn.Module loss, or "
-            "a loss class (called with loss_kw)",
+    "a loss class (called with loss_kw)",
     "optimizer": "give a registered name (OPTIMIZERS.names()) or a callable (params, lr[, weight_decay]) that "
-                 "returns a torch.optim.Optimizer",
+    "returns a torch.optim.Optimizer",
     "scheduler": "give a registered name (SCHEDULERS.names()) or a callable (optimizer, total_steps) that returns "
-                 "a scheduler stepped after every batch",
+    "a scheduler stepped after every batch",
     "cv": "give 'holdout', '<scheme>:<k>' or a scikit-learn splitter (an object with split(X, y, groups) and "
-          "get_n_splits(), e.g. GroupKFold(5))",
+    "get_n_splits(), e.g. GroupKFold(5))",
     "callbacks": "give a tuple of callbacks: objects with on_epoch_end(state, row, cfg) -> stop? and/or "
-                 "on_step_end(state, epoch, step, steps, loss) (competition.train.Callback)",
+    "on_step_end(state, epoch, step, steps, loss) (competition.train.Callback)",
 }
 
 
@@ -71,12 +90,12 @@ class Budget:
     """
 
     name: str
-    max_train: int | None = None      # stratified subsample of the train split
+    max_train: int | None = None  # stratified subsample of the train split
     max_epochs: int | None = None
     max_batch_size: int | None = None  # small data needs small batches to take enough steps
-    device: str = "cpu"                # "cpu", "cuda" or "auto" (cuda where one is visible)
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda where one is visible)
     seeds: int = 1
-    minutes: float | None = None       # a pytest session trains for at most this long; later claims are underpowered
+    minutes: float | None = None  # a pytest session trains for at most this long; later claims are underpowered
 
 
 BUDGETS = {
@@ -120,46 +139,46 @@ class Experiment:
     """
 
     name: str
-    data: str = "fashion"                 # a built-in name, or a competition directory (a path, or a Competition)
+    data: str = "fashion"  # a built-in name, or a competition directory (a path, or a Competition)
     model: str = "rescnn"
     model_kw: dict = field(default_factory=dict)
     pretrained: str | None = None
     transfer: str = "scratch"
-    image_size: int | tuple | None = None # a side, (height, width), or None to keep the source size
-    channels: int | None = None           # None: as the images are (gray stays gray, RGB stays RGB)
+    image_size: int | tuple | None = None  # a side, (height, width), or None to keep the source size
+    channels: int | None = None  # None: as the images are (gray stays gray, RGB stays RGB)
     crop: str = "none"
     augmentation: str | tuple = "none"
     aug_backend: str = "albumentations"
     loss: str = "cross_entropy"
     loss_kw: dict = field(default_factory=dict)
-    class_weights: str | None = None      # "balanced" sets the loss's class weights from train counts
+    class_weights: str | None = None  # "balanced" sets the loss's class weights from train counts
     optimizer: str = "adamw"
     optimizer_kw: dict = field(default_factory=dict)  # momentum, nesterov, norm_lr_mult, lookahead_steps/_alpha
     lr: float = 3e-3
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
-    warmup_epochs: float = 0.5            # the scheduler's warm-up (onecycle: at least 15% of the steps)
-    clip_grad: float | None = None        # clip the gradients' global norm to this, or None
+    warmup_epochs: float = 0.5  # the scheduler's warm-up (onecycle: at least 15% of the steps)
+    clip_grad: float | None = None  # clip the gradients' global norm to this, or None
     epochs: int = 6
     batch_size: int = 256
     mixup: float = 0.0
     cutmix: float = 0.0
     ema_decay: float | None = None
-    cv: str = "holdout"                   # "holdout", "<scheme>:<k>" (e.g. "stratified:5") or "bootstrap:<members>"
-    train_fraction: float = 1.0           # use a stratified fraction of the train split
-    rows: str = "all"                     # "search": train on the search split; the eval set is the confirmation
-                                          # split (data.splits.confirmation_split), as a hyperparameter search does
-    tta: tuple = ()                       # TTA views, e.g. ("identity", "hflip")
+    cv: str = "holdout"  # "holdout", "<scheme>:<k>" (e.g. "stratified:5") or "bootstrap:<members>"
+    train_fraction: float = 1.0  # use a stratified fraction of the train split
+    rows: str = "all"  # "search": train on the search split; the eval set is the confirmation
+    # split (data.splits.confirmation_split), as a hyperparameter search does
+    tta: tuple = ()  # TTA views, e.g. ("identity", "hflip")
     seed: int = 0
-    seeds: int | str = 1                  # "auto": seeds in rounds until a claim decides (gates.decide_claim)
-    max_seeds: int | None = None          # with seeds="auto": the most seeds per side a claim may train
-    split_seed: int | None = None         # None: the split follows `seed`
-    callbacks: tuple = ()                 # training callbacks (competition.train.Callback objects)
-    draft: bool = False                   # decode JPEGs at a reduced scale when the target is that much smaller
+    seeds: int | str = 1  # "auto": seeds in rounds until a claim decides (gates.decide_claim)
+    max_seeds: int | None = None  # with seeds="auto": the most seeds per side a claim may train
+    split_seed: int | None = None  # None: the split follows `seed`
+    callbacks: tuple = ()  # training callbacks (competition.train.Callback objects)
+    draft: bool = False  # decode JPEGs at a reduced scale when the target is that much smaller
     # the execution path (competition.execution): "auto" lets a probe on this machine choose
-    precision: str = "fp32"               # "fp32", "bf16" autocast, "fp16" autocast (CUDA) or "auto"
-    channels_last: bool | str = True      # memory layout of images and convolution weights, or "auto"
-    compile: bool | str = False           # torch.compile the training forward, or "auto" (when it pays back)
+    precision: str = "fp32"  # "fp32", "bf16" autocast, "fp16" autocast (CUDA) or "auto"
+    channels_last: bool | str = True  # memory layout of images and convolution weights, or "auto"
+    compile: bool | str = False  # torch.compile the training forward, or "auto" (when it pays back)
     # the objects the spec was given in place of names (field -> object); see adopt_objects
     objects: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -170,8 +189,10 @@ class Experiment:
             object.__setattr__(self, "data", str(Path(root).resolve()))
         for name, value in (("name", self.name), ("data", self.data)):
             if not isinstance(value, str) or not value:
-                raise ConfigError(f"Experiment.{name}={value!r}: give a non-empty string"
-                                  + (" (a built-in name or a competition directory path)" if name == "data" else ""))
+                raise ConfigError(
+                    f"Experiment.{name}={value!r}: give a non-empty string"
+                    + (" (a built-in name or a competition directory path)" if name == "data" else "")
+                )
         self.adopt_objects()
         self.check_numbers()
         self.check_names()
@@ -183,8 +204,9 @@ class Experiment:
         like any other, and `objects` keeps what each name stands for."""
         objects = {}
         if isinstance(self.augmentation, list):  # a list of (step, params), as written by hand or read from JSON
-            object.__setattr__(self, "augmentation", tuple(tuple(s) if isinstance(s, list) else s
-                                                           for s in self.augmentation))
+            object.__setattr__(
+                self, "augmentation", tuple(tuple(s) if isinstance(s, list) else s for s in self.augmentation)
+            )
         for name, (registry, expected) in OBJECT_FIELDS.items():
             value = getattr(self, name)
             if isinstance(value, str) or (name == "augmentation" and isinstance(value, tuple)):
@@ -204,8 +226,9 @@ class Experiment:
                 entry = CALLBACKS.get(callback)
                 callback = entry.obj if isinstance(entry, SpecObject) else entry
             if not (hasattr(callback, "on_epoch_end") or hasattr(callback, "on_step_end")):
-                raise ConfigError(f"{self.name}: callbacks holds {describe(callback, 80)}; "
-                                  f"{OBJECT_SHAPES['callbacks']}")
+                raise ConfigError(
+                    f"{self.name}: callbacks holds {describe(callback, 80)}; {OBJECT_SHAPES['callbacks']}"
+                )
             names.append(register_object(CALLBACKS, callback, "callbacks"))
             given.append(callback)
         object.__setattr__(self, "callbacks", tuple(names))
@@ -230,13 +253,17 @@ class Experiment:
         at_least("batch_size", 1, self.batch_size)
         if self.seeds == "auto":
             if not isinstance(self.max_seeds, int) or isinstance(self.max_seeds, bool) or self.max_seeds < AUTO_SEEDS:
-                raise ConfigError(f"{self.name}: seeds='auto' needs max_seeds, the most seeds per side a claim may "
-                                  f"train (an integer >= {AUTO_SEEDS}); got max_seeds={self.max_seeds!r}")
+                raise ConfigError(
+                    f"{self.name}: seeds='auto' needs max_seeds, the most seeds per side a claim may "
+                    f"train (an integer >= {AUTO_SEEDS}); got max_seeds={self.max_seeds!r}"
+                )
         else:
             at_least("seeds", 1, self.seeds, " (the number of training seeds per fold, or 'auto')")
             if self.max_seeds is not None:
-                raise ConfigError(f"{self.name}: max_seeds={self.max_seeds!r} is for seeds='auto'; with "
-                                  f"seeds={self.seeds!r} leave it out")
+                raise ConfigError(
+                    f"{self.name}: max_seeds={self.max_seeds!r} is for seeds='auto'; with "
+                    f"seeds={self.seeds!r} leave it out"
+                )
         at_least("lr", 1e-12, self.lr)
         at_least("weight_decay", 0, self.weight_decay)
         at_least("mixup", 0, self.mixup)
@@ -248,19 +275,25 @@ class Experiment:
         if isinstance(self.image_size, list):  # as read back from JSON
             object.__setattr__(self, "image_size", tuple(self.image_size))
         sides = self.image_size if isinstance(self.image_size, tuple) else (self.image_size,) * 2
-        if self.image_size is not None and (len(sides) != 2 or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in sides)):
-            raise ConfigError(f"{self.name}: image_size={self.image_size!r}; use None (keep), an integer >= 8 "
-                              "or a (height, width) pair of them")
+        if self.image_size is not None and (
+            len(sides) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in sides)
+        ):
+            raise ConfigError(
+                f"{self.name}: image_size={self.image_size!r}; use None (keep), an integer >= 8 "
+                "or a (height, width) pair of them"
+            )
         if self.channels not in (None, 1, 3):
-            raise ConfigError(f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) "
-                              "or 3 (RGB)")
+            raise ConfigError(
+                f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) or 3 (RGB)"
+            )
         at_least("warmup_epochs", 0, self.warmup_epochs)
         if self.clip_grad is not None:
             at_least("clip_grad", 0, self.clip_grad)
             if self.clip_grad == 0:
-                raise ConfigError(f"{self.name}: clip_grad=0 would zero every gradient; use None (no clipping) or "
-                                  "a norm > 0, e.g. 1.0")
+                raise ConfigError(
+                    f"{self.name}: clip_grad=0 would zero every gradient; use None (no clipping) or "
+                    "a norm > 0, e.g. 1.0"
+                )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"{self.name}: ema_decay={self.ema_decay!r}; use None or a value in (0, 1)")
         if self.class_weights not in (None, "balanced"):
@@ -278,8 +311,9 @@ class Experiment:
         OPTIMIZERS.check(self.optimizer, field="optimizer")
         unknown = sorted(set(self.optimizer_kw) - set(OPTIMIZER_OPTIONS))
         if unknown:
-            raise ConfigError(f"{self.name}: optimizer_kw has unknown keyword(s) {unknown}; known: "
-                              f"{', '.join(OPTIMIZER_OPTIONS)}")
+            raise ConfigError(
+                f"{self.name}: optimizer_kw has unknown keyword(s) {unknown}; known: {', '.join(OPTIMIZER_OPTIONS)}"
+            )
         SCHEDULERS.check(self.scheduler, field="scheduler")
         TRANSFER_MODES.check(self.transfer, field="transfer")
         CROPS.check(self.crop, field="crop")
@@ -292,8 +326,10 @@ class Experiment:
 
     def check_execution(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"{self.name}: precision={self.precision!r}; use one of {list(PRECISIONS)} "
-                              "(fp16 autocast needs CUDA; 'auto' lets a probe on this machine choose)")
+            raise ConfigError(
+                f"{self.name}: precision={self.precision!r}; use one of {list(PRECISIONS)} "
+                "(fp16 autocast needs CUDA; 'auto' lets a probe on this machine choose)"
+            )
         for name in ("channels_last", "compile"):
             value = getattr(self, name)
             if not (isinstance(value, bool) or value == "auto"):
@@ -331,13 +367,21 @@ class Experiment:
 
     def named_entries(self, metric: str | None = None) -> list[tuple[Registry, str]]:
         """(registry, name) of every named part the spec uses; `metric` is the task's."""
-        used = [(MODELS, self.model), (LOSSES, self.loss), (OPTIMIZERS, self.optimizer), (SCHEDULERS, self.scheduler),
-                (TRANSFER_MODES, self.transfer), (CROPS, self.crop), (CV_SCHEMES, parse_cv(self.cv)[0])]
+        used = [
+            (MODELS, self.model),
+            (LOSSES, self.loss),
+            (OPTIMIZERS, self.optimizer),
+            (SCHEDULERS, self.scheduler),
+            (TRANSFER_MODES, self.transfer),
+            (CROPS, self.crop),
+            (CV_SCHEMES, parse_cv(self.cv)[0]),
+        ]
         if isinstance(self.augmentation, str):
             used.append((AUGMENTATIONS, self.augmentation))
         else:
-            used += [(AUGMENTATION_STEPS, step[0] if isinstance(step, (tuple, list)) else step)
-                     for step in self.augmentation]
+            used += [
+                (AUGMENTATION_STEPS, step[0] if isinstance(step, (tuple, list)) else step) for step in self.augmentation
+            ]
         used += [(TTA_VIEWS, str(view).partition(":")[0]) for view in self.tta]
         used += [(CALLBACKS, name) for name in self.callbacks]
         if metric:
@@ -390,15 +434,22 @@ class Provenance:
     data_fingerprint: str = ""
     competition_digest: str = ""  # the competition's content (files, labels, task) it was trained on
     skipped: list[dict] = field(default_factory=list)  # train rows left out, their images missing (on_missing)
-    train_rows: int = 0           # rows of the (budget-scaled) train table
-    unit_key: str = ""            # where the store keeps its units (fold x seed outputs and weights)
+    train_rows: int = 0  # rows of the (budget-scaled) train table
+    unit_key: str = ""  # where the store keeps its units (fold x seed outputs and weights)
     execution: dict = field(default_factory=dict)  # the execution path and how it was chosen (runner.plan_execution)
     members: list[str] = field(default_factory=list)  # an ensemble's members, by name
-    cache_hit: bool = False       # served from the store
-    path: Path | None = None      # the store entry it was read from
+    cache_hit: bool = False  # served from the store
+    path: Path | None = None  # the store entry it was read from
 
-    STORED: ClassVar[tuple[str, ...]] = ("data_fingerprint", "competition_digest", "skipped", "train_rows",
-                                         "unit_key", "execution", "members")
+    STORED: ClassVar[tuple[str, ...]] = (
+        "data_fingerprint",
+        "competition_digest",
+        "skipped",
+        "train_rows",
+        "unit_key",
+        "execution",
+        "members",
+    )
 
 
 @dataclass(frozen=True)
@@ -417,17 +468,17 @@ class Result:
     key: str
     class_names: list[str]
     metric: str
-    y: np.ndarray                 # labels of the OOF rows
-    oof_index: np.ndarray         # train-table rows predicted out of fold
+    y: np.ndarray  # labels of the OOF rows
+    oof_index: np.ndarray  # train-table rows predicted out of fold
     oof_probs: np.ndarray
     eval_ids: np.ndarray
     eval_probs: np.ndarray
-    folds: list[dict]             # per fold and seed: val and train metrics, history, seconds
+    folds: list[dict]  # per fold and seed: val and train metrics, history, seconds
     seconds: float
     seed_oof_probs: np.ndarray | None = None
     seed_eval_probs: np.ndarray | None = None
-    groups: np.ndarray | None = None   # group of each OOF row, for a bootstrap by group
-    eval_metrics: dict | None = None   # only where eval answers exist (scored by competition.scoring)
+    groups: np.ndarray | None = None  # group of each OOF row, for a bootstrap by group
+    eval_metrics: dict | None = None  # only where eval answers exist (scored by competition.scoring)
     provenance: Provenance = field(default_factory=Provenance)
 
     # --- seeds ------------------------------------------------------------------------
@@ -482,13 +533,14 @@ class Result:
         for side in ("train_metrics", "val_metrics"):
             for metric in EVAL_METRICS:
                 values = np.array([f[side][metric] for f in self.folds])
-                out[f"{side[:-8]}_{metric}"] = {"mean": float(values.mean()),
-                                                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+                out[f"{side[:-8]}_{metric}"] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                }
         return out
 
 
-ARRAY_FIELDS = ("y", "oof_index", "oof_probs", "eval_ids", "eval_probs", "seed_oof_probs", "seed_eval_probs",
-                "groups")
+ARRAY_FIELDS = ("y", "oof_index", "oof_probs", "eval_ids", "eval_probs", "seed_oof_probs", "seed_eval_probs", "groups")
 
 
 def result_to_json(result: Result) -> dict:
@@ -518,14 +570,14 @@ class PreparedData:
     the eval images. It holds no competition, path or answer: the eval answers stay
     with the scoring code (competition.scoring)."""
 
-    table: pd.DataFrame         # image_id, path, label, group: the budget-scaled train table
-    images: np.ndarray          # its cached images, row-aligned (N x H x W x C uint8)
+    table: pd.DataFrame  # image_id, path, label, group: the budget-scaled train table
+    images: np.ndarray  # its cached images, row-aligned (N x H x W x C uint8)
     eval_images: np.ndarray | None
     eval_ids: np.ndarray
     class_names: tuple[str, ...]
     metric: str
     fingerprint: str
-    task: dict = field(default_factory=dict)       # what scores it (metric, classes, label space): in the store key
+    task: dict = field(default_factory=dict)  # what scores it (metric, classes, label space): in the store key
     competition_digest: str = ""
     skipped: list[dict] = field(default_factory=list)
 

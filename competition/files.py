@@ -5,6 +5,7 @@ Every temporary name carries its writer's process id (`.<name>.pid<pid>.<random>
 so `clear_stale` can tell an abandoned temporary (its process is gone, or it is
 older than an hour) from one being written right now.
 """
+
 from __future__ import annotations
 
 import errno
@@ -88,10 +89,13 @@ class DiskFullError(CompetitionError, OSError):
 
     def __init__(self, path: Path, written: int = 0, needed: int = 0):
         free = free_bytes(Path(path))
-        super().__init__(errno.ENOSPC, f"{path}: no space left on the device ({human_bytes(free)} free"
-                         + (f", {human_bytes(needed)} needed" if needed else "")
-                         + (f", {human_bytes(written)} were written before it filled" if written else "")
-                         + "); free space there or choose another folder. Nothing was replaced")
+        super().__init__(
+            errno.ENOSPC,
+            f"{path}: no space left on the device ({human_bytes(free)} free"
+            + (f", {human_bytes(needed)} needed" if needed else "")
+            + (f", {human_bytes(written)} were written before it filled" if written else "")
+            + "); free space there or choose another folder. Nothing was replaced",
+        )
 
     def __str__(self) -> str:
         return self.strerror or ""
@@ -106,8 +110,9 @@ def writable_folder(path: str | Path, what: str, how_to_change: str) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot use it as the {what} ({exc.strerror or type(exc).__name__}); "
-                          f"{how_to_change}") from None
+        raise ConfigError(
+            f"{path}: cannot use it as the {what} ({exc.strerror or type(exc).__name__}); {how_to_change}"
+        ) from None
     return path
 
 

@@ -5,6 +5,7 @@ tests, the fault-injection (power) checks and the A/A checks apply exactly the s
     >>> from competition.guards import RESULT_GUARDS, guard_failures
     >>> guard_failures(result, baselines, answers)   # {guard: first line of its failure}, empty when all pass
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,5 +65,6 @@ def assert_agrees_with_previous(submission, previous: Path, result, competition,
     floor = seed_agreement(result)
     assert diff["agreement"] >= floor, (
         f"the submission agrees with the previous one on {diff['agreement']:.4f} of rows; two seeds of the "
-        f"unchanged model agree on {floor:.4f}; class changes {diff['per_class_change']}")
+        f"unchanged model agree on {floor:.4f}; class changes {diff['per_class_change']}"
+    )
     return diff

@@ -1,10 +1,11 @@
 """Layer 6. The hooks the pytest plugin calls, for a conftest.py or another plugin to implement.
 
-    # conftest.py: every gate's figures, as each test finishes
-    def pytest_competition_gate(item, figure):
-        if figure.gate == "regression":
-            print(item.nodeid, figure.experiment, figure.figures["new"], figure.figures["baseline"])
+# conftest.py: every gate's figures, as each test finishes
+def pytest_competition_gate(item, figure):
+    if figure.gate == "regression":
+        print(item.nodeid, figure.experiment, figure.figures["new"], figure.figures["baseline"])
 """
+
 from __future__ import annotations
 
 import pytest

@@ -8,6 +8,7 @@ Built with Jinja2 templates (autoescaped). The sorting is a few lines of inline
 JavaScript; `index.html?click=<column>` clicks a header once the page has loaded,
 which is how the browser test drives it.
 """
+
 from __future__ import annotations
 
 import json
@@ -153,9 +154,18 @@ confirmation split that no trial saw.</p>
 </body></html>
 """
 
-COLUMNS = [("group", "group"), ("rank", "#"), ("experiment", "experiment"), ("score", "score"),
-           ("interval", "95% CI"), ("seeds", "seeds"), ("gap", "gap"), ("eval", "eval"), ("seconds", "time"),
-           ("cached", "store hit")]
+COLUMNS = [
+    ("group", "group"),
+    ("rank", "#"),
+    ("experiment", "experiment"),
+    ("score", "score"),
+    ("interval", "95% CI"),
+    ("seeds", "seeds"),
+    ("gap", "gap"),
+    ("eval", "eval"),
+    ("seconds", "time"),
+    ("cached", "store hit"),
+]
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "per_class_f1.png")
 
 
@@ -169,13 +179,30 @@ def forest(group: str, rows: list[dict]) -> dict:
     pad = max(high - low, 1e-3) * 0.05
     low, high = low - pad, high + pad
     x = lambda value: round(label_end + 10 + (value - low) / (high - low) * (width - label_end - 20), 1)
-    drawn = [{"name": row["experiment"][:40], "score": row["score"], "low": row["low"], "high": row["high"],
-              "y": top + i * step, "x": x(row["score"]), "x_low": x(row["low"]), "x_high": x(row["high"])}
-             for i, row in enumerate(rows)]
+    drawn = [
+        {
+            "name": row["experiment"][:40],
+            "score": row["score"],
+            "low": row["low"],
+            "high": row["high"],
+            "y": top + i * step,
+            "x": x(row["score"]),
+            "x_low": x(row["low"]),
+            "x_high": x(row["high"]),
+        }
+        for i, row in enumerate(rows)
+    ]
     axis_y = top + len(rows) * step
     ticks = [low + (high - low) * k / (FOREST["ticks"] - 1) for k in range(FOREST["ticks"])]
-    return {"group": group, "rows": drawn, "width": width, "height": axis_y + 22, "label_end": label_end,
-            "axis_y": axis_y, "ticks": [{"x": x(value), "label": f"{value:.3f}"} for value in ticks]}
+    return {
+        "group": group,
+        "rows": drawn,
+        "width": width,
+        "height": axis_y + 22,
+        "label_end": label_end,
+        "axis_y": axis_y,
+        "ticks": [{"x": x(value), "label": f"{value:.3f}"} for value in ticks],
+    }
 
 
 def forests(rows: list[dict]) -> list[dict]:
@@ -190,21 +217,30 @@ def forests(rows: list[dict]) -> list[dict]:
 def self_test_row(figure: dict) -> dict:
     if figure["gate"] == "fault":
         caught = figure["caught"] != "NOTHING"
-        return {"outcome": "pass" if caught else "fail", "label": "CAUGHT" if caught else "MISSED",
-                "test": f"fault planted ({figure['kind']})", "name": figure["experiment"],
-                "detail": f"caught by {figure['caught']}"}
+        return {
+            "outcome": "pass" if caught else "fail",
+            "label": "CAUGHT" if caught else "MISSED",
+            "test": f"fault planted ({figure['kind']})",
+            "name": figure["experiment"],
+            "detail": f"caught by {figure['caught']}",
+        }
     clean = figure["failures"] == 0
-    return {"outcome": "pass" if clean else "fail", "label": "PASS" if clean else "FAIL",
-            "test": f"A/A, seeds {figure['seeds']}, {figure['threads']} thread(s)", "name": figure["experiment"],
-            "detail": f"{figure['failures']} guard(s) failed"}
+    return {
+        "outcome": "pass" if clean else "fail",
+        "label": "PASS" if clean else "FAIL",
+        "test": f"A/A, seeds {figure['seeds']}, {figure['threads']} thread(s)",
+        "name": figure["experiment"],
+        "detail": f"{figure['failures']} guard(s) failed",
+    }
 
 
 def write_page(path: Path, page: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(page))
 
 
-def write_html_report(rows: list[dict], claims: list[dict], guard_figures: list[dict], reports: Path,
-                      searches: list[dict] | tuple = ()) -> Path:
+def write_html_report(
+    rows: list[dict], claims: list[dict], guard_figures: list[dict], reports: Path, searches: list[dict] | tuple = ()
+) -> Path:
     """reports/index.html, reports/runs/<experiment>/index.html for every row and
     reports/searches/<search>/index.html for every search (a dict with the SearchReport's fields, its
     `lines`, and `images`: the study's plots already in that folder); returns the index. guard_figures:
@@ -212,22 +248,35 @@ def write_html_report(rows: list[dict], claims: list[dict], guard_figures: list[
     env = Environment(autoescape=True)
     for search in searches:
         folder = reports / "searches" / search["name"]
-        page = env.from_string(STUDY).render(s=search, images=search.get("images", []), style=STYLE,
-                                            script=SORT_SCRIPT)
+        page = env.from_string(STUDY).render(s=search, images=search.get("images", []), style=STYLE, script=SORT_SCRIPT)
         write_page(folder / "index.html", page)
-    rows = [{**row, "group": " | ".join(map(str, (row["data"], row["budget"], row["scheme"], f"n={row['n']}",
-                                                    row["metric"])))} for row in rows]
+    rows = [
+        {
+            **row,
+            "group": " | ".join(map(str, (row["data"], row["budget"], row["scheme"], f"n={row['n']}", row["metric"]))),
+        }
+        for row in rows
+    ]
     for row in rows:
         folder = reports / "runs" / row["experiment"]
         spec_file = folder / "result.json"
         spec = json.dumps(json.loads(spec_file.read_text()).get("spec", {}), indent=1) if spec_file.exists() else ""
         mine = [c for c in claims if row["experiment"] in (c.get("experiment"), c.get("other"))]
-        page = env.from_string(RUN).render(row=row, style=STYLE, claims=mine, spec=spec,
-                                          images=[name for name in PLOTS if (folder / name).exists()])
+        page = env.from_string(RUN).render(
+            row=row, style=STYLE, claims=mine, spec=spec, images=[name for name in PLOTS if (folder / name).exists()]
+        )
         write_page(folder / "index.html", page)
     guards = [figure for figure in guard_figures if figure["gate"] == "regression"]
     self_tests = [self_test_row(figure) for figure in guard_figures if figure["gate"] in ("fault", "aa")]
-    index = env.from_string(INDEX).render(rows=rows, claims=claims, guards=guards, self_tests=self_tests,
-                                          forests=forests(rows), columns=COLUMNS, style=STYLE, script=SORT_SCRIPT,
-                                          searches=searches)
+    index = env.from_string(INDEX).render(
+        rows=rows,
+        claims=claims,
+        guards=guards,
+        self_tests=self_tests,
+        forests=forests(rows),
+        columns=COLUMNS,
+        style=STYLE,
+        script=SORT_SCRIPT,
+        searches=searches,
+    )
     return write_page(reports / "index.html", index)

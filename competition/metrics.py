@@ -3,6 +3,7 @@ and a paired bootstrap comparison of two models on the same samples.
 
 Every metric takes (y_true: int array (N,), probs: float array (N, C)).
 """
+
 from __future__ import annotations
 
 import functools
@@ -94,22 +95,28 @@ def _macro(score: Callable) -> Callable:
 for _name, _metric in {
     "accuracy": Metric(lambda y, p: skm.accuracy_score(y, _pred(p)), from_confusion=_accuracy_cm),
     "macro_f1": Metric(_macro(skm.f1_score), from_confusion=_macro_f1_cm),
-    "weighted_f1": Metric(lambda y, p: skm.f1_score(y, _pred(p), average="weighted", labels=_labels(p),
-                                                    zero_division=0), from_confusion=_weighted_f1_cm),
+    "weighted_f1": Metric(
+        lambda y, p: skm.f1_score(y, _pred(p), average="weighted", labels=_labels(p), zero_division=0),
+        from_confusion=_weighted_f1_cm,
+    ),
     "precision": Metric(_macro(skm.precision_score), from_confusion=_precision_cm),
     "recall": Metric(_macro(skm.recall_score), from_confusion=_recall_cm),
-    "roc_auc": Metric(lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p)),
-                      with_weights=lambda y, p, w: skm.roc_auc_score(y, p, multi_class="ovr", average="macro",
-                                                                     labels=_labels(p), sample_weight=w)),
-    "log_loss": Metric(lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p)), higher_is_better=False,
-                       with_weights=lambda y, p, w: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p),
-                                                                 sample_weight=w)),
+    "roc_auc": Metric(
+        lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p)),
+        with_weights=lambda y, p, w: skm.roc_auc_score(
+            y, p, multi_class="ovr", average="macro", labels=_labels(p), sample_weight=w
+        ),
+    ),
+    "log_loss": Metric(
+        lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p)),
+        higher_is_better=False,
+        with_weights=lambda y, p, w: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p), sample_weight=w),
+    ),
 }.items():
     METRICS.register(_name, _metric)
 
 
-def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = True, needs: str = "probs"
-                    ) -> Callable:
+def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = True, needs: str = "probs") -> Callable:
     """Register one's own metric: fn(y_true, probs (N, C)) with needs="probs", or fn(y_true, y_pred) with
     needs="labels" (the argmax is taken for it); or a whole Metric entry, to give the bootstrap a faster
     way to score it (from_confusion, with_weights). Name it in competition.json ("metric": name); every
@@ -124,9 +131,11 @@ def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = T
         raise ConfigError(f"register_metric({name!r}): {fn!r} is not callable; give fn(y_true, probs or y_pred)")
     scorer = fn
     if needs == "labels":
+
         @functools.wraps(fn)
         def scorer(y, probs):
             return fn(y, _pred(probs))
+
     METRICS.register(name, Metric(scorer, higher_is_better=bool(higher_is_better)))
     return fn
 
@@ -153,9 +162,11 @@ def confusion(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 def per_class_report(y: np.ndarray, probs: np.ndarray, class_names) -> pd.DataFrame:
     precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y, _pred(probs), labels=_labels(probs), zero_division=0)
-    return pd.DataFrame({"class": list(class_names), "precision": precision, "recall": recall,
-                         "f1": f1, "support": support})
+        y, _pred(probs), labels=_labels(probs), zero_division=0
+    )
+    return pd.DataFrame(
+        {"class": list(class_names), "precision": precision, "recall": recall, "f1": f1, "support": support}
+    )
 
 
 # --- bootstrap ---------------------------------------------------------------------
@@ -219,12 +230,12 @@ def weighted_scores(metric: str, y: np.ndarray, probs: np.ndarray, weights: np.n
     return np.asarray(scores)
 
 
-def bootstrap_scores(metric: str, y: np.ndarray, probs: np.ndarray, n_boot: int = 1000,
-                     seed: int = 0, draws: np.ndarray | None = None) -> np.ndarray:
+def bootstrap_scores(
+    metric: str, y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0, draws: np.ndarray | None = None
+) -> np.ndarray:
     """The metric of one model on n_boot resamples (with replacement) of the rows."""
     y = np.asarray(y)
-    weights = (weights_from_draws(draws, len(y)) if draws is not None
-               else resample_weights(y, None, n_boot, seed))
+    weights = weights_from_draws(draws, len(y)) if draws is not None else resample_weights(y, None, n_boot, seed)
     return weighted_scores(metric, y, probs, weights)
 
 
@@ -247,8 +258,9 @@ def two_level_scores(metric: str, y, probs, groups=None, n_boot: int = 1000, see
     return resample_seeds(seed_matrix(metric, y, seed_probs, weights), np.random.default_rng([seed, 1]))
 
 
-def bootstrap_ci(metric: str, y, probs, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-                 groups=None) -> tuple[float, float, float]:
+def bootstrap_ci(
+    metric: str, y, probs, n_boot: int = 1000, level: float = 0.95, seed: int = 0, groups=None
+) -> tuple[float, float, float]:
     """(point, lower, upper): the mean over seeds of the score, with a seeded two-level
     percentile interval. probs is (N, C) for one seed or (S, N, C)."""
     seed_probs = as_seed_stack(probs)
@@ -266,8 +278,17 @@ def detectable_effect(se: float, level: float = 0.95, power: float = 0.8) -> flo
     return float((norm.ppf(1 - (1 - level) / 2) + norm.ppf(power)) * se)
 
 
-def paired_bootstrap(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level: float = 0.95,
-                     seed: int = 0, groups=None, power: float = 0.8) -> dict:
+def paired_bootstrap(
+    metric: str,
+    y,
+    probs_a,
+    probs_b,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups=None,
+    power: float = 0.8,
+) -> dict:
     """Compare A and B on the same rows: delta = A - B (sign-flipped for log_loss).
 
     Rows are resampled once for both (paired); seeds are resampled for each on its
@@ -279,23 +300,39 @@ def paired_bootstrap(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level
     y = np.asarray(y)
     seed_a, seed_b = as_seed_stack(probs_a), as_seed_stack(probs_b)
     if seed_a.shape[1:] != seed_b.shape[1:] or len(y) != seed_a.shape[1]:
-        raise ConfigError(f"paired bootstrap needs predictions on the same samples: y {y.shape}, "
-                          f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}")
+        raise ConfigError(
+            f"paired bootstrap needs predictions on the same samples: y {y.shape}, "
+            f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}"
+        )
     weights = resample_weights(y, groups, n_boot, seed)
     rng = np.random.default_rng([seed, 1])
     sign = 1 if higher_is_better(metric) else -1
-    deltas = sign * (resample_seeds(seed_matrix(metric, y, seed_a, weights), rng)
-                     - resample_seeds(seed_matrix(metric, y, seed_b, weights), rng))
+    deltas = sign * (
+        resample_seeds(seed_matrix(metric, y, seed_a, weights), rng)
+        - resample_seeds(seed_matrix(metric, y, seed_b, weights), rng)
+    )
     alpha = (1 - level) / 2
     low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
     fn = get_metric(metric)
     point_a = float(np.mean([fn(y, p) for p in seed_a]))
     point_b = float(np.mean([fn(y, p) for p in seed_b]))
     se = float(np.nanstd(deltas, ddof=1))
-    return {"metric": metric, "a": point_a, "b": point_b, "delta": sign * (point_a - point_b),
-            "low": float(low), "high": float(high), "se": se, "mde": detectable_effect(se, level, power),
-            "p_value": float(np.mean(deltas <= 0)), "level": level, "power": power,
-            "seeds_a": len(seed_a), "seeds_b": len(seed_b), "n": len(y)}
+    return {
+        "metric": metric,
+        "a": point_a,
+        "b": point_b,
+        "delta": sign * (point_a - point_b),
+        "low": float(low),
+        "high": float(high),
+        "se": se,
+        "mde": detectable_effect(se, level, power),
+        "p_value": float(np.mean(deltas <= 0)),
+        "level": level,
+        "power": power,
+        "seeds_a": len(seed_a),
+        "seeds_b": len(seed_b),
+        "n": len(y),
+    }
 
 
 # --- seed-level inference -----------------------------------------------------------------------
@@ -317,7 +354,7 @@ def seed_variance(scores_a: np.ndarray, scores_b: np.ndarray, paired: bool) -> t
     terms = np.array([va / na, vb / nb])
     dfs = np.array([max(na - 1, 1), max(nb - 1, 1)])
     total = float(terms.sum())
-    df = total ** 2 / float((terms ** 2 / dfs).sum()) if total > 0 else float(dfs.sum())
+    df = total**2 / float((terms**2 / dfs).sum()) if total > 0 else float(dfs.sum())
     return total, df
 
 
@@ -370,8 +407,22 @@ def t_mde(se: float, df: float, level: float, power: float) -> float:
     return float((t_dist.ppf(1 - (1 - level) / 2, df) + t_dist.ppf(power, df)) * se)
 
 
-def seeds_for_effect(row_var: float, seed_var: float, seeds: int, paired: bool, effect: float, level: float,
-                     power: float) -> int:
+def t_interval(delta: float, se: float, df: float, level: float, power: float) -> dict:
+    """The two-sided t interval of `delta` at `level`, with its standard error, df and MDE at `power`."""
+    half = float(t_dist.ppf(1 - (1 - level) / 2, df)) * se
+    return {
+        "delta": delta,
+        "low": delta - half,
+        "high": delta + half,
+        "se": se,
+        "df": df,
+        "mde": t_mde(se, df, level, power),
+    }
+
+
+def seeds_for_effect(
+    row_var: float, seed_var: float, seeds: int, paired: bool, effect: float, level: float, power: float
+) -> int:
     """Seeds per side for the MDE to reach `effect`, the seed variance shrinking as 1/seeds (the row level
     held fixed); -1 when the rows alone keep the MDE above it (more rows are needed, not seeds)."""
     if effect <= 0 or t_mde(np.sqrt(row_var), 1e6, level, power) >= effect:
@@ -384,8 +435,18 @@ def seeds_for_effect(row_var: float, seed_var: float, seeds: int, paired: bool, 
     return -1
 
 
-def seed_level_comparison(metric: str, y, probs_a, probs_b, n_boot: int = 1000, level: float = 0.95,
-                          seed: int = 0, groups=None, power: float = 0.8, paired: bool = False) -> dict:
+def seed_level_comparison(
+    metric: str,
+    y,
+    probs_a,
+    probs_b,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups=None,
+    power: float = 0.8,
+    paired: bool = False,
+) -> dict:
     """Compare A and B on the same rows, honest with few training seeds: delta = A - B (sign-flipped for a
     lower-is-better metric) with a t interval whose variance adds the seed level (per-seed scores: paired
     differences when A and B share their seed list, else Welch) and the row level the seeds share (a paired
@@ -399,8 +460,10 @@ def seed_level_comparison(metric: str, y, probs_a, probs_b, n_boot: int = 1000, 
     y = np.asarray(y)
     seed_a, seed_b = as_seed_stack(probs_a), as_seed_stack(probs_b)
     if seed_a.shape[1:] != seed_b.shape[1:] or len(y) != seed_a.shape[1]:
-        raise ConfigError(f"a comparison needs predictions on the same samples: y {y.shape}, "
-                          f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}")
+        raise ConfigError(
+            f"a comparison needs predictions on the same samples: y {y.shape}, "
+            f"A {seed_a.shape[1:]}, B {seed_b.shape[1:]}"
+        )
     paired = paired and len(seed_a) == len(seed_b) and len(seed_a) > 1
     sign = 1 if higher_is_better(metric) else -1
     fn = get_metric(metric)
@@ -408,14 +471,24 @@ def seed_level_comparison(metric: str, y, probs_a, probs_b, n_boot: int = 1000, 
     scores_b = np.array([fn(y, p) for p in seed_b])
     delta = sign * float(scores_a.mean() - scores_b.mean())
     weights = resample_weights(y, groups, n_boot, seed)
-    row_var = common_row_variance(seed_matrix(metric, y, seed_a, weights),
-                                  seed_matrix(metric, y, seed_b, weights), paired)
+    row_var = common_row_variance(
+        seed_matrix(metric, y, seed_a, weights), seed_matrix(metric, y, seed_b, weights), paired
+    )
     seed_var, seed_df = seed_variance(scores_a, scores_b, paired)
     df = combined_df(row_var, seed_var, seed_df)
     se = float(np.sqrt(row_var + seed_var))
-    half = float(t_dist.ppf(1 - (1 - level) / 2, df) * se)
-    return {"metric": metric, "a": float(scores_a.mean()), "b": float(scores_b.mean()), "delta": delta,
-            "low": delta - half, "high": delta + half, "se": se, "df": df, "mde": t_mde(se, df, level, power),
-            "p_value": float(t_dist.sf(delta / se, df)) if se > 0 else float(delta <= 0), "level": level,
-            "power": power, "seeds_a": len(seed_a), "seeds_b": len(seed_b), "n": len(y), "paired": paired,
-            "row_var": row_var, "seed_var": seed_var}
+    return {
+        "metric": metric,
+        "a": float(scores_a.mean()),
+        "b": float(scores_b.mean()),
+        **t_interval(delta, se, df, level, power),
+        "p_value": float(t_dist.sf(delta / se, df)) if se > 0 else float(delta <= 0),
+        "level": level,
+        "power": power,
+        "seeds_a": len(seed_a),
+        "seeds_b": len(seed_b),
+        "n": len(y),
+        "paired": paired,
+        "row_var": row_var,
+        "seed_var": seed_var,
+    }

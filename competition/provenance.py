@@ -4,6 +4,7 @@ The code fingerprint and library versions enter every store key (store.Store.key
 (libraries, Python, CPU model and ISA flags, torch threads, git commit) is stamped on every history row,
 tracker run and benchmark figure, because speed and the last bits of a result depend on it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,23 @@ import torch
 LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
 # Modules that only judge, report or publish what was stored: editing them must not retrain anything.
 # Every other module of the package (a new one included) is part of every key.
-OUTSIDE_THE_KEY = ("report.py", "html_report.py", "tracking.py", "gates.py", "submission.py", "scoring.py",
-                   "cli.py", "__main__.py", "pytest_plugin.py", "recipes.py", "guards.py", "scaffold.py",
-                   "commands.py", "calibration.py", "baselines.py")
+OUTSIDE_THE_KEY = (
+    "report.py",
+    "html_report.py",
+    "tracking.py",
+    "gates.py",
+    "submission.py",
+    "scoring.py",
+    "cli.py",
+    "__main__.py",
+    "pytest_plugin.py",
+    "recipes.py",
+    "guards.py",
+    "scaffold.py",
+    "commands.py",
+    "calibration.py",
+    "baselines.py",
+)
 
 
 @lru_cache(maxsize=1)
@@ -52,13 +67,24 @@ def code_fingerprint() -> str:
 def environment() -> dict:
     """What a run was measured on: library versions, Python, CPU model, torch threads, git commit."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=Path(__file__).parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     cpu, isa = cpu_model_and_isa()
-    return {"libraries": library_versions(), "python": platform.python_version(), "cpu": cpu, "isa": isa,
-            "threads": torch.get_num_threads(), "commit": commit}
+    return {
+        "libraries": library_versions(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "isa": isa,
+        "threads": torch.get_num_threads(),
+        "commit": commit,
+    }
 
 
 def cpu_model_and_isa() -> tuple[str, str]:
@@ -67,9 +93,8 @@ def cpu_model_and_isa() -> tuple[str, str]:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return platform.processor(), ""
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                 platform.processor())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor()
+    )
     flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
     return model, " ".join(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
-
-

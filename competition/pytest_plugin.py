@@ -3,6 +3,7 @@ terminal leaderboard and JUnit properties.
 
     pytest experiments --budget=smoke -k resnet
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ from .baselines import Baselines
 from .gates import ClaimDeferred, GateFigure, Underpowered
 from .html_report import write_html_report
 from .tracking import open_tracker
-from .report import (append_history, format_leaderboard, leaderboard_rows, rank_within_groups, write_leaderboard,
-                     write_run_report)
+from .report import (
+    append_history,
+    format_leaderboard,
+    leaderboard_rows,
+    rank_within_groups,
+    write_leaderboard,
+    write_run_report,
+)
 from .executors import LocalExecutor, RayExecutor, TrainingNotAllowed, replay_history
 from .posthoc import save_posthoc
 from .runner import RunContext, resolve_device, run
@@ -65,19 +72,22 @@ class SessionState:
         self.data_root = data_dir(option("--data-dir"))
         try:  # a bad path or tracking URI is a usage error at start-up, not a traceback after the tests
             self.store = Store(option("--runs-dir"))
-            self.reports = writable_folder(Path(option("--reports-dir")).resolve(), "reports dir",
-                                           "choose another with --reports-dir")
-            self.trackers = {choice: open_tracker(choice, self.store.root)
-                             for choice in tracker_choices(config)}
+            self.reports = writable_folder(
+                Path(option("--reports-dir")).resolve(), "reports dir", "choose another with --reports-dir"
+            )
+            self.trackers = {choice: open_tracker(choice, self.store.root) for choice in tracker_choices(config)}
         except CompetitionError as exc:
             raise pytest.UsageError(str(exc)) from None
         if option("--max-seeds") is not None and option("--max-seeds") < AUTO_SEEDS:
-            raise pytest.UsageError(f"--max-seeds {option('--max-seeds')}: a claim's first round is {AUTO_SEEDS} "
-                                    f"seeds per side, so the ceiling must be at least {AUTO_SEEDS}")
+            raise pytest.UsageError(
+                f"--max-seeds {option('--max-seeds')}: a claim's first round is {AUTO_SEEDS} "
+                f"seeds per side, so the ceiling must be at least {AUTO_SEEDS}"
+            )
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
-        self.executor = RayExecutor(address=option("--ray-address")) if option("--executor") == "ray" \
-            else LocalExecutor()
+        self.executor = (
+            RayExecutor(address=option("--ray-address")) if option("--executor") == "ray" else LocalExecutor()
+        )
 
     def terminal(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
@@ -119,9 +129,11 @@ class SessionState:
         self.training_seconds += seconds
         if self.minutes is not None:
             elapsed = (time.monotonic() - self.started) / 60
-            self.say(f"  [{name}] trained {units} unit(s) in {seconds / 60:.1f} min"
-                     + (f" ({stored} from the store)" if stored else "")
-                     + f"; session {elapsed:.1f} of {self.minutes:.0f} min")
+            self.say(
+                f"  [{name}] trained {units} unit(s) in {seconds / 60:.1f} min"
+                + (f" ({stored} from the store)" if stored else "")
+                + f"; session {elapsed:.1f} of {self.minutes:.0f} min"
+            )
 
     def second_pass_out_of_reach(self) -> str:
         """Why this session's minutes cannot reach a second pass over the tests ("" when they can), from the
@@ -129,73 +141,122 @@ class SessionState:
         if self.minutes is None or self.claim_pass != 1:
             return ""
         trains = lambda item: item.get_closest_marker("experiment") is not None and stated_here(item, self.budget.name)
-        started = sum(map(trains, self.first_pass[:self.first_pass_at + 1]))
-        left = sum(map(trains, self.first_pass[self.first_pass_at + 1:]))
+        started = sum(map(trains, self.first_pass[: self.first_pass_at + 1]))
+        left = sum(map(trains, self.first_pass[self.first_pass_at + 1 :]))
         spent = (time.monotonic() - self.started) / 60
         per_test = spent / max(started, 1)
         needed = spent + per_test * (left + 1)  # the rest of this pass, and a test's worth of second rounds
         if needed <= self.minutes:
             return ""
-        return (f"{per_test:.1f} min per experiment test so far, so the {left} left in this pass and a second "
-                f"round need about {needed:.0f} of the session's {self.minutes:.0f} min")
+        return (
+            f"{per_test:.1f} min per experiment test so far, so the {left} left in this pass and a second "
+            f"round need about {needed:.0f} of the session's {self.minutes:.0f} min"
+        )
 
     def seconds_per_unit(self) -> float:
         return self.training_seconds / max(self.units_trained, 1)
 
     def context(self, log=None) -> RunContext:
         progress = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else False
-        return RunContext(store=self.store, data_root=self.data_root, device=self.device,
-                          rerun=self.config.getoption("--rerun"), progress_file=progress, log=log,
-                          cache_dir=self.config.getoption("--cache-dir"), executor=self.executor)
+        return RunContext(
+            store=self.store,
+            data_root=self.data_root,
+            device=self.device,
+            rerun=self.config.getoption("--rerun"),
+            progress_file=progress,
+            log=log,
+            cache_dir=self.config.getoption("--cache-dir"),
+            executor=self.executor,
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("competition", "image-classification competition experiments")
-    group.addoption("--budget", choices=list(BUDGETS), default=None,
-                    help="experiment budget: smoke (CI), standard (2-core CPU; default), full (GPU)")
-    group.addoption("--data-dir", default=None,
-                    help="competitions' data directory (default $COMPETITION_DATA_DIR or ./data)")
+    group.addoption(
+        "--budget",
+        choices=list(BUDGETS),
+        default=None,
+        help="experiment budget: smoke (CI), standard (2-core CPU; default), full (GPU)",
+    )
+    group.addoption(
+        "--data-dir", default=None, help="competitions' data directory (default $COMPETITION_DATA_DIR or ./data)"
+    )
     group.addoption("--runs-dir", default="runs", help="the result store (default ./runs)")
     group.addoption("--reports-dir", default="reports", help="where per-run reports and leaderboard.md go")
-    group.addoption("--cache-dir", default=None,
-                    help="the decoded-image cache (default: <data dir>/.cache; never inside a competition)")
-    group.addoption("--device", choices=["cpu", "cuda", "auto"], default=None,
-                    help="training device (default: the budget's: cpu, or cuda for full)")
+    group.addoption(
+        "--cache-dir",
+        default=None,
+        help="the decoded-image cache (default: <data dir>/.cache; never inside a competition)",
+    )
+    group.addoption(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        default=None,
+        help="training device (default: the budget's: cpu, or cuda for full)",
+    )
     group.addoption("--rerun", action="store_true", help="ignore store hits and train again")
-    group.addoption("--tracker", action="append", default=[], metavar="NAME[=TARGET]",
-                    help="send every result and search to a tracker when the session ends (registry.TRACKERS; "
-                         "repeatable): mlflow (a local SQLite store under the runs dir, or =URI of a tracking "
-                         "server; needs `pip install .[mlflow]`), jsonl (runs/tracked.jsonl, or =PATH)")
-    group.addoption("--mlflow", nargs="?", const="", default=None, metavar="URI",
-                    help="short for --tracker mlflow[=URI]")
-    group.addoption("--minutes", type=float, default=None,
-                    help="train for at most this many minutes in the session (default: the budget's; standard 60); "
-                         "later runs that would train are reported UNDERPOWERED")
-    group.addoption("--max-seeds", type=int, default=None,
-                    help=f"the most seeds per side a claim decided in rounds may train (default {CLAIM_MAX_SEEDS}); "
-                         f"--max-seeds {AUTO_SEEDS} judges every claim once, on its first round")
-    group.addoption("--update-baselines", action="store_true",
-                    help="promote improved scores to fixtures/baselines (never a worse one)")
-    group.addoption("--competition", default=None,
-                    help="one's own competition directory, for the `my_competition` fixture")
-    group.addoption("--executor", choices=["local", "ray"], default="local",
-                    help="who trains the units (fold x seed) the store lacks: this process (default), or Ray tasks; "
-                         "the gates run here either way")
-    group.addoption("--ray-address", default=None,
-                    help="the Ray cluster for --executor ray (default $RAY_ADDRESS, else a Ray started on this "
-                         "machine)")
+    group.addoption(
+        "--tracker",
+        action="append",
+        default=[],
+        metavar="NAME[=TARGET]",
+        help="send every result and search to a tracker when the session ends (registry.TRACKERS; "
+        "repeatable): mlflow (a local SQLite store under the runs dir, or =URI of a tracking "
+        "server; needs `pip install .[mlflow]`), jsonl (runs/tracked.jsonl, or =PATH)",
+    )
+    group.addoption(
+        "--mlflow", nargs="?", const="", default=None, metavar="URI", help="short for --tracker mlflow[=URI]"
+    )
+    group.addoption(
+        "--minutes",
+        type=float,
+        default=None,
+        help="train for at most this many minutes in the session (default: the budget's; standard 60); "
+        "later runs that would train are reported UNDERPOWERED",
+    )
+    group.addoption(
+        "--max-seeds",
+        type=int,
+        default=None,
+        help=f"the most seeds per side a claim decided in rounds may train (default {CLAIM_MAX_SEEDS}); "
+        f"--max-seeds {AUTO_SEEDS} judges every claim once, on its first round",
+    )
+    group.addoption(
+        "--update-baselines",
+        action="store_true",
+        help="promote improved scores to fixtures/baselines (never a worse one)",
+    )
+    group.addoption(
+        "--competition", default=None, help="one's own competition directory, for the `my_competition` fixture"
+    )
+    group.addoption(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="who trains the units (fold x seed) the store lacks: this process (default), or Ray tasks; "
+        "the gates run here either way",
+    )
+    group.addoption(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster for --executor ray (default $RAY_ADDRESS, else a Ray started on this machine)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "experiment: an experiment case (trains or scores models)")
     config.addinivalue_line("markers", "guard: gates CI on every commit (tolerances from measured seed variance)")
-    config.addinivalue_line("markers", "claim: states what a technique does; underpowered claims are skipped, "
-                                       "never passed")
+    config.addinivalue_line(
+        "markers", "claim: states what a technique does; underpowered claims are skipped, never passed"
+    )
     config.addinivalue_line("markers", "data: checks the data itself and trains nothing")
     config.addinivalue_line("markers", "slow: takes minutes even at the smoke budget")
     config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
-    config.addinivalue_line("markers", "budgets(*names, why=''): the budgets where this claim has the power to "
-                                       "decide; at any other it is skipped before its fixtures train anything")
+    config.addinivalue_line(
+        "markers",
+        "budgets(*names, why=''): the budgets where this claim has the power to "
+        "decide; at any other it is skipped before its fixtures train anything",
+    )
     config.stash[STATE] = SessionState(config)
 
 
@@ -210,8 +271,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not names or any(name not in BUDGETS for name in names):
         pytest.fail(f"@pytest.mark.budgets{names}: name one or more of {list(BUDGETS)}", pytrace=False)
     if not stated_here(item, budget):
-        skip_here(f"stated at budget {' or '.join(names)}, not {budget}" + (f" ({why})" if why else "")
-                  + f"; run it with --budget={names[0]}")
+        skip_here(
+            f"stated at budget {' or '.join(names)}, not {budget}"
+            + (f" ({why})" if why else "")
+            + f"; run it with --budget={names[0]}"
+        )
 
 
 def skip_here(message: str) -> NoReturn:
@@ -315,9 +379,11 @@ def look_plan(item: pytest.Item):
             why = state.second_pass_out_of_reach()
             item.stash[PLANNED_LOOKS] = 1 if why else looks
             if why and looks > 1:
-                state.say(f"  [claim planned] {item.name}: one look, judged on its first round with all its "
-                          f"error: {why}")
+                state.say(
+                    f"  [claim planned] {item.name}: one look, judged on its first round with all its error: {why}"
+                )
         return item.stash[PLANNED_LOOKS]
+
     return plan
 
 
@@ -376,8 +442,10 @@ def load_competition_by_name(competition_session):
 
 def builtin_competition_fixture(name: str):
     """A session fixture named after a built-in competition ("fashion-lt" -> fashion_lt) that opens it once."""
+
     def competition(load_competition_by_name):
         return load_competition_by_name(name)
+
     competition.__doc__ = f"The built-in competition {name!r}, opened once per session."
     return pytest.fixture(competition, scope="session", name=name.replace("-", "_"))
 
@@ -390,11 +458,13 @@ for _builtin in BUILTINS:  # one fixture per built-in competition: fashion, fash
 def eval_answers_of():
     """eval_answers_of(competition) -> the eval answers (built-in competitions), for gates judged on eval;
     eval_answers_of(competition, rows="search") -> the confirmation split's labels (Experiment.rows)."""
+
     def answers(competition, rows="all"):
         found = eval_answers(competition, rows)
         if found is None:
             skip_here(f"{competition.name} has no eval answers")
         return found
+
     return answers
 
 
@@ -433,10 +503,15 @@ def run_experiment(competition_session):
             result = run(experiment, state.budget, context)
         except TrainingNotAllowed as exc:
             state.trained(experiment.name, len(trained), time.monotonic() - started)
-            needs = (f"about {exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate"
-                     if state.units_trained else "its time unmeasured in this session")
-            skip_here(f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, {needs}; "
-                      "run with --minutes or BUDGET=full")
+            needs = (
+                f"about {exc.missing * state.seconds_per_unit() / 60:.0f} min more at this session's rate"
+                if state.units_trained
+                else "its time unmeasured in this session"
+            )
+            skip_here(
+                f"UNDERPOWERED: the {state.minutes:.0f}-minute training budget is spent; {exc}, {needs}; "
+                "run with --minutes or BUDGET=full"
+            )
         state.trained(experiment.name, len(trained), time.monotonic() - started, len(result.folds) - len(trained))
         result = score_eval(result, state.competition(experiment.data))
         write_run_report(result, state.reports / "runs" / experiment.name)
@@ -460,9 +535,17 @@ def run_search(competition_session, run_experiment):
         workers = search.parallel if isinstance(state.executor, RayExecutor) else 1
         if workers > 1:
             state.executor.ray()  # connected here, in the main thread; the trials run on threads
-        report = search_through(search, run_experiment, state.competition(search.base.data), state.budget,
-                                storage_url(state.store.root), deadline=state.deadline(), log=log, workers=workers,
-                                confirmation=confirmation)
+        report = search_through(
+            search,
+            run_experiment,
+            state.competition(search.base.data),
+            state.budget,
+            storage_url(state.store.root),
+            deadline=state.deadline(),
+            log=log,
+            workers=workers,
+            confirmation=confirmation,
+        )
         state.searches.append(report.to_dict())
         return report
 
@@ -473,14 +556,18 @@ def guard_lines(figures: list[dict]) -> list[str]:
     lines = []
     for f in figures:
         if f["gate"] == "regression":
-            lines.append(f"regression  {f['experiment']} {f['measure']}: {f['new']:.4f} over {f['seeds']} seed(s) vs "
-                         f"baseline {f['baseline']:.4f} (seed sd {f['seed_sd']:.4f}); tolerance {f['tolerance']:.4f}, "
-                         f"smallest regression detected at 80% power {f['detectable']:.4f}")
+            lines.append(
+                f"regression  {f['experiment']} {f['measure']}: {f['new']:.4f} over {f['seeds']} seed(s) vs "
+                f"baseline {f['baseline']:.4f} (seed sd {f['seed_sd']:.4f}); tolerance {f['tolerance']:.4f}, "
+                f"smallest regression detected at 80% power {f['detectable']:.4f}"
+            )
         elif f["gate"] == "fault":
             lines.append(f"fault       {f['experiment']} ({f['kind']}): caught by {f['caught']}")
         else:
-            lines.append(f"A/A         {f['experiment']} seeds {f['seeds']}, {f['threads']} thread(s): "
-                         f"{f['failures']} guard(s) failed")
+            lines.append(
+                f"A/A         {f['experiment']} seeds {f['seeds']}, {f['threads']} thread(s): "
+                f"{f['failures']} guard(s) failed"
+            )
     return lines
 
 
@@ -505,9 +592,12 @@ def send_to_trackers(state: SessionState, searches: list[dict], terminalreporter
             for result in state.results.values():
                 tracker.log_result(result, state.reports / "runs" / result.name, parents.get(result.name))
         except Exception as exc:
-            terminalreporter.write_line(f"tracker {name} failed: {type(exc).__name__}: {exc}; the results are kept "
-                                        f"in the store ({state.store.root}); fix it and run again (store hits are "
-                                        "sent again without training)", red=True)
+            terminalreporter.write_line(
+                f"tracker {name} failed: {type(exc).__name__}: {exc}; the results are kept "
+                f"in the store ({state.store.root}); fix it and run again (store hits are "
+                "sent again without training)",
+                red=True,
+            )
             continue
         terminalreporter.write_line(f"tracker {name}: {len(state.results)} run(s) sent to {tracker.describe()}")
 
@@ -518,8 +608,12 @@ WORKER_KEY = "competition_summary"
 def session_summary(state: SessionState) -> dict:
     """What a session contributes to the summary: leaderboard rows, claims, guard figures (JSON-safe)."""
     rows = leaderboard_rows(state.results.values()) if state.results else []
-    return json.loads(json.dumps({"rows": rows, "claims": state.claims, "guards": state.guard_figures,
-                                  "searches": state.searches}, default=float))
+    return json.loads(
+        json.dumps(
+            {"rows": rows, "claims": state.claims, "guards": state.guard_figures, "searches": state.searches},
+            default=float,
+        )
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -577,7 +671,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             seeds = f"seeds {claim.get('seeds_a')}/{claim.get('seeds_b')}"
             if "look" in claim:  # decided in rounds of seeds
                 seeds += f" (look {claim['look']} of {claim['looks']})"
-            figures = (f"delta {claim['delta']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] "
-                       f"MDE {claim['mde']:.4f} {seeds}" if "delta" in claim else seeds)
-            terminalreporter.write_line(f"{claim['outcome'].upper():<13} {claim['experiment']} "
-                                        f"{claim.get('claim', '')} {claim['other']}: {figures}")
+            figures = (
+                f"delta {claim['delta']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] "
+                f"MDE {claim['mde']:.4f} {seeds}"
+                if "delta" in claim
+                else seeds
+            )
+            terminalreporter.write_line(
+                f"{claim['outcome'].upper():<13} {claim['experiment']} "
+                f"{claim.get('claim', '')} {claim['other']}: {figures}"
+            )

@@ -8,32 +8,70 @@ Each spec is written for the standard budget; --budget scales it. GUARD (and LT_
 set) is what CI gates on: the small CNN trained with GUARD_SEEDS seeds, whose per-seed scores are compared
 with a baseline of BASELINE_SEEDS seeds (fixtures/baselines/).
 """
+
 from __future__ import annotations
 
 from .experiment import Experiment
 
-SMALL_CNN = Experiment("small_cnn", model="rescnn", augmentation="crop_flip", loss="label_smoothing",
-                       loss_kw={"smoothing": 0.1}, epochs=6)
+SMALL_CNN = Experiment(
+    "small_cnn", model="rescnn", augmentation="crop_flip", loss="label_smoothing", loss_kw={"smoothing": 0.1}, epochs=6
+)
 WIDE_CNN = SMALL_CNN.with_(name="wide_cnn", model="rescnn_wide")
 RESNET18 = Experiment("resnet18", model="resnet18", image_size=32, augmentation="crop_flip", epochs=6)
-EFFICIENTNET_LITE0 = Experiment("efficientnet_lite0", model="efficientnet_lite0", pretrained="imagenet",
-                                transfer="finetune", image_size=64, augmentation="crop_flip", lr=2e-3, epochs=4)
+EFFICIENTNET_LITE0 = Experiment(
+    "efficientnet_lite0",
+    model="efficientnet_lite0",
+    pretrained="imagenet",
+    transfer="finetune",
+    image_size=64,
+    augmentation="crop_flip",
+    lr=2e-3,
+    epochs=4,
+)
 BASELINE_MODELS = [SMALL_CNN, RESNET18, EFFICIENTNET_LITE0]
 # the seed's own configuration on large RGB photos: ImageNet Lite0 fine-tuned at 3 channels, 128 high x 96 wide,
 # people kept apart by group 5-fold CV. lr 1e-2 at batch 32: at smoke's 5 epochs, 2e-3 at batch 64 (75 steps)
 # left it at macro F1 0.11 on holdout, 5e-3/32 reached 0.42, 1e-2/32 0.46, 2e-2/32 0.47 (one seed each).
-PHOTOS_LITE0 = Experiment("photos-lite0", data="fashion-photos", model="efficientnet_lite0", pretrained="imagenet",
-                          transfer="finetune", image_size=(128, 96), channels=3, augmentation="crop_flip",
-                          cv="stratified_group:5", lr=1e-2, batch_size=32, epochs=6)
+PHOTOS_LITE0 = Experiment(
+    "photos-lite0",
+    data="fashion-photos",
+    model="efficientnet_lite0",
+    pretrained="imagenet",
+    transfer="finetune",
+    image_size=(128, 96),
+    channels=3,
+    augmentation="crop_flip",
+    cv="stratified_group:5",
+    lr=1e-2,
+    batch_size=32,
+    epochs=6,
+)
 
 # The fast recipe (issue 16): SpeedNet with the CIFAR-10 speedrun techniques, each switchable so
 # experiments/test_fast_recipe.py can prove it against the recipe without it.
-FAST = Experiment("fast", model="speednet", model_kw={"widths": (48, 96, 192), "whiten": True, "dirac": True,
-                                                      "bn_momentum": 0.4},
-                  optimizer="sgd", optimizer_kw={"momentum": 0.9, "nesterov": True, "norm_lr_mult": 16.0,
-                                                 "lookahead_steps": 5, "lookahead_alpha": 0.5},
-                  lr=0.2, weight_decay=5e-4, scheduler="onecycle", loss="label_smoothing", loss_kw={"smoothing": 0.1},
-                  augmentation="crop_alternating_flip", batch_size=128, epochs=8)
+FAST = Experiment(
+    "fast",
+    model="speednet",
+    model_kw={"widths": (48, 96, 192), "whiten": True, "dirac": True, "bn_momentum": 0.4},
+    optimizer="sgd",
+    optimizer_kw={
+        "momentum": 0.9,
+        "nesterov": True,
+        "norm_lr_mult": 16.0,
+        "lookahead_steps": 5,
+        "lookahead_alpha": 0.5,
+    },
+    lr=0.2,
+    weight_decay=5e-4,
+    scheduler="onecycle",
+    loss="label_smoothing",
+    loss_kw={"smoothing": 0.1},
+    augmentation="crop_alternating_flip",
+    batch_size=128,
+    epochs=8,
+)
+
+
 def fast_without(name: str, **changes) -> Experiment:
     """The fast recipe without one technique (an ablation: experiments/test_fast_recipe.py)."""
     return FAST.with_(name=f"fast-no-{name}", **changes)
@@ -69,20 +107,25 @@ def transfer_spec(size: str, mode: str) -> Experiment:
     if mode == "scratch":
         return base.with_(name=f"lite0-{size}-scratch", pretrained=None, transfer="scratch", lr=3e-3)
     if mode == "feature-extract":
-        return base.with_(name=f"lite0-{size}-feature-extract", transfer="feature-extract", lr=1e-2,
-                          augmentation="none")
+        return base.with_(
+            name=f"lite0-{size}-feature-extract", transfer="feature-extract", lr=1e-2, augmentation="none"
+        )
     return base.with_(name=f"lite0-{size}-finetune", transfer="finetune")
 
 
 RECIPES = {"fast": FAST}  # what benchmarks/bench_train.py quality --recipe trains
 
-GUARD_SEEDS = 3       # seeds per CI run of the guard model
-BASELINE_SEEDS = 8    # seeds a baseline is recorded with (--update-baselines): its spread sets the tolerance
+GUARD_SEEDS = 3  # seeds per CI run of the guard model
+BASELINE_SEEDS = 8  # seeds a baseline is recorded with (--update-baselines): its spread sets the tolerance
 GUARD = SMALL_CNN.with_(seeds=GUARD_SEEDS)
 # The long-tailed guard: class weights on fashion-lt (imbalance 100), where a fault in one or two classes (the
 # minority classes given up) hides in an average; experiments/test_losses.py claims it against plain CE.
-LT_GUARD = SMALL_CNN.with_(name="lt-weighted_ce", data="fashion-lt", loss="cross_entropy", loss_kw={},
-                           class_weights="balanced", seeds=GUARD_SEEDS)
+LT_GUARD = SMALL_CNN.with_(
+    name="lt-weighted_ce",
+    data="fashion-lt",
+    loss="cross_entropy",
+    loss_kw={},
+    class_weights="balanced",
+    seeds=GUARD_SEEDS,
+)
 GUARD_MODELS = {"fashion": GUARD, "fashion-lt": LT_GUARD}
-
-

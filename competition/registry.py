@@ -13,6 +13,7 @@ against them when it is constructed.
 A name registered with a trailing ':' or '/' is a prefix with an argument
 ("partial:2", "timm/resnet50").
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,6 +55,7 @@ class Registry:
         def wrap(obj):
             self.registered[name] = obj
             return obj
+
         return wrap
 
     def names(self) -> list[str]:
@@ -122,9 +124,11 @@ def source_digest(entry: Any, what: str) -> str:
     if not source:
         version = getattr(code, "version", None) or getattr(entry, "version", None)
         if version is None:
-            raise ConfigError(f"{what}: the source of {name} cannot be read (defined interactively?), so the store "
-                              "could not tell an edited version from this one; define it in a module file, or give "
-                              "it a `version` attribute that you change with its code")
+            raise ConfigError(
+                f"{what}: the source of {name} cannot be read (defined interactively?), so the store "
+                "could not tell an edited version from this one; define it in a module file, or give "
+                "it a `version` attribute that you change with its code"
+            )
         return f"{name}@version:{version}"
     return f"{name}@{hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
@@ -209,4 +213,3 @@ ENSEMBLES = Registry("ensemble", providers=(f"{PACKAGE}.ensemble",))
 TRACKERS = Registry("tracker", providers=(f"{PACKAGE}.tracking",))
 # the keywords an Experiment's optimizer_kw may set (competition.train.optim.create_optimizer takes them)
 OPTIMIZER_OPTIONS = ("momentum", "nesterov", "norm_lr_mult", "lookahead_steps", "lookahead_alpha")
-

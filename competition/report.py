@@ -1,5 +1,6 @@
 """Layer 6. Per-run reports (result.json, probabilities, history.csv, plots, report.md) and
 the session leaderboard."""
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,21 @@ def validation_trust(result, level: float = 0.95) -> dict | None:
         return None
     point, low, high = score_interval(result, level)
     score = result.eval_metrics.get(result.metric)
-    return {"metric": result.metric, "validation": point, "low": low, "high": high, "eval": score,
-            "inside": bool(low <= score <= high)}
+    return {
+        "metric": result.metric,
+        "validation": point,
+        "low": low,
+        "high": high,
+        "eval": score,
+        "inside": bool(low <= score <= high),
+    }
 
 
 def plot_learning_curves(history: pd.DataFrame, path: Path, name: str = "", metric: str = "macro_f1") -> None:
     """Three panels (loss, validation metric, augmented train accuracy), one colour per unit (fold x seed):
     train solid, validation dashed; whole-number epoch ticks; the legend beside the curves."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -71,6 +79,7 @@ def plot_learning_curves(history: pd.DataFrame, path: Path, name: str = "", metr
 
 def plot_confusion(result, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -85,8 +94,9 @@ def plot_confusion(result, path: Path) -> None:
     for i in range(n):
         for j in range(n):
             if cm[i, j]:
-                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=6,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j, i, cm[i, j], ha="center", va="center", fontsize=6, color="white" if norm[i, j] > 0.5 else "black"
+                )
     ax.set(xlabel="predicted", ylabel="true", title=f"{result.name}: OOF confusion")
     fig.tight_layout()
     fig.savefig(path, dpi=150)
@@ -95,6 +105,7 @@ def plot_confusion(result, path: Path) -> None:
 
 def plot_per_class_f1(report: pd.DataFrame, path: Path, title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -111,8 +122,9 @@ def execution_line(execution: dict) -> str:
     """The execution path, and for a probed one what each candidate measured on which machine."""
     if execution["chosen_by"] != "probe":
         return f"- execution path: {execution['path']} (set by the spec)"
-    speeds = ", ".join(f"{r['label']} {r['images_per_s']:.0f} img/s (loss error {r['loss_error']:.1e})"
-                       for r in execution["probe"])
+    speeds = ", ".join(
+        f"{r['label']} {r['images_per_s']:.0f} img/s (loss error {r['loss_error']:.1e})" for r in execution["probe"]
+    )
     where = execution["cpu"] + f" [{execution['isa']}]" + (f", {execution['gpu']}" if execution.get("gpu") else "")
     probe = "cached probe" if execution.get("probe_cached") else "probe"
     refused = "".join(f"; not {label}: {why}" for label, why in execution.get("refused", {}).items())
@@ -151,34 +163,55 @@ def fill_run_report(result, out: Path) -> None:
     plot_per_class_f1(classes, out / "per_class_f1.png", f"{result.name}: OOF per-class F1")
     point, low, high = score_interval(result)
     applied = next((f["applied"] for f in result.folds if "applied" in f), None)
-    lines = [f"# {result.name}", "", f"- budget: {result.budget}; units (fold x seed): {len(result.folds)}; "
-             f"OOF samples: {len(result.y)}; {result.seconds:.1f}s"
-             + (" (store hit)" if result.provenance.cache_hit else ""),
-             f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (mean of {result.n_seeds} seed(s); 95% "
-             "two-level bootstrap CI over seeds and rows)"]
+    lines = [
+        f"# {result.name}",
+        "",
+        f"- budget: {result.budget}; units (fold x seed): {len(result.folds)}; "
+        f"OOF samples: {len(result.y)}; {result.seconds:.1f}s"
+        + (" (store hit)" if result.provenance.cache_hit else ""),
+        f"- OOF {result.metric}: {point:.4f} [{low:.4f}, {high:.4f}] (mean of {result.n_seeds} seed(s); 95% "
+        "two-level bootstrap CI over seeds and rows)",
+    ]
     if applied:  # what the budget made of the spec, which may ask for more
-        lines.append(f"- trained as the budget applied it: {applied['epochs']} epochs, batch {applied['batch_size']}, "
-                     f"{applied['train_rows']} train rows per unit")
+        lines.append(
+            f"- trained as the budget applied it: {applied['epochs']} epochs, batch {applied['batch_size']}, "
+            f"{applied['train_rows']} train rows per unit"
+        )
     if result.provenance.execution:
         lines.append(execution_line(result.provenance.execution))
     if result.folds:
         lines.append(f"- generalisation gap (train - val, {result.metric}): {result.gap():.4f}")
-        lines += [f"- {name} over {len(result.folds)} unit(s) (fold x seed): {v['mean']:.4f} +- {v['std']:.4f}"
-                  for name, v in result.fold_summary().items()]
+        lines += [
+            f"- {name} over {len(result.folds)} unit(s) (fold x seed): {v['mean']:.4f} +- {v['std']:.4f}"
+            for name, v in result.fold_summary().items()
+        ]
     empty = classes.loc[classes["support"] == 0, "class"].tolist()
     if empty:
         lines.append(f"- classes with no OOF rows (empty in the training data): {empty}")
     if result.provenance.skipped:
         shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in result.provenance.skipped[:5])
-        lines.append(f"- {len(result.provenance.skipped)} train row(s) skipped, their images missing: {shown}"
-                     + (" ..." if len(result.provenance.skipped) > 5 else ""))
+        lines.append(
+            f"- {len(result.provenance.skipped)} train row(s) skipped, their images missing: {shown}"
+            + (" ..." if len(result.provenance.skipped) > 5 else "")
+        )
     trust = validation_trust(result)
     if trust:
-        lines.append(f"- eval {result.metric}: {trust['eval']:.4f}; inside the validation CI: "
-                     f"{'yes' if trust['inside'] else 'NO'}")
-    lines += ["", f"spec: `{json.dumps(result.spec, default=str)}`", "",
-              "![learning curves](learning_curves.png)", "![confusion](confusion_matrix.png)",
-              "![per-class F1](per_class_f1.png)", "", "```", classes.to_string(index=True, float_format="%.3f"), "```"]
+        lines.append(
+            f"- eval {result.metric}: {trust['eval']:.4f}; inside the validation CI: "
+            f"{'yes' if trust['inside'] else 'NO'}"
+        )
+    lines += [
+        "",
+        f"spec: `{json.dumps(result.spec, default=str)}`",
+        "",
+        "![learning curves](learning_curves.png)",
+        "![confusion](confusion_matrix.png)",
+        "![per-class F1](per_class_f1.png)",
+        "",
+        "```",
+        classes.to_string(index=True, float_format="%.3f"),
+        "```",
+    ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -200,11 +233,25 @@ def leaderboard_rows(results) -> list[dict]:
     for r in results:
         point, low, high = score_interval(r)
         data, scheme = validation_of(r)
-        rows.append({"experiment": r.name, "data": data, "budget": r.budget, "scheme": scheme, "n": len(r.y),
-                     "metric": r.metric, "score": point, "low": low, "high": high, "seeds": r.n_seeds,
-                     "gap": r.gap() if r.folds else float("nan"),
-                     "eval": (r.eval_metrics or {}).get(r.metric, float("nan")),
-                     "seconds": r.seconds, "cached": r.provenance.cache_hit, "key": r.key})
+        rows.append(
+            {
+                "experiment": r.name,
+                "data": data,
+                "budget": r.budget,
+                "scheme": scheme,
+                "n": len(r.y),
+                "metric": r.metric,
+                "score": point,
+                "low": low,
+                "high": high,
+                "seeds": r.n_seeds,
+                "gap": r.gap() if r.folds else float("nan"),
+                "eval": (r.eval_metrics or {}).get(r.metric, float("nan")),
+                "seconds": r.seconds,
+                "cached": r.provenance.cache_hit,
+                "key": r.key,
+            }
+        )
     return rank_within_groups(rows)
 
 
@@ -233,25 +280,45 @@ def format_leaderboard(rows: list[dict]) -> list[str]:
         lines += [group_title(group), header, "-" * len(header)]
         for r in (row for row in rows if group_of(row) == group):
             ci = f"{r['score']:.4f} [{r['low']:.4f}, {r['high']:.4f}]"
-            lines.append(f"{r['rank']:>2} {r['experiment'][:34]:<34} {ci:<24} {r['gap']:>7.4f} {r['eval']:>7.4f} "
-                         f"{r['seeds']:>5} {r['seconds']:>6.0f}s {'yes' if r['cached'] else ''}")
+            lines.append(
+                f"{r['rank']:>2} {r['experiment'][:34]:<34} {ci:<24} {r['gap']:>7.4f} {r['eval']:>7.4f} "
+                f"{r['seeds']:>5} {r['seconds']:>6.0f}s {'yes' if r['cached'] else ''}"
+            )
     return lines
 
 
 def markdown_table(rows: list[dict]) -> list[str]:
     lines = []
     for group in sorted({group_of(row) for row in rows}):
-        lines += ["", f"### {group_title(group)}", "",
-                  "| # | experiment | score | 95% CI | seeds | gap | eval | seconds | store hit |",
-                  "|---:|---|---:|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {r['rank']} | {r['experiment']} | {r['score']:.4f} | [{r['low']:.4f}, {r['high']:.4f}] | "
-                  f"{r['seeds']} | {r['gap']:.4f} | {r['eval']:.4f} | {r['seconds']:.1f} | "
-                  f"{'yes' if r['cached'] else ''} |" for r in rows if group_of(r) == group]
+        lines += [
+            "",
+            f"### {group_title(group)}",
+            "",
+            "| # | experiment | score | 95% CI | seeds | gap | eval | seconds | store hit |",
+            "|---:|---|---:|---|---:|---:|---:|---:|---|",
+        ]
+        lines += [
+            f"| {r['rank']} | {r['experiment']} | {r['score']:.4f} | [{r['low']:.4f}, {r['high']:.4f}] | "
+            f"{r['seeds']} | {r['gap']:.4f} | {r['eval']:.4f} | {r['seconds']:.1f} | "
+            f"{'yes' if r['cached'] else ''} |"
+            for r in rows
+            if group_of(r) == group
+        ]
     return lines
 
 
-HISTORY_FIELDS = {"experiment": str, "data": str, "budget": str, "scheme": str, "n": int, "metric": str,
-                  "score": float, "low": float, "high": float, "seeds": int}
+HISTORY_FIELDS = {
+    "experiment": str,
+    "data": str,
+    "budget": str,
+    "scheme": str,
+    "n": int,
+    "metric": str,
+    "score": float,
+    "low": float,
+    "high": float,
+    "seeds": int,
+}
 
 
 class HistoryWarning(UserWarning):
@@ -287,8 +354,12 @@ def read_history(path: Path) -> list[dict]:
             history.append(row)
     if skipped:
         shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
-        warnings.warn(f"{path}: skipped {len(skipped)} line(s) that are not leaderboard rows (line {shown}); the "
-                      "rest of the history is used", HistoryWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} line(s) that are not leaderboard rows (line {shown}); the "
+            "rest of the history is used",
+            HistoryWarning,
+            stacklevel=2,
+        )
     return history
 
 

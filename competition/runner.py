@@ -8,6 +8,7 @@ One RunContext carries what a run needs besides the spec and the budget: the
 store, the data directory, the device, whether to retrain, progress, logging and
 the executor that trains missing units (executors.py: local or Ray).
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,16 @@ from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache
 from .data.splits import confirmation_split
 from .errors import ConfigError
-from .execution import (ExecutionPath, cached_probe, candidate_paths, choose, machine, probe, refused_paths,
-                        supported_precisions)
+from .execution import (
+    ExecutionPath,
+    cached_probe,
+    candidate_paths,
+    choose,
+    machine,
+    probe,
+    refused_paths,
+    supported_precisions,
+)
 from .executors import LocalExecutor, RayExecutor, UnitJob
 from .experiment import Budget, Experiment, PreparedData, Result, get_budget
 from .store import Store, StoreIntegrityError
@@ -37,12 +46,12 @@ from .store import Store, StoreIntegrityError
 class RunContext:
     store: Store | None = None
     data_root: str | Path | None = None
-    device: str | None = None               # None: the budget's device
-    rerun: bool = False                     # ignore store hits and train again
-    progress_file: object = None            # a stream for the tqdm bar; False turns it off
+    device: str | None = None  # None: the budget's device
+    rerun: bool = False  # ignore store hits and train again
+    progress_file: object = None  # a stream for the tqdm bar; False turns it off
     log: Callable[[str], None] | None = None  # one line per epoch and unit
-    cache_dir: str | Path | None = None     # the image cache; default <data dir>/.cache, never inside a competition
-    deadline: float | None = None           # time.monotonic() after which no unit starts training
+    cache_dir: str | Path | None = None  # the image cache; default <data dir>/.cache, never inside a competition
+    deadline: float | None = None  # time.monotonic() after which no unit starts training
     executor: LocalExecutor | RayExecutor | None = None  # who trains missing units; None: this process
     on_epoch: Callable[[int, dict], None] | None = None  # (unit index, history row) per epoch (UnitJob.on_epoch)
     on_trained: Callable[[UnitOutput], None] | None = None  # each unit trained here (not served by the store)
@@ -75,13 +84,21 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
         rows, confirm = confirmation_split(table)
         eval_table = table.iloc[confirm].reset_index(drop=True)
     if experiment.train_fraction < 1.0:
-        rows = rows[subsample(table.iloc[rows], max(len(competition.task.class_names),
-                                                    round(experiment.train_fraction * len(rows))), seed=0)]
+        rows = rows[
+            subsample(
+                table.iloc[rows],
+                max(len(competition.task.class_names), round(experiment.train_fraction * len(rows))),
+                seed=0,
+            )
+        ]
     if budget.max_train is not None:
         rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
     table = table.iloc[rows].reset_index(drop=True)
-    size = experiment.image_size if isinstance(experiment.image_size, tuple) or experiment.image_size is None \
+    size = (
+        experiment.image_size
+        if isinstance(experiment.image_size, tuple) or experiment.image_size is None
         else (experiment.image_size,) * 2
+    )
     channels = experiment.channels or image_channels(table["path"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
@@ -89,17 +106,27 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     eval_images, eval_key = open_cache(eval_table["path"], spec, cache_dir) if len(eval_table) else no_eval
     labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
     fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
-    return PreparedData(table=table[["image_id", "label", "group"]].copy(), images=images, eval_images=eval_images,
-                        eval_ids=eval_table["image_id"].to_numpy(), class_names=competition.task.class_names,
-                        metric=competition.task.metric, fingerprint=fingerprint, task=competition.task.to_json(),
-                        competition_digest=competition.content_digest, skipped=list(competition.skipped))
+    return PreparedData(
+        table=table[["image_id", "label", "group"]].copy(),
+        images=images,
+        eval_images=eval_images,
+        eval_ids=eval_table["image_id"].to_numpy(),
+        class_names=competition.task.class_names,
+        metric=competition.task.metric,
+        fingerprint=fingerprint,
+        task=competition.task.to_json(),
+        competition_digest=competition.content_digest,
+        skipped=list(competition.skipped),
+    )
 
 
 def result_mismatch(result: Result, data: PreparedData, seeds: int) -> str | None:
     """Why a stored Result does not fit this data, or None."""
     if result.provenance.train_rows != len(data.table) or len(result.class_names) != data.num_classes:
-        return (f"it has {result.provenance.train_rows} train rows and {len(result.class_names)} classes; the data has "
-                f"{len(data.table)} and {data.num_classes}")
+        return (
+            f"it has {result.provenance.train_rows} train rows and {len(result.class_names)} classes; the data has "
+            f"{len(data.table)} and {data.num_classes}"
+        )
     if not np.array_equal(result.eval_ids.astype(str), data.eval_ids.astype(str)):
         return "its eval ids are not the data's"
     if result.n_seeds != seeds:
@@ -111,26 +138,35 @@ def unit_key(experiment: Experiment, data: PreparedData, budget: Budget, store: 
     """Units are keyed without the seed count, so adding a seed trains only the new one."""
     if store is None:
         return ""
-    return store.key(experiment.unit_dict(), data.fingerprint, budget.name, data.task,
-                     experiment.user_code(data.metric))
+    return store.key(
+        experiment.unit_dict(), data.fingerprint, budget.name, data.task, experiment.user_code(data.metric)
+    )
 
 
 def result_key(experiment: Experiment, data: PreparedData, budget: Budget, store: Store | None, seeds: int) -> str:
     if store is None:
         return ""
-    return store.key({**experiment.to_dict(), "seeds": seeds}, data.fingerprint, budget.name, data.task,
-                     experiment.user_code(data.metric))
+    return store.key(
+        {**experiment.to_dict(), "seeds": seeds},
+        data.fingerprint,
+        budget.name,
+        data.task,
+        experiment.user_code(data.metric),
+    )
 
 
-def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, device: str,
-                   store: Store | None) -> tuple[Experiment, dict]:
+def plan_execution(
+    experiment: Experiment, data: PreparedData, budget: Budget, device: str, store: Store | None
+) -> tuple[Experiment, dict]:
     """The spec with its execution path fixed (competition.execution): as written, or, where it says
     'auto', the fastest path a probe of its model measured on this machine (cached in the store's root).
     Returns the spec and the record of the choice (Result.provenance.execution)."""
     precision, channels_last, compile_ = experiment.precision, experiment.channels_last, experiment.compile
     if precision not in ("auto", *supported_precisions(device)):
-        raise ConfigError(f"{experiment.name}: precision={precision!r} is not supported on {device} here "
-                          f"(supported: {supported_precisions(device)}); use precision='auto' or 'fp32'")
+        raise ConfigError(
+            f"{experiment.name}: precision={precision!r} is not supported on {device} here "
+            f"(supported: {supported_precisions(device)}); use precision='auto' or 'fp32'"
+        )
     if "auto" not in (precision, channels_last, compile_):
         path = ExecutionPath(precision, bool(channels_last), bool(compile_))
         return experiment, {"path": path.label, "chosen_by": "spec"}
@@ -138,25 +174,42 @@ def plan_execution(experiment: Experiment, data: PreparedData, budget: Budget, d
     height, width, channels = data.images.shape[1:4]
     epochs, batch = budgeted_schedule(experiment, budget)
     batch = min(batch, len(data.table))
-    shape = {"model": experiment.model, "model_kw": experiment.model_kw, "transfer": experiment.transfer,
-             "input": [channels, height, width], "classes": data.num_classes, "batch": batch, "device": device,
-             "paths": [path.label for path in paths]}
+    shape = {
+        "model": experiment.model,
+        "model_kw": experiment.model_kw,
+        "transfer": experiment.transfer,
+        "input": [channels, height, width],
+        "classes": data.num_classes,
+        "batch": batch,
+        "device": device,
+        "paths": [path.label for path in paths],
+    }
 
     def make_model():
-        return create_model(experiment.model, data.num_classes, in_chans=channels, input_size=(height, width),
-                            **experiment.model_kw)
+        return create_model(
+            experiment.model, data.num_classes, in_chans=channels, input_size=(height, width), **experiment.model_kw
+        )
 
-    records, cached = cached_probe(store.root if store is not None else None, shape,
-                                   lambda: probe(make_model, (channels, height, width), data.num_classes, batch,
-                                                 device, paths))
+    records, cached = cached_probe(
+        store.root if store is not None else None,
+        shape,
+        lambda: probe(make_model, (channels, height, width), data.num_classes, batch, device, paths),
+    )
     planned_steps = epochs * max(len(data.table) // batch, 1) * len(experiment.training_seeds(budget))
     refused = refused_paths(store.root if store is not None else None, device, paths)
     chosen = choose(records, planned_steps, batch, refused)
-    experiment = experiment.with_(precision=chosen["precision"], channels_last=chosen["channels_last"],
-                                  compile=chosen["compile"])
-    return experiment, {"path": chosen["label"], "chosen_by": "probe", "probe_cached": cached,
-                        "planned_steps": planned_steps, "probe": records, **machine(),
-                        **({"refused": refused} if refused else {})}
+    experiment = experiment.with_(
+        precision=chosen["precision"], channels_last=chosen["channels_last"], compile=chosen["compile"]
+    )
+    return experiment, {
+        "path": chosen["label"],
+        "chosen_by": "probe",
+        "probe_cached": cached,
+        "planned_steps": planned_steps,
+        "probe": records,
+        **machine(),
+        **({"refused": refused} if refused else {}),
+    }
 
 
 def resolve_device(device: str) -> str:
@@ -164,8 +217,9 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but no CUDA device is visible to torch; use device='cpu' "
-                          "(--device cpu) or 'auto'")
+        raise ConfigError(
+            f"device={device!r} but no CUDA device is visible to torch; use device='cpu' (--device cpu) or 'auto'"
+        )
     if not (device == "cpu" or device.startswith("cuda")):
         raise ConfigError(f"device={device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
     return device
@@ -183,13 +237,17 @@ class RunPlan:
     data: PreparedData
     units: list[Unit]
     seeds: list[int]
-    unit_key: str       # where the store keeps the units (not the seed count: a new seed trains only itself)
-    result_key: str     # where the store keeps the Result
-    execution: dict     # the execution path and how it was chosen (Result.provenance.execution)
+    unit_key: str  # where the store keeps the units (not the seed count: a new seed trains only itself)
+    result_key: str  # where the store keeps the Result
+    execution: dict  # the execution path and how it was chosen (Result.provenance.execution)
 
 
-def plan(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None,
-         choose_path: bool = True) -> RunPlan:
+def plan(
+    experiment: Experiment,
+    budget: str | Budget = "standard",
+    context: RunContext | None = None,
+    choose_path: bool = True,
+) -> RunPlan:
     """Resolve a run once. choose_path=False keeps the spec's execution path as written (for work that only
     predicts with stored weights, where a probe of the training paths would be wasted)."""
     context = context or RunContext()
@@ -201,9 +259,17 @@ def plan(experiment: Experiment, budget: str | Budget = "standard", context: Run
     if choose_path:
         experiment, execution = plan_execution(experiment, data, budget, device, store)
     seeds = experiment.training_seeds(budget)
-    return RunPlan(experiment, budget, device, data, make_units(experiment, data.table, budget), seeds,
-                   unit_key(experiment, data, budget, store), result_key(experiment, data, budget, store, len(seeds)),
-                   execution)
+    return RunPlan(
+        experiment,
+        budget,
+        device,
+        data,
+        make_units(experiment, data.table, budget),
+        seeds,
+        unit_key(experiment, data, budget, store),
+        result_key(experiment, data, budget, store, len(seeds)),
+        execution,
+    )
 
 
 def run(experiment: Experiment, budget: str | Budget = "standard", context: RunContext | None = None) -> Result:
@@ -212,17 +278,40 @@ def run(experiment: Experiment, budget: str | Budget = "standard", context: RunC
     started = time.perf_counter()
     planned = plan(experiment, budget, context)
     store, data = context.store, planned.data
-    if store is not None and not context.rerun and \
-            (hit := store.load_result(planned.result_key, experiment.name)) is not None:
+    if (
+        store is not None
+        and not context.rerun
+        and (hit := store.load_result(planned.result_key, experiment.name)) is not None
+    ):
         if (mismatch := result_mismatch(hit, data, len(planned.seeds))) is None:
             return hit
         store.report_corrupt(hit.provenance.path, StoreIntegrityError(mismatch))
-    job = UnitJob(planned.experiment, data, planned.units, planned.budget, planned.device, store, planned.unit_key,
-                  rerun=context.rerun, deadline=context.deadline, log=context.log, progress_file=context.progress_file,
-                  on_epoch=context.on_epoch, on_trained=context.on_trained)
+    job = UnitJob(
+        planned.experiment,
+        data,
+        planned.units,
+        planned.budget,
+        planned.device,
+        store,
+        planned.unit_key,
+        rerun=context.rerun,
+        deadline=context.deadline,
+        log=context.log,
+        progress_file=context.progress_file,
+        on_epoch=context.on_epoch,
+        on_trained=context.on_trained,
+    )
     outputs = (context.executor or LocalExecutor()).run_units(job)
-    result = assemble(planned.experiment, data, planned.budget, planned.result_key, outputs,
-                      time.perf_counter() - started, planned.unit_key, planned.execution)
+    result = assemble(
+        planned.experiment,
+        data,
+        planned.budget,
+        planned.result_key,
+        outputs,
+        time.perf_counter() - started,
+        planned.unit_key,
+        planned.execution,
+    )
     if store is not None:
         store.save_result(planned.result_key, result)
     return result

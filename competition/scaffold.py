@@ -5,6 +5,7 @@ gap and, where eval answers exist, the eval score; beats the most-frequent-class
 sides of the split; a valid submission that agrees with the previous one as well as two seeds agree), and
 one example claim. Its baselines live beside it (baselines/), recorded with `--update-baselines`.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,18 +35,32 @@ def guard_image_size(competition: Competition) -> int | None:
     return SMALL_SIDE
 
 
-def write_test_file(competition: Competition, out: Path, model: str = "rescnn", seeds: int = 3,
-                    baseline_seeds: int = 8, force: bool = False) -> Path:
+def write_test_file(
+    competition: Competition,
+    out: Path,
+    model: str = "rescnn",
+    seeds: int = 3,
+    baseline_seeds: int = 8,
+    force: bool = False,
+) -> Path:
     """Write the guard file for `competition` at `out` (refused when it exists, unless force)."""
     MODELS.check(model, field="model")
     if out.exists() and not force:
         raise ConfigError(f"{out} exists; choose another --out, or --force to replace it")
     name = slug(competition.name)
     text = TEMPLATE.read_text().format(
-        name=competition.name, file=out.name, root=str(competition.root), model=model,
-        image_size=guard_image_size(competition), seeds=seeds, baseline_seeds=baseline_seeds,
-        guard_name=f"{name}-guard", augmented_name=f"{name}-guard-crop-flip", baselines_dir="baselines",
-        has_answers=competition.has_answers())
+        name=competition.name,
+        file=out.name,
+        root=str(competition.root),
+        model=model,
+        image_size=guard_image_size(competition),
+        seeds=seeds,
+        baseline_seeds=baseline_seeds,
+        guard_name=f"{name}-guard",
+        augmented_name=f"{name}-guard-crop-flip",
+        baselines_dir="baselines",
+        has_answers=competition.has_answers(),
+    )
     compile(text, str(out), "exec")  # a template error must never reach the user's file
     atomic_write(out, lambda tmp: tmp.write_text(text))
     return out

@@ -4,6 +4,7 @@ Training never sees them: the runner hands training a PreparedData without the
 competition, its paths or its answers. Scoring reads them after the fact, for
 the local leaderboard's eval column and for gates judged on the eval split.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -24,8 +25,10 @@ def read_answers(competition: Competition) -> pd.Series:
     "answers", or answers/eval_answers.csv) holds id and answer columns in the train labels' space."""
     path, task = competition.answers_path, competition.task
     if not competition.has_answers():
-        raise DataError(f"{path}: no eval answers for {competition.name!r}; for a finished competition or "
-                        "your own split, name a file of ids and answers with \"answers\" in competition.json")
+        raise DataError(
+            f"{path}: no eval answers for {competition.name!r}; for a finished competition or "
+            'your own split, name a file of ids and answers with "answers" in competition.json'
+        )
     answers = pd.read_csv(path, dtype=str, keep_default_na=False)
     for column in (task.id_column, task.answer_column):
         if column not in answers.columns:
@@ -37,8 +40,10 @@ def read_answers(competition: Competition) -> pd.Series:
     encoded = submission_indices(by_id.loc[competition.eval["image_id"]].reset_index(drop=True), task)
     if encoded.isna().any():
         row = int(encoded.isna().to_numpy().argmax())
-        raise DataError(f"{path}: the answer for {competition.eval['image_id'].iat[row]!r} is not a label of this "
-                        f"competition ({task.label_space} space, classes {list(task.class_names)[:10]})")
+        raise DataError(
+            f"{path}: the answer for {competition.eval['image_id'].iat[row]!r} is not a label of this "
+            f"competition ({task.label_space} space, classes {list(task.class_names)[:10]})"
+        )
     return encoded.astype(int)
 
 
@@ -63,5 +68,11 @@ def eval_view(result: Result, answers: np.ndarray) -> Result:
     """A view of `result` whose samples are the eval split (for gates judged on eval answers)."""
     if len(answers) != len(result.eval_probs):
         raise ConfigError(f"{result.name}: {len(result.eval_probs)} eval predictions but {len(answers)} answers")
-    return replace(result, y=np.asarray(answers), oof_index=np.arange(len(answers)), oof_probs=result.eval_probs,
-                   seed_oof_probs=result.seed_eval(), groups=None)
+    return replace(
+        result,
+        y=np.asarray(answers),
+        oof_index=np.arange(len(answers)),
+        oof_probs=result.eval_probs,
+        seed_oof_probs=result.seed_eval(),
+        groups=None,
+    )

@@ -17,6 +17,7 @@ The study lives in an Optuna storage (SQLite in the runs dir by default), named 
 defines its trials, so an interrupted search resumes (finished trials are kept, an interrupted one is
 tried again, its finished units served by the store) and a finished one is served.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -29,8 +30,13 @@ from pathlib import Path
 from typing import Callable
 
 import optuna
-from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution,
-                                  distribution_to_json)
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 from optuna.trial import TrialState
 
 from .cv import budgeted_schedule
@@ -42,15 +48,32 @@ from .scoring import eval_answers, eval_view
 from .train import TrainingDiverged
 
 # Optuna's distributions are re-exported for writing a space
-__all__ = ["CategoricalDistribution", "FloatDistribution", "IntDistribution", "Search", "SearchReport",
-           "assert_confirmed", "list_studies", "run_search", "storage_url"]
+__all__ = [
+    "CategoricalDistribution",
+    "FloatDistribution",
+    "IntDistribution",
+    "Search",
+    "SearchReport",
+    "assert_confirmed",
+    "list_studies",
+    "run_search",
+    "storage_url",
+]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "asha", None)
 KW_FIELDS = ("model_kw", "optimizer_kw", "loss_kw")  # searchable as "<field>.<key>"
 NOT_SEARCHABLE = ("name", "data", "rows", "seeds", "max_seeds", "callbacks")
-OTHER_SPELLINGS = {"learning_rate": "lr", "wd": "weight_decay", "bs": "batch_size", "num_epochs": "epochs",
-                   "n_epochs": "epochs", "img_size": "image_size", "size": "image_size", "width": "model_kw.width"}
+OTHER_SPELLINGS = {
+    "learning_rate": "lr",
+    "wd": "weight_decay",
+    "bs": "batch_size",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "img_size": "image_size",
+    "size": "image_size",
+    "width": "model_kw.width",
+}
 CONFIRM_SEED = 1000  # the confirmation's first training seed: fresh, never a trial's (trials start at base.seed)
 STUDIES_FILE = "studies.sqlite3"
 
@@ -96,25 +119,33 @@ class Search:
         if not isinstance(self.base, Experiment):
             raise ConfigError(f"{self.name}: base={self.base!r}; give an Experiment")
         if self.base.seeds == "auto":
-            raise ConfigError(f"{self.name}: base has seeds='auto'; a search sets each trial's seeds "
-                              "(seeds_per_trial) and the confirmation's")
+            raise ConfigError(
+                f"{self.name}: base has seeds='auto'; a search sets each trial's seeds "
+                "(seeds_per_trial) and the confirmation's"
+            )
         for name, low in (("trials", 1), ("seeds_per_trial", 1), ("parallel", 1), ("confirm_max_seeds", 3)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{self.name}: {name}={value!r}; use an integer >= {low}")
         if self.metric not in (None, *EVAL_METRICS):
-            raise ConfigError(f"{self.name}: metric={self.metric!r}; a search reads each epoch's validation "
-                              f"metric, one of {list(EVAL_METRICS)} (or None: the competition's)")
+            raise ConfigError(
+                f"{self.name}: metric={self.metric!r}; a search reads each epoch's validation "
+                f"metric, one of {list(EVAL_METRICS)} (or None: the competition's)"
+            )
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"{self.name}: sampler={self.sampler!r}; use one of {list(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise ConfigError(f"{self.name}: pruner={self.pruner!r}; use one of {list(PRUNERS)}")
         if isinstance(self.effect, bool) or not isinstance(self.effect, (int, float)) or self.effect <= 0:
-            raise ConfigError(f"{self.name}: effect={self.effect!r}; state the smallest confirmed gain worth "
-                              "claiming, a positive number (e.g. 0.01)")
+            raise ConfigError(
+                f"{self.name}: effect={self.effect!r}; state the smallest confirmed gain worth "
+                "claiming, a positive number (e.g. 0.01)"
+            )
         if not isinstance(self.space, dict) or not self.space:
-            raise ConfigError(f"{self.name}: space={self.space!r}; give a dict of spec field -> Optuna "
-                              "distribution, e.g. {'lr': FloatDistribution(1e-4, 1e-1, log=True)}")
+            raise ConfigError(
+                f"{self.name}: space={self.space!r}; give a dict of spec field -> Optuna "
+                "distribution, e.g. {'lr': FloatDistribution(1e-4, 1e-1, log=True)}"
+            )
         for path, distribution in self.space.items():
             check_path(self.name, path)
             check_distribution(self, path, distribution)
@@ -148,8 +179,13 @@ class Search:
         params = {}
         for path in self.space:
             kw, _, key = path.partition(".")
-            value = (getattr(self.base, kw).get(key) if key else
-                     self.base.split_seed_value if path == "split_seed" else getattr(self.base, path))
+            value = (
+                getattr(self.base, kw).get(key)
+                if key
+                else self.base.split_seed_value
+                if path == "split_seed"
+                else getattr(self.base, path)
+            )
             if value is None or not contains(self.space[path], value):
                 return None
             params[path] = value
@@ -161,20 +197,26 @@ class Search:
     def confirm_spec(self, params: dict, which: str) -> Experiment:
         """Fresh training seeds (from CONFIRM_SEED); the split stays the trials' unless the search chose it."""
         split = {} if "split_seed" in params else {"split_seed": self.base.split_seed_value}
-        return self.spec(params, f"{self.name}-{which}", seed=CONFIRM_SEED, seeds="auto",
-                         max_seeds=self.confirm_max_seeds, **split)
+        return self.spec(
+            params, f"{self.name}-{which}", seed=CONFIRM_SEED, seeds="auto", max_seeds=self.confirm_max_seeds, **split
+        )
 
     def definition(self) -> dict:
         """What defines the trials (not their count, nor the confirmation): the study's identity."""
-        return {"base": self.base.to_dict(), "space": {p: json.loads(distribution_to_json(d))
-                                                        for p, d in sorted(self.space.items())},
-                "metric": self.metric, "sampler": self.sampler, "sampler_seed": self.sampler_seed,
-                "pruner": self.pruner, "seeds_per_trial": self.seeds_per_trial, "parallel": self.parallel,
-                "enqueue": list(self.enqueue)}
+        return {
+            "base": self.base.to_dict(),
+            "space": {p: json.loads(distribution_to_json(d)) for p, d in sorted(self.space.items())},
+            "metric": self.metric,
+            "sampler": self.sampler,
+            "sampler_seed": self.sampler_seed,
+            "pruner": self.pruner,
+            "seeds_per_trial": self.seeds_per_trial,
+            "parallel": self.parallel,
+            "enqueue": list(self.enqueue),
+        }
 
     def study_name(self, budget: str, data_digest: str) -> str:
-        text = json.dumps({**self.definition(), "budget": budget, "data": data_digest}, sort_keys=True,
-                          default=str)
+        text = json.dumps({**self.definition(), "budget": budget, "data": data_digest}, sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -183,20 +225,27 @@ def check_path(search: str, path: str) -> None:
     kw, dot, key = path.partition(".")
     if (dot and kw in KW_FIELDS and key) or (not dot and path in names):
         return
-    close = [OTHER_SPELLINGS[path]] if path in OTHER_SPELLINGS else \
-        difflib.get_close_matches(path, names + [f"{kw}.<key>" for kw in KW_FIELDS], n=1)
+    close = (
+        [OTHER_SPELLINGS[path]]
+        if path in OTHER_SPELLINGS
+        else difflib.get_close_matches(path, names + [f"{kw}.<key>" for kw in KW_FIELDS], n=1)
+    )
     hint = f"; did you mean {close[0]!r}?" if close else ""
     if path in KW_FIELDS:
         hint = f"; search its entries, e.g. '{path}.<key>'"
-    raise ConfigError(f"{search}: space has {path!r}, not a searchable spec field{hint} (searchable: the "
-                      f"Experiment fields except {list(NOT_SEARCHABLE)}, and '<kw>.<key>' for {list(KW_FIELDS)})")
+    raise ConfigError(
+        f"{search}: space has {path!r}, not a searchable spec field{hint} (searchable: the "
+        f"Experiment fields except {list(NOT_SEARCHABLE)}, and '<kw>.<key>' for {list(KW_FIELDS)})"
+    )
 
 
 def check_distribution(search: Search, path: str, distribution) -> None:
     if not isinstance(distribution, (FloatDistribution, IntDistribution, CategoricalDistribution)):
-        raise ConfigError(f"{search.name}: space[{path!r}]={distribution!r}; give an Optuna distribution: "
-                          "FloatDistribution(low, high, log=...), IntDistribution(low, high) or "
-                          "CategoricalDistribution(choices)")
+        raise ConfigError(
+            f"{search.name}: space[{path!r}]={distribution!r}; give an Optuna distribution: "
+            "FloatDistribution(low, high, log=...), IntDistribution(low, high) or "
+            "CategoricalDistribution(choices)"
+        )
     if isinstance(distribution, CategoricalDistribution):
         candidates = list(distribution.choices)
     else:
@@ -205,8 +254,9 @@ def check_distribution(search: Search, path: str, distribution) -> None:
         try:
             search.spec({path: value}, "check")
         except ConfigError as exc:
-            raise ConfigError(f"{search.name}: space[{path!r}] allows {value!r}, which the spec refuses: {exc}") \
-                from None
+            raise ConfigError(
+                f"{search.name}: space[{path!r}] allows {value!r}, which the spec refuses: {exc}"
+            ) from None
 
 
 def contains(distribution: BaseDistribution, value) -> bool:
@@ -242,10 +292,19 @@ def make_pruner(search: Search) -> optuna.pruners.BasePruner:
 
 def open_study(search: Search, storage: str, study_name: str) -> optuna.Study:
     if storage.startswith("sqlite:///"):  # SQLite creates the file, not its folder
-        writable_folder(Path(storage.removeprefix("sqlite:///")).parent, "studies folder",
-                        "choose another runs dir (--runs-dir) or storage URL")
-    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                sampler=make_sampler(search), pruner=make_pruner(search), load_if_exists=True)
+        writable_folder(
+            Path(storage.removeprefix("sqlite:///")).parent,
+            "studies folder",
+            "choose another runs dir (--runs-dir) or storage URL",
+        )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction="maximize",
+        sampler=make_sampler(search),
+        pruner=make_pruner(search),
+        load_if_exists=True,
+    )
     if "search" not in study.user_attrs:
         study.set_user_attr("search", {"name": search.name, **search.definition()})
         if (params := search.base_params()) is not None:
@@ -283,12 +342,15 @@ def epochs_per_unit(spec: Experiment, budget: Budget) -> int:
 def pruning_listener(trial: optuna.Trial, metric: str, epochs: int):
     """on_epoch for a trial's units: reports the validation metric at step (unit x epochs + epoch), the
     epochs trained so far, and stops the trial when the pruner says so."""
+
     def on_epoch(unit_index: int, row: dict) -> None:
         step = unit_index * epochs + int(row["epoch"])
         trial.report(float(row[f"val_{metric}"]), step)
         if trial.should_prune():
-            raise TrialStopped(f"pruned at epoch {row['epoch']} of unit {unit_index}: val_{metric} "
-                               f"{row[f'val_{metric}']:.4f}")
+            raise TrialStopped(
+                f"pruned at epoch {row['epoch']} of unit {unit_index}: val_{metric} {row[f'val_{metric}']:.4f}"
+            )
+
     return on_epoch
 
 
@@ -300,15 +362,20 @@ def run_trial(search: Search, trial: optuna.Trial, trainer: Trainer, metric: str
     except TrialStopped as stopped:
         return TrialOutcome(trial.number, TrialState.PRUNED, attrs={"experiment": spec.name, "why": str(stopped)})
     except TrainingDiverged as diverged:  # a diverged trial is pruned: it says how, and the search goes on
-        return TrialOutcome(trial.number, TrialState.PRUNED, attrs={"experiment": spec.name,
-                                                                    "why": f"diverged: {diverged}"})
-    return TrialOutcome(trial.number, TrialState.COMPLETE, result.score(metric),
-                        {"experiment": spec.name, "key": result.key, "seconds": result.seconds,
-                         "seeds": result.n_seeds})
+        return TrialOutcome(
+            trial.number, TrialState.PRUNED, attrs={"experiment": spec.name, "why": f"diverged: {diverged}"}
+        )
+    return TrialOutcome(
+        trial.number,
+        TrialState.COMPLETE,
+        result.score(metric),
+        {"experiment": spec.name, "key": result.key, "seconds": result.seconds, "seeds": result.n_seeds},
+    )
 
 
-def run_batch(search: Search, study: optuna.Study, size: int, trainer: Trainer, metric: str, budget: Budget,
-              workers: int) -> list[TrialOutcome]:
+def run_batch(
+    search: Search, study: optuna.Study, size: int, trainer: Trainer, metric: str, budget: Budget, workers: int
+) -> list[TrialOutcome]:
     """Ask `size` trials, run them (side by side with workers > 1) and tell them in trial order, so the
     sampler sees the same history, and asks the same trials, whatever order they finished in."""
     asked = [study.ask(dict(search.space)) for _ in range(size)]
@@ -333,9 +400,9 @@ class SearchReport:
     study: str
     storage: str
     metric: str
-    trials: list[dict]                # number, state, params, value, last_step, why
-    stopped: str = ""                 # why fewer trials than asked finished (the minutes budget)
-    best: dict | None = None          # number, params, search_score
+    trials: list[dict]  # number, state, params, value, last_step, why
+    stopped: str = ""  # why fewer trials than asked finished (the minutes budget)
+    best: dict | None = None  # number, params, search_score
     base_search_score: float | None = None
     confirmation: dict | None = None  # outcome, best, base, delta, low, high, mde, seeds, ...
 
@@ -365,19 +432,30 @@ class SearchReport:
     def lines(self) -> list[str]:
         done = [t for t in self.trials if t["state"] in ("COMPLETE", "PRUNED")]
         pruned = sum(t["state"] == "PRUNED" for t in done)
-        out = [f"search {self.name} (study {self.study}): {len(done)} trial(s), {pruned} pruned; {self.metric} on "
-               f"the search rows{'; ' + self.stopped if self.stopped else ''}"]
+        out = [
+            f"search {self.name} (study {self.study}): {len(done)} trial(s), {pruned} pruned; {self.metric} on "
+            f"the search rows{'; ' + self.stopped if self.stopped else ''}"
+        ]
         if self.best:
-            out.append(f"  best trial {self.best['number']}: {self.best['search_score']:.4f} {self.best['params']}"
-                       + (f" (base {self.base_search_score:.4f})" if self.base_search_score is not None else ""))
+            out.append(
+                f"  best trial {self.best['number']}: {self.best['search_score']:.4f} {self.best['params']}"
+                + (f" (base {self.base_search_score:.4f})" if self.base_search_score is not None else "")
+            )
         c = self.confirmation
         if c and "delta" in c:
-            out.append(f"  confirmed on the confirmation split, seeds from {CONFIRM_SEED}: best {c['best']:.4f} vs "
-                       f"base {c['base']:.4f}, delta {c['delta']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], "
-                       f"MDE {c['mde']:.4f}, {c['seeds']} seed(s) per side: beats:{c['effect']} {c['outcome']}")
-            out.append(f"  selection optimism: search score - confirmed score {self.optimism:+.4f}"
-                       + (f"; search gain - confirmed gain {self.gain_optimism:+.4f}"
-                          if self.gain_optimism is not None else ""))
+            out.append(
+                f"  confirmed on the confirmation split, seeds from {CONFIRM_SEED}: best {c['best']:.4f} vs "
+                f"base {c['base']:.4f}, delta {c['delta']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], "
+                f"MDE {c['mde']:.4f}, {c['seeds']} seed(s) per side: beats:{c['effect']} {c['outcome']}"
+            )
+            out.append(
+                f"  selection optimism: search score - confirmed score {self.optimism:+.4f}"
+                + (
+                    f"; search gain - confirmed gain {self.gain_optimism:+.4f}"
+                    if self.gain_optimism is not None
+                    else ""
+                )
+            )
         elif c:
             out.append(f"  confirmation: {c['outcome']}")
         return out
@@ -385,23 +463,40 @@ class SearchReport:
 
 def search_run_names(report: dict) -> list[str]:
     """The experiment names of a search's runs (SearchReport.to_dict()): its trials and its confirmation."""
-    return [f"{report['name']}-t{t['number']:03d}" for t in report["trials"]] + \
-        [f"{report['name']}-{which}" for which in ("best", "base")]
+    return [f"{report['name']}-t{t['number']:03d}" for t in report["trials"]] + [
+        f"{report['name']}-{which}" for which in ("best", "base")
+    ]
 
 
 def trial_rows(study: optuna.Study) -> list[dict]:
     rows = []
     for t in study.get_trials(deepcopy=False):
-        rows.append({"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
-                     "last_step": t.last_step, "why": t.user_attrs.get("why", ""),
-                     "source": t.user_attrs.get("source", "sampler")})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "params": t.params,
+                "value": t.value,
+                "last_step": t.last_step,
+                "why": t.user_attrs.get("why", ""),
+                "source": t.user_attrs.get("source", "sampler"),
+            }
+        )
     return rows
 
 
 # --- the whole search ---------------------------------------------------------------------------
-def run_search(search: Search, trainer: Trainer, competition, budget: str | Budget, storage: str,
-               deadline: float | None = None, log: Callable[[str], None] | None = None,
-               workers: int = 1, confirmation: bool = True) -> SearchReport:
+def run_search(
+    search: Search,
+    trainer: Trainer,
+    competition,
+    budget: str | Budget,
+    storage: str,
+    deadline: float | None = None,
+    log: Callable[[str], None] | None = None,
+    workers: int = 1,
+    confirmation: bool = True,
+) -> SearchReport:
     """Run (or resume, or serve) `search`, then confirm its best trial; see the module doc.
 
     trainer(spec, on_epoch=None) trains a spec through the store (runner.run, or the run_experiment
@@ -413,8 +508,10 @@ def run_search(search: Search, trainer: Trainer, competition, budget: str | Budg
     log = log or (lambda line: None)
     metric = search.metric or competition.task.metric
     if metric not in EVAL_METRICS:
-        raise ConfigError(f"{search.name}: the competition's metric is {metric!r}; a search reads each epoch's "
-                          f"validation metric: set Search(metric=...) to one of {list(EVAL_METRICS)}")
+        raise ConfigError(
+            f"{search.name}: the competition's metric is {metric!r}; a search reads each epoch's "
+            f"validation metric: set Search(metric=...) to one of {list(EVAL_METRICS)}"
+        )
     study_name = search.study_name(budget.name, competition.content_digest)
     study = open_study(search, storage, study_name)
     stopped = ""
@@ -422,13 +519,19 @@ def run_search(search: Search, trainer: Trainer, competition, budget: str | Budg
         if deadline is not None and time.monotonic() > deadline:
             stopped = f"stopped after {done} of {search.trials} trials: the minutes budget is spent"
             break
-        for outcome in run_batch(search, study, min(search.parallel, search.trials - done), trainer, metric,
-                                 budget, workers):
+        for outcome in run_batch(
+            search, study, min(search.parallel, search.trials - done), trainer, metric, budget, workers
+        ):
             best = best_trial(study)
-            log(f"trial {outcome.number} ({len(finished(study))}/{search.trials}) {outcome.state.name.lower()}"
-                + (f" {metric} {outcome.value:.4f}" if outcome.value is not None else
-                   f" ({outcome.attrs.get('why', '')})")
-                + (f"; best so far {best.value:.4f} (trial {best.number})" if best else ""))
+            log(
+                f"trial {outcome.number} ({len(finished(study))}/{search.trials}) {outcome.state.name.lower()}"
+                + (
+                    f" {metric} {outcome.value:.4f}"
+                    if outcome.value is not None
+                    else f" ({outcome.attrs.get('why', '')})"
+                )
+                + (f"; best so far {best.value:.4f} (trial {best.number})" if best else "")
+            )
     report = SearchReport(search.name, study_name, storage, metric, trial_rows(study), stopped)
     best = best_trial(study)
     if best is None:  # the minutes ran out first (no evidence either way), or every trial was pruned (a failure)
@@ -466,10 +569,19 @@ def confirm(search: Search, params: dict, trainer: Trainer, competition, metric:
         figures, outcome = failed.figures, "fail"
     except Underpowered as undecided:
         figures, outcome = undecided.figures, "underpowered"
-    return {"outcome": outcome, "best": figures["a"], "base": figures["b"], "delta": figures["delta"],
-            "low": figures["low"], "high": figures["high"], "mde": figures["mde"], "effect": search.effect,
-            "seeds": figures["seeds_a"], "look": figures.get("look"),
-            "looks": figures.get("looks")}
+    return {
+        "outcome": outcome,
+        "best": figures["a"],
+        "base": figures["b"],
+        "delta": figures["delta"],
+        "low": figures["low"],
+        "high": figures["high"],
+        "mde": figures["mde"],
+        "effect": search.effect,
+        "seeds": figures["seeds_a"],
+        "look": figures.get("look"),
+        "looks": figures.get("looks"),
+    }
 
 
 def assert_confirmed(report: SearchReport) -> dict:
@@ -486,10 +598,12 @@ def assert_confirmed(report: SearchReport) -> dict:
     raise ClaimFailed(text, report.confirmation or {})
 
 
-STUDY_PLOTS = {"optimization_history.png": "plot_optimization_history",
-               "param_importances.png": "plot_param_importances",
-               "parallel_coordinate.png": "plot_parallel_coordinate",
-               "intermediate_values.png": "plot_intermediate_values"}
+STUDY_PLOTS = {
+    "optimization_history.png": "plot_optimization_history",
+    "param_importances.png": "plot_param_importances",
+    "parallel_coordinate.png": "plot_parallel_coordinate",
+    "intermediate_values.png": "plot_intermediate_values",
+}
 
 
 def write_study_plots(report: SearchReport, folder: Path) -> list[str]:
@@ -498,6 +612,7 @@ def write_study_plots(report: SearchReport, folder: Path) -> list[str]:
     import warnings
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as plots
@@ -528,9 +643,13 @@ def list_studies(storage: str) -> list[dict]:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         trials = finished(study)
         best = best_trial(study)
-        rows.append({"study": summary.study_name, "trials": len(trials),
-                     "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-                     "best": None if best is None else {"number": best.number, "value": best.value,
-                                                        "params": best.params},
-                     "confirmation": study.user_attrs.get("confirmation")})
+        rows.append(
+            {
+                "study": summary.study_name,
+                "trials": len(trials),
+                "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+                "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params},
+                "confirmation": study.user_attrs.get("confirmation"),
+            }
+        )
     return rows

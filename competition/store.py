@@ -15,6 +15,7 @@ reported (StoreWarning) and rebuilt by the run. A file lock per unit lets
 pytest-xdist workers share the store: the second worker that wants a unit
 waits, then reads it. Temporaries of killed processes are cleared on open.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -88,22 +89,35 @@ class Store:
             if not self.root.is_dir():
                 raise StoreError(f"{self.root}: no result store there; pass the runs dir with --runs-dir")
             return
-        self.root = writable_folder(Path(root).resolve(), "result store (runs dir)",
-                                    "choose another with --runs-dir (or Store(root))")
+        self.root = writable_folder(
+            Path(root).resolve(), "result store (runs dir)", "choose another with --runs-dir (or Store(root))"
+        )
         for folder in (self.root / "entries", self.root / "scratch"):
             clear_stale(folder)
         for folder in (self.root / "folds").glob("*") if (self.root / "folds").is_dir() else []:
             clear_stale(folder)
 
-    def key(self, spec: dict, data_fingerprint: str, budget: str, task: dict | None = None,
-            user_code: dict | None = None) -> str:
+    def key(
+        self, spec: dict, data_fingerprint: str, budget: str, task: dict | None = None, user_code: dict | None = None
+    ) -> str:
         """What made a number: the spec (without the competition's name or path: its content is in the data
         fingerprint), the data, the task (metric, classes, label space), the budget, the libraries, the
         package's code and the user code the spec names (qualified name -> source digest)."""
         spec = {k: v for k, v in spec.items() if k != "data"}  # the data's content is in its fingerprint
-        blob = json.dumps({"format": STORE_FORMAT, "spec": spec, "data": data_fingerprint, "budget": budget,
-                           "task": task or {}, "user_code": user_code or {}, "libraries": library_versions(),
-                           "code": code_fingerprint()}, sort_keys=True, default=str)
+        blob = json.dumps(
+            {
+                "format": STORE_FORMAT,
+                "spec": spec,
+                "data": data_fingerprint,
+                "budget": budget,
+                "task": task or {},
+                "user_code": user_code or {},
+                "libraries": library_versions(),
+                "code": code_fingerprint(),
+            },
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     @contextmanager
@@ -173,8 +187,9 @@ class Store:
         with np.load(path) as data:
             expected = json.loads(data["meta"].tobytes()).get("weights_sha256")
         if not weights.exists() or expected != sha256_file(weights):
-            raise StoreIntegrityError(f"{weights}: missing, or not the weights its unit recorded; rerun the "
-                                      "experiment with --rerun")
+            raise StoreIntegrityError(
+                f"{weights}: missing, or not the weights its unit recorded; rerun the experiment with --rerun"
+            )
         return weights
 
     # --- results -----------------------------------------------------------------------
@@ -228,8 +243,9 @@ class Store:
             except Exception as exc:
                 self.report_corrupt(entry, exc)
                 return None
-            return replace(result, name=name or result.name,
-                           provenance=replace(result.provenance, cache_hit=True, path=entry))
+            return replace(
+                result, name=name or result.name, provenance=replace(result.provenance, cache_hit=True, path=entry)
+            )
         return None
 
     def runs(self) -> list[dict]:
@@ -244,9 +260,19 @@ class Store:
                 listed.append(self.describe(root.name))
             except Exception as exc:  # a foreign, truncated or edited entry: list it as damaged, go on
                 mtime = root.stat().st_mtime
-                listed.append({"name": "?", "key": root.name, "budget": "?", "metric": "?", "seeds": 0,
-                               "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)), "mtime": mtime,
-                               "score": float("nan"), "damaged": f"{type(exc).__name__}: {exc}"})
+                listed.append(
+                    {
+                        "name": "?",
+                        "key": root.name,
+                        "budget": "?",
+                        "metric": "?",
+                        "seeds": 0,
+                        "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
+                        "mtime": mtime,
+                        "score": float("nan"),
+                        "damaged": f"{type(exc).__name__}: {exc}",
+                    }
+                )
         return sorted(listed, key=lambda run: -run["mtime"])
 
     def describe(self, key: str) -> dict:
@@ -257,10 +283,17 @@ class Store:
         folds = meta["folds"]
         scores = [f["val_metrics"][meta["metric"]] for f in folds]
         mtime = entry.stat().st_mtime
-        return {"name": str(meta["name"]), "key": key, "budget": str(meta["budget"]), "metric": str(meta["metric"]),
-                "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)), "mtime": mtime,
-                "seeds": len({f.get("seed", 0) for f in folds}), "data_fingerprint": meta.get("data_fingerprint", ""),
-                "score": float(np.mean(scores)) if scores else float("nan")}
+        return {
+            "name": str(meta["name"]),
+            "key": key,
+            "budget": str(meta["budget"]),
+            "metric": str(meta["metric"]),
+            "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
+            "mtime": mtime,
+            "seeds": len({f.get("seed", 0) for f in folds}),
+            "data_fingerprint": meta.get("data_fingerprint", ""),
+            "score": float(np.mean(scores)) if scores else float("nan"),
+        }
 
     def find(self, name_or_key: str):
         """The newest stored Result named `name_or_key`, or the one with that key (or entry path)."""
@@ -288,5 +321,6 @@ class Store:
 
     @staticmethod
     def report_corrupt(path: Path, exc: Exception) -> None:
-        warnings.warn(f"{path}: damaged store entry ({type(exc).__name__}: {exc}); rebuilding it", StoreWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{path}: damaged store entry ({type(exc).__name__}: {exc}); rebuilding it", StoreWarning, stacklevel=3
+        )

@@ -1,4 +1,5 @@
 """Layer 6. Write, validate and diff submission files (eval/info.csv with `ans` filled)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ def distribution_shift(submission: pd.DataFrame, competition) -> tuple[float, np
     """Total variation between the submission's predicted class mix and train's (a soft check: a weak
     but legitimate model may predict another mix), with both distributions."""
     task = competition.task
-    predicted = class_distribution(submission_indices(submission[task.answer_column], task).astype(int),
-                                   task.num_classes)
+    predicted = class_distribution(
+        submission_indices(submission[task.answer_column], task).astype(int), task.num_classes
+    )
     prior = class_distribution(competition.train["label"], task.num_classes)
     return 0.5 * float(np.abs(predicted - prior).sum()), predicted, prior
 
@@ -41,8 +43,10 @@ def make_submission(result, competition) -> pd.DataFrame:
     by_id = pd.Series(result.eval_probs.argmax(1), index=pd.Index(result.eval_ids.astype(str)))
     missing = set(submission[task.id_column]) - set(by_id.index)
     if missing:
-        raise SubmissionError(f"result {result.name!r} has no prediction for {len(missing)} eval id(s), e.g. "
-                              f"{sorted(missing)[:3]}; rerun it on the full eval split")
+        raise SubmissionError(
+            f"result {result.name!r} has no prediction for {len(missing)} eval id(s), e.g. "
+            f"{sorted(missing)[:3]}; rerun it on the full eval split"
+        )
     # in the competition's label space: the labels as train.csv wrote them, or indices
     submission[task.answer_column] = [task.decode(i) for i in by_id.loc[submission[task.id_column]].to_numpy()]
     return validate_submission(submission, competition)
@@ -68,8 +72,10 @@ def read_submission(path: str | Path, competition) -> pd.DataFrame:
     except FileNotFoundError:
         raise SubmissionError(f"{path}: submission file not found") from None
     except pd.errors.EmptyDataError:
-        raise SubmissionError(f"{path}: the file is empty; expected a header {competition.task.id_column},"
-                              f"{competition.task.answer_column} and one row per eval id") from None
+        raise SubmissionError(
+            f"{path}: the file is empty; expected a header {competition.task.id_column},"
+            f"{competition.task.answer_column} and one row per eval id"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise SubmissionError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
 
@@ -85,8 +91,10 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
             raise SubmissionError(f"submission lacks column {column!r}; found {list(submission.columns)}")
     template_columns = list(competition.eval_template().columns)
     if list(submission.columns) != template_columns:
-        raise SubmissionError(f"submission columns are {list(submission.columns)}; eval/info.csv has "
-                              f"{template_columns}: write exactly those, in that order")
+        raise SubmissionError(
+            f"submission columns are {list(submission.columns)}; eval/info.csv has "
+            f"{template_columns}: write exactly those, in that order"
+        )
     ids = submission[id_col].astype(str)
     expected = set(competition.eval["image_id"])
     duplicated = ids[ids.duplicated()].unique().tolist()
@@ -100,15 +108,22 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
         problems.append(f"{len(extra)} extra id(s) not in eval/info.csv, e.g. {extra[:3]}")
     encoded = submission_indices(submission[ans_col], task)  # '3' in index space, never '3.0' or '1e0'
     bad = submission.index[encoded.isna()]
-    allowed = (f"a class name of {list(task.class_names)[:10]}" if task.label_space == "name"
-               else f"a whole number in 0..{task.num_classes - 1}")
+    allowed = (
+        f"a class name of {list(task.class_names)[:10]}"
+        if task.label_space == "name"
+        else f"a whole number in 0..{task.num_classes - 1}"
+    )
     if len(bad):
         row = int(bad[0])
-        problems.append(f"{len(bad)} label(s) not {allowed}, first at row {row + 2} "
-                        f"(id {ids.iat[row]!r}, value {submission[ans_col].iat[row]!r})")
+        problems.append(
+            f"{len(bad)} label(s) not {allowed}, first at row {row + 2} "
+            f"(id {ids.iat[row]!r}, value {submission[ans_col].iat[row]!r})"
+        )
     if problems:
-        raise SubmissionError("invalid submission: " + "; ".join(problems) + f"; expected {len(expected)} rows, "
-                              f"one per id of eval/info.csv, {ans_col} {allowed}")
+        raise SubmissionError(
+            "invalid submission: " + "; ".join(problems) + f"; expected {len(expected)} rows, "
+            f"one per id of eval/info.csv, {ans_col} {allowed}"
+        )
     return submission
 
 
@@ -125,7 +140,11 @@ def diff_submissions(new: pd.DataFrame, old: pd.DataFrame, competition) -> dict:
     a = submission_indices(merged[f"{task.answer_column}_new"], task).astype(int)
     b = submission_indices(merged[f"{task.answer_column}_old"], task).astype(int)
     dist_new, dist_old = class_distribution(a, task.num_classes), class_distribution(b, task.num_classes)
-    return {"rows": len(merged), "agreement": float((a == b).mean()),
-            "distribution_shift": 0.5 * float(np.abs(dist_new - dist_old).sum()),
-            "per_class_change": {task.class_names[c]: int(((a == c).sum()) - int((b == c).sum()))
-                                 for c in range(task.num_classes)}}
+    return {
+        "rows": len(merged),
+        "agreement": float((a == b).mean()),
+        "distribution_shift": 0.5 * float(np.abs(dist_new - dist_old).sum()),
+        "per_class_change": {
+            task.class_names[c]: int(((a == c).sum()) - int((b == c).sum())) for c in range(task.num_classes)
+        },
+    }

@@ -13,6 +13,7 @@ metrics as metrics, every unit's per-epoch history as metric steps, the plots an
 artifacts, and tags for the budget, the commit and the store key; a search is a parent run of its trials.
 mlflow is an optional dependency (`pip install .[mlflow]`), imported only when it is asked for.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,17 +74,24 @@ def check_uri(uri: str, timeout: float = 3.0) -> str:
         try:
             socket.create_connection((parsed.hostname, port), timeout=timeout).close()
         except OSError as exc:
-            raise ConfigError(f"--mlflow {uri!r}: no tracking server answers at {parsed.hostname}:{port} "
-                              f"({exc.strerror or exc}); start it, fix the URI, or use --mlflow alone for a local "
-                              "store") from None
+            raise ConfigError(
+                f"--mlflow {uri!r}: no tracking server answers at {parsed.hostname}:{port} "
+                f"({exc.strerror or exc}); start it, fix the URI, or use --mlflow alone for a local "
+                "store"
+            ) from None
         return uri
     if parsed.scheme in ("sqlite", "file"):
         target = Path(parsed.path if parsed.scheme == "file" else uri.removeprefix("sqlite:///"))
-        writable_folder(target.parent if parsed.scheme == "sqlite" else target, "MLflow store",
-                        "fix the --mlflow URI or use --mlflow alone")
+        writable_folder(
+            target.parent if parsed.scheme == "sqlite" else target,
+            "MLflow store",
+            "fix the --mlflow URI or use --mlflow alone",
+        )
         return uri
-    raise ConfigError(f"--mlflow {uri!r}: not a tracking URI this harness can check; use http(s)://HOST:PORT, "
-                      "sqlite:///PATH/mlflow.db, file:///PATH, or --mlflow alone for a local store")
+    raise ConfigError(
+        f"--mlflow {uri!r}: not a tracking URI this harness can check; use http(s)://HOST:PORT, "
+        "sqlite:///PATH/mlflow.db, file:///PATH, or --mlflow alone for a local store"
+    )
 
 
 def flat_params(spec: dict, prefix: str = "") -> dict[str, str]:
@@ -103,8 +111,13 @@ def client_and_experiment(uri: str, artifact_root: Path | None):
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-        EXPERIMENT, artifact_location=artifact_root.resolve().as_uri() if artifact_root else None)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(
+            EXPERIMENT, artifact_location=artifact_root.resolve().as_uri() if artifact_root else None
+        )
+    )
     return client, experiment_id
 
 
@@ -115,52 +128,83 @@ def log_study(search: dict, uri: str, plots_dir: Path | None = None, artifact_ro
     from mlflow.entities import Metric, Param
 
     client, experiment_id = client_and_experiment(uri, artifact_root)
-    tags = {"mlflow.runName": f"search {search['name']}", "study": search["study"], "storage": search["storage"],
-            "metric": search["metric"], "commit": environment()["commit"]}
+    tags = {
+        "mlflow.runName": f"search {search['name']}",
+        "study": search["study"],
+        "storage": search["storage"],
+        "metric": search["metric"],
+        "commit": environment()["commit"],
+    }
     run_id = client.create_run(experiment_id, tags=tags).info.run_id
     best, confirmation = search.get("best") or {}, search.get("confirmation") or {}
-    metrics = {"trials": len([t for t in search["trials"] if t["state"] in ("COMPLETE", "PRUNED")]),
-               "pruned": len([t for t in search["trials"] if t["state"] == "PRUNED"]),
-               "best_search_score": best.get("search_score"), "base_search_score": search.get("base_search_score"),
-               **{f"confirmed_{k}": confirmation.get(k) for k in ("best", "base", "delta", "low", "high", "mde")},
-               "optimism": search.get("optimism"), "gain_optimism": search.get("gain_optimism")}
-    client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None],
-                     params=[Param(f"best.{k}", json.dumps(v)[:500]) for k, v in best.get("params", {}).items()]
-                     + [Param("confirmation", str(confirmation.get("outcome", "")))])
+    metrics = {
+        "trials": len([t for t in search["trials"] if t["state"] in ("COMPLETE", "PRUNED")]),
+        "pruned": len([t for t in search["trials"] if t["state"] == "PRUNED"]),
+        "best_search_score": best.get("search_score"),
+        "base_search_score": search.get("base_search_score"),
+        **{f"confirmed_{k}": confirmation.get(k) for k in ("best", "base", "delta", "low", "high", "mde")},
+        "optimism": search.get("optimism"),
+        "gain_optimism": search.get("gain_optimism"),
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None],
+        params=[Param(f"best.{k}", json.dumps(v)[:500]) for k, v in best.get("params", {}).items()]
+        + [Param("confirmation", str(confirmation.get("outcome", "")))],
+    )
     for plot in sorted(plots_dir.glob("*.png")) if plots_dir is not None and plots_dir.is_dir() else ():
         client.log_artifact(run_id, str(plot), "plots")
     client.set_terminated(run_id)
     return run_id
 
 
-def log_result(result: Result, uri: str, report_dir: Path | None = None, artifact_root: Path | None = None,
-               parent_run_id: str | None = None) -> str:
+def log_result(
+    result: Result,
+    uri: str,
+    report_dir: Path | None = None,
+    artifact_root: Path | None = None,
+    parent_run_id: str | None = None,
+) -> str:
     """Log one Result as an MLflow run (a child of parent_run_id: a search's trial); returns the run id."""
     from mlflow.entities import Metric, Param, RunTag
 
     client, experiment_id = client_and_experiment(uri, artifact_root)
     env = environment()
-    tags = {"mlflow.runName": result.name, "budget": result.budget, "commit": env["commit"], "key": result.key,
-            "seeds": str(result.n_seeds), "metric": result.metric}
+    tags = {
+        "mlflow.runName": result.name,
+        "budget": result.budget,
+        "commit": env["commit"],
+        "key": result.key,
+        "seeds": str(result.n_seeds),
+        "metric": result.metric,
+    }
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     run_id = client.create_run(experiment_id, tags=tags).info.run_id
     point, low, high = score_interval(result)
-    metrics = {"score": point, "score_low": low, "score_high": high, "gap": result.gap() if result.folds else None,
-               **{f"eval_{k}": v for k, v in (result.eval_metrics or {}).items()}}
+    metrics = {
+        "score": point,
+        "score_low": low,
+        "score_high": high,
+        "gap": result.gap() if result.folds else None,
+        **{f"eval_{k}": v for k, v in (result.eval_metrics or {}).items()},
+    }
     now = 0
     batch = [Metric(key, float(value), now, 0) for key, value in metrics.items() if value is not None]
     for unit in result.folds:  # per-epoch history as steps, one series per unit (fold x seed)
         label = unit_label(unit["fold"], unit.get("seed", 0))
         for row in unit.get("history", []):
-            batch += [Metric(f"{label}/{k}", float(v), now, int(row["epoch"])) for k, v in row.items()
-                      if k != "epoch" and isinstance(v, (int, float))]
+            batch += [
+                Metric(f"{label}/{k}", float(v), now, int(row["epoch"]))
+                for k, v in row.items()
+                if k != "epoch" and isinstance(v, (int, float))
+            ]
     params = [Param(k, v) for k, v in flat_params(result.spec).items()]
     client.log_batch(run_id, tags=[RunTag("environment", json.dumps(env))])
     for start in range(0, len(params), 100):  # MLflow takes at most 100 params and 1,000 metrics a call
-        client.log_batch(run_id, params=params[start:start + 100])
+        client.log_batch(run_id, params=params[start : start + 100])
     for start in range(0, len(batch), 1000):
-        client.log_batch(run_id, metrics=batch[start:start + 1000])
+        client.log_batch(run_id, metrics=batch[start : start + 1000])
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "oof_probs.npy", result.oof_probs)
         np.save(Path(tmp) / "eval_probs.npy", result.eval_probs)
@@ -210,17 +254,40 @@ class JsonLinesTracker:
 
     def log_search(self, search: dict, plots_dir: Path | None) -> str | None:
         best, confirmation = search.get("best") or {}, search.get("confirmation") or {}
-        return self.append({"id": f"search:{search['name']}", "kind": "search", "name": search["name"],
-                            "study": search["study"], "metric": search["metric"], "trials": len(search["trials"]),
-                            "best": best, "confirmation": confirmation, "commit": environment()["commit"]})
+        return self.append(
+            {
+                "id": f"search:{search['name']}",
+                "kind": "search",
+                "name": search["name"],
+                "study": search["study"],
+                "metric": search["metric"],
+                "trials": len(search["trials"]),
+                "best": best,
+                "confirmation": confirmation,
+                "commit": environment()["commit"],
+            }
+        )
 
     def log_result(self, result: Result, report_dir: Path | None, parent: str | None = None) -> str | None:
         point, low, high = score_interval(result)
-        return self.append({"id": result.key, "kind": "result", "name": result.name, "parent": parent,
-                            "budget": result.budget, "metric": result.metric, "seeds": result.n_seeds,
-                            "score": point, "score_low": low, "score_high": high,
-                            "eval_metrics": result.eval_metrics, "spec": result.spec,
-                            "commit": environment()["commit"], "report": str(report_dir) if report_dir else None})
+        return self.append(
+            {
+                "id": result.key,
+                "kind": "result",
+                "name": result.name,
+                "parent": parent,
+                "budget": result.budget,
+                "metric": result.metric,
+                "seeds": result.n_seeds,
+                "score": point,
+                "score_low": low,
+                "score_high": high,
+                "eval_metrics": result.eval_metrics,
+                "spec": result.spec,
+                "commit": environment()["commit"],
+                "report": str(report_dir) if report_dir else None,
+            }
+        )
 
     def describe(self) -> str:
         return f"{self.path} (pandas.read_json(path, lines=True))"

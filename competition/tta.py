@@ -6,6 +6,7 @@ Views: "identity", "hflip", "vflip", "shift:N" (four N-pixel shifts), "scale:S"
 ratio R, resized back). Merges, on probabilities: "mean", "geometric" (log
 space, never NaN) and "max". Both are registries: TTA_VIEWS.names(), TTA_MERGES.names().
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,14 +22,15 @@ def shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Shift by (dy, dx) pixels, filling with zeros (the background)."""
     h, w = x.shape[-2:]
     out = torch.zeros_like(x)
-    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        x[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        ..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     return out
 
 
 def resized_crop(x: torch.Tensor, top: int, left: int, ch: int, cw: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    return F.interpolate(x[..., top:top + ch, left:left + cw], size=(h, w), mode="bilinear", align_corners=False)
+    return F.interpolate(x[..., top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False)
 
 
 @TTA_VIEWS.register("identity")
@@ -88,8 +90,9 @@ def views_of(x: torch.Tensor, views) -> torch.Tensor:
     copies = [copy for view in views for copy in expand_view(view, x)]
     for view_copy in copies:
         if view_copy.shape != x.shape:
-            raise ConfigError(f"TTA views must keep the input shape {tuple(x.shape)}; one gave "
-                              f"{tuple(view_copy.shape)}")
+            raise ConfigError(
+                f"TTA views must keep the input shape {tuple(x.shape)}; one gave {tuple(view_copy.shape)}"
+            )
     return torch.stack(copies)
 
 
@@ -118,8 +121,15 @@ def forward_views(model, stacked: torch.Tensor, batched: bool) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def tta_predict(model, dataset, views=("identity", "hflip"), how: str = "mean", batch_size: int = 256,
-                device: str = "cpu", batched: bool = True) -> np.ndarray:
+def tta_predict(
+    model,
+    dataset,
+    views=("identity", "hflip"),
+    how: str = "mean",
+    batch_size: int = 256,
+    device: str = "cpu",
+    batched: bool = True,
+) -> np.ndarray:
     """Class probabilities with TTA. Sets model.eval() and inference mode itself.
 
     batch_size counts samples per forward pass, views included: one forward of

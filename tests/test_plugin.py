@@ -427,3 +427,25 @@ def test_every_gate_figure_reaches_the_pytest_competition_gate_hook_of_a_conftes
         ("test_tiny_impossible_floor", "metric_floor", "digits-tiny", 1.01)]
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="metric_floor.digits-tiny.floor" value="1.01"' in junit
+
+
+def test_a_kept_ensemble_is_stored_and_on_the_leaderboard(pytester, data_root):
+    """competition_session.keep stores a post-hoc Result (save_posthoc) and ranks it with the trained runs."""
+    pytester.makepyfile(test_vote="""
+        import pytest
+        from competition.ensemble import create_ensemble
+        from competition.experiment import Experiment
+
+        A = Experiment("digits-a", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=64)
+
+        @pytest.mark.experiment
+        def test_vote(run_experiment, competition_session):
+            members = [run_experiment(A), run_experiment(A.with_(name="digits-b", lr=1e-3))]
+            vote = create_ensemble("soft_vote", members, name="digits-vote")
+            competition_session.keep(vote)
+            assert competition_session.store.find("digits-vote").spec["member_keys"] == [m.key for m in members]
+    """)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "--runs-dir=runs")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*digits-vote*"])
+    assert (pytester.path / "reports" / "runs" / "digits-vote").is_dir()

@@ -3,6 +3,7 @@
 Kept instead of timm's Mixup or torchvision's MixUp/CutMix: those draw from numpy's
 or torch's global RNG, while this takes the loop's per-epoch seeded Generator, so a
 resumed or re-run fold reproduces its mixing bit for bit (tests/test_loop.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,14 @@ def as_unit_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
-def mix_batch(x: torch.Tensor, y: torch.Tensor, num_classes: int, rng: np.random.Generator,
-              mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def mix_batch(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    rng: np.random.Generator,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mix each sample with a shuffled partner; returns (images, soft targets).
 
     When both alphas are set, each batch uses one of the two with equal odds.

@@ -8,6 +8,7 @@ Normalisation is not here: each model normalises with its own weights' stats.
     create_augmentation([("HorizontalFlip", {"p": 0.5})], size=(28, 28))
     create_augmentation("light", size=(28, 28), backend="torchvision")
 """
+
 from __future__ import annotations
 
 import copy
@@ -72,13 +73,23 @@ def albumentations_step(step: Step):
         return A.Resize(*p["size"])
     if name == "pad_crop":
         h, w = p["size"]
-        return A.Compose([A.PadIfNeeded(h + 2 * p["pad"], w + 2 * p["pad"], border_mode=cv2.BORDER_CONSTANT, fill=0),
-                          A.RandomCrop(h, w)])
+        return A.Compose(
+            [
+                A.PadIfNeeded(h + 2 * p["pad"], w + 2 * p["pad"], border_mode=cv2.BORDER_CONSTANT, fill=0),
+                A.RandomCrop(h, w),
+            ]
+        )
     if name == "erase":
         return A.Erasing(p=p["p"], scale=p["scale"])
     if name == "affine":
-        return A.Affine(p=p["p"], rotate=(-p["degrees"], p["degrees"]), scale=p["scale"],
-                        translate_percent=(-p["translate"], p["translate"]), border_mode=cv2.BORDER_CONSTANT, fill=0)
+        return A.Affine(
+            p=p["p"],
+            rotate=(-p["degrees"], p["degrees"]),
+            scale=p["scale"],
+            translate_percent=(-p["translate"], p["translate"]),
+            border_mode=cv2.BORDER_CONSTANT,
+            fill=0,
+        )
     if name == "brightness_contrast":
         return A.RandomBrightnessContrast(p=p["p"], brightness_limit=p["limit"], contrast_limit=p["limit"])
     return getattr(A, name)(**p)  # a raw albumentations transform by class name
@@ -115,8 +126,9 @@ def torchvision_step(step: Step):
     if name == "erase":
         return v2.RandomErasing(p=p["p"], scale=p["scale"], value=0)
     if name == "affine":
-        return v2.RandomApply([v2.RandomAffine(p["degrees"], translate=(p["translate"],) * 2, scale=p["scale"])],
-                              p=p["p"])
+        return v2.RandomApply(
+            [v2.RandomAffine(p["degrees"], translate=(p["translate"],) * 2, scale=p["scale"])], p=p["p"]
+        )
     if name == "brightness_contrast":
         return v2.RandomApply([v2.ColorJitter(brightness=p["limit"], contrast=p["limit"])], p=p["p"])
     return getattr(v2, name)(**p)
@@ -191,8 +203,13 @@ class ObjectPipeline:
     def __init__(self, obj, seed: int):
         self.obj = copy.deepcopy(obj)
         module = type(self.obj).__module__
-        self.kind = ("albumentations" if module.startswith("albumentations") else
-                     "torchvision" if module.startswith("torchvision") else "function")
+        self.kind = (
+            "albumentations"
+            if module.startswith("albumentations")
+            else "torchvision"
+            if module.startswith("torchvision")
+            else "function"
+        )
         self.set_random_seed(seed)
 
     def set_random_seed(self, seed: int) -> None:
@@ -220,8 +237,7 @@ class ObjectPipeline:
         return np.ascontiguousarray(out) if isinstance(out, np.ndarray) else out
 
 
-def create_augmentation(spec: Any, size: tuple[int, int], backend: str = "albumentations",
-                        seed: int = 0):
+def create_augmentation(spec: Any, size: tuple[int, int], backend: str = "albumentations", seed: int = 0):
     """A seeded pipeline from a preset name, a list of (name, params) pairs, a registered list of steps or
     a spec's object (ObjectPipeline); None for 'none'."""
     if isinstance(spec, str):

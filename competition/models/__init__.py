@@ -1,4 +1,5 @@
 """Layer 2. Model registry, pretrained weights and transfer-learning modes."""
+
 from .classifier import Classifier
 from .registry import create_model, register_model
 from .transfer import apply_transfer

@@ -3,6 +3,7 @@
 Input normalisation lives in the model, so a uint8 batch can be fed as is and
 predict, TTA and feature extraction treat every architecture alike.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,9 +26,19 @@ class Classifier(nn.Module):
     mean: torch.Tensor  # buffers (saved with the weights)
     std: torch.Tensor
 
-    def __init__(self, backbone: nn.Module, num_features: int, num_classes: int, in_chans: int,
-                 stages: list[nn.Module], mean=(0.5,), std=(0.5,), dropout: float = 0.0, name: str = "",
-                 head: bool = True):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_features: int,
+        num_classes: int,
+        in_chans: int,
+        stages: list[nn.Module],
+        mean=(0.5,),
+        std=(0.5,),
+        dropout: float = 0.0,
+        name: str = "",
+        head: bool = True,
+    ):
         super().__init__()
         self.backbone = backbone
         self.dropout = nn.Dropout(dropout)
@@ -46,9 +57,11 @@ class Classifier(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ConfigError(f"{self.name or 'model'} expects input (B, {self.in_chans}, H, W) but got "
-                              f"{tuple(x.shape)}; set in_chans={x.shape[1] if x.ndim == 4 else '?'} "
-                              "or Preprocess(channels=...) to match")
+            raise ConfigError(
+                f"{self.name or 'model'} expects input (B, {self.in_chans}, H, W) but got "
+                f"{tuple(x.shape)}; set in_chans={x.shape[1] if x.ndim == 4 else '?'} "
+                "or Preprocess(channels=...) to match"
+            )
         if x.dtype == torch.uint8:  # raw cache pixels: scale here, once per batch
             x = x.float().div_(255)
         return (x - self.mean) / self.std

@@ -10,6 +10,7 @@ pretrained: None/False (random init), "imagenet" (the architecture's ImageNet
 weights), a torchvision weights enum or its name ("ResNet18_Weights.IMAGENET1K_V1"),
 or a path to a checkpoint of this model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,15 @@ from .rescnn import ResCNN
 from .speednet import SpeedNet
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small",
-                     "mobilenet_v3_large", "convnext_tiny")
+TORCHVISION_NAMES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "efficientnet_b0",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "convnext_tiny",
+)
 
 
 @dataclass(frozen=True)
@@ -62,19 +70,21 @@ class ModelEntry:
 
 def register_model(name: str, pretrained_config: PretrainedConfig | None = None):
     """Decorator: `@register_model("mynet")` on a factory(num_classes, in_chans, pretrained, **kw)."""
+
     def wrap(factory):
         MODELS.register(name, ModelEntry(factory, pretrained_config))
         return factory
+
     return wrap
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, input_size=None,
-                 **kw) -> Classifier:
+def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, input_size=None, **kw) -> Classifier:
     """Build a Classifier by name; see the module docstring for `pretrained`. A registered factory or a spec's
     object that gives a plain nn.Module is wrapped (user_model); input_size (H, W) is what it is probed at."""
     checkpoint = None
-    if isinstance(pretrained, (str, Path)) and (Path(pretrained).suffix in (".pt", ".pth", ".ckpt")
-                                                or Path(pretrained).exists()):
+    if isinstance(pretrained, (str, Path)) and (
+        Path(pretrained).suffix in (".pt", ".pth", ".ckpt") or Path(pretrained).exists()
+    ):
         checkpoint, pretrained = Path(pretrained), None
     key = MODELS.check(name)
     entry = MODELS.get(key)
@@ -94,8 +104,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
 
 
 # --- one's own modules ----------------------------------------------------------
-def user_model(obj, num_classes: int, in_chans: int, input_size=None, features: bool | None = None,
-               **kw) -> Classifier:
+def user_model(obj, num_classes: int, in_chans: int, input_size=None, features: bool | None = None, **kw) -> Classifier:
     """A spec's model object: an nn.Module (copied for every unit: its weights are the initialisation), or
     a callable (a class or a factory) called with num_classes, in_chans and model_kw."""
     if isinstance(obj, nn.Module):
@@ -105,10 +114,11 @@ def user_model(obj, num_classes: int, in_chans: int, input_size=None, features: 
     if isinstance(module, Classifier):
         return module
     if not isinstance(module, nn.Module):
-        raise ConfigError(f"model {describe(obj, 80)} gave {type(module).__name__}, not an nn.Module; a model "
-                          "callable must return an nn.Module that maps (B, C, H, W) to logits or features")
-    return wrap_module(module, num_classes, in_chans, input_size, features=features,
-                       name=type(module).__qualname__)
+        raise ConfigError(
+            f"model {describe(obj, 80)} gave {type(module).__name__}, not an nn.Module; a model "
+            "callable must return an nn.Module that maps (B, C, H, W) to logits or features"
+        )
+    return wrap_module(module, num_classes, in_chans, input_size, features=features, name=type(module).__qualname__)
 
 
 class Pooled(nn.Module):
@@ -123,8 +133,9 @@ class Pooled(nn.Module):
         return out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)
 
 
-def wrap_module(module: nn.Module, num_classes: int, in_chans: int, input_size=None, features: bool | None = None,
-                name: str = "") -> Classifier:
+def wrap_module(
+    module: nn.Module, num_classes: int, in_chans: int, input_size=None, features: bool | None = None, name: str = ""
+) -> Classifier:
     """A plain module as a Classifier. A probe batch at input_size (default 32 x 32) says what it gives:
     (B, num_classes) is taken as logits (unless features=True), anything else as features, pooled when
     they are maps, with a linear head on top. Inputs arrive scaled to [0, 1] and normalised to [-1, 1]."""
@@ -135,15 +146,19 @@ def wrap_module(module: nn.Module, num_classes: int, in_chans: int, input_size=N
         with torch.no_grad():
             out = module(torch.zeros(2, in_chans, height, width))
     except Exception as exc:  # the user's module: any error says it does not take this input
-        raise ConfigError(f"model {name or type(module).__qualname__}: a batch of shape (2, {in_chans}, {height}, "
-                          f"{width}) fails in it ({type(exc).__name__}: {exc}); it must map (B, C, H, W) images to "
-                          "logits or features") from None
+        raise ConfigError(
+            f"model {name or type(module).__qualname__}: a batch of shape (2, {in_chans}, {height}, "
+            f"{width}) fails in it ({type(exc).__name__}: {exc}); it must map (B, C, H, W) images to "
+            "logits or features"
+        ) from None
     finally:
         module.train(was_training)
     if not isinstance(out, torch.Tensor) or out.ndim not in (2, 4):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ConfigError(f"model {name}: gives {shape} for a batch of images; it must give (B, num_classes) "
-                          "logits, (B, F) features or (B, F, H, W) feature maps")
+        raise ConfigError(
+            f"model {name}: gives {shape} for a batch of images; it must give (B, num_classes) "
+            "logits, (B, F) features or (B, F, H, W) feature maps"
+        )
     logits = out.ndim == 2 and out.shape[1] == num_classes and not features
     backbone = module if out.ndim == 2 else Pooled(module)
     stages = list(module.children()) or [module]
@@ -157,8 +172,8 @@ def adapt_conv_in_chans(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
     if conv.in_channels == in_chans:
         return conv
     new_weight = adapt_input_conv(in_chans, conv.weight.detach())
-    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,  # type: ignore[arg-type]
-                    conv.dilation, conv.groups, conv.bias is not None)  # type: ignore[arg-type]
+    geometry: dict[str, Any] = {name: getattr(conv, name) for name in ("kernel_size", "stride", "padding", "dilation")}
+    new = nn.Conv2d(in_chans, conv.out_channels, groups=conv.groups, bias=conv.bias is not None, **geometry)
     new.weight.data.copy_(new_weight)
     if conv.bias is not None and new.bias is not None:
         new.bias.data.copy_(conv.bias.detach())
@@ -180,8 +195,7 @@ def make_rescnn(num_classes, in_chans, pretrained, dropout=0.0, width=None, **ne
         known = ("width", *RESCNN_NET_KEYWORDS, "dropout")
         raise ConfigError(f"rescnn: unknown keyword(s) {unknown}; known keywords: {', '.join(known)}")
     net = ResCNN(in_chans, **net_kw)
-    return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
-                      name="rescnn")
+    return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout, name="rescnn")
 
 
 def rescnn_variant(**defaults):
@@ -190,6 +204,7 @@ def rescnn_variant(**defaults):
         if "width" in kw or "widths" in kw:  # the caller's widths replace the variant's
             base.pop("width", None), base.pop("widths", None)
         return make_rescnn(**{**base, **kw})
+
     return make
 
 
@@ -199,8 +214,7 @@ register_model("rescnn_m")(rescnn_variant(width=48, depths=(2, 2, 2)))
 # Every stage downsamples, so the convolutions run at 14, 7 and 4 px with 1.5x rescnn's
 # channels for 0.57x its multiply-adds. In 10 minutes on 2 cores it beat rescnn by 1.2
 # points of eval accuracy, and a 64/128/256 version by 0.15 (benchmarks/bench_train.py quality).
-register_model("rescnn_wide")(rescnn_variant(stem_width=24, widths=(48, 96, 192), depths=(1, 1, 1),
-                                             strides=(2, 2, 2)))
+register_model("rescnn_wide")(rescnn_variant(stem_width=24, widths=(48, 96, 192), depths=(1, 1, 1), strides=(2, 2, 2)))
 
 
 SPEEDNET_KEYWORDS = ("widths", "whiten", "whiten_kernel", "dirac", "bn_momentum")
@@ -213,12 +227,12 @@ def make_speednet(num_classes, in_chans, pretrained, dropout=0.0, **net_kw) -> C
         raise ConfigError("speednet has no pretrained weights; use pretrained=None")
     unknown = sorted(set(net_kw) - set(SPEEDNET_KEYWORDS))
     if unknown:
-        raise ConfigError(f"speednet: unknown keyword(s) {unknown}; known keywords: "
-                          f"{', '.join((*SPEEDNET_KEYWORDS, 'dropout'))}")
+        raise ConfigError(
+            f"speednet: unknown keyword(s) {unknown}; known keywords: {', '.join((*SPEEDNET_KEYWORDS, 'dropout'))}"
+        )
     options: dict[str, Any] = {k: tuple(v) if k == "widths" else v for k, v in net_kw.items()}
     net = SpeedNet(in_chans, **options)
-    return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout,
-                      name="speednet")
+    return Classifier(net, net.num_features, num_classes, in_chans, net.stage_list(), dropout=dropout, name="speednet")
 
 
 # --- torchvision --------------------------------------------------------------
@@ -233,8 +247,10 @@ def torchvision_weights(name: str, pretrained):
         try:
             return torchvision.models.get_weight(pretrained)
         except (ValueError, AttributeError, KeyError) as exc:
-            raise ConfigError(f"unknown torchvision weights {pretrained!r} for {name}; e.g. "
-                              f"{torchvision.models.get_model_weights(name).DEFAULT}") from exc
+            raise ConfigError(
+                f"unknown torchvision weights {pretrained!r} for {name}; e.g. "
+                f"{torchvision.models.get_model_weights(name).DEFAULT}"
+            ) from exc
     return pretrained  # a WeightsEnum member
 
 
@@ -247,11 +263,13 @@ def load_torchvision_state(weights) -> dict:
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         raise CheckpointError(
             f"{weights} is not in the local torch hub cache and could not be downloaded ({exc}). "
-            f"Place the file {filename} at {target} (from {weights.url}), or set $TORCH_HOME") from exc
+            f"Place the file {filename} at {target} (from {weights.url}), or set $TORCH_HOME"
+        ) from exc
 
 
-def torchvision_model(name: str, num_classes: int, in_chans: int, pretrained=None, small_input: bool = False,
-                      dropout: float = 0.0, **kw) -> Classifier:
+def torchvision_model(
+    name: str, num_classes: int, in_chans: int, pretrained=None, small_input: bool = False, dropout: float = 0.0, **kw
+) -> Classifier:
     import torchvision
 
     weights = torchvision_weights(name, pretrained)
@@ -289,15 +307,19 @@ def timm_model(name: str, num_classes: int, in_chans: int, pretrained=None, drop
     if name not in timm.list_models() and name not in timm.list_models(pretrained=True):
         raise ConfigError(f"unknown timm model {name!r}; see timm.list_models()")
     try:
-        net: Any = timm.create_model(name, pretrained=pretrained in (True, "imagenet"), num_classes=0,
-                                in_chans=in_chans, **kw)
+        net: Any = timm.create_model(
+            name, pretrained=pretrained in (True, "imagenet"), num_classes=0, in_chans=in_chans, **kw
+        )
     except (OSError, RuntimeError) as exc:
-        raise CheckpointError(f"timm could not load pretrained weights for {name!r} ({exc}); "
-                              "place them in the Hugging Face cache ($HF_HOME) or use pretrained=None") from exc
+        raise CheckpointError(
+            f"timm could not load pretrained weights for {name!r} ({exc}); "
+            "place them in the Hugging Face cache ($HF_HOME) or use pretrained=None"
+        ) from exc
     cfg = getattr(net, "pretrained_cfg", {}) or {}
     mean, std = (cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)) if pretrained else ((0.5,), (0.5,))
-    return Classifier(net, net.num_features, num_classes, in_chans, list(net.children()), mean, std, dropout,
-                      name=f"timm/{name}")
+    return Classifier(
+        net, net.num_features, num_classes, in_chans, list(net.children()), mean, std, dropout, name=f"timm/{name}"
+    )
 
 
 def efficientnet_lite0_state() -> dict:
@@ -320,8 +342,9 @@ def map_state_in_order(source: dict, target: dict) -> dict:
 
 
 @register_model("efficientnet_lite0", PretrainedConfig((0.5,) * 3, (0.5,) * 3, (224, 224)))  # inputs in [-1, 1]
-def efficientnet_lite0(num_classes: int, in_chans: int = 3, pretrained=None, small_input: bool = False,
-                       dropout: float = 0.2, **kw) -> Classifier:
+def efficientnet_lite0(
+    num_classes: int, in_chans: int = 3, pretrained=None, small_input: bool = False, dropout: float = 0.2, **kw
+) -> Classifier:
     import timm
 
     net: Any = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000, **kw)  # timm's attributes
@@ -354,20 +377,26 @@ def load_checkpoint_weights(model: Classifier, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged or code-carrying files
         # torch's own message suggests weights_only=False, the very thing that would run a payload: not shown
-        raise CheckpointError(f"{path}: corrupt, unreadable or unsafe checkpoint ({type(exc).__name__}); only "
-                              "tensors and plain containers are loaded; delete it and retrain, or point at "
-                              "another file") from None
+        raise CheckpointError(
+            f"{path}: corrupt, unreadable or unsafe checkpoint ({type(exc).__name__}); only "
+            "tensors and plain containers are loaded; delete it and retrain, or point at "
+            "another file"
+        ) from None
     state = state.get("model", state) if isinstance(state, dict) else state
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         kind = type(state).__name__ if not isinstance(state, dict) else "a dict with non-tensor values"
-        raise CheckpointError(f"{path}: the checkpoint is {kind}; expected a state dict of tensors "
-                              "(model.state_dict(), or {'model': model.state_dict()})")
+        raise CheckpointError(
+            f"{path}: the checkpoint is {kind}; expected a state dict of tensors "
+            "(model.state_dict(), or {'model': model.state_dict()})"
+        )
     for buffer in ("mean", "std"):  # a checkpoint from elsewhere keeps this model's normalisation
         state.setdefault(buffer, getattr(model, buffer))
     head = state.get("head.weight")
     if head is not None and head.shape[0] != model.num_classes:
-        raise CheckpointError(f"{path}: checkpoint head has {head.shape[0]} classes but num_classes="
-                              f"{model.num_classes}; pass num_classes={head.shape[0]} or another checkpoint")
+        raise CheckpointError(
+            f"{path}: checkpoint head has {head.shape[0]} classes but num_classes="
+            f"{model.num_classes}; pass num_classes={head.shape[0]} or another checkpoint"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

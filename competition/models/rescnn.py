@@ -1,4 +1,5 @@
 """A small, fast residual CNN family for 28-64 px images (the smoke default)."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -15,8 +16,11 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.conv1 = conv_bn(cin, cout, stride)
         self.conv2 = nn.Sequential(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
@@ -33,9 +37,14 @@ class ResCNN(nn.Module):
     32/64/128 at 28/14/7 px (narrow convolutions on large maps are the slow ones).
     """
 
-    def __init__(self, in_chans: int = 1, widths: tuple[int, ...] = (32, 64, 128),
-                 depths: tuple[int, ...] = (1, 1, 1), strides: tuple[int, ...] = (1, 2, 2),
-                 stem_width: int | None = None):
+    def __init__(
+        self,
+        in_chans: int = 1,
+        widths: tuple[int, ...] = (32, 64, 128),
+        depths: tuple[int, ...] = (1, 1, 1),
+        strides: tuple[int, ...] = (1, 2, 2),
+        stem_width: int | None = None,
+    ):
         super().__init__()
         if not len(widths) == len(depths) == len(strides):
             raise ConfigError(f"widths {widths}, depths {depths} and strides {strides} need one entry per stage")

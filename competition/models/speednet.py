@@ -14,6 +14,7 @@ BatchNorm weights are frozen at 1 (only the biases train), as in the speedruns: 
 scale is redundant with the next convolution's weights. A larger learning rate for those biases is an
 optimizer option (`norm_lr_mult`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,21 +31,34 @@ def batch_norm(channels: int, momentum: float) -> nn.BatchNorm2d:
 
 class ConvGroup(nn.Sequential):
     def __init__(self, cin: int, cout: int, bn_momentum: float):
-        super().__init__(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2),
-                         batch_norm(cout, bn_momentum), nn.GELU(),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-                         batch_norm(cout, bn_momentum), nn.GELU())
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),
+            batch_norm(cout, bn_momentum),
+            nn.GELU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            batch_norm(cout, bn_momentum),
+            nn.GELU(),
+        )
 
 
 class SpeedNet(nn.Module):
     whiten: nn.Conv2d
 
-    def __init__(self, in_chans: int = 1, widths: tuple[int, ...] = (64, 128, 256), whiten: bool = True,
-                 whiten_kernel: int = 2, dirac: bool = True, bn_momentum: float = 0.4, eps: float = 5e-4):
+    def __init__(
+        self,
+        in_chans: int = 1,
+        widths: tuple[int, ...] = (64, 128, 256),
+        whiten: bool = True,
+        whiten_kernel: int = 2,
+        dirac: bool = True,
+        bn_momentum: float = 0.4,
+        eps: float = 5e-4,
+    ):
         super().__init__()
         if not 0 < bn_momentum <= 1:
             raise ConfigError(f"speednet: bn_momentum={bn_momentum!r}; use a value in (0, 1]")
-        stem_width = 2 * in_chans * whiten_kernel ** 2
+        stem_width = 2 * in_chans * whiten_kernel**2
         self.whiten = nn.Conv2d(in_chans, stem_width, whiten_kernel, padding=0, bias=True)
         self.whiten_enabled, self.eps = whiten, eps
         if whiten:
@@ -59,7 +73,7 @@ class SpeedNet(nn.Module):
         if dirac:
             for module in self.groups.modules():
                 if isinstance(module, nn.Conv2d):
-                    nn.init.dirac_(module.weight.data[:module.in_channels])
+                    nn.init.dirac_(module.weight.data[: module.in_channels])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.groups(nn.functional.gelu(self.whiten(x))))
@@ -81,6 +95,6 @@ class SpeedNet(nn.Module):
         patches = nn.functional.unfold(x.double(), k).transpose(1, 2).reshape(-1, x.shape[1] * k * k)
         covariance = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-        filters = (eigenvectors.T / (eigenvalues.clamp_min(0) + self.eps).sqrt()[:, None])
+        filters = eigenvectors.T / (eigenvalues.clamp_min(0) + self.eps).sqrt()[:, None]
         filters = filters.reshape(-1, x.shape[1], k, k)
         self.whiten.weight.copy_(torch.cat([filters, -filters]).float())

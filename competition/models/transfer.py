@@ -6,6 +6,7 @@
   only the head trains (the loop then caches features once).
 - ``partial:N``: only the last N backbone stages and the head train.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,4 +1,5 @@
 """fit / evaluate / predict: the training loop, readable top to bottom."""
+
 from __future__ import annotations
 
 import copy
@@ -39,21 +40,21 @@ class TrainConfig:
     optimizer: str = "adamw"
     optimizer_kw: dict = field(default_factory=dict)  # create_optimizer's options (norm_lr_mult, lookahead_steps...)
     weight_decay: float = 5e-4
-    scheduler: str = "onecycle"        # the spec's default (Experiment.scheduler)
+    scheduler: str = "onecycle"  # the spec's default (Experiment.scheduler)
     warmup_epochs: float = 0.5
     loss: str = "cross_entropy"
     loss_kw: dict = field(default_factory=dict)
     transfer: str = "scratch"
     backbone_lr_mult: float = 0.1
-    mixup: float = 0.0                 # Beta(alpha, alpha) for mixup; 0 = off
+    mixup: float = 0.0  # Beta(alpha, alpha) for mixup; 0 = off
     cutmix: float = 0.0
     clip_grad: float | None = None
-    amp: str | None = None             # "bf16" or "fp16" on CUDA; "bf16" on a CPU that supports it
+    amp: str | None = None  # "bf16" or "fp16" on CUDA; "bf16" on a CPU that supports it
     channels_last: bool = False
-    compile: bool = False              # torch.compile the training forward (the weights stay the model's)
+    compile: bool = False  # torch.compile the training forward (the weights stay the model's)
     ema_decay: float | None = None
     early_stopping: int | None = None  # patience in epochs on `monitor`
-    keep: str = "last"                 # "last" (a fixed schedule) or "best" (the best epoch by monitor on val_ds)
+    keep: str = "last"  # "last" (a fixed schedule) or "best" (the best epoch by monitor on val_ds)
     monitor: str = "macro_f1"
     metrics: tuple[str, ...] = ("accuracy", "macro_f1")
     max_steps_per_epoch: int | None = None
@@ -65,10 +66,10 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    model: nn.Module            # the kept epoch's weights (the EMA's, when EMA is on)
+    model: nn.Module  # the kept epoch's weights (the EMA's, when EMA is on)
     history: list[dict]
-    kept_epoch: int             # the last epoch, or the best by cfg.monitor with keep="best"
-    kept_score: float           # its validation score (cfg.monitor)
+    kept_epoch: int  # the last epoch, or the best by cfg.monitor with keep="best"
+    kept_score: float  # its validation score (cfg.monitor)
 
 
 # --- helpers the loop calls -----------------------------------------------------------
@@ -108,8 +109,9 @@ def load_resume_state(path: Path) -> dict | None:
     try:  # weights_only: tensors and plain containers only, so a planted pickle payload cannot run
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # damaged or code-carrying file: say which and what to do
-        raise CheckpointError(f"{path}: corrupt or unsafe checkpoint, cannot resume ({type(exc).__name__}); "
-                              "delete it to start over") from exc
+        raise CheckpointError(
+            f"{path}: corrupt or unsafe checkpoint, cannot resume ({type(exc).__name__}); delete it to start over"
+        ) from exc
     if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch"} <= set(state):
         raise CheckpointError(f"{path}: not a resume checkpoint of this loop; delete it to start over")
     return state
@@ -193,10 +195,10 @@ def predict(model: nn.Module, dataset: Dataset, batch_size: int = 512, device: s
 class TrainingState:
     """What the loop carries from epoch to epoch, and what a checkpoint saves."""
 
-    net: nn.Module                     # what trains: the model, or its head on cached features
+    net: nn.Module  # what trains: the model, or its head on cached features
     optimizer: torch.optim.Optimizer
-    scheduler: Any                     # competition.train.schedulers: .interval ("step" or "epoch") and .step()
-    ema: Any                           # torch.optim.swa_utils.AveragedModel, or None
+    scheduler: Any  # competition.train.schedulers: .interval ("step" or "epoch") and .step()
+    ema: Any  # torch.optim.swa_utils.AveragedModel, or None
     scaler: torch.amp.GradScaler | None
     history: list[dict] = field(default_factory=list)
     step_net: Callable[..., torch.Tensor] | None = None  # the training forward: net, or net compiled (cfg.compile)
@@ -212,11 +214,22 @@ class TrainingState:
 
 
 def save_checkpoint(state: TrainingState, cfg: TrainConfig, path: Path) -> None:
-    save_atomic({"model": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
-                 "scheduler": state.scheduler.state_dict(), "ema": state.ema.state_dict() if state.ema else None,
-                 "history": state.history, "best_state": state.best_state, "best_score": float(state.best_score),
-                 "best_epoch": state.best_epoch, "stale": state.stale, "epoch": state.next_epoch - 1,
-                 "config": asdict(cfg)}, path)
+    save_atomic(
+        {
+            "model": state.net.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
+            "ema": state.ema.state_dict() if state.ema else None,
+            "history": state.history,
+            "best_state": state.best_state,
+            "best_score": float(state.best_score),
+            "best_epoch": state.best_epoch,
+            "stale": state.stale,
+            "epoch": state.next_epoch - 1,
+            "config": asdict(cfg),
+        },
+        path,
+    )
 
 
 def resume(state: TrainingState, path: Path) -> bool:
@@ -227,8 +240,10 @@ def resume(state: TrainingState, path: Path) -> bool:
     try:
         state.net.load_state_dict(saved["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: the resume checkpoint belongs to another model ({str(exc).splitlines()[0]}); "
-                              "delete it to start over") from exc
+        raise CheckpointError(
+            f"{path}: the resume checkpoint belongs to another model ({str(exc).splitlines()[0]}); "
+            "delete it to start over"
+        ) from exc
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
     if state.ema is not None:
@@ -238,16 +253,34 @@ def resume(state: TrainingState, path: Path) -> bool:
     return True
 
 
-def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig, epoch: int, steps: int,
-                    num_classes: int, progress_file=None, callbacks: Sequence[Callback] = ()) -> dict:
+def train_one_epoch(
+    state: TrainingState,
+    train_ds,
+    criterion,
+    cfg: TrainConfig,
+    epoch: int,
+    steps: int,
+    num_classes: int,
+    progress_file=None,
+    callbacks: Sequence[Callback] = (),
+) -> dict:
     """One pass over the training rows: the steps every reader expects, in order."""
     epoch_seed = cfg.seed * 10_007 + epoch
     set_epoch_seed(train_ds, epoch_seed, epoch)
     mix_rng = np.random.default_rng(epoch_seed)
-    loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=epoch_seed, drop_last=True,
-                         num_workers=cfg.num_workers)
-    bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, ascii=True,
-               mininterval=2.0, file=progress_file or sys.stderr, disable=progress_file is False)
+    loader = make_loader(
+        train_ds, cfg.batch_size, shuffle=True, seed=epoch_seed, drop_last=True, num_workers=cfg.num_workers
+    )
+    bar = tqdm(
+        loader,
+        total=steps,
+        desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        leave=False,
+        ascii=True,
+        mininterval=2.0,
+        file=progress_file or sys.stderr,
+        disable=progress_file is False,
+    )
     net, optimizer = state.net if state.step_net is None else state.step_net, state.optimizer
     state.net.train()
     loss_sum, correct, seen = 0.0, 0, 0
@@ -262,9 +295,11 @@ def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig,
             logits = net(x)
             loss = criterion(logits.float(), targets)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                   "lower the learning rate, clip the gradients (Experiment(clip_grad=1.0)), "
-                                   "or check the inputs")
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                "lower the learning rate, clip the gradients (Experiment(clip_grad=1.0)), "
+                "or check the inputs"
+            )
         optimizer.zero_grad(set_to_none=True)
         backward_and_step(state, loss, cfg)
         if state.scheduler.interval == "step":
@@ -277,8 +312,12 @@ def train_one_epoch(state: TrainingState, train_ds, criterion, cfg: TrainConfig,
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
     bar.close()
-    return {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1)}
+    return {
+        "epoch": epoch + 1,
+        "lr": optimizer.param_groups[0]["lr"],
+        "train_loss": loss_sum / max(seen, 1),
+        "train_accuracy": correct / max(seen, 1),
+    }
 
 
 def backward_and_step(state: TrainingState, loss: torch.Tensor, cfg: TrainConfig) -> None:
@@ -350,8 +389,10 @@ class LogEpoch(Callback):
         self.last = time.perf_counter()
         seconds = [r["seconds"] for r in state.history]
         eta = (cfg.epochs - row["epoch"]) * sum(seconds) / len(seconds)
-        self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
-                 + f" eta={eta:.0f}s")
+        self.log(
+            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+            + f" eta={eta:.0f}s"
+        )
         return False
 
 
@@ -386,9 +427,13 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
     steps = min(steps, cfg.max_steps_per_epoch or steps)
     optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, **cfg.optimizer_kw)
     scheduler = create_scheduler(cfg.scheduler, optimizer, cfg.epochs, steps, cfg.warmup_epochs)
-    ema = (torch.optim.swa_utils.AveragedModel(
-        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-        if cfg.ema_decay else None)
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+        )
+        if cfg.ema_decay
+        else None
+    )
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" and "cuda" in cfg.device else None
     state = TrainingState(net, optimizer, scheduler, ema, scaler, step_net=torch.compile(net) if cfg.compile else None)
     if not higher_is_better(cfg.monitor):
@@ -408,21 +453,31 @@ def finish(model: Classifier, state: TrainingState, cfg: TrainConfig, checkpoint
         kept_score = state.history[-1].get(f"val_{cfg.monitor}", float("nan")) if state.history else float("nan")
     model.unfreeze()
     if checkpoint_dir:
-        save_atomic({"model": model.state_dict(), "epoch": kept_epoch, "score": kept_score},
-                    Path(checkpoint_dir) / KEPT_WEIGHTS)
+        save_atomic(
+            {"model": model.state_dict(), "epoch": kept_epoch, "score": kept_score}, Path(checkpoint_dir) / KEPT_WEIGHTS
+        )
     return FitResult(model=model, history=state.history, kept_epoch=kept_epoch, kept_score=float(kept_score))
 
 
 def check_batch_fits(train_rows: int, batch_size: int) -> None:
     """Before any work: full batches only (drop_last), so a batch larger than the rows takes no step."""
     if batch_size > train_rows:
-        raise ConfigError(f"batch_size={batch_size} is larger than the {train_rows} training rows, so an epoch "
-                          "would take no step; lower batch_size")
+        raise ConfigError(
+            f"batch_size={batch_size} is larger than the {train_rows} training rows, so an epoch "
+            "would take no step; lower batch_size"
+        )
 
 
-def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
-        checkpoint_dir: str | Path | None = None, progress_file=None, log=None,
-        callbacks: list[Callback] | None = None) -> FitResult:
+def fit(
+    model: Classifier,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path | None = None,
+    progress_file=None,
+    log=None,
+    callbacks: list[Callback] | None = None,
+) -> FitResult:
     """Train `model` on train_ds, validating on val_ds after each epoch.
 
     Keeps the last epoch (cfg.keep="last") or the best by cfg.monitor ("best"). With a checkpoint_dir, writes
@@ -432,8 +487,11 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
     check_batch_fits(len(train_ds), cfg.batch_size)  # type: ignore[arg-type]  # map-style: it has a length
     seed_everything(cfg.seed)
     log = log or (lambda message: None)
-    callbacks = [LogEpoch(log), *([EarlyStopping(cfg.early_stopping, log)] if cfg.early_stopping else []),
-                 *(callbacks or [])]
+    callbacks = [
+        LogEpoch(log),
+        *([EarlyStopping(cfg.early_stopping, log)] if cfg.early_stopping else []),
+        *(callbacks or []),
+    ]
     state, train_ds, val_ds, steps = start_training(model, train_ds, val_ds, cfg)
     criterion = create_criterion(cfg.loss, **cfg.loss_kw).to(cfg.device)
     last_path = Path(checkpoint_dir) / RESUME_CHECKPOINT if checkpoint_dir else None
@@ -444,8 +502,9 @@ def fit(model: Classifier, train_ds: Dataset, val_ds: Dataset | None, cfg: Train
 
     for epoch in range(state.next_epoch, cfg.epochs):
         started = time.perf_counter()
-        row = train_one_epoch(state, train_ds, criterion, cfg, epoch, steps, model.num_classes, progress_file,
-                              callbacks)
+        row = train_one_epoch(
+            state, train_ds, criterion, cfg, epoch, steps, model.num_classes, progress_file, callbacks
+        )
         row.update(validate_epoch(state, val_ds, criterion, cfg))
         row["seconds"] = time.perf_counter() - started
         row["images_per_second"] = steps * cfg.batch_size / row["seconds"]

@@ -3,6 +3,7 @@
 Every loss takes logits (B, C) and targets that are either class indices (B,)
 or soft target distributions (B, C) (mixup/cutmix), so one loss serves both.
 """
+
 from __future__ import annotations
 
 import copy
@@ -77,8 +78,9 @@ def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
 
 for _name, _factory in {
     "cross_entropy": lambda weight=None: WeightedSoftCE(weight),
-    "focal": lambda gamma=2.0, alpha=None, weight=None: WeightedSoftCE(alpha if alpha is not None else weight,
-                                                                      gamma=gamma),
+    "focal": lambda gamma=2.0, alpha=None, weight=None: WeightedSoftCE(
+        alpha if alpha is not None else weight, gamma=gamma
+    ),
     "label_smoothing": lambda smoothing=0.1, weight=None: WeightedSoftCE(weight, smoothing=smoothing),
     "f1": lambda eps=1e-7: SoftMacroF1Loss(eps),
     "soft_target_ce": lambda weight=None: WeightedSoftCE(weight),
@@ -106,8 +108,10 @@ def object_criterion(obj, **kw) -> nn.Module:
         made = obj(**kw)
         return made if isinstance(made, nn.Module) else FunctionLoss(made)  # a plain callable class
     if kw:
-        raise ConfigError(f"loss {obj!r} is a function; loss_kw {sorted(kw)} has nothing to go to (class weights "
-                          "need a loss class or module that takes weight=)")
+        raise ConfigError(
+            f"loss {obj!r} is a function; loss_kw {sorted(kw)} has nothing to go to (class weights "
+            "need a loss class or module that takes weight=)"
+        )
     return FunctionLoss(obj)
 
 

@@ -1,4 +1,5 @@
 """Optimizers and schedulers by name."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,12 @@ def split_decay(groups: list[dict], weight_decay: float, norm_lr_mult: float = 1
 
 # Kept instead of timm's create_optimizer_v2 / create_scheduler_v2: those take a model and build their own
 # parameter groups, while here the transfer mode has already made groups with per-group learning rates.
-OPTIMIZERS.register("sgd", lambda groups, lr, momentum=0.9, nesterov=True:
-                   torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0))
+OPTIMIZERS.register(
+    "sgd",
+    lambda groups, lr, momentum=0.9, nesterov=True: torch.optim.SGD(
+        groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0
+    ),
+)
 OPTIMIZERS.register("adam", lambda groups, lr, **_: torch.optim.Adam(groups, lr=lr))
 OPTIMIZERS.register("adamw", lambda groups, lr, **_: torch.optim.AdamW(groups, lr=lr))
 
@@ -71,8 +76,7 @@ class Lookahead(torch.optim.Optimizer):
         return loss
 
     def state_dict(self) -> dict:
-        return {"inner": self.inner.state_dict(), "slow": [s.clone() for s in self.slow],
-                "fast_steps": self.fast_steps}
+        return {"inner": self.inner.state_dict(), "slow": [s.clone() for s in self.slow], "fast_steps": self.fast_steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.inner.load_state_dict(state["inner"])
@@ -81,15 +85,24 @@ class Lookahead(torch.optim.Optimizer):
         self.fast_steps = state["fast_steps"]
 
 
-def create_optimizer(name: str, groups: list[dict], lr: float, weight_decay: float = 5e-4,
-                     momentum: float = 0.9, nesterov: bool = True, norm_lr_mult: float = 1.0,
-                     lookahead_steps: int = 0, lookahead_alpha: float = 0.5) -> torch.optim.Optimizer:
+def create_optimizer(
+    name: str,
+    groups: list[dict],
+    lr: float,
+    weight_decay: float = 5e-4,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    norm_lr_mult: float = 1.0,
+    lookahead_steps: int = 0,
+    lookahead_alpha: float = 0.5,
+) -> torch.optim.Optimizer:
     """An optimizer by name over `groups`; norm_lr_mult scales the learning rate of biases and norm
     parameters; lookahead_steps > 0 wraps it in Lookahead."""
     entry, groups = OPTIMIZERS.get(name), split_decay(groups, weight_decay, norm_lr_mult)
     if isinstance(entry, SpecObject):  # one's own factory: (params, lr[, weight_decay, momentum, nesterov])
-        optimizer = call_with_accepted(entry.obj, params=groups, lr=lr, weight_decay=weight_decay,
-                                       momentum=momentum, nesterov=nesterov)
+        optimizer = call_with_accepted(
+            entry.obj, params=groups, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov
+        )
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ConfigError(f"optimizer {entry.obj!r} gave {type(optimizer).__name__}, not a torch.optim.Optimizer")
     else:
@@ -103,6 +116,7 @@ def cosine_factor(total: int, warmup: int):
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return factor
 
 
@@ -110,26 +124,57 @@ def cosine_factor(total: int, warmup: int):
 SCHEDULERS.register("none", lambda opt, total, warmup, o: (LambdaLR(opt, lambda step: 1.0), "epoch"))
 SCHEDULERS.register("cosine", lambda opt, total, warmup, o: (LambdaLR(opt, cosine_factor(total, warmup)), "step"))
 # the warm-up phase needs at least two steps, or torch divides by zero on a run of a handful of steps
-SCHEDULERS.register("onecycle", lambda opt, total, warmup, o: (
-    OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
-               pct_start=min(max(warmup / total, 0.15, 2 / total), 0.5)), "step"))
-SCHEDULERS.register("step", lambda opt, total, warmup, o: (
-    StepLR(opt, step_size=o["step_size"], gamma=o["gamma"]), "epoch"))
-SCHEDULERS.register("plateau", lambda opt, total, warmup, o: (
-    ReduceLROnPlateau(opt, mode="max", factor=o["gamma"], patience=o["patience"]), "epoch"))
+SCHEDULERS.register(
+    "onecycle",
+    lambda opt, total, warmup, o: (
+        OneCycleLR(
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups],
+            total_steps=total,
+            pct_start=min(max(warmup / total, 0.15, 2 / total), 0.5),
+        ),
+        "step",
+    ),
+)
+SCHEDULERS.register(
+    "step", lambda opt, total, warmup, o: (StepLR(opt, step_size=o["step_size"], gamma=o["gamma"]), "epoch")
+)
+SCHEDULERS.register(
+    "plateau",
+    lambda opt, total, warmup, o: (
+        ReduceLROnPlateau(opt, mode="max", factor=o["gamma"], patience=o["patience"]),
+        "epoch",
+    ),
+)
 
 
-def create_scheduler(name: str, optimizer, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
-                     step_size: int = 10, gamma: float = 0.1, patience: int = 2):
+def create_scheduler(
+    name: str,
+    optimizer,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 0.0,
+    step_size: int = 10,
+    gamma: float = 0.1,
+    patience: int = 2,
+):
     """A scheduler with `.interval` = "step" (call each batch) or "epoch"."""
     total = max(1, epochs * steps_per_epoch)
     warmup = int(warmup_epochs * steps_per_epoch)
     options = {"step_size": step_size, "gamma": gamma, "patience": patience}
     entry = SCHEDULERS.get(name)
     if isinstance(entry, SpecObject):  # one's own factory: (optimizer, total_steps[, warmup_steps]), every batch
-        scheduler, interval = call_with_accepted(entry.obj, optimizer=optimizer, total_steps=total,
-                                                 warmup_steps=warmup, epochs=epochs,
-                                                 steps_per_epoch=steps_per_epoch), "step"
+        scheduler, interval = (
+            call_with_accepted(
+                entry.obj,
+                optimizer=optimizer,
+                total_steps=total,
+                warmup_steps=warmup,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+            ),
+            "step",
+        )
     else:
         scheduler, interval = entry(optimizer, total, warmup, options)
     scheduler.interval = interval

@@ -1,5 +1,6 @@
 """One seed fixes python, numpy and torch RNGs (loader and augmentation seeds
 are derived from it per epoch in the loop)."""
+
 from __future__ import annotations
 
 import random
