@@ -58,6 +58,7 @@ class SessionState:
         self.claims: list[dict] = []
         self.guard_figures: list[dict] = []
         self.searches: list[dict] = []  # SearchReport.to_dict() of each search run in the session
+        self.tracked: list[dict] = []  # send_to_trackers' lines, once the session's results are sent
         self.worker_summaries: list[dict] = []
         self.competitions: dict[str, object] = {}  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
@@ -546,7 +547,10 @@ def run_search(competition_session, run_experiment):
             workers=workers,
             confirmation=confirmation,
         )
-        state.searches.append(report.to_dict())
+        # the study's plots now, where the search ran: an xdist worker sends its searches to the trackers
+        entry = report.to_dict()
+        entry["images"] = write_study_plots(report, state.reports / "searches" / report.name)
+        state.searches.append(entry)
         return report
 
     return search_one
@@ -579,27 +583,35 @@ def tracker_choices(config: pytest.Config) -> list[str]:
     return choices
 
 
-def send_to_trackers(state: SessionState, searches: list[dict], terminalreporter) -> None:
-    """Every search, then every result (a search's trials and confirmation as its children), to each tracker.
-    A tracker that fails is named with why; the results stay in the store and the other trackers still get them."""
+def send_to_trackers(state: SessionState) -> list[dict]:
+    """Every search, then every result (a search's trials and confirmation as its children), to each tracker;
+    returns a line per tracker ({"line", "failed"}) for the summary. Each xdist worker sends its own results
+    (the controller holds none). A tracker that fails is named with why; the results stay in the store and
+    the other trackers still get them."""
+    said: list[dict] = []
+    if not state.results:  # nothing ran here (an xdist controller, or every test deselected)
+        return said
     for choice, tracker in state.trackers.items():
         name = choice.partition("=")[0]
         try:
             parents = {}
-            for search in searches:
+            for search in state.searches:
                 parent = tracker.log_search(search, state.reports / "searches" / search["name"])
                 parents.update({run_name: parent for run_name in search_run_names(search)})
             for result in state.results.values():
                 tracker.log_result(result, state.reports / "runs" / result.name, parents.get(result.name))
         except Exception as exc:
-            terminalreporter.write_line(
+            line = (
                 f"tracker {name} failed: {type(exc).__name__}: {exc}; the results are kept "
                 f"in the store ({state.store.root}); fix it and run again (store hits are "
-                "sent again without training)",
-                red=True,
+                "sent again without training)"
             )
+            said.append({"line": line, "failed": True})
             continue
-        terminalreporter.write_line(f"tracker {name}: {len(state.results)} run(s) sent to {tracker.describe()}")
+        said.append(
+            {"line": f"tracker {name}: {len(state.results)} run(s) sent to {tracker.describe()}", "failed": False}
+        )
+    return said
 
 
 WORKER_KEY = "competition_summary"
@@ -610,7 +622,13 @@ def session_summary(state: SessionState) -> dict:
     rows = leaderboard_rows(state.results.values()) if state.results else []
     return json.loads(
         json.dumps(
-            {"rows": rows, "claims": state.claims, "guards": state.guard_figures, "searches": state.searches},
+            {
+                "rows": rows,
+                "claims": state.claims,
+                "guards": state.guard_figures,
+                "searches": state.searches,
+                "tracked": state.tracked,
+            },
             default=float,
         )
     )
@@ -620,6 +638,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands its part of the summary to the controller instead of writing it."""
     state = session.config.stash.get(STATE, None)
     if state is not None and hasattr(session.config, "workeroutput"):
+        state.tracked = send_to_trackers(state)
         session.config.workeroutput[WORKER_KEY] = json.dumps(session_summary(state))
     if state is not None:
         state.executor.shutdown()
@@ -638,6 +657,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     state = config.stash.get(STATE, None)
     if state is None or hasattr(config, "workeroutput"):
         return
+    state.tracked = send_to_trackers(state)
     parts = [session_summary(state), *state.worker_summaries]
     rows = rank_within_groups([row for part in parts for row in part["rows"]])
     claims = [claim for part in parts for claim in part["claims"]]
@@ -646,9 +666,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if searches:
         terminalreporter.section("competition searches")
         for search in searches:
-            report = SearchReport.from_dict(search)
-            search["lines"] = report.lines()
-            search["images"] = write_study_plots(report, state.reports / "searches" / report.name)
+            search["lines"] = SearchReport.from_dict(search).lines()
             for line in search["lines"]:
                 terminalreporter.write_line(line)
     if guards:
@@ -663,8 +681,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         path = write_leaderboard(rows, state.reports / "leaderboard.md", history)
         page = write_html_report(rows, claims, guards, state.reports, searches)
         terminalreporter.write_line(f"reports: {state.reports / 'runs'}; leaderboard: {path}; HTML: {page}")
-    if state.trackers and state.results:
-        send_to_trackers(state, searches, terminalreporter)
+    for said in (said for part in parts for said in part.get("tracked", [])):
+        terminalreporter.write_line(said["line"], red=said["failed"])
     if claims:
         terminalreporter.section("competition claims")
         for claim in claims:

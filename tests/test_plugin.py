@@ -157,14 +157,21 @@ def test_one_per_worker(run_experiment, width):
 """
 
 
-def test_xdist_workers_share_one_leaderboard(pytester, data_root):
+def test_xdist_workers_share_one_leaderboard_and_each_sends_its_results_to_the_trackers(pytester, data_root):
+    import json
+
     pytester.makepyfile(test_xdist=XDIST_FILE)
     result = pytester.runpytest_subprocess("-n", "2", "--budget=smoke", f"--data-dir={data_root}",
-                                           "-p", "no:cacheprovider")
+                                           "-p", "no:cacheprovider", "--tracker", "jsonl")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*competition leaderboard*"])
     board = (pytester.path / "reports" / "leaderboard.md").read_text()
     assert "digits-w4" in board and "digits-w6" in board
+    # the controller trained nothing: each worker sent its own runs, and the summary has each worker's line
+    sent = [re.search(r"tracker jsonl: (\d+) run\(s\) sent to", line) for line in result.outlines]
+    assert sum(int(match[1]) for match in sent if match) == 2, result.outlines
+    tracked = (pytester.path / "runs" / "tracked.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["name"] for line in tracked) == ["digits-w4", "digits-w6"]
 
 
 def test_progress_is_quiet_with_two_q(pytester, data_root):
