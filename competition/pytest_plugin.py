@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 from _pytest.runner import runtestprotocol
+from pluggy import HookspecMarker
 
-from . import gates, hooks
+from . import gates
 from .data import BUILTINS, data_dir, open_competition
 from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, Result, get_budget
 from .errors import CompetitionError
@@ -343,8 +344,24 @@ def pytest_runtest_call(item: pytest.Item):
                 item.config.hook.pytest_competition_gate(item=item, figure=figure)
 
 
+class CompetitionHooks:
+    """The hooks this plugin calls, for a conftest.py or another plugin to implement:
+
+    # conftest.py: every gate's figures, as each test finishes
+    def pytest_competition_gate(item, figure):
+        if figure.gate == "regression":
+            print(item.nodeid, figure.experiment, figure.figures["new"], figure.figures["baseline"])
+    """
+
+    @HookspecMarker("pytest")
+    def pytest_competition_gate(self, item: pytest.Item, figure: GateFigure) -> None:
+        """Called once for every figure a gate published while `item` ran (competition.gates.GateFigure),
+        after the test's call, whether it passed or failed. Not called for a claim the plugin deferred to a
+        later pass (its figures are those of the pass that decides it)."""
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hooks)
+    pluginmanager.add_hookspecs(CompetitionHooks)
 
 
 def pytest_competition_gate(item: pytest.Item, figure: GateFigure) -> None:

@@ -24,7 +24,7 @@ LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__
     "store": 4, "executors": 4, "runner": 4, "execution": 4,
     "posthoc": 5, "ensemble": 5,
     "scoring": 6, "gates": 6, "report": 6, "html_report": 6, "tracking": 6, "submission": 6, "pytest_plugin": 6,
-    "hooks": 6, "cli": 6, "__main__": 6, "search": 6,
+    "cli": 6, "__main__": 6, "search": 6,
     "recipes": 6, "commands": 6, "guards": 6, "scaffold": 6, "calibration": 6, "baselines": 6,
 }
 
@@ -80,6 +80,19 @@ def test_imports_point_down_and_sit_at_the_top(path):
         assert layer_of(target) <= layer_of(source), (
             f"{path.name}:{line}: {source} (layer {layer_of(source)}) imports {target} (layer {layer_of(target)}), "
             "an upward import")
+
+
+def test_the_library_is_usable_without_pytest():
+    """Only the plugin (and the test templates it writes out) may import pytest: the rest of the package is
+    a library that runs in a notebook or a script."""
+    for path in FILES:
+        if path.name == "pytest_plugin.py":
+            continue
+        nodes = list(ast.walk(ast.parse(path.read_text())))
+        imports = {alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+        imports |= {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.module}
+        roots = {name.partition(".")[0] for name in imports}
+        assert not roots & {"pytest", "_pytest", "pluggy"}, f"{path.name} imports pytest; only the plugin may"
 
 
 def test_no_import_cycle():
