@@ -603,20 +603,22 @@ def tracker_choices(config: pytest.Config) -> list[str]:
 def send_to_trackers(state: SessionState) -> list[dict]:
     """Every search, then every result (a search's trials and confirmation as its children), to each tracker;
     returns a line per tracker ({"line", "failed"}) for the summary. Each xdist worker sends its own results
-    (the controller holds none). A tracker that fails is named with why; the results stay in the store and
-    the other trackers still get them."""
+    (the controller holds none), one worker at a time (the store's lock: an MLflow SQLite file or a JSON-lines
+    file takes one writer). A tracker that fails is named with why; the results stay in the store and the other
+    trackers still get them."""
     said: list[dict] = []
     if not state.results:  # nothing ran here (an xdist controller, or every test deselected)
         return said
     for choice, tracker in state.trackers.items():
         name = choice.partition("=")[0]
         try:
-            parents = {}
-            for search in state.searches:
-                parent = tracker.log_search(search, state.reports / "searches" / search["name"])
-                parents.update({run_name: parent for run_name in search_run_names(search)})
-            for result in state.results.values():
-                tracker.log_result(result, state.reports / "runs" / result.name, parents.get(result.name))
+            with state.store.lock("trackers"):
+                parents = {}
+                for search in state.searches:
+                    parent = tracker.log_search(search, state.reports / "searches" / search["name"])
+                    parents.update({run_name: parent for run_name in search_run_names(search)})
+                for result in state.results.values():
+                    tracker.log_result(result, state.reports / "runs" / result.name, parents.get(result.name))
         except Exception as exc:
             line = (
                 f"tracker {name} failed: {type(exc).__name__}: {exc}; the results are kept "
