@@ -88,25 +88,27 @@ def step_rate(model, batches, steps: int, channels_last: bool, bf16: bool = Fals
 FIT_SHARE = 0.9
 
 
-def chosen_path(args, model_name: str, model_kw: dict, batch_size: int, spec_path: dict) -> tuple[dict, float]:
+def chosen_path(args, model_name: str, model_kw: dict, batch_size: int, spec_path: dict, device: str = "cpu",
+                input_shape: tuple[int, int, int] = (1, 28, 28)) -> tuple[dict, float]:
     """The execution path to train on (--precision/--channels-last/--compile over the spec's; "auto" is
     chosen by the runner's probe, competition.execution) and its training rate in images/s, measured by
     that probe on this machine (median of interleaved rounds) and scaled by FIT_SHARE."""
     wanted = {name: getattr(args, name) if getattr(args, name) is not None else spec_path[name]
               for name in ("precision", "channels_last", "compile")}
-    paths = candidate_paths(wanted["precision"], wanted["channels_last"], wanted["compile"], "cpu")
+    paths = candidate_paths(wanted["precision"], wanted["channels_last"], wanted["compile"], device)
 
     def make_model():
-        return create_model(model_name, 10, in_chans=1, **model_kw)
+        return create_model(model_name, 10, in_chans=input_shape[0], **model_kw)
 
-    records = probe(make_model, (1, 28, 28), 10, batch_size, "cpu", paths, rounds=5, steps=4)
+    records = probe(make_model, input_shape, 10, batch_size, device, paths, rounds=5, steps=4)
     fastest = max(record["images_per_s"] for record in records)
     planned_steps = int(args.minutes * 60 * fastest / batch_size)  # for compile's pay-back only
     chosen = choose(records, planned_steps, batch_size) if len(records) > 1 else records[0]
     cpu, isa = cpu_model_and_isa()
-    print(f"execution paths on {cpu} ({isa or 'no AVX/AMX flags read'}), {torch.get_num_threads()} "
-          f"threads, batch {batch_size}: " + ", ".join(f"{r['label']} {r['images_per_s']:.0f} img/s"
-                                                      for r in records) + f"; chosen {chosen['label']}", flush=True)
+    where = torch.cuda.get_device_name() if device.startswith("cuda") else f"{cpu} ({isa or 'no AVX/AMX flags read'})"
+    print(f"execution paths on {where}, {torch.get_num_threads()} threads, batch {batch_size}: "
+          + ", ".join(f"{r['label']} {r['images_per_s']:.0f} img/s" for r in records)
+          + f"; chosen {chosen['label']}", flush=True)
     return chosen, FIT_SHARE * chosen["images_per_s"]
 
 
