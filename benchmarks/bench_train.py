@@ -23,6 +23,16 @@ That was rescnn; the fast recipe's SpeedNet is the other way round (bench_paths.
 fp32 + channels_last's 896-937, AMD EPYC avx512_bf16 avx512_vnni, no AMX, 2 threads), so 12 epochs fit
 in the 10 minutes instead of 9: seeds 0-5, plain 0.9438 (sd 0.0008; each 0.9440 0.9425 0.9449 0.9432
 0.9442 0.9440), flip TTA 0.9452, 6-view TTA 0.9466 (sd 0.0007); 9.7 min wall per seed on a quiet machine.
+Two levers for the one-hour ensemble there (one seed each): a wider SpeedNet (--model-kw '{"widths": [64, 128,
+256]}') fits 8 epochs in the 10 minutes (937 img/s) and scores 0.9400 plain, 0.9430 with TTA, below the default
+width; 20 epochs of the default width (13.7 min) score 0.9480 plain, 0.9494 flip TTA, 0.9505 6-view TTA.
+On an Intel Xeon with AMX (amx_bf16 amx_tile avx512_bf16 avx512_fp16, 2 threads) the probe measured fp32+nchw
+1134, fp32+channels_last 1550, bf16+nchw 1858, bf16+channels_last 3121 img/s (chosen), so 26 epochs fit in
+the 10 minutes (9.1-9.2 min of training per seed on a quiet machine): `--seeds 6 --seed 10 --minutes 10
+--precision auto --channels-last auto --save-probs DIR`, seeds 10-15, plain 0.9474 (sd 0.0016; each 0.9472
+0.9469 0.9494 0.9448 0.9483 0.9481), flip TTA 0.9501 (sd 0.0009), 6-view TTA 0.9507 (sd 0.0010). Their six
+models (the hour) soft-voted: 0.9533 plain, 0.9547 flip TTA, 0.9538 6-view TTA; any three of them 0.9537 with
+flip TTA (0.9523-0.9549 over the 20 trios).
 """
 from __future__ import annotations
 
