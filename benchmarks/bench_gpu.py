@@ -30,10 +30,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_train beside this file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
-from bench_train import auto_or_bool, chosen_path  # noqa: E402
+from bench_train import auto_or_bool, chosen_path, fashion_arrays  # noqa: E402
 from competition.augment import create_augmentation  # noqa: E402
 from competition.cv import train_config  # noqa: E402
-from competition.data import CachedDataset, Preprocess, cached_images, data_dir, load_builtin  # noqa: E402
+from competition.data import CachedDataset  # noqa: E402
 from competition.experiment import Experiment, get_budget  # noqa: E402
 from competition.metrics import compute_metrics  # noqa: E402
 from competition.models import create_model  # noqa: E402
@@ -53,11 +53,8 @@ SMOKE = {"train_rows": 2000, "eval_rows": 1000, "epochs": (1, 2), "batch_size": 
 
 def fashion_for(experiment: Experiment, smoke: bool):
     """(train images, labels, eval images, answers) at the spec's image size, from the decoded-image cache."""
-    comp = load_builtin("fashion")
     size = experiment.image_size
-    spec = Preprocess(size=None if size is None else (size, size) if isinstance(size, int) else size, channels=1)
-    train = cached_images(comp.train["path"], spec, data_dir() / ".cache")
-    eval_images = cached_images(comp.eval["path"], spec, data_dir() / ".cache")
+    comp, train, eval_images = fashion_arrays((size, size) if isinstance(size, int) else size)
     labels, answers = comp.train["label"].to_numpy(), read_answers(comp).to_numpy()
     if smoke:
         train, labels = train[: SMOKE["train_rows"]], labels[: SMOKE["train_rows"]]

@@ -64,9 +64,10 @@ from competition.tta import tta_predict
 from fixtures.models import RECIPES  # noqa: E402
 
 
-def fashion_arrays():
+def fashion_arrays(size: tuple[int, int] | None = None):
+    """(competition, train images, eval images) of fashion from the decoded-image cache, at `size` (default 28 px)."""
     comp = load_builtin("fashion")
-    spec = Preprocess(channels=1)
+    spec = Preprocess(size=size, channels=1)
     return (comp, cached_images(comp.train["path"], spec, data_dir() / ".cache"),
             cached_images(comp.eval["path"], spec, data_dir() / ".cache"))
 
