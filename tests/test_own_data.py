@@ -132,6 +132,56 @@ def test_one_label_written_two_ways_or_empty_is_an_error_with_its_rows(tmp_path,
         load_competition(root)
 
 
+@pytest.mark.parametrize("labels, shown", [
+    (["0", "1", "0 1", "2", "1,2"] * 2, "'0 1'"),
+    (["cat", "dog", "cat|dog"] * 3, "'cat|dog'"),
+    (["1 2", "3 4"] * 4, "'1 2'"),
+])
+def test_labels_that_list_labels_are_refused_as_multi_label(tmp_path, labels, shown):
+    root = competition(tmp_path / "c", labels)
+    with pytest.raises(DataError, match=f"has label {shown} in row\\(s\\) .*multi-label task"):
+        load_competition(root)
+
+
+def test_spaced_class_names_and_declared_combinations_are_single_labels(tmp_path):
+    spaced = load_competition(competition(tmp_path / "a", ["T-shirt top", "Ankle boot", "Bag"] * 3))
+    assert spaced.task.class_names == ("Ankle boot", "Bag", "T-shirt top")
+    declared = competition(tmp_path / "b", ["0", "1", "0 1"] * 3, config={"classes": ["0", "1", "0 1"]})
+    assert load_competition(declared).task.class_names == ("0", "1", "0 1")
+
+
+def test_one_class_is_an_error_naming_the_label_column(tmp_path, rng):
+    root = competition(tmp_path / "c", [3] * 8)
+    with pytest.raises(DataError, match="train has one class \\('3'\\) in column 'label'.*at least two"):
+        load_competition(root)
+    folder = tmp_path / "folder"
+    for i in range(3):
+        write_image(folder / "train" / "cat" / f"{i}.png", rng)
+    write_image(folder / "eval" / "x.png", rng)
+    with pytest.raises(DataError, match="one class \\('cat'\\) in its class folders"):
+        load_competition(folder)
+
+
+def test_unzip_artefacts_are_no_class_and_an_empty_class_folder_is_refused(tmp_path, rng):
+    root = tmp_path / "folder"
+    for name in ("cat", "dog"):
+        for i in range(3):
+            write_image(root / "train" / name / f"{i}.png", rng)
+    write_image(root / "eval" / "x.png", rng)
+    (root / "train" / "__MACOSX" / "cat").mkdir(parents=True)
+    (root / "train" / "__MACOSX" / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (root / "train" / ".ipynb_checkpoints").mkdir()
+    (root / "train" / "cat" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "eval" / "Thumbs.db").write_bytes(b"\xd0\xcf")
+    comp = load_competition(root)
+    assert comp.task.class_names == ("cat", "dog") and len(comp.train) == 6 and len(comp.eval) == 1
+    (root / "train" / "fox").mkdir()
+    with pytest.raises(DataError, match="class folder\\(s\\) \\['fox'\\] hold no image files"):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"classes": ["cat", "dog", "fox"]}))
+    assert load_competition(root).empty_classes == ["fox"]
+
+
 def test_a_declared_class_with_no_rows_is_shown_by_data_and_eda(tmp_path, capsys):
     root = competition(tmp_path / "c", ["cat", "dog"] * 4, config={"classes": ["cat", "dog", "fox"]})
     comp = load_competition(root)
@@ -304,10 +354,25 @@ def test_windows_separators_in_csv_paths_are_read(tmp_path):
     assert len(load_competition(root).train) == 8
 
 
-def test_an_eval_id_without_its_extension_names_the_file_that_is_there(tmp_path):
+def test_ids_written_without_their_extension_find_their_image_and_stay_as_written(tmp_path, rng):
+    """Kaggle's id columns (APTOS's id_code, dog breeds' id) name 'abc' for abc.png, train and test alike."""
     root = competition(tmp_path / "c", [0, 1] * 4)
+    df = pd.read_csv(root / "train" / "train.csv")
+    (root / "train" / "images" / "t001.png").rename(root / "train" / "images" / "t001.JPG")
+    df["path"] = df["path"].str.removesuffix(".png")
+    df.to_csv(root / "train" / "train.csv", index=False)
     pd.DataFrame({"ImageID": ["e0", "e1.png"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
-    with pytest.raises(DataError, match="has \\['e0.png'\\] \\(another extension\\?\\)"):
+    comp = load_competition(root)
+    assert comp.train["path"].map(lambda p: Path(p).name).tolist()[:3] == ["t000.png", "t001.JPG", "t002.png"]
+    assert comp.eval["image_id"].tolist() == ["e0", "e1.png"]  # the submission answers the ids as written
+    assert Path(comp.eval["path"].iat[0]).name == "e0.png"
+
+
+def test_an_id_without_extension_that_two_files_could_be_is_an_error_naming_both(tmp_path, rng):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    write_image(root / "eval" / "images" / "e0", rng, ext=".jpg")
+    pd.DataFrame({"ImageID": ["e0", "e1.png"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    with pytest.raises(DataError, match="has \\['e0.jpg', 'e0.png'\\] \\(another extension\\?\\)"):
         load_competition(root)
 
 

@@ -13,6 +13,7 @@ Layout (AI Stages style)::
 Adapters: ``csv`` (a path and a label column), ``mask`` (AI Stages mask
 format), ``folder`` (one folder per class).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -33,12 +34,11 @@ EXPECTED_LAYOUT = (
     "expected <root>/train/train.csv and <root>/train/images/ (csv or mask format), "
     "or <root>/train/<class>/... or <root>/train/images/<class>/... (folder format), plus optional "
     "<root>/eval/info.csv and <root>/eval/images/ (or eval images alone)"
-    " (the README's \"Your own competition\" shows each layout as a tree)"
+    ' (the README\'s "Your own competition" shows each layout as a tree)'
 )
 
 # --- mask format constants -------------------------------------------------
-MASK_STEMS = {"mask1": 0, "mask2": 0, "mask3": 0, "mask4": 0, "mask5": 0,
-              "incorrect_mask": 1, "normal": 2}
+MASK_STEMS = {"mask1": 0, "mask2": 0, "mask3": 0, "mask4": 0, "mask5": 0, "incorrect_mask": 1, "normal": 2}
 MASK_NAMES = ("wear", "incorrect", "not_wear")
 GENDERS = {"male": 0, "female": 1}
 AGE_NAMES = ("<30", "30-59", ">=60")
@@ -68,13 +68,17 @@ def decode_text(path: Path, encoding: str | None) -> str:
         try:
             return raw.decode("utf-8-sig" if candidate.lower().replace("_", "-") in ("utf-8", "utf8") else candidate)
         except LookupError:
-            raise DataError(f"{path}: unknown encoding {candidate!r} (competition.json \"encoding\"); use e.g. "
-                            "'utf-8', 'cp949' or 'euc-kr'") from None
+            raise DataError(
+                f'{path}: unknown encoding {candidate!r} (competition.json "encoding"); use e.g. '
+                "'utf-8', 'cp949' or 'euc-kr'"
+            ) from None
         except UnicodeDecodeError as exc:
             last = exc
     tried = encoding or " or ".join(FALLBACK_ENCODINGS)
-    raise DataError(f"{path}: cannot be decoded as {tried} (byte {last.start}: {last.reason}); re-save it as UTF-8, "
-                    "or name its encoding with \"encoding\" in competition.json")
+    raise DataError(
+        f"{path}: cannot be decoded as {tried} (byte {last.start}: {last.reason}); re-save it as UTF-8, "
+        'or name its encoding with "encoding" in competition.json'
+    )
 
 
 def sniff_separator(header: str) -> str:
@@ -96,8 +100,9 @@ def column_hint(missing: list[str], columns: list[str]) -> str:
         same = [c for c in columns if c.lower().strip() == name.lower().strip()]
         close = same or difflib.get_close_matches(name, columns, n=1)
         if close:
-            hints.append(f"{name!r} is written {close[0]!r} in the file" if same else f"{name!r}: did you mean "
-                         f"{close[0]!r}?")
+            hints.append(
+                f"{name!r} is written {close[0]!r} in the file" if same else f"{name!r}: did you mean {close[0]!r}?"
+            )
     return ("; " + "; ".join(hints)) if hints else ""
 
 
@@ -109,8 +114,9 @@ def read_csv(path: Path, required: list[str], config: CompetitionConfig | None =
     text = decode_text(path, config.encoding)
     header = text.splitlines()[0] if text.strip() else ""
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                         sep=config.separator or sniff_separator(header))
+        df = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, sep=config.separator or sniff_separator(header)
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable CSV ({str(exc).strip()}); fix or re-export the file") from None
     df.columns = [str(c).strip() for c in df.columns]
@@ -119,7 +125,8 @@ def read_csv(path: Path, required: list[str], config: CompetitionConfig | None =
         raise DataError(
             f"{path}: missing required column(s) {missing}; found columns {list(df.columns)}"
             f"{column_hint(missing, list(df.columns))}. Rename the columns or set path_column/label_column "
-            "in competition.json")
+            "in competition.json"
+        )
     if df.empty:
         raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
     return df
@@ -139,8 +146,14 @@ def missing_files(paths: pd.Series) -> np.ndarray:
     return np.fromiter((not Path(p).is_file() for p in paths), dtype=bool, count=len(paths))
 
 
-def check_files_exist(df: pd.DataFrame, source: Path, values: pd.Series | None = None, base: Path | None = None,
-                      setting: str = "image_root", why: str = "") -> None:
+def check_files_exist(
+    df: pd.DataFrame,
+    source: Path,
+    values: pd.Series | None = None,
+    base: Path | None = None,
+    setting: str = "image_root",
+    why: str = "",
+) -> None:
     """Every row's file exists; the error says where it looked, the CSV's value, and the setting that
     moves the base (and whether the file is under the usual images/ folder instead)."""
     absent = missing_files(df["path"])
@@ -150,15 +163,19 @@ def check_files_exist(df: pd.DataFrame, source: Path, values: pd.Series | None =
         where = f"looked for {df['path'].iat[first]}"
         if values is not None and base is not None:
             value = str(values.iat[first])
-            where = (f"its value is {value!r}, looked for {df['path'].iat[first]} (relative to {base}; "
-                     f"\"{setting}\" in competition.json sets that base")
+            where = (
+                f"its value is {value!r}, looked for {df['path'].iat[first]} (relative to {base}; "
+                f'"{setting}" in competition.json sets that base'
+            )
             if (base / "images" / value).is_file():
-                where += f", and the file is at {base / 'images' / value}: set \"{setting}\": \"images\""
+                where += f', and the file is at {base / "images" / value}: set "{setting}": "images"'
             where += ")"
         where += same_stem_hint(Path(df["path"].iat[first]))
-        raise DataError(f"{source}: image file not found for row {csv_row(first)}: {where}; {len(bad)} missing in "
-                        f"all (rows {row_list(csv_row(i) for i in bad)}). Restore the file(s), fix the paths, or "
-                        f"remove the row(s){why}")
+        raise DataError(
+            f"{source}: image file not found for row {csv_row(first)}: {where}; {len(bad)} missing in "
+            f"all (rows {row_list(csv_row(i) for i in bad)}). Restore the file(s), fix the paths, or "
+            f"remove the row(s){why}"
+        )
 
 
 def same_stem_hint(path: Path) -> str:
@@ -181,8 +198,35 @@ def clean_path(value: str) -> str:
     return value.strip().replace("\\", "/")
 
 
-def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, allow_links: bool = False,
-                 rows: list[int] | None = None) -> None:
+def with_image_extensions(paths: list[str]) -> list[str]:
+    """Paths written without their image extension (Kaggle's ids: 'abc' for train/abc.png) resolve to the one
+    image file named so plus an extension; a path that exists, or has no single such file, is kept as written."""
+    listings: dict[Path, dict[str, list[str]]] = {}
+    resolved = []
+    for value in paths:
+        path = Path(value)
+        if path.suffix.lower() in IMAGE_EXTENSIONS or path.is_file() or not path.parent.is_dir():
+            resolved.append(value)
+            continue
+        if path.parent not in listings:
+            names: dict[str, list[str]] = {}
+            for entry in path.parent.iterdir():
+                if entry.suffix.lower() in IMAGE_EXTENSIONS:
+                    names.setdefault(entry.stem, []).append(entry.name)
+            listings[path.parent] = names
+        found = listings[path.parent].get(path.name, [])
+        resolved.append(str(path.parent / found[0]) if len(found) == 1 else value)
+    return resolved
+
+
+def check_inside(
+    df: pd.DataFrame,
+    values: pd.Series,
+    root: Path,
+    source: Path,
+    allow_links: bool = False,
+    rows: list[int] | None = None,
+) -> None:
     """Every path that comes from data stays inside the competition root.
 
     A value that is absolute or climbs with '..' is refused; so is a symlink that
@@ -192,12 +236,16 @@ def check_inside(df: pd.DataFrame, values: pd.Series, root: Path, source: Path, 
         parts = Path(value).parts
         row = rows[i] if rows is not None else csv_row(i)
         if Path(value).is_absolute() or ".." in parts:
-            raise DataError(f"{source}: row {row} has path {value!r}, which is absolute or climbs out with '..'; "
-                            f"paths must stay inside the competition root {root}")
+            raise DataError(
+                f"{source}: row {row} has path {value!r}, which is absolute or climbs out with '..'; "
+                f"paths must stay inside the competition root {root}"
+            )
         if not allow_links and not Path(os.path.realpath(path)).is_relative_to(root):
-            raise DataError(f"{source}: row {row} path {value!r} resolves to {os.path.realpath(path)}, outside the "
-                            f"competition root {root} (a symlink); copy the file in, or set "
-                            '"allow_outside_links": true in competition.json')
+            raise DataError(
+                f"{source}: row {row} path {value!r} resolves to {os.path.realpath(path)}, outside the "
+                f"competition root {root} (a symlink); copy the file in, or set "
+                '"allow_outside_links": true in competition.json'
+            )
 
 
 def check_rare_classes(values: pd.Series, source: Path, column: str, min_rows: int) -> None:
@@ -206,10 +254,12 @@ def check_rare_classes(values: pd.Series, source: Path, column: str, min_rows: i
     rare = counts[counts < min_rows]
     if len(rare):
         label, rows = rare.index[0], [csv_row(i) for i in np.flatnonzero(values.to_numpy() == rare.index[0])]
-        raise DataError(f"{source}: column {column!r} has label {label!r} in only {rare.iloc[0]} row(s) "
-                        f"({', '.join(map(str, rows[:5]))}), fewer than {min_rows}; {len(rare)} such label(s) in "
-                        "all. Correct the row(s), or list every class in competition.json (\"classes\": [...]) "
-                        "to accept a rare class (\"min_class_rows\" sets the threshold)")
+        raise DataError(
+            f"{source}: column {column!r} has label {label!r} in only {rare.iloc[0]} row(s) "
+            f"({', '.join(map(str, rows[:5]))}), fewer than {min_rows}; {len(rare)} such label(s) in "
+            'all. Correct the row(s), or list every class in competition.json ("classes": [...]) '
+            'to accept a rare class ("min_class_rows" sets the threshold)'
+        )
 
 
 # --- labels as they are written -------------------------------------------------------
@@ -224,13 +274,34 @@ def label_key(value: str) -> str:
     return folded
 
 
+LABEL_LIST_SEPARATORS = r"[\s,;|]+"
+
+
+def check_single_labels(values: pd.Series, source: Path, column: str) -> None:
+    """A label that is a list of labels ('0 1', 'cat|dog') means a multi-label task, which a softmax
+    classifier would silently learn as extra classes named by the combinations."""
+    distinct = set(values.unique())
+    for value in sorted(distinct):
+        tokens = [t for t in re.split(LABEL_LIST_SEPARATORS, value.strip()) if t]
+        if len(tokens) > 1 and all(t in distinct or re.fullmatch(r"\d+", t) for t in tokens):
+            rows = [csv_row(i) for i in np.flatnonzero(values.to_numpy() == value)]
+            raise DataError(
+                f"{source}: column {column!r} has label {value!r} in row(s) {row_list(rows, 3)}, a list "
+                "of labels: a multi-label task, which this harness does not train (one class per "
+                'image). Keep one label per row, or list the classes in competition.json ("classes") '
+                "if such combinations really are classes of their own"
+            )
+
+
 def check_label_spellings(values: pd.Series, source: Path, column: str) -> None:
     """Refuse empty or null labels, and one label written two ways ('Cat' and 'cat', '1' and '1.0')."""
     null = values.str.strip().str.casefold().isin(NULL_LABELS)
     if null.any():
         rows = [csv_row(i) for i in np.flatnonzero(null)]
-        raise DataError(f"{source}: column {column!r} is empty or null ({values[null].iat[0]!r}) in row(s) "
-                        f"{row_list(rows)}; give every row its label, or remove the row(s)")
+        raise DataError(
+            f"{source}: column {column!r} is empty or null ({values[null].iat[0]!r}) in row(s) "
+            f"{row_list(rows)}; give every row its label, or remove the row(s)"
+        )
     spellings: dict[str, set[str]] = {}
     for value in values.unique():
         spellings.setdefault(label_key(value), set()).add(value)
@@ -239,9 +310,11 @@ def check_label_spellings(values: pd.Series, source: Path, column: str) -> None:
         key, found = next(iter(sorted(clashes.items())))
         rows_of = {v: [csv_row(i) for i in np.flatnonzero(values.to_numpy() == v)] for v in found}
         shown = "; ".join(f"{v!r} in row(s) {row_list(r, 3)}" for v, r in rows_of.items())
-        raise DataError(f"{source}: column {column!r} writes one label in {len(found)} ways ({shown}); "
-                        f"{len(clashes)} such label(s) in all. Write each class one way (case, spaces and "
-                        "'1' vs '1.0' count as different classes otherwise)")
+        raise DataError(
+            f"{source}: column {column!r} writes one label in {len(found)} ways ({shown}); "
+            f"{len(clashes)} such label(s) in all. Write each class one way (case, spaces and "
+            "'1' vs '1.0' count as different classes otherwise)"
+        )
 
 
 def integer_labels(values: pd.Series) -> pd.Series | None:
@@ -252,8 +325,9 @@ def integer_labels(values: pd.Series) -> pd.Series | None:
     return numbers.astype(int) if (numbers == numbers.round()).all() else None
 
 
-def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source: Path, column: str,
-                  min_rows: int = 2) -> tuple[np.ndarray, tuple[str, ...], str]:
+def encode_labels(
+    values: pd.Series, class_names: tuple[str, ...] | None, source: Path, column: str, min_rows: int = 2
+) -> tuple[np.ndarray, tuple[str, ...], str]:
     """Labels -> (class indices, class names, label space).
 
     Without a classes list the classes are the distinct labels as written: whole numbers keep their
@@ -268,6 +342,7 @@ def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source
         values = ints.astype(str)  # '3.0' -> '3': one spelling per label was checked above
     declared = class_names is not None
     if class_names is None:
+        check_single_labels(values, source, column)
         check_rare_classes(values, source, column, min_rows)
         distinct = sorted(set(ints)) if ints is not None else sorted(values.unique())
         class_names = tuple(str(v) for v in distinct)
@@ -290,7 +365,8 @@ def encode_labels(values: pd.Series, class_names: tuple[str, ...] | None, source
             raise DataError(
                 f"{source}: row {csv_row(i)} column {column!r} has label {v!r}, which is neither a "
                 f"class index in [0, {len(class_names) - 1}] nor a class name in {list(class_names)}; "
-                "fix the row or the classes list in competition.json")
+                "fix the row or the classes list in competition.json"
+            )
     return labels, class_names, space
 
 
@@ -304,37 +380,51 @@ def check_unique_paths(table: pd.DataFrame, source: Path, rows: list[int]) -> No
         at = np.flatnonzero(resolved.to_numpy() == first)
         labels = sorted({str(table["label"].iat[i]) for i in at})
         what = f"with {len(labels)} different labels" if len(labels) > 1 else "with the same label"
-        raise DataError(f"{source}: file {first} is listed {len(at)} times ({what}), rows "
-                        f"{row_list(rows[i] for i in at)}; {int(repeated.sum())} rows repeat a file in all. "
-                        "Keep one row per image")
+        raise DataError(
+            f"{source}: file {first} is listed {len(at)} times ({what}), rows "
+            f"{row_list(rows[i] for i in at)}; {int(repeated.sum())} rows repeat a file in all. "
+            "Keep one row per image"
+        )
 
 
 def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int] | list[str]) -> None:
     """One image under two ids (the same bytes) would put one picture on both sides of a split."""
     digests = pd.Series([file_digest(p) for p in table["path"]])
-    groups_per_copy = pd.DataFrame({"digest": digests, "group": table["group"].to_numpy()}).groupby(
-        "digest")["group"].transform("nunique")
+    groups_per_copy = (
+        pd.DataFrame({"digest": digests, "group": table["group"].to_numpy()})
+        .groupby("digest")["group"]
+        .transform("nunique")
+    )
     repeated = digests.duplicated(keep=False) & (groups_per_copy > 1).to_numpy()  # copies in one group stay together
     if repeated.any():
         first = digests[repeated].iat[0]
         at = np.flatnonzero(digests.to_numpy() == first)
         files = ", ".join(f"row {rows[i]} ({table['image_id'].iat[i]})" for i in at[:3])
-        raise DataError(f"{source}: the same image (identical bytes) is listed under {len(at)} ids: {files}; "
-                        f"{int(repeated.sum())} rows share their content with another in all. Remove the "
-                        "copies, or give copies one group (group_column) so that splits keep them together")
+        raise DataError(
+            f"{source}: the same image (identical bytes) is listed under {len(at)} ids: {files}; "
+            f"{int(repeated.sum())} rows share their content with another in all. Remove the "
+            "copies, or give copies one group (group_column) so that splits keep them together"
+        )
 
 
 def check_groups(values: pd.Series, source: Path, column: str) -> None:
     empty = values.str.strip().str.casefold().isin(NULL_LABELS)
     if empty.any():
         rows = [csv_row(i) for i in np.flatnonzero(empty)]
-        raise DataError(f"{source}: column {column!r} (the groups) is empty in row(s) {row_list(rows)}; empty "
-                        "values would make one large group. Fill them in (each row its own id if it has no group)")
+        raise DataError(
+            f"{source}: column {column!r} (the groups) is empty in row(s) {row_list(rows)}; empty "
+            "values would make one large group. Fill them in (each row its own id if it has no group)"
+        )
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(folder).parts)
+    )
 
 
 def eval_folder(root: Path) -> Path:
@@ -358,8 +448,14 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
         ids = pd.Series([str(p.relative_to(images)) for p in image_files(images)], dtype=str)
     else:
         return pd.DataFrame(columns=["image_id", "path", "label", "group"]), None
-    out = pd.DataFrame({"image_id": ids.to_numpy(), "path": [str(images / i) for i in ids],
-                        "label": UNLABELED, "group": ids.to_numpy()})
+    out = pd.DataFrame(
+        {
+            "image_id": ids.to_numpy(),
+            "path": with_image_extensions([str(images / i) for i in ids]),
+            "label": UNLABELED,
+            "group": ids.to_numpy(),
+        }
+    )
     duplicated = out["image_id"].duplicated()
     if duplicated.any():
         i = int(np.flatnonzero(duplicated)[0])
@@ -370,15 +466,18 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
 
 
 # --- adapters ---------------------------------------------------------------
-def skip_missing(table: pd.DataFrame, source: Path, rows: list[int], config: CompetitionConfig,
-                 check) -> tuple[pd.DataFrame, list[int], list[dict]]:
+def skip_missing(
+    table: pd.DataFrame, source: Path, rows: list[int], config: CompetitionConfig, check
+) -> tuple[pd.DataFrame, list[int], list[dict]]:
     """With "on_missing": "skip", rows whose image is missing are dropped and listed; otherwise `check` raises."""
     absent = missing_files(table["path"])
     if not absent.any() or config.on_missing == "error":
         check()
         return table, rows, []
-    skipped = [{"row": rows[i], "image_id": table["image_id"].iat[i], "path": table["path"].iat[i]}
-               for i in np.flatnonzero(absent)]
+    skipped = [
+        {"row": rows[i], "image_id": table["image_id"].iat[i], "path": table["path"].iat[i]}
+        for i in np.flatnonzero(absent)
+    ]
     keep = np.flatnonzero(~absent)
     return table.iloc[keep].reset_index(drop=True), [rows[i] for i in keep], skipped
 
@@ -394,18 +493,21 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
     id_col = "image_id" if "image_id" in df.columns else path_col
     if group_col in df.columns:
         check_groups(df[group_col], source, group_col)
-    table = pd.DataFrame({
-        "image_id": df[id_col].astype(str),
-        "path": [str(images / clean_path(p)) for p in df[path_col]],
-        "label": labels,
-        "group": df[group_col].astype(str).str.strip() if group_col in df.columns else df[id_col].astype(str),
-    })
+    table = pd.DataFrame(
+        {
+            "image_id": df[id_col].astype(str),
+            "path": with_image_extensions([str(images / clean_path(p)) for p in df[path_col]]),
+            "label": labels,
+            "group": df[group_col].astype(str).str.strip() if group_col in df.columns else df[id_col].astype(str),
+        }
+    )
     extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
     check_inside(table, df[path_col].map(clean_path), root, source, config.allow_outside_links)
     rows = [csv_row(i) for i in range(len(table))]
-    table, rows, skipped = skip_missing(table, source, rows, config,
-                                        lambda: check_files_exist(table, source, df[path_col], images))
+    table, rows, skipped = skip_missing(
+        table, source, rows, config, lambda: check_files_exist(table, source, df[path_col], images)
+    )
     check_unique_paths(table, source, rows)
     check_unique_content(table, source, rows)
     return table, make_task(classes, config, space), skipped
@@ -413,15 +515,20 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
 
 def find_mask_images(person_dir: Path, source: Path, row: int) -> dict[str, Path]:
     if not person_dir.is_dir():
-        raise DataError(f"{source}: row {row} names folder {person_dir}, which does not exist; "
-                        "restore the folder, remove the row, or set \"on_missing\": \"skip\" in competition.json")
-    found = {p.stem: p for p in person_dir.iterdir()
-             if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")}
+        raise DataError(
+            f"{source}: row {row} names folder {person_dir}, which does not exist; "
+            'restore the folder, remove the row, or set "on_missing": "skip" in competition.json'
+        )
+    found = {
+        p.stem: p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    }
     missing = [s for s in MASK_STEMS if s not in found]
     if missing:
-        raise DataError(f"{person_dir}: image file(s) {missing} not found (row {row} of {source}); "
-                        f"each person folder needs {list(MASK_STEMS)} with any image extension. Restore them, or "
-                        "set \"on_missing\": \"skip\" in competition.json to leave this person out")
+        raise DataError(
+            f"{person_dir}: image file(s) {missing} not found (row {row} of {source}); "
+            f"each person folder needs {list(MASK_STEMS)} with any image extension. Restore them, or "
+            'set "on_missing": "skip" in competition.json to leave this person out'
+        )
     return found
 
 
@@ -453,9 +560,18 @@ def load_mask_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFram
             skipped.append({"row": csv_row(i), "image_id": person.path, "path": str(exc).split(":")[0]})
             continue
         for stem, mask in MASK_STEMS.items():
-            rows.append({"image_id": f"{person.path}/{stem}", "path": str(images[stem]),
-                         "label": mask_class(mask, gender, age), "group": str(person.id).strip(),
-                         "mask": mask, "gender": gender, "age": age, "race": person.race})
+            rows.append(
+                {
+                    "image_id": f"{person.path}/{stem}",
+                    "path": str(images[stem]),
+                    "label": mask_class(mask, gender, age),
+                    "group": str(person.id).strip(),
+                    "mask": mask,
+                    "gender": gender,
+                    "age": age,
+                    "race": person.race,
+                }
+            )
             row_numbers.append(csv_row(i))
     if not rows:
         raise DataError(f"{source}: no person has all {len(MASK_STEMS)} images; nothing to train on")
@@ -472,23 +588,44 @@ def class_folder_root(root: Path) -> Path:
     return images if images.is_dir() and any(d.is_dir() for d in images.iterdir()) else root / "train"
 
 
+def is_archive_artefact(folder: Path) -> bool:
+    """Folders an unzip or a file browser leaves beside the classes: macOS's __MACOSX and hidden folders."""
+    return folder.name.startswith(".") or folder.name == "__MACOSX"
+
+
+def check_class_folders_hold_images(images: Path, files: dict[Path, list[Path]]) -> None:
+    empty = [d.name for d, found in files.items() if not found]
+    if empty:
+        raise DataError(
+            f"{images}: class folder(s) {empty} hold no image files ({sorted(IMAGE_EXTENSIONS)}); a "
+            "class with no rows cannot be learned. Remove the folder(s), or list every class in "
+            'competition.json ("classes": [...]) to keep an empty class on purpose'
+        )
+
+
 def load_folder_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
     images = class_folder_root(root)
     if not images.is_dir():
-        raise DataError(f"{images}: no such folder; the folder format wants train/<class>/... or "
-                        "train/images/<class>/...")
-    class_dirs = sorted(d for d in images.iterdir() if d.is_dir() and not d.name.startswith("."))
+        raise DataError(
+            f"{images}: no such folder; the folder format wants train/<class>/... or train/images/<class>/..."
+        )
+    class_dirs = sorted(d for d in images.iterdir() if d.is_dir() and not is_archive_artefact(d))
+    files = {d: image_files(d) for d in class_dirs}
+    if config.classes is None:
+        check_class_folders_hold_images(images, files)
     classes = tuple(config.classes) if config.classes is not None else tuple(d.name for d in class_dirs)
     rows = []
     for d in class_dirs:
         if d.name not in classes:
             raise DataError(f"{d}: class folder not in the classes list {list(classes)} of competition.json")
-        for p in image_files(d):
+        for p in files[d]:
             rel = str(p.relative_to(images))
             rows.append({"image_id": rel, "path": str(p), "label": classes.index(d.name), "group": rel})
     if not rows:
-        raise DataError(f"{images}: the split is empty (no image files under class folders); the folder format "
-                        "wants train/<class>/<image> or train/images/<class>/<image>")
+        raise DataError(
+            f"{images}: the split is empty (no image files under class folders); the folder format "
+            "wants train/<class>/<image> or train/images/<class>/<image>"
+        )
     table = pd.DataFrame(rows)
     row_numbers = list(range(1, len(table) + 1))
     check_inside(table, table["image_id"], root, images, config.allow_outside_links, rows=row_numbers)
@@ -496,12 +633,33 @@ def load_folder_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFr
     return table, make_task(classes, config, "name"), []  # folder names are the labels
 
 
+def check_two_classes(root: Path, format: str, task: Task, config: CompetitionConfig) -> None:
+    """One class is no classification: every model would score perfectly by predicting it."""
+    if len(task.class_names) < 2:
+        where = (
+            f'column {config.label_column!r} of train/train.csv ("label_column" in competition.json names another)'
+            if format == "csv"
+            else "its class folders"
+            if format == "folder"
+            else format
+        )
+        raise DataError(
+            f"{root}: train has one class ({task.class_names[0]!r}) in {where}; classification needs "
+            "at least two. Point at the column that holds the labels, or add the other classes' rows"
+        )
+
+
 ADAPTERS = {"csv": load_csv_format, "mask": load_mask_format, "folder": load_folder_format}
 
 
 def make_task(classes: tuple[str, ...], config: CompetitionConfig, space: str = "index") -> Task:
-    return Task(class_names=tuple(classes), metric=config.metric, id_column=config.id_column,
-                answer_column=config.answer_column, label_space=config.submission_labels or space)
+    return Task(
+        class_names=tuple(classes),
+        metric=config.metric,
+        id_column=config.id_column,
+        answer_column=config.answer_column,
+        label_space=config.submission_labels or space,
+    )
 
 
 MASK_HEADER = {"id", "gender", "race", "age", "path"}
@@ -523,27 +681,42 @@ def check_answers(root: Path, config: CompetitionConfig) -> None:
         return
     path = root / config.answers
     if not path.is_file():
-        raise DataError(f"{root / 'competition.json'}: \"answers\" names {config.answers!r}, but {path} does not "
-                        "exist; fix the name or remove the key")
+        raise DataError(
+            f'{root / "competition.json"}: "answers" names {config.answers!r}, but {path} does not '
+            "exist; fix the name or remove the key"
+        )
     if not config.allow_outside_links and not Path(os.path.realpath(path)).is_relative_to(root):
-        raise DataError(f"{root / 'competition.json'}: \"answers\" {config.answers!r} resolves to "
-                        f"{os.path.realpath(path)}, outside the competition root {root}; copy the file in")
+        raise DataError(
+            f'{root / "competition.json"}: "answers" {config.answers!r} resolves to '
+            f"{os.path.realpath(path)}, outside the competition root {root}; copy the file in"
+        )
 
 
 def load_competition(root: str | Path, format: str | None = None, name: str | None = None) -> Competition:
     """Read a competition directory into canonical tables and a Task."""
     root = Path(root).resolve()
     if not root.is_dir():
-        raise DataError(f"{root}: competition directory does not exist; "
-                        "prepare a built-in one with `python -m competition data NAME` or pass a path")
+        raise DataError(
+            f"{root}: competition directory does not exist; "
+            "prepare a built-in one with `python -m competition data NAME` or pass a path"
+        )
     config = read_config(root)
     check_answers(root, config)
     format = format or config.format or detect_format(root, config)
     if format not in ADAPTERS:
         raise DataError(f"{root}: unknown format {format!r}; known formats: {sorted(ADAPTERS)}")
     train, task, skipped = ADAPTERS[format](root, config)
+    check_two_classes(root, format, task, config)
     meta = config.model_dump(exclude_none=True, exclude_defaults=True)
     eval_table, template = read_eval(root, task, config)
-    return Competition(name=name or config.name or root.name, root=root, task=task,
-                       train=train.reset_index(drop=True), eval=eval_table, format=format, meta=meta,
-                       skipped=skipped, template=template)
+    return Competition(
+        name=name or config.name or root.name,
+        root=root,
+        task=task,
+        train=train.reset_index(drop=True),
+        eval=eval_table,
+        format=format,
+        meta=meta,
+        skipped=skipped,
+        template=template,
+    )
