@@ -368,6 +368,15 @@ def test_ids_written_without_their_extension_find_their_image_and_stay_as_writte
     assert Path(comp.eval["path"].iat[0]).name == "e0.png"
 
 
+def test_a_template_without_its_id_column_names_the_setting_that_names_it(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    pd.DataFrame({"id": ["e0.png", "e1.png"], "label": 0}).to_csv(root / "eval" / "info.csv", index=False)
+    with pytest.raises(DataError, match="info.csv: missing required column.*'ImageID'.*set id_column in competition"):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"id_column": "id", "answer_column": "label"}))
+    assert load_competition(root).eval["image_id"].tolist() == ["e0.png", "e1.png"]
+
+
 def test_an_id_without_extension_that_two_files_could_be_is_an_error_naming_both(tmp_path, rng):
     root = competition(tmp_path / "c", [0, 1] * 4)
     write_image(root / "eval" / "images" / "e0", rng, ext=".jpg")

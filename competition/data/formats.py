@@ -106,8 +106,11 @@ def column_hint(missing: list[str], columns: list[str]) -> str:
     return ("; " + "; ".join(hints)) if hints else ""
 
 
-def read_csv(path: Path, required: list[str], config: CompetitionConfig | None = None) -> pd.DataFrame:
-    """A CSV as strings exactly as written: UTF-8 (BOM or not) or CP949, any of , ; tab | as separator."""
+def read_csv(
+    path: Path, required: list[str], config: CompetitionConfig | None = None, settings: str = "path_column/label_column"
+) -> pd.DataFrame:
+    """A CSV as strings exactly as written: UTF-8 (BOM or not) or CP949, any of , ; tab | as separator.
+    `settings`: the competition.json keys that name the required columns, for the error that misses one."""
     config = config or CompetitionConfig()
     if not path.exists():
         raise DataError(f"{path}: file not found; {EXPECTED_LAYOUT}")
@@ -124,8 +127,7 @@ def read_csv(path: Path, required: list[str], config: CompetitionConfig | None =
     if missing:
         raise DataError(
             f"{path}: missing required column(s) {missing}; found columns {list(df.columns)}"
-            f"{column_hint(missing, list(df.columns))}. Rename the columns or set path_column/label_column "
-            "in competition.json"
+            f"{column_hint(missing, list(df.columns))}. Rename the columns or set {settings} in competition.json"
         )
     if df.empty:
         raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
@@ -439,7 +441,7 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     info, images = root / "eval" / "info.csv", eval_folder(root)
     template = None
     if info.exists():
-        template = read_csv(info, [task.id_column], config)
+        template = read_csv(info, [task.id_column], config, settings="id_column")
         if task.answer_column not in template.columns:
             template[task.answer_column] = ""
         ids = template[task.id_column].astype(str).str.strip()
@@ -486,7 +488,12 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
     path_col, label_col = config.path_column, config.label_column
     source = root / "train" / "train.csv"
     group_col = config.group_column or "group"
-    df = read_csv(source, [path_col, label_col] + ([group_col] if config.group_column else []), config)
+    df = read_csv(
+        source,
+        [path_col, label_col] + ([group_col] if config.group_column else []),
+        config,
+        settings="path_column/label_column" + ("/group_column" if config.group_column else ""),
+    )
     classes = tuple(config.classes) if config.classes is not None else None
     labels, classes, space = encode_labels(df[label_col], classes, source, label_col, config.min_class_rows)
     images = source.parent / config.image_root  # paths are relative to the CSV's folder
@@ -547,7 +554,7 @@ def mask_person(person, source: Path, row: int) -> tuple[int, int]:
 
 def load_mask_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
     source = root / "train" / "train.csv"
-    people = read_csv(source, ["id", "gender", "race", "age", "path"], config)
+    people = read_csv(source, ["id", "gender", "race", "age", "path"], config, settings='"format": "csv"')
     check_groups(people["id"], source, "id")
     rows, row_numbers, skipped = [], [], []
     for i, person in enumerate(people.itertuples(index=False)):
