@@ -20,6 +20,10 @@ import hashlib
 import importlib
 import inspect
 import re
+import sys
+import sysconfig
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 from .errors import ConfigError
@@ -104,15 +108,65 @@ def implementation(entry: Any) -> Any:
     return inspect.unwrap(entry) if callable(entry) else entry
 
 
-def module_source(obj: Any) -> str:
-    """The source file of the module that defines obj (or its class), as it is on disk now (inspect's line
-    cache could hold an older copy); '' if there is none."""
-    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) else type(obj)
+def installed_roots() -> tuple[str, ...]:
+    """Where the interpreter's own and installed packages live: code there is versioned by its release."""
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(str(Path(r).resolve()) for r in roots | {str(Path(__file__).resolve().parent)})
+
+
+def user_module(module: Any, roots: tuple[str, ...]) -> bool:
+    """A module of the user's own code: a .py file outside the installed packages and outside this package."""
+    file = getattr(module, "__file__", None) if isinstance(module, ModuleType) else None
+    if not file or not file.endswith(".py"):
+        return False
+    resolved = str(Path(file).resolve())
+    return not any(resolved == root or resolved.startswith(root + "/") for root in roots)
+
+
+def imported_user_modules(start: ModuleType) -> list[ModuleType]:
+    """`start` and every user module it reaches through its globals (an imported module, or a function, class
+    or instance defined in one), transitively: a helper edited in another file of the user's code changes
+    what the entry computes as much as an edit to the entry's own file."""
+    roots = installed_roots()
+    found, todo = {start.__name__: start}, [start]
+    while todo:
+        for value in list(vars(todo.pop()).values()):
+            module = value if isinstance(value, ModuleType) else sys.modules.get(defining_module_name(value))
+            if module is not None and module.__name__ not in found and user_module(module, roots):
+                found[module.__name__] = module
+                todo.append(module)
+    return [found[name] for name in sorted(found)]
+
+
+def defining_module_name(value: Any) -> str:
     try:
-        with open(inspect.getsourcefile(inspect.getmodule(target) or target) or "", "rb") as handle:
+        name = getattr(value, "__module__", None)  # a proxy or lazy object may raise anything here
+    except Exception:
+        return ""
+    return name if isinstance(name, str) else ""
+
+
+def read_source(module: Any) -> str:
+    """The source file of a module (or of a function or class) as it is on disk now (inspect's line cache
+    could hold an older copy); '' if there is none."""
+    try:
+        with open(inspect.getsourcefile(module) or "", "rb") as handle:
             return handle.read().decode(errors="replace")
     except (OSError, TypeError):
         return ""
+
+
+def module_source(obj: Any) -> str:
+    """The source of the module that defines obj (or its class) and of the user's modules that one imports,
+    as they are on disk now; '' if the defining module has none."""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) else type(obj)
+    module = inspect.getmodule(target)
+    own = read_source(module or target)
+    if module is None or not own:
+        return own
+    others = [m for m in imported_user_modules(module) if m is not module]
+    return own + "".join(f"\n# --- {m.__name__}\n{read_source(m)}" for m in others)
 
 
 def source_digest(entry: Any, what: str) -> str:

@@ -229,6 +229,45 @@ def test_editing_a_registered_model_retrains_and_an_unchanged_one_is_served(data
     assert "model:user_edit_net" in spec.user_code() and first.key
 
 
+USER_MODEL_WITH_HELPERS = '''
+from competition.models.classifier import Classifier
+from competition.models.registry import register_model
+from torch import nn
+
+import {package}.layers
+from {package}.blocks import hidden_layer
+
+
+@register_model("{name}")
+def build(num_classes, in_chans, pretrained=None, **kw):
+    net = nn.Sequential(nn.Flatten(), hidden_layer(64 * in_chans), {package}.layers.activation())
+    return Classifier(net, 16, num_classes, in_chans, [net], name="{name}")
+'''
+
+
+@pytest.mark.parametrize("edited", ["blocks", "layers"])
+def test_editing_a_helper_in_another_file_of_ones_own_code_retrains(edited, data_root, tmp_path, monkeypatch):
+    """The model's file is unchanged; what it imports from the user's other files (a function from one, a
+    module whose function it calls) is edited."""
+    package = f"user_helpers_{edited}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "blocks.py").write_text(
+        "from torch import nn\n\n\ndef hidden_layer(inputs):\n    return nn.Linear(inputs, 16)\n")
+    (tmp_path / package / "layers.py").write_text("from torch import nn\n\n\ndef activation():\n    return nn.ReLU()\n")
+    (tmp_path / package / "model.py").write_text(USER_MODEL_WITH_HELPERS.format(package=package, name=package))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__(f"{package}.model")
+    spec = SPEC.with_(model=package, model_kw={})
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False)
+    assert not run(spec, TINY, context).provenance.cache_hit
+    assert run(spec, TINY, context).provenance.cache_hit, "unchanged code is served"
+    helper = tmp_path / package / f"{edited}.py"
+    helper.write_text(helper.read_text().replace("nn.Linear(inputs, 16)", "nn.Linear(inputs, 16, bias=False)")
+                      .replace("nn.ReLU()", "nn.Tanh()"))
+    assert not run(spec, TINY, context).provenance.cache_hit, f"an edit to {edited}.py must retrain"
+
+
 def test_a_registered_entry_without_source_or_version_is_refused():
     from competition.registry import LOSSES
 
