@@ -1,4 +1,5 @@
 """Layer 2. Competition formats, built-in datasets, image cache, Dataset/DataLoader, splits, EDA."""
+
 from .builtin import BUILTINS, data_dir, default_cache_dir, load_builtin, prepare
 from .cache import Preprocess, cached_images, decode_image
 from .dataset import CachedDataset, make_loader
@@ -6,9 +7,25 @@ from .formats import load_competition, mask_class
 from .splits import LeakageError, check_no_leakage, make_splits
 from .task import Competition, Task
 
-__all__ = ["BUILTINS", "CachedDataset", "Competition", "LeakageError", "Preprocess", "Task",
-           "cached_images", "check_no_leakage", "data_dir", "default_cache_dir", "decode_image", "load_builtin",
-           "load_competition", "make_loader", "make_splits", "mask_class", "prepare"]
+__all__ = [
+    "BUILTINS",
+    "CachedDataset",
+    "Competition",
+    "LeakageError",
+    "Preprocess",
+    "Task",
+    "cached_images",
+    "check_no_leakage",
+    "data_dir",
+    "default_cache_dir",
+    "decode_image",
+    "load_builtin",
+    "load_competition",
+    "make_loader",
+    "make_splits",
+    "mask_class",
+    "prepare",
+]
 
 
 def open_competition(name_or_path, root=None) -> Competition:

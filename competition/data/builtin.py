@@ -14,6 +14,7 @@
 Every directory is built in a staging folder and renamed into place, so a
 killed preparation never leaves a half-written competition behind.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -38,8 +39,18 @@ from .task import Competition
 
 DATA_DIR_ENV = "COMPETITION_DATA_DIR"
 FASHION_SOURCE_ENV = "FASHION_MNIST_DIR"
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 # sha256 of the *decompressed* IDX files. They equal the upstream files whose
 # published md5s are f4a8712d..., 9018921c..., 8181f547..., 15d48437...; the
 # check on decompressed bytes accepts any (re)compression of the same data.
@@ -86,7 +97,8 @@ def verified(name: str, data: bytes, origin: Path | str) -> bytes:
         raise ChecksumError(
             f"{origin}: checksum mismatch for {name} (sha256 of the decompressed file is {got}, "
             f"expected {FASHION_FILES[name]}). The file is damaged or not Fashion-MNIST: delete it "
-            f"or point ${FASHION_SOURCE_ENV} at a good copy")
+            f"or point ${FASHION_SOURCE_ENV} at a good copy"
+        )
     return data
 
 
@@ -105,8 +117,7 @@ def find_in_dir(directory: Path) -> dict[str, bytes] | None:
 def fetch_debian(workdir: Path) -> dict[str, bytes] | None:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         return None
-    result = subprocess.run(["apt-get", "download", DEBIAN_PACKAGE], cwd=workdir,
-                            capture_output=True, text=True)
+    result = subprocess.run(["apt-get", "download", DEBIAN_PACKAGE], cwd=workdir, capture_output=True, text=True)
     debs = list(workdir.glob(f"{DEBIAN_PACKAGE}_*.deb"))
     if result.returncode != 0 or not debs:
         return None
@@ -137,18 +148,18 @@ def fetch_fashion_raw() -> dict[str, bytes]:
     raise DataError(
         "Fashion-MNIST not found: set $FASHION_MNIST_DIR to a folder with the four IDX files, "
         f"or allow `apt-get download {DEBIAN_PACKAGE}` (run `apt-get update` first), "
-        f"or network access to {UPSTREAM_URL}")
+        f"or network access to {UPSTREAM_URL}"
+    )
 
 
 def parse_idx(data: bytes) -> np.ndarray:
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 # --- writing the competition layout -----------------------------------------
-def write_split(directory: Path, images: np.ndarray, labels: np.ndarray | None,
-                names: list[str]) -> None:
+def write_split(directory: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str]) -> None:
     (directory / "images").mkdir(parents=True)
     for name, image in zip(names, images):
         cv2.imwrite(str(directory / "images" / name), image)
@@ -170,20 +181,22 @@ def build_atomically(target: Path, fill) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_competition(target: Path, train_images, train_labels, eval_images, eval_labels,
-                      classes, info: dict) -> None:
+def write_competition(target: Path, train_images, train_labels, eval_images, eval_labels, classes, info: dict) -> None:
     """A csv-format competition: PNGs, train.csv, eval/info.csv and the eval answers apart."""
+
     def fill(staging: Path) -> dict:
         train_names = [f"{i:05d}.png" for i in range(len(train_images))]
         eval_names = [f"{i:05d}.png" for i in range(len(eval_images))]
         write_split(staging / "train", train_images, train_labels, train_names)
         pd.DataFrame({"image_id": train_names, "path": train_names, "label": train_labels}).to_csv(
-            staging / "train" / "train.csv", index=False)
+            staging / "train" / "train.csv", index=False
+        )
         write_split(staging / "eval", eval_images, None, eval_names)
         pd.DataFrame({"ImageID": eval_names, "ans": ""}).to_csv(staging / "eval" / "info.csv", index=False)
         (staging / "answers").mkdir()
         pd.DataFrame({"ImageID": eval_names, "ans": eval_labels}).to_csv(
-            staging / "answers" / "eval_answers.csv", index=False)
+            staging / "answers" / "eval_answers.csv", index=False
+        )
         return {"format": "csv", "classes": list(classes), "metric": "macro_f1", "image_root": "images", **info}
 
     build_atomically(target, fill)
@@ -191,15 +204,23 @@ def write_competition(target: Path, train_images, train_labels, eval_images, eva
 
 def prepare_fashion(target: Path) -> None:
     raw = fetch_fashion_raw()
-    write_competition(target, parse_idx(raw["train-images-idx3-ubyte"]), parse_idx(raw["train-labels-idx1-ubyte"]),
-                      parse_idx(raw["t10k-images-idx3-ubyte"]), parse_idx(raw["t10k-labels-idx1-ubyte"]),
-                      FASHION_CLASSES, {"source": "Fashion-MNIST (official train/test)"})
+    write_competition(
+        target,
+        parse_idx(raw["train-images-idx3-ubyte"]),
+        parse_idx(raw["train-labels-idx1-ubyte"]),
+        parse_idx(raw["t10k-images-idx3-ubyte"]),
+        parse_idx(raw["t10k-labels-idx1-ubyte"]),
+        FASHION_CLASSES,
+        {"source": "Fashion-MNIST (official train/test)"},
+    )
 
 
 def long_tail_indices(labels: np.ndarray, seed: int = LT_SEED) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    keep = [rng.choice(np.flatnonzero(labels == c), size=n, replace=False)
-            for c, n in enumerate(lt_class_counts(num_classes=int(labels.max()) + 1))]
+    keep = [
+        rng.choice(np.flatnonzero(labels == c), size=n, replace=False)
+        for c, n in enumerate(lt_class_counts(num_classes=int(labels.max()) + 1))
+    ]
     return np.sort(np.concatenate(keep))
 
 
@@ -207,11 +228,21 @@ def prepare_fashion_lt(target: Path) -> None:
     raw = fetch_fashion_raw()
     images, labels = parse_idx(raw["train-images-idx3-ubyte"]), parse_idx(raw["train-labels-idx1-ubyte"])
     keep = long_tail_indices(labels)
-    write_competition(target, images[keep], labels[keep], parse_idx(raw["t10k-images-idx3-ubyte"]),
-                      parse_idx(raw["t10k-labels-idx1-ubyte"]), FASHION_CLASSES,
-                      {"source": "Fashion-MNIST, long-tailed train split",
-                       "class_counts": lt_class_counts(), "imbalance_ratio": LT_RATIO, "seed": LT_SEED,
-                       "original_train_index": keep.tolist()})
+    write_competition(
+        target,
+        images[keep],
+        labels[keep],
+        parse_idx(raw["t10k-images-idx3-ubyte"]),
+        parse_idx(raw["t10k-labels-idx1-ubyte"]),
+        FASHION_CLASSES,
+        {
+            "source": "Fashion-MNIST, long-tailed train split",
+            "class_counts": lt_class_counts(),
+            "imbalance_ratio": LT_RATIO,
+            "seed": LT_SEED,
+            "original_train_index": keep.tolist(),
+        },
+    )
 
 
 def prepare_digits(target: Path) -> None:
@@ -220,22 +251,40 @@ def prepare_digits(target: Path) -> None:
 
     digits = load_digits()
     images = np.round(digits.images * (255 / 16)).astype(np.uint8)
-    train_idx, eval_idx = train_test_split(np.arange(len(images)), test_size=0.2, random_state=0,
-                                           stratify=digits.target)
-    write_competition(target, images[train_idx], digits.target[train_idx], images[eval_idx],
-                      digits.target[eval_idx], tuple(str(i) for i in range(10)),
-                      {"source": "scikit-learn load_digits, stratified 80/20 split, seed 0"})
+    train_idx, eval_idx = train_test_split(
+        np.arange(len(images)), test_size=0.2, random_state=0, stratify=digits.target
+    )
+    write_competition(
+        target,
+        images[train_idx],
+        digits.target[train_idx],
+        images[eval_idx],
+        digits.target[eval_idx],
+        tuple(str(i) for i in range(10)),
+        {"source": "scikit-learn load_digits, stratified 80/20 split, seed 0"},
+    )
 
 
 def prepare_fashion_photos(target: Path) -> None:
     raw = fetch_fashion_raw()
-    build_atomically(target, lambda staging: write_photos(
-        staging, parse_idx(raw["train-images-idx3-ubyte"]), parse_idx(raw["train-labels-idx1-ubyte"]),
-        parse_idx(raw["t10k-images-idx3-ubyte"]), parse_idx(raw["t10k-labels-idx1-ubyte"])))
+    build_atomically(
+        target,
+        lambda staging: write_photos(
+            staging,
+            parse_idx(raw["train-images-idx3-ubyte"]),
+            parse_idx(raw["train-labels-idx1-ubyte"]),
+            parse_idx(raw["t10k-images-idx3-ubyte"]),
+            parse_idx(raw["t10k-labels-idx1-ubyte"]),
+        ),
+    )
 
 
-BUILTINS = {"fashion": prepare_fashion, "fashion-lt": prepare_fashion_lt, "digits": prepare_digits,
-            "fashion-photos": prepare_fashion_photos}
+BUILTINS = {
+    "fashion": prepare_fashion,
+    "fashion-lt": prepare_fashion_lt,
+    "digits": prepare_digits,
+    "fashion-photos": prepare_fashion_photos,
+}
 
 
 def prepare(name: str, root: str | Path | None = None) -> Path:

@@ -4,6 +4,7 @@ The cache is a memory-mapped ``.npy`` keyed by the bytes of every file and the
 preprocessing spec. It is written into a staging folder and renamed into place,
 so a killed writer never leaves an entry that is later read as complete.
 """
+
 from __future__ import annotations
 
 import errno
@@ -108,12 +109,16 @@ def image_header(path: str | Path) -> tuple[int, int, str, str]:
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-        raise DataError(f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc}); re-export the file "
-                        "or remove its row from the CSV") from None
+        raise DataError(
+            f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc}); re-export the file "
+            "or remove its row from the CSV"
+        ) from None
     if width * height > MAX_PIXELS:
-        raise DataError(f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
-                        f"{MAX_PIXELS / 1e6:.0f} MP limit (a decompression bomb, or an image far larger than "
-                        "training needs); downscale or remove it")
+        raise DataError(
+            f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
+            f"{MAX_PIXELS / 1e6:.0f} MP limit (a decompression bomb, or an image far larger than "
+            "training needs); downscale or remove it"
+        )
     return width, height, mode, kind
 
 
@@ -157,8 +162,10 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     if image is None:
         image = decode_with_pil(path, channels)
         if image is None:
-            raise DataError(f"{path}: corrupt or unreadable image ({data.size} bytes); "
-                            "re-export the file or remove its row from the CSV")
+            raise DataError(
+                f"{path}: corrupt or unreadable image ({data.size} bytes); "
+                "re-export the file or remove its row from the CSV"
+            )
         return image
     image = to_eight_bits(image)
     if channels == 1:
@@ -173,8 +180,11 @@ def image_channels(paths, sample: int = 16) -> int:
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:  # a TGA, say: PIL reads it, or the usual error names the file
             image = decode_image(path, 3)
-        if image.ndim == 3 and image.shape[2] >= 3 and not (
-                np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
+        if (
+            image.ndim == 3
+            and image.shape[2] >= 3
+            and not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
+        ):
             return 3
     return 1
 
@@ -194,8 +204,9 @@ def face_box(image: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     """Largest frontal face, grown by `margin` on each side; the center square if none."""
     h, w = image.shape[:2]
     gray = image[:, :, 0] if image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    faces = face_detector().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                             minSize=(max(16, h // 10), max(16, w // 10)))
+    faces = face_detector().detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=5, minSize=(max(16, h // 10), max(16, w // 10))
+    )
     if len(faces) == 0:
         return center_box(h, w)
     x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
@@ -209,8 +220,10 @@ def parse_ints(crop: str, count: int) -> list[int]:
     except ValueError:
         values = []
     if len(values) != count or min(values) < 0:
-        raise DataError(f"crop {crop!r}: give {count} non-negative integers after the colon, e.g. "
-                        + ("'center:384,288'" if count == 2 else "'box:10,20,110,120'"))
+        raise DataError(
+            f"crop {crop!r}: give {count} non-negative integers after the colon, e.g. "
+            + ("'center:384,288'" if count == 2 else "'box:10,20,110,120'")
+        )
     return values
 
 
@@ -223,8 +236,9 @@ def crop_box(image: np.ndarray, spec: Preprocess, path) -> tuple[int, int, int, 
     if spec.crop.startswith("center:"):
         ch, cw = parse_ints(spec.crop, 2)
         if ch > h or cw > w:
-            raise DataError(f"{path}: crop {spec.crop!r} is larger than the {w}x{h} image (width x height); "
-                            "choose a smaller window")
+            raise DataError(
+                f"{path}: crop {spec.crop!r} is larger than the {w}x{h} image (width x height); choose a smaller window"
+            )
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         return x0, y0, x0 + cw, y0 + ch
     x0, y0, x1, y1 = parse_ints(spec.crop, 4)
@@ -277,40 +291,62 @@ def read_entry(entry: Path) -> np.ndarray | None:
     if "sha256" not in meta:  # written before caches carried a checksum: rebuild it, nothing is wrong
         return None
     if token not in VERIFIED:
-        VERIFIED[token] = (list(images.shape) == meta.get("shape")
-                           and sha256_file(entry / "images.npy") == meta.get("sha256"))
+        VERIFIED[token] = list(images.shape) == meta.get("shape") and sha256_file(entry / "images.npy") == meta.get(
+            "sha256"
+        )
         if not VERIFIED[token]:
-            warnings.warn(f"{entry}: the image cache does not match its checksum; rebuilding it", CacheWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{entry}: the image cache does not match its checksum; rebuilding it", CacheWarning, stacklevel=2
+            )
     return images if VERIFIED[token] else None
+
+
+def fill_entry(out: np.ndarray, paths: list[str], spec: Preprocess, workers: int, progress: bool) -> None:
+    """Decode images 1.. into out (image 0 is there and sets the shape); mixed sizes with no size set are
+    resized to the first image's."""
+    first = out[0]
+
+    def fill(i: int) -> None:
+        image = preprocess_image(paths[i], spec)
+        if image.shape != first.shape:
+            image = cv2.resize(image, (first.shape[1], first.shape[0]), interpolation=cv2.INTER_AREA)
+            image = image.reshape(first.shape)
+        out[i] = image
+
+    # OpenCV and PIL release the GIL while decoding, so threads use every core
+    with (
+        ThreadPoolExecutor(workers) as pool,
+        tqdm(
+            total=len(paths),
+            initial=1,
+            desc=f"caching {len(paths)} images",
+            unit="img",
+            leave=False,
+            disable=None if progress else True,
+        ) as bar,
+    ):
+        for _ in pool.map(fill, range(1, len(paths)), chunksize=64):
+            bar.update()
 
 
 def write_entry(entry: Path, paths: list[str], spec: Preprocess, workers: int, progress: bool) -> None:
     first = preprocess_image(paths[0], spec)
     staging = staging_folder(entry.parent, entry.name)
     try:
-        out = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8,
-                                        shape=(len(paths),) + first.shape)
+        out = np.lib.format.open_memmap(
+            staging / "images.npy", mode="w+", dtype=np.uint8, shape=(len(paths),) + first.shape
+        )
         reserve(staging / "images.npy", entry)
         out[0] = first
-
-        def fill(i: int) -> None:
-            image = preprocess_image(paths[i], spec)
-            if image.shape != first.shape:  # mixed sizes with no size set: the first image's size
-                image = cv2.resize(image, (first.shape[1], first.shape[0]), interpolation=cv2.INTER_AREA)
-                image = image.reshape(first.shape)
-            out[i] = image
-
-        # OpenCV and PIL release the GIL while decoding, so threads use every core
-        with ThreadPoolExecutor(workers) as pool, tqdm(
-                total=len(paths), initial=1, desc=f"caching {len(paths)} images", unit="img", leave=False,
-                disable=None if progress else True) as bar:
-            for _ in pool.map(fill, range(1, len(paths)), chunksize=64):
-                bar.update()
+        fill_entry(out, paths, spec, workers, progress)
         out.flush()
         del out  # let the memmap go (and its file close) before the file is hashed and renamed
-        meta = {"shape": [len(paths), *first.shape], "preprocess": asdict(spec), "count": len(paths),
-                "sha256": sha256_file(staging / "images.npy")}
+        meta = {
+            "shape": [len(paths), *first.shape],
+            "preprocess": asdict(spec),
+            "count": len(paths),
+            "sha256": sha256_file(staging / "images.npy"),
+        }
         (staging / "meta.json").write_text(json.dumps(meta))
         try:
             staging.rename(entry)
@@ -353,14 +389,16 @@ def reserve(path: Path, entry: Path) -> None:
                 raise
 
 
-def cached_images(paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None,
-                  progress: bool = True) -> np.ndarray:
+def cached_images(
+    paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None, progress: bool = True
+) -> np.ndarray:
     """N x H x W x C uint8 array (memory-mapped) for `paths`, built once per content + spec."""
     return open_cache(paths, spec, cache_dir, workers, progress)[0]
 
 
-def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None,
-               progress: bool = True) -> tuple[np.ndarray, str]:
+def open_cache(
+    paths, spec: Preprocess, cache_dir: str | Path, workers: int | None = None, progress: bool = True
+) -> tuple[np.ndarray, str]:
     """(images, key): the cache array and its content key (a data fingerprint).
 
     A missing entry is built with `workers` decoding threads (default: every core), with a
@@ -380,6 +418,8 @@ def open_cache(paths, spec: Preprocess, cache_dir: str | Path, workers: int | No
         write_entry(entry, paths, spec, workers or os.cpu_count() or 1, progress)
         images = read_entry(entry)
         if images is None:
-            raise DataError(f"{entry}: the image cache just written cannot be read back; check the disk, or "
-                            "choose another --cache-dir")
+            raise DataError(
+                f"{entry}: the image cache just written cannot be read back; check the disk, or "
+                "choose another --cache-dir"
+            )
     return images, entry.name

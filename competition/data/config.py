@@ -6,6 +6,7 @@ Every key is optional. An unknown key is an error naming the closest known one (
 registry); paths stay inside the competition root. Descriptive keys that loading does not use
 (a source, a seed, a checksum) are accepted as they are, for provenance.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -19,8 +20,18 @@ from ..errors import DataError
 from ..registry import METRICS
 
 # kept for provenance, never read by the loaders (the built-ins record these)
-DESCRIPTIVE_KEYS = ("source", "description", "seed", "size", "people", "item_class", "sha256", "class_counts",
-                    "imbalance_ratio", "original_train_index")
+DESCRIPTIVE_KEYS = (
+    "source",
+    "description",
+    "seed",
+    "size",
+    "people",
+    "item_class",
+    "sha256",
+    "class_counts",
+    "imbalance_ratio",
+    "original_train_index",
+)
 
 
 class CompetitionConfig(BaseModel):
@@ -35,15 +46,15 @@ class CompetitionConfig(BaseModel):
     metric: str = "macro_f1"
     path_column: str = "path"
     label_column: str = "label"
-    group_column: str | None = None     # None: the column "group" when train.csv has one, else no groups
+    group_column: str | None = None  # None: the column "group" when train.csv has one, else no groups
     id_column: str = "ImageID"
     answer_column: str = "ans"
     image_root: str = "."
     submission_labels: Literal["name", "index"] | None = None
     answers: str | None = None
     allow_outside_links: bool = False
-    encoding: str | None = None         # None: UTF-8 (with or without a BOM), else CP949/EUC-KR when it decodes
-    separator: str | None = None        # None: sniffed from the header (',', ';', tab or '|')
+    encoding: str | None = None  # None: UTF-8 (with or without a BOM), else CP949/EUC-KR when it decodes
+    separator: str | None = None  # None: sniffed from the header (',', ';', tab or '|')
     on_missing: Literal["error", "skip"] = "error"
     about: dict[str, Any] | None = None  # free-form notes of your own
     # descriptive keys (see DESCRIPTIVE_KEYS): any value
@@ -123,8 +134,10 @@ def describe_error(error) -> str:
 def parse_config(data: Any, path: Path) -> CompetitionConfig:
     """A competition.json's parsed content -> CompetitionConfig; every problem at once, naming the file."""
     if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object ({{\"key\": value, ...}}), found {type(data).__name__}; "
-                        "every key is optional, so {} is a valid file")
+        raise DataError(
+            f'{path}: expected a JSON object ({{"key": value, ...}}), found {type(data).__name__}; '
+            "every key is optional, so {} is a valid file"
+        )
     try:
         return CompetitionConfig(**data)
     except ValidationError as exc:

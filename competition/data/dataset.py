@@ -4,6 +4,7 @@ Items are uint8 C x H x W tensors (a transform may return float instead);
 scaling and normalisation happen once per batch in the training loop, which
 is cheaper than per item.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,13 @@ class CachedDataset(Dataset):
     the images are, when they come from a split.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None = None,
-                 transform: Callable | None = None, rows: np.ndarray | None = None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        transform: Callable | None = None,
+        rows: np.ndarray | None = None,
+    ):
         if len(images) == 0:
             raise DataError("CachedDataset: the split is empty; check the split indices")
         if labels is not None and len(labels) != len(images):
@@ -77,20 +83,33 @@ def seed_worker(worker_id: int) -> None:
         transform.set_random_seed(seed)
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
-                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
     """A DataLoader whose order and worker seeds follow `seed`."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                      num_workers=num_workers, worker_init_fn=seed_worker,
-                      generator=torch.Generator().manual_seed(seed),
-                      persistent_workers=False, pin_memory=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+        pin_memory=False,
+    )
 
 
 def image_digests(images: np.ndarray, chunk: int = 4096) -> list[bytes]:
     """A content digest per image (row of an N x H x W x C array), read in chunks from a memmap."""
     digests = []
     for start in range(0, len(images), chunk):
-        block = np.ascontiguousarray(images[start:start + chunk])
+        block = np.ascontiguousarray(images[start : start + chunk])
         digests += [hashlib.blake2b(image.tobytes(), digest_size=12).digest() for image in block]
     return digests
 
@@ -105,12 +124,16 @@ def check_training_rows(train_ds, val_ds) -> None:
     if train_ds.rows is not None:
         shared = np.intersect1d(train_ds.rows, val_rows)
         if len(shared):
-            raise LeakageError(f"{len(shared)} validation row(s) are in the training set the loop trains on "
-                               f"(first: {shared[:5].tolist()}); the folds overlap")
+            raise LeakageError(
+                f"{len(shared)} validation row(s) are in the training set the loop trains on "
+                f"(first: {shared[:5].tolist()}); the folds overlap"
+            )
         return
     seen = set(image_digests(train_ds.images))
     leaked = [i for i, digest in enumerate(image_digests(val_ds.images)) if digest in seen]
     if leaked:
-        raise LeakageError(f"{len(leaked)} of {len(val_rows)} validation images are in the training set the loop "
-                           f"trains on (validation rows {val_rows[leaked[:5]].tolist()}); it was rebuilt after the "
-                           "split with validation rows in it")
+        raise LeakageError(
+            f"{len(leaked)} of {len(val_rows)} validation images are in the training set the loop "
+            f"trains on (validation rows {val_rows[leaked[:5]].tolist()}); it was rebuilt after the "
+            "split with validation rows in it"
+        )

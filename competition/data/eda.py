@@ -1,5 +1,6 @@
 """Exploratory data analysis: counts, imbalance, sizes, channel statistics,
 exact duplicates, plots and a markdown summary."""
+
 from __future__ import annotations
 
 import shutil
@@ -62,12 +63,12 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], l
     total = np.zeros(images.shape[-1])
     squares = np.zeros(images.shape[-1])
     for start in range(0, len(images), chunk):
-        block = np.asarray(images[start:start + chunk], dtype=np.float64) / 255.0
+        block = np.asarray(images[start : start + chunk], dtype=np.float64) / 255.0
         total += block.sum(axis=(0, 1, 2))
-        squares += (block ** 2).sum(axis=(0, 1, 2))
+        squares += (block**2).sum(axis=(0, 1, 2))
     count = images.shape[0] * images.shape[1] * images.shape[2]
     mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean ** 2, 0))
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0))
     return mean.round(4).tolist(), std.round(4).tolist()
 
 
@@ -119,6 +120,7 @@ def drawable(class_names) -> list[str]:
 
 def plot_class_distribution(summary: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -133,9 +135,11 @@ def plot_class_distribution(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_sample_grid(competition: Competition, images: np.ndarray, path: Path, per_class: int = 8,
-                     seed: int = 0) -> None:
+def plot_sample_grid(
+    competition: Competition, images: np.ndarray, path: Path, per_class: int = 8, seed: int = 0
+) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -145,8 +149,9 @@ def plot_sample_grid(competition: Competition, images: np.ndarray, path: Path, p
     labels = competition.train["label"].to_numpy()
     for c, row in enumerate(axes):
         members = np.flatnonzero(labels == c)
-        chosen: np.ndarray | list = (rng.choice(members, size=min(per_class, len(members)), replace=False)
-                                     if len(members) else [])
+        chosen: np.ndarray | list = (
+            rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        )
         for ax in row:
             ax.axis("off")
         for ax, i in zip(row, chosen):
@@ -159,18 +164,23 @@ def plot_sample_grid(competition: Competition, images: np.ndarray, path: Path, p
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"# EDA: {summary['name']}", "",
-             f"- format: {summary['format']}; train images: {summary['train_images']}; "
-             f"eval images: {summary['eval_images']}; groups: {summary['groups']}",
-             f"- imbalance ratio (largest / smallest non-empty class): {summary['imbalance_ratio']:.2f}",
-             f"- empty classes (no train rows): {summary['empty_classes'] or 'none'}",
-             f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}; analysed at "
-             f"{summary['decoded_at']}",
-             f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
-             f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
-             f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",
-             f"- exact duplicates across train/eval: {len(summary['duplicates_train_eval'])} eval images",
-             "", "| index | class | train images |", "|---:|---|---:|"]
+    lines = [
+        f"# EDA: {summary['name']}",
+        "",
+        f"- format: {summary['format']}; train images: {summary['train_images']}; "
+        f"eval images: {summary['eval_images']}; groups: {summary['groups']}",
+        f"- imbalance ratio (largest / smallest non-empty class): {summary['imbalance_ratio']:.2f}",
+        f"- empty classes (no train rows): {summary['empty_classes'] or 'none'}",
+        f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}; analysed at "
+        f"{summary['decoded_at']}",
+        f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
+        f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
+        f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",
+        f"- exact duplicates across train/eval: {len(summary['duplicates_train_eval'])} eval images",
+        "",
+        "| index | class | train images |",
+        "|---:|---|---:|",
+    ]
     lines += [f"| {i} | {name} | {n} |" for i, (name, n) in enumerate(summary["class_counts"].items())]
     return "\n".join(lines) + "\n"
 

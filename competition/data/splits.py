@@ -5,6 +5,7 @@ table's groups repeat, `holdout` becomes a stratified group split, and the
 schemes that ignore groups (`kfold`, `stratified`, `bootstrap` by row) are
 refused with the groups they would split.
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold,
-                                     train_test_split)
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from ..errors import ConfigError, DataError
 from ..registry import CV_SCHEMES, SpecObject
@@ -34,9 +34,11 @@ def groups_repeat(table: pd.DataFrame) -> bool:
 def refuse_group_unaware(table: pd.DataFrame, scheme: str) -> None:
     repeated = table["group"][table["group"].duplicated(keep=False)].unique()
     shown = ", ".join(map(str, repeated[:5])) + (" ..." if len(repeated) > 5 else "")
-    raise ConfigError(f"cv scheme {scheme!r} ignores groups, but {len(repeated)} groups have several rows "
-                      f"({shown}) and would be split across train and validation; use 'stratified_group:<k>' "
-                      "or 'group:<k>' (or 'holdout', which is group-aware)")
+    raise ConfigError(
+        f"cv scheme {scheme!r} ignores groups, but {len(repeated)} groups have several rows "
+        f"({shown}) and would be split across train and validation; use 'stratified_group:<k>' "
+        "or 'group:<k>' (or 'holdout', which is group-aware)"
+    )
 
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -70,13 +72,17 @@ def cv_entry(name: str) -> CvScheme:
     """The entry of a scheme name, or of the name a spec gave its own scikit-learn splitter."""
     entry = CV_SCHEMES.get(name)
     if isinstance(entry, SpecObject):  # one's own splitter: group leakage is checked on its folds
-        return CvScheme(lambda table, k, seed, val_fraction: splitter_splits(entry.obj, table, name),
-                        group_aware=True, predicts="at_most_once")
+        return CvScheme(
+            lambda table, k, seed, val_fraction: splitter_splits(entry.obj, table, name),
+            group_aware=True,
+            predicts="at_most_once",
+        )
     return entry
 
 
-def make_splits(table: pd.DataFrame, scheme: str = "stratified", n_splits: int = 5, seed: int = 0,
-                val_fraction: float = 0.2) -> Folds:
+def make_splits(
+    table: pd.DataFrame, scheme: str = "stratified", n_splits: int = 5, seed: int = 0, val_fraction: float = 0.2
+) -> Folds:
     """(train_idx, val_idx) pairs over the rows of `table` (label and group columns).
 
     For 'bootstrap', n_splits is the number of members; each trains on a resample
@@ -109,6 +115,7 @@ def bagging_folds(table: pd.DataFrame, n_splits: int, seed: int, val_fraction: f
 
 def k_fold(splitter_class: type, stratified: bool, grouped: bool) -> Callable[..., Folds]:
     """The folds of a scikit-learn K-fold splitter class (shuffled, seeded)."""
+
     def folds(table: pd.DataFrame, n_splits: int, seed: int, val_fraction: float) -> Folds:
         y, groups, index = labels_groups_index(table)
         if stratified:
@@ -117,9 +124,11 @@ def k_fold(splitter_class: type, stratified: bool, grouped: bool) -> Callable[..
                 raise DataError(
                     f"stratified {n_splits}-fold split: class {counts.idxmin()} has only {counts.min()} "
                     f"member(s), fewer than the {n_splits} folds; use fewer folds, merge rare classes, "
-                    "or scheme='kfold'")
+                    "or scheme='kfold'"
+                )
         splitter = splitter_class(n_splits, shuffle=True, random_state=seed)
         return [(train, val) for train, val in splitter.split(index, y, groups if grouped else None)]
+
     return folds
 
 
@@ -140,17 +149,21 @@ def splitter_splits(splitter, table: pd.DataFrame, name: str) -> Folds:
     y = table["label"].to_numpy()
     groups = table["group"].to_numpy() if "group" in table else None
     try:
-        folds = [(np.asarray(train), np.asarray(val))
-                 for train, val in copy.deepcopy(splitter).split(np.zeros((len(table), 1)), y, groups)]
+        folds = [
+            (np.asarray(train), np.asarray(val))
+            for train, val in copy.deepcopy(splitter).split(np.zeros((len(table), 1)), y, groups)
+        ]
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"cv {name}: the splitter failed on {len(table)} rows ({type(exc).__name__}: {exc})") from exc
     if groups is not None and groups_repeat(table):
         for fold, (train, val) in enumerate(folds):
             shared = set(groups[train]) & set(groups[val])
             if shared:
-                raise ConfigError(f"cv {name}: fold {fold} puts {len(shared)} group(s) on both sides (e.g. "
-                                  f"{sorted(map(str, shared))[:3]}); use a group-aware splitter (GroupKFold, "
-                                  "StratifiedGroupKFold) or 'stratified_group:<k>'")
+                raise ConfigError(
+                    f"cv {name}: fold {fold} puts {len(shared)} group(s) on both sides (e.g. "
+                    f"{sorted(map(str, shared))[:3]}); use a group-aware splitter (GroupKFold, "
+                    "StratifiedGroupKFold) or 'stratified_group:<k>'"
+                )
     return folds
 
 
@@ -169,8 +182,10 @@ def check_disjoint(table: pd.DataFrame, train_idx: np.ndarray, val_idx: np.ndarr
     """Raise LeakageError when a row or a group is on both sides."""
     shared_rows = np.intersect1d(train_idx, val_idx)
     if len(shared_rows):
-        raise LeakageError(f"{where}: {len(shared_rows)} row(s) are in both train and validation "
-                           f"(first: {shared_rows[:5].tolist()}); the folds overlap")
+        raise LeakageError(
+            f"{where}: {len(shared_rows)} row(s) are in both train and validation "
+            f"(first: {shared_rows[:5].tolist()}); the folds overlap"
+        )
     if "group" in table:
         check_no_leakage(table.iloc[np.unique(train_idx)], table.iloc[val_idx])
 
@@ -180,8 +195,10 @@ def check_no_leakage(train: pd.DataFrame, val: pd.DataFrame, column: str = "grou
     shared = sorted(set(train[column]) & set(val[column]))
     if shared:
         shown = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
-        raise LeakageError(f"{len(shared)} {column}(s) on both sides of the split: {shown}; "
-                           "split by group (scheme='group' or 'stratified_group')")
+        raise LeakageError(
+            f"{len(shared)} {column}(s) on both sides of the split: {shown}; "
+            "split by group (scheme='group' or 'stratified_group')"
+        )
 
 
 def confirmation_split(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

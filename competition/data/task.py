@@ -1,4 +1,5 @@
 """The Task (what is predicted and how it is scored) and a loaded Competition."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,7 @@ class Task:
     metric: str = "macro_f1"
     id_column: str = "ImageID"
     answer_column: str = "ans"
-    label_space: str = "index"   # what submissions and answers hold: "index" (0..C-1) or "name" (class names)
+    label_space: str = "index"  # what submissions and answers hold: "index" (0..C-1) or "name" (class names)
 
     def encode(self, value) -> int | None:
         """A submitted or answered label in this task's label space -> its class index, or None."""
@@ -60,9 +61,9 @@ class Competition:
     train: pd.DataFrame
     eval: pd.DataFrame
     format: str = "csv"
-    meta: dict = field(default_factory=dict)   # competition.json's keys that differ from the defaults
+    meta: dict = field(default_factory=dict)  # competition.json's keys that differ from the defaults
     skipped: list[dict] = field(default_factory=list)  # train rows left out ("on_missing": "skip"): row, id, path
-    template: pd.DataFrame | None = None       # eval/info.csv as read, when there is one
+    template: pd.DataFrame | None = None  # eval/info.csv as read, when there is one
 
     @property
     def empty_classes(self) -> list[str]:
@@ -81,8 +82,11 @@ class Competition:
         not part of it."""
         digest = hashlib.sha256(json.dumps(self.task.to_json(), sort_keys=True).encode())
         for split in (self.train, self.eval):
-            digest.update(pd.util.hash_pandas_object(split[["image_id", "label", "group"]].astype(str),
-                                                     index=False).to_numpy().tobytes())
+            digest.update(
+                pd.util.hash_pandas_object(split[["image_id", "label", "group"]].astype(str), index=False)
+                .to_numpy()
+                .tobytes()
+            )
             for path in split["path"]:
                 digest.update(file_digest(path).encode())
         return digest.hexdigest()[:24]
@@ -104,8 +108,10 @@ class Competition:
         return self.answers_path.exists()
 
     def __repr__(self) -> str:
-        return (f"Competition({self.name!r}, format={self.format!r}, train={len(self.train)}, "
-                f"eval={len(self.eval)}, classes={self.task.num_classes})")
+        return (
+            f"Competition({self.name!r}, format={self.format!r}, train={len(self.train)}, "
+            f"eval={len(self.eval)}, classes={self.task.num_classes})"
+        )
 
 
 DIGESTS: dict[tuple, str] = {}  # (path, size, mtime) -> digest of the file's bytes, in this process
