@@ -297,6 +297,31 @@ def test_stratified_split_with_too_few_members_says_what_to_do():
         make_splits(table, "stratified", n_splits=5)
 
 
+@pytest.mark.parametrize("scheme, groups, message", [
+    ("group", np.arange(30) // 10, "GroupKFold split: 5 folds need at least 5 groups .* has 3; use at most 3"),
+    ("stratified_group", np.arange(30) // 10, "StratifiedGroupKFold split: 5 folds need at least 5 groups"),
+    ("holdout", np.arange(30) // 15, "holdout split \\(a 5-fold group split\\): 5 folds need .* has 2"),
+    ("kfold", np.arange(3), "KFold split: 5 folds need at least 5 groups \\(rows"),
+])
+def test_fewer_groups_than_folds_says_how_many_folds_fit(scheme, groups, message):
+    table = pd.DataFrame({"label": np.arange(len(groups)) % 3, "group": groups})
+    with pytest.raises(DataError, match=message):
+        make_splits(table, scheme, n_splits=5)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.repeat(np.arange(100), 3), "holdout of 20% \\(60 of 300 rows\\) cannot hold a row of each of the 100 classes"),
+    (np.array([0] * 20 + [1] * 20 + [2]), "class 2 has 1 row\\(s\\); use cv='stratified:<k>'"),
+])
+def test_a_holdout_that_cannot_stratify_says_which_split_can(labels, message):
+    """Few-shot classes (a declared class with one row, or 100 classes of 3) leave no row of some class for a
+    stratified 20% holdout: scikit-learn's own error names neither the split nor a way out."""
+    with pytest.raises(DataError, match=message):
+        make_splits(pd.DataFrame({"label": labels}), "holdout")
+    folds = make_splits(pd.DataFrame({"label": np.repeat(np.arange(100), 3)}), "stratified", n_splits=3)
+    assert len(folds) == 3
+
+
 # --- EDA ------------------------------------------------------------------------
 def test_eda_writes_plots_and_summary(csv_comp, tmp_path):
     comp = load_competition(csv_comp)

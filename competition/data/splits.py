@@ -99,11 +99,37 @@ def labels_groups_index(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
     return table["label"].to_numpy(), groups, np.arange(len(table))
 
 
+def check_enough_groups(groups: np.ndarray, n_splits: int, scheme: str) -> None:
+    """Each fold validates on at least one group (a row, where there are no groups)."""
+    count = len(pd.unique(groups))
+    if count < n_splits:
+        raise DataError(
+            f"{scheme}: {n_splits} folds need at least {n_splits} groups (rows, where there are no "
+            f"groups), and the train split has {count}; use at most {count} folds, or more data"
+        )
+
+
+def check_holdout_can_stratify(y: np.ndarray, val_fraction: float) -> None:
+    """A stratified holdout puts at least one row of every class on each side."""
+    counts = pd.Series(y).value_counts()
+    val_rows = int(np.ceil(val_fraction * len(y)))
+    if counts.min() < 2 or val_rows < len(counts) or len(y) - val_rows < len(counts):
+        rare = f"; class {counts.idxmin()} has {counts.min()} row(s)" if counts.min() < 2 else ""
+        raise DataError(
+            f"holdout split: a stratified holdout of {val_fraction:.0%} ({val_rows} of {len(y)} rows) "
+            f"cannot hold a row of each of the {len(counts)} classes on both sides{rare}; use "
+            "cv='stratified:<k>' (every row validated once, k at most the smallest class's rows) "
+            "or cv='kfold:<k>', or give the rare classes more rows"
+        )
+
+
 def holdout_folds(table: pd.DataFrame, n_splits: int, seed: int, val_fraction: float) -> Folds:
     y, groups, index = labels_groups_index(table)
     if groups_repeat(table):  # one fold of a stratified group split holds out ~val_fraction of the groups
         splitter = StratifiedGroupKFold(max(2, round(1 / val_fraction)), shuffle=True, random_state=seed)
+        check_enough_groups(groups, splitter.n_splits, f"holdout split (a {splitter.n_splits}-fold group split)")
         return [next(iter(splitter.split(index, y, groups)))]
+    check_holdout_can_stratify(y, val_fraction)
     train, val = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=y)
     return [(np.sort(train), np.sort(val))]
 
@@ -126,6 +152,7 @@ def k_fold(splitter_class: type, stratified: bool, grouped: bool) -> Callable[..
                     f"member(s), fewer than the {n_splits} folds; use fewer folds, merge rare classes, "
                     "or scheme='kfold'"
                 )
+        check_enough_groups(groups if grouped else index, n_splits, f"{splitter_class.__name__} split")
         splitter = splitter_class(n_splits, shuffle=True, random_state=seed)
         return [(train, val) for train, val in splitter.split(index, y, groups if grouped else None)]
 
