@@ -21,6 +21,7 @@ from competition.data.splits import LeakageError
 from competition.gates import assert_claim, assert_submission_ready, publish_figures
 from competition.models.classifier import Classifier
 from competition.runner import RunContext, run
+from competition.scoring import eval_view
 from competition.store import Store
 from competition.submission import SubmissionError, diff_submissions, read_submission, write_submission
 from fixtures.guards import guard_failures
@@ -168,7 +169,8 @@ def test_no_guard_fails_on_other_seeds_and_one_thread(data, competition_session,
 
 
 def test_a_technique_that_silently_stops_working_fails_its_claim(competition_session, monkeypatch, tmp_path,
-                                                                run_experiment, until_decided):
+                                                                run_experiment, until_decided, fashion_lt,
+                                                                eval_answers_of):
     """The claim 'lt-weighted_ce beats lt-cross_entropy' (experiments/test_losses.py, effect 0.1) with the class
     weights computed and then dropped: the claim must fail, not skip as underpowered (issue 24: it was a skip,
     delta +0.0000, and CI stayed green)."""
@@ -181,5 +183,6 @@ def test_a_technique_that_silently_stops_working_fails_its_claim(competition_ses
     broken = run(LT_GUARD.with_(seeds=plain.n_seeds), competition_session.budget, context)
     monkeypatch.undo()
     with pytest.raises(AssertionError, match="does not beat"):
-        assert_claim(broken, plain, claim, metric="macro_f1")
+        answers = eval_answers_of(fashion_lt)  # judged where experiments/test_losses.py judges it
+        assert_claim(eval_view(broken, answers), eval_view(plain, answers), claim, metric="macro_f1")
     publish_figures("fault", "class-weights-dropped (claim)", kind="claim", caught=f"claim {claim} fails")
