@@ -120,8 +120,8 @@ def user_module(module: Any, roots: tuple[str, ...]) -> bool:
     file = getattr(module, "__file__", None) if isinstance(module, ModuleType) else None
     if not file or not file.endswith(".py"):
         return False
-    resolved = str(Path(file).resolve())
-    return not any(resolved == root or resolved.startswith(root + "/") for root in roots)
+    resolved = Path(file).resolve()
+    return not any(resolved.is_relative_to(root) for root in roots)
 
 
 def imported_user_modules(start: ModuleType) -> list[ModuleType]:

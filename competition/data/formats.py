@@ -419,13 +419,18 @@ def check_groups(values: pd.Series, source: Path, column: str) -> None:
         )
 
 
+def is_archive_artefact(name: str) -> bool:
+    """What an unzip or a file browser leaves beside the images: macOS's __MACOSX, hidden files and folders."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def image_files(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.rglob("*")
         if p.suffix.lower() in IMAGE_EXTENSIONS
         and p.is_file()
-        and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(folder).parts)
+        and not any(is_archive_artefact(part) for part in p.relative_to(folder).parts)
     )
 
 
@@ -595,11 +600,6 @@ def class_folder_root(root: Path) -> Path:
     return images if images.is_dir() and any(d.is_dir() for d in images.iterdir()) else root / "train"
 
 
-def is_archive_artefact(folder: Path) -> bool:
-    """Folders an unzip or a file browser leaves beside the classes: macOS's __MACOSX and hidden folders."""
-    return folder.name.startswith(".") or folder.name == "__MACOSX"
-
-
 def check_class_folders_hold_images(images: Path, files: dict[Path, list[Path]]) -> None:
     empty = [d.name for d, found in files.items() if not found]
     if empty:
@@ -616,7 +616,7 @@ def load_folder_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFr
         raise DataError(
             f"{images}: no such folder; the folder format wants train/<class>/... or train/images/<class>/..."
         )
-    class_dirs = sorted(d for d in images.iterdir() if d.is_dir() and not is_archive_artefact(d))
+    class_dirs = sorted(d for d in images.iterdir() if d.is_dir() and not is_archive_artefact(d.name))
     files = {d: image_files(d) for d in class_dirs}
     if config.classes is None:
         check_class_folders_hold_images(images, files)
