@@ -3,6 +3,9 @@
 Every message names the file, row or value at fault and says what to do.
 """
 
+import difflib
+from collections.abc import Iterable
+
 
 class CompetitionError(Exception):
     """Base class of the errors this package raises on bad input."""
@@ -26,3 +29,15 @@ class CheckpointError(CompetitionError, ValueError):
 
 class StoreError(CompetitionError):
     """A result-store entry is unreadable."""
+
+
+def closest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known name closest to a mistyped one, or None when none is close (difflib's ratio >= cutoff)."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """ " (did you mean 'x'?)" for the known name closest to a mistyped one, or "" when none is close."""
+    close = closest(name, known)
+    return f" (did you mean {close!r}?)" if close else ""

@@ -9,6 +9,7 @@ bad spec fails at pytest collection, before any image is cached.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
@@ -17,7 +18,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .metrics import compute_metrics, get_metric
 from .registry import (
     AUGMENTATION_STEPS,
@@ -28,13 +29,14 @@ from .registry import (
     LOSSES,
     METRICS,
     MODELS,
-    OPTIMIZER_OPTIONS,
     OPTIMIZERS,
     SCHEDULERS,
     TRANSFER_MODES,
     TTA_VIEWS,
     Registry,
     SpecObject,
+    check_loss_options,
+    check_optimizer_options,
     describe,
     is_own_code,
     register_object,
@@ -153,7 +155,8 @@ class Experiment:
     loss_kw: dict = field(default_factory=dict)
     class_weights: str | None = None  # "balanced" sets the loss's class weights from train counts
     optimizer: str = "adamw"
-    optimizer_kw: dict = field(default_factory=dict)  # momentum, nesterov, norm_lr_mult, lookahead_steps/_alpha
+    optimizer_kw: dict = field(default_factory=dict)  # the optimizer's own (sgd: momentum, nesterov; adam/adamw: betas,
+    # eps), and for any: norm_lr_mult, lookahead_steps, lookahead_alpha; checked against what the optimizer takes
     lr: float = 3e-3
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
@@ -309,11 +312,7 @@ class Experiment:
         MODELS.check(self.model, field="model")
         LOSSES.check(self.loss, field="loss")
         OPTIMIZERS.check(self.optimizer, field="optimizer")
-        unknown = sorted(set(self.optimizer_kw) - set(OPTIMIZER_OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"{self.name}: optimizer_kw has unknown keyword(s) {unknown}; known: {', '.join(OPTIMIZER_OPTIONS)}"
-            )
+        self.check_keywords()
         SCHEDULERS.check(self.scheduler, field="scheduler")
         TRANSFER_MODES.check(self.transfer, field="transfer")
         CROPS.check(self.crop, field="crop")
@@ -323,6 +322,21 @@ class Experiment:
             TTA_VIEWS.check(str(view).partition(":")[0], field="tta")
         parse_cv(self.cv)
         self.check_execution()
+
+    def check_keywords(self) -> None:
+        """optimizer_kw and loss_kw against what the optimizer and the loss take, so that a typo or another
+        optimizer's option fails here, not when training starts, and never goes unused."""
+        for name in ("model_kw", "optimizer_kw", "loss_kw"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{self.name}: {name}={describe(getattr(self, name), 80)}; give a dict of keywords")
+        check_optimizer_options(self.optimizer, self.optimizer_kw, self.name)
+        if self.class_weights is not None and "weight" in self.loss_kw:
+            raise ConfigError(
+                f"{self.name}: loss_kw['weight'] and class_weights={self.class_weights!r} both set the class "
+                "weights; give one of them"
+            )
+        weights = {"weight": None} if self.class_weights is not None else {}
+        check_loss_options(self.loss, {**self.loss_kw, **weights}, self.name)
 
     def check_execution(self) -> None:
         if self.precision not in PRECISIONS:
@@ -423,6 +437,26 @@ class Experiment:
             if isinstance(known.get(key), list):
                 known[key] = tuple(tuple(x) if isinstance(x, list) else x for x in known[key])
         return cls(name=name, **known)
+
+
+def refuse_unknown_fields(init: Callable) -> Callable:
+    """Experiment.__init__ that answers a misspelt field (epoch=3) with a ConfigError naming the field
+    meant, where the dataclass's own would raise a bare TypeError."""
+    known = [f.name for f in fields(Experiment) if f.init]
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        unknown = [key for key in kwargs if key not in known]
+        if unknown:
+            who = kwargs.get("name", args[0] if args else "Experiment")
+            wrong = ", ".join(f"{key}={describe(kwargs[key], 40)}{did_you_mean(key, known)}" for key in unknown)
+            raise ConfigError(f"{who}: Experiment has no field for {wrong}; its fields: {', '.join(known)}")
+        init(self, *args, **kwargs)
+
+    return checked
+
+
+Experiment.__init__ = refuse_unknown_fields(Experiment.__init__)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

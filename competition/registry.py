@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from .errors import ConfigError
+from .errors import ConfigError, closest, did_you_mean
 
 PACKAGE = __name__.partition(".")[0]
 
@@ -79,8 +79,10 @@ class Registry:
     def check(self, name: str, field: str | None = None) -> str:
         key = self.resolve(name)
         if key is None:
-            where = f" (Experiment.{field})" if field else ""
             shown = [k + "<arg>" if k.endswith((":", "/")) else k for k in self.names()]
+            close = closest(name, self.names()) if isinstance(name, str) else None
+            notes = ([f"Experiment.{field}"] if field else []) + ([f"did you mean {close!r}?"] if close else [])
+            where = f" ({'; '.join(notes)})" if notes else ""
             raise ConfigError(f"unknown {self.kind} {name!r}{where}; known {self.plural}: {shown}")
         return key
 
@@ -265,5 +267,69 @@ CROPS = Registry("crop", providers=(f"{PACKAGE}.data",))
 METRICS = Registry("metric", providers=(f"{PACKAGE}.metrics",))
 ENSEMBLES = Registry("ensemble", providers=(f"{PACKAGE}.ensemble",))
 TRACKERS = Registry("tracker", providers=(f"{PACKAGE}.tracking",))
-# the keywords an Experiment's optimizer_kw may set (competition.train.optim.create_optimizer takes them)
-OPTIMIZER_OPTIONS = ("momentum", "nesterov", "norm_lr_mult", "lookahead_steps", "lookahead_alpha")
+# what optimizer_kw may set for every optimizer: the harness applies these around the optimizer itself
+# (competition.train.optim.create_optimizer); the other keywords go to the optimizer's factory
+HARNESS_OPTIMIZER_OPTIONS = ("norm_lr_mult", "lookahead_steps", "lookahead_alpha")
+# what the harness passes to an optimizer factory itself (Experiment.weight_decay sets weight_decay)
+OPTIMIZER_ARGUMENTS = ("groups", "params", "lr", "weight_decay")
+
+
+def keywords_taken(factory: Callable, skip: tuple[str, ...] = ()) -> frozenset[str] | None:
+    """The keyword arguments `factory` (a function or a class) takes, less `skip`; None when it takes any
+    (**kw) or its signature cannot be read, so that nothing is refused on its behalf."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(name for name, p in parameters.items() if p.kind in named and name not in skip)
+
+
+def unknown_keywords(given, taken: frozenset[str] | None) -> str:
+    """The keywords of `given` outside `taken`, each with the closest one taken, as text ("" when all are)."""
+    if taken is None:
+        return ""
+    return ", ".join(f"{key!r}{did_you_mean(key, taken)}" for key in sorted(set(given) - taken))
+
+
+def entry_callable(entry: Any) -> Any:
+    return entry.obj if isinstance(entry, SpecObject) else entry
+
+
+def check_optimizer_options(optimizer: str, options: dict, who: str) -> None:
+    """Refuse optimizer_kw keywords that `optimizer` would not use: an SGD option given to AdamW (or to
+    one's own factory that does not take it) would otherwise be dropped without a word."""
+    if "weight_decay" in options:
+        raise ConfigError(f"{who}: optimizer_kw sets 'weight_decay'; set Experiment.weight_decay instead")
+    own = keywords_taken(entry_callable(OPTIMIZERS.get(optimizer)), skip=OPTIMIZER_ARGUMENTS)
+    wrong = unknown_keywords(options, None if own is None else own | set(HARNESS_OPTIMIZER_OPTIONS))
+    if wrong:
+        takes = ", ".join(sorted(own or ())) or "nothing more"
+        raise ConfigError(
+            f"{who}: optimizer_kw has {wrong}, which optimizer {optimizer!r} does not take; it takes {takes}, "
+            f"and every optimizer takes {', '.join(HARNESS_OPTIMIZER_OPTIONS)}"
+        )
+
+
+def check_loss_options(loss: str, options: dict, who: str) -> None:
+    """Refuse loss keywords (loss_kw, and 'weight' from class_weights) that `loss` would not get: a typo,
+    a keyword of another loss, or any keyword to a loss module or function, which is used as it is."""
+    entry = LOSSES.get(loss)
+    obj = entry_callable(entry)
+    if not options:
+        return
+    if isinstance(entry, SpecObject) and not inspect.isclass(obj):  # a module or a function, used as it is
+        kind = "a module, used as it is" if hasattr(obj, "parameters") else "a function of (logits, targets)"
+        raise ConfigError(
+            f"{who}: loss {describe(obj, 80)} is {kind}, so the keywords {sorted(options)} would go nowhere "
+            "(loss_kw; class_weights='balanced' passes 'weight'); give a loss class, which is called with "
+            "them, e.g. loss=nn.CrossEntropyLoss"
+        )
+    wrong = unknown_keywords(options, keywords_taken(obj))
+    if wrong:
+        takes = ", ".join(sorted(keywords_taken(obj) or ())) or "no keywords"
+        raise ConfigError(
+            f"{who}: loss {loss!r} does not take {wrong}; it takes {takes} (class_weights='balanced' passes 'weight')"
+        )

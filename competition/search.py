@@ -20,7 +20,6 @@ tried again, its finished units served by the store) and a finished one is serve
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import time
@@ -40,7 +39,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from .cv import budgeted_schedule
-from .errors import ConfigError
+from .errors import ConfigError, closest
 from .files import writable_folder
 from .experiment import EVAL_METRICS, Budget, Experiment, Result, get_budget
 from .gates import ClaimFailed, Underpowered, decide_claim
@@ -225,12 +224,8 @@ def check_path(search: str, path: str) -> None:
     kw, dot, key = path.partition(".")
     if (dot and kw in KW_FIELDS and key) or (not dot and path in names):
         return
-    close = (
-        [OTHER_SPELLINGS[path]]
-        if path in OTHER_SPELLINGS
-        else difflib.get_close_matches(path, names + [f"{kw}.<key>" for kw in KW_FIELDS], n=1)
-    )
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = OTHER_SPELLINGS.get(path) or closest(path, names + [f"{kw}.<key>" for kw in KW_FIELDS])
+    hint = f"; did you mean {close!r}?" if close else ""
     if path in KW_FIELDS:
         hint = f"; search its entries, e.g. '{path}.<key>'"
     raise ConfigError(

@@ -137,8 +137,28 @@ def test_every_named_kind_lists_its_names(kind):
     ("crop", "middle"),
 ])
 def test_an_unknown_name_fails_at_construction_and_lists_the_known_ones(field, value):
-    with pytest.raises(ConfigError, match=rf"unknown .*\(Experiment.{field}\); known .*: \["):
+    with pytest.raises(ConfigError, match=rf"unknown .*\(Experiment.{field}(; did you mean '.*'\?)?\); known .*: \["):
         Experiment("bad", **{field: value})
+
+
+@pytest.mark.parametrize("field, value, meant", [
+    ("loss", "focall", "focal"), ("transfer", "feature_extract", "feature-extract"),
+    ("cv", "stratifed:5", "stratified"), ("scheduler", "cosin", "cosine"),
+])
+def test_a_misspelt_name_is_answered_with_the_name_meant(field, value, meant):
+    with pytest.raises(ConfigError, match=rf"\(Experiment.{field}; did you mean '{meant}'\?\)"):
+        Experiment("bad", **{field: value})
+
+
+@pytest.mark.parametrize("given, meant", [({"epoch": 3}, "epochs"), ({"lr_": 0.1}, "lr"), ({"augmentations": "light"},
+                                                                                           "augmentation")])
+def test_a_misspelt_field_is_a_config_error_naming_the_field_meant(given, meant):
+    """The dataclass's own answer is a TypeError that names no field; with_ goes the same way."""
+    (key, value), = given.items()
+    with pytest.raises(ConfigError, match=rf"bad: Experiment has no field for {key}=.* \(did you mean '{meant}'\?\)"):
+        Experiment("bad", **given)
+    with pytest.raises(ConfigError, match=rf"ok: Experiment has no field for {key}="):
+        Experiment("ok").with_(**given)
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -171,9 +171,9 @@ def test_a_fit_with_lookahead_resumes_bit_for_bit(digits, tmp_path):
 
 
 def test_an_unknown_optimizer_keyword_fails_when_the_experiment_is_made():
-    with pytest.raises(ConfigError, match=r"fast: optimizer_kw has unknown keyword\(s\) \['lookahead'\]; known: "
-                                          "momentum, nesterov, norm_lr_mult"):
-        Experiment("fast", optimizer_kw={"lookahead": 5})
+    with pytest.raises(ConfigError, match=r"fast: optimizer_kw has 'lookahead' \(did you mean 'lookahead_steps'\?\), "
+                                          "which optimizer 'sgd' does not take; it takes momentum, nesterov"):
+        Experiment("fast", optimizer="sgd", optimizer_kw={"lookahead": 5})
 
 
 # --- alternating flip ----------------------------------------------------------------------------

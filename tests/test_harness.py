@@ -74,7 +74,7 @@ def test_unchanged_experiment_is_a_store_hit(result_and_store, data_root):
 def test_every_training_option_of_the_spec_reaches_the_loop_and_is_keyed_only_when_changed():
     assert not {"warmup_epochs", "clip_grad"} & set(SPEC.to_dict())  # every stored run keeps its key
     spec = SPEC.with_(scheduler="cosine", warmup_epochs=1.0, clip_grad=2.0, precision="bf16", channels_last=False,
-                      compile=True, ema_decay=0.9, mixup=0.2, optimizer_kw={"momentum": 0.8})
+                      compile=True, ema_decay=0.9, mixup=0.2, optimizer="sgd", optimizer_kw={"momentum": 0.8})
     assert spec.to_dict()["clip_grad"] == 2.0 and spec.to_dict()["warmup_epochs"] == 1.0
     cfg = cv.train_config(spec, TINY, np.arange(10), 10, "cpu", seed=7)
     assert (cfg.scheduler, cfg.warmup_epochs, cfg.clip_grad, cfg.amp, cfg.channels_last, cfg.compile) == (

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from sklearn import metrics as skm
 
 from competition.errors import ConfigError
+from competition.experiment import Experiment
 from competition.metrics import METRICS, Metric, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
     higher_is_better, paired_bootstrap, per_class_report, register_metric
 from competition.train import balanced_class_weights, create_criterion, create_optimizer, create_scheduler
@@ -58,6 +59,72 @@ def test_balanced_weights_and_unknown_names():
         create_criterion("hinge")
     with pytest.raises(ConfigError, match="unknown optimizer 'lion'"):
         create_optimizer("lion", [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 0.1)
+
+
+# --- what optimizer_kw and loss_kw may say --------------------------------------------------------
+def rmsprop(params, lr):
+    return torch.optim.RMSprop(params, lr=lr)
+
+
+def rmsprop_with_momentum(params, lr, momentum=0.0):
+    return torch.optim.RMSprop(params, lr=lr, momentum=momentum)
+
+
+@pytest.mark.parametrize("optimizer, options, message", [
+    ("adamw", {"momentum": 0.9}, r"'momentum', which optimizer 'adamw' does not take; it takes betas, eps, and every"),
+    ("adam", {"nesterov": True}, "'nesterov', which optimizer 'adam' does not take"),
+    ("sgd", {"betas": (0.9, 0.99)}, "'betas', which optimizer 'sgd' does not take; it takes momentum, nesterov"),
+    ("adamw", {"lookahead_step": 5}, r"'lookahead_step' \(did you mean 'lookahead_steps'\?\)"),
+    ("sgd", {"momentun": 0.8}, r"'momentun' \(did you mean 'momentum'\?\)"),
+    (rmsprop, {"momentum": 0.9}, "'momentum', which optimizer 'rmsprop#.*' does not take; it takes nothing more"),
+    ("sgd", {"weight_decay": 0.1}, "set Experiment.weight_decay instead"),
+])
+def test_an_option_the_optimizer_would_not_use_fails_when_the_experiment_is_made(optimizer, options, message):
+    """Before, AdamW and one's own factory dropped momentum/nesterov without a word."""
+    with pytest.raises(ConfigError, match=f"bad: optimizer_kw .*{message}"):
+        Experiment("bad", optimizer=optimizer, optimizer_kw=options)
+
+
+def test_the_options_an_optimizer_takes_reach_it():
+    param = torch.nn.Parameter(torch.zeros(2, 2))
+    adamw = create_optimizer("adamw", [{"params": [param]}], 1e-3, betas=[0.8, 0.95], eps=1e-6)  # a list, as JSON
+    assert (adamw.param_groups[0]["betas"], adamw.param_groups[0]["eps"]) == ((0.8, 0.95), 1e-6)
+    Experiment("ok", optimizer=rmsprop_with_momentum, optimizer_kw={"momentum": 0.7})
+    own = create_optimizer(Experiment("ok", optimizer=rmsprop_with_momentum).optimizer, [{"params": [param]}], 0.1,
+                           momentum=0.7)
+    assert own.param_groups[0]["momentum"] == 0.7
+    with pytest.raises(ConfigError, match="optimizer 'adamw': optimizer_kw has 'momentum'"):
+        create_optimizer("adamw", [{"params": [param]}], 1e-3, momentum=0.9)  # a TrainConfig made by hand
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"loss": "focal", "loss_kw": {"gama": 2}}, r"loss 'focal' does not take 'gama' \(did you mean 'gamma'\?\); "
+                                                 "it takes alpha, gamma, weight"),
+    ({"loss": "f1", "class_weights": "balanced"}, "loss 'f1' does not take 'weight'; it takes eps"),
+    ({"loss": torch.nn.CrossEntropyLoss(), "class_weights": "balanced"},
+     r"loss CrossEntropyLoss\(\) is a module, used as it is, so the keywords \['weight'\] would go nowhere"),
+    ({"loss": torch.nn.CrossEntropyLoss(label_smoothing=0.1), "loss_kw": {"label_smoothing": 0.2}}, "is a module"),
+    ({"loss": lambda logits, targets: F.cross_entropy(logits, targets), "class_weights": "balanced"},
+     r"is a function of \(logits, targets\)"),
+    ({"loss": torch.nn.CrossEntropyLoss, "loss_kw": {"label_smothing": 0.1}},
+     r"does not take 'label_smothing' \(did you mean 'label_smoothing'\?\)"),
+    ({"loss": "focal", "loss_kw": {"weight": [1.0, 2.0]}, "class_weights": "balanced"},
+     r"loss_kw\['weight'\] and class_weights='balanced' both set the class weights"),
+])
+def test_a_loss_keyword_that_would_go_nowhere_fails_when_the_experiment_is_made(changes, message):
+    """Before, a loss module dropped class_weights='balanced' and loss_kw without a word, and a typo or a
+    loss without `weight` failed only when training started."""
+    with pytest.raises(ConfigError, match=f"bad: .*{message}"):
+        Experiment("bad", **changes)
+
+
+def test_a_loss_class_gets_its_keywords_and_the_class_weights():
+    spec = Experiment("ok", loss=torch.nn.CrossEntropyLoss, loss_kw={"label_smoothing": 0.1}, class_weights="balanced")
+    made = create_criterion(spec.loss, label_smoothing=0.1, weight=WEIGHTS)
+    assert made.label_smoothing == 0.1 and torch.equal(made.weight, WEIGHTS)
+    module = Experiment("ok", loss=torch.nn.CrossEntropyLoss()).loss
+    with pytest.raises(ConfigError, match="create_criterion: loss CrossEntropyLoss.* is a module"):
+        create_criterion(module, weight=WEIGHTS)  # a TrainConfig made by hand
 
 
 def test_adamw_has_no_decay_on_biases_and_norms():

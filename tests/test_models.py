@@ -63,6 +63,12 @@ def test_unknown_rescnn_keyword_is_an_error_not_ignored():
         create_model("rescnn", 3, in_chans=1, widths=(4, 8))
 
 
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0", "timm/resnet10t"])
+def test_a_model_keyword_torchvision_or_timm_refuses_is_a_config_error_naming_model_kw(name):
+    with pytest.raises(ConfigError, match=rf"model '{name}': model_kw \['drop_rat'\] holds a keyword it does not take"):
+        create_model(name, 3, in_chans=1, drop_rat=0.1)
+
+
 @pytest.mark.parametrize("name", ["resnet34", "resnet50", "mobilenet_v3_large", "convnext_tiny"])
 def test_larger_torchvision_models_build(name):
     model = create_model(name, num_classes=3)
@@ -83,7 +89,8 @@ def test_wrong_channel_count_is_a_clear_error():
 
 
 def test_unknown_names_list_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown model 'resnet9000'; known models: \[.*resnet18"):
+    with pytest.raises(ConfigError, match=r"unknown model 'resnet9000' \(did you mean 'resnet50'\?\); known models: "
+                                          r"\[.*resnet18"):
         create_model("resnet9000", 10)
     with pytest.raises(ConfigError, match="unknown transfer mode 'half'"):
         apply_transfer(create_model("rescnn", 2), "half", 1e-3)

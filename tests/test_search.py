@@ -83,11 +83,13 @@ def test_a_search_with_bad_settings_is_refused_when_built():
 
 
 def test_a_search_reaches_into_keyword_dicts_and_trains_on_the_search_rows_only():
-    search = Search("s", BASE, {"model_kw.width": IntDistribution(4, 16), "optimizer_kw.momentum":
-                                FloatDistribution(0.8, 0.95)})
+    space = {"model_kw.width": IntDistribution(4, 16), "optimizer_kw.momentum": FloatDistribution(0.8, 0.95)}
+    search = Search("s", BASE.with_(optimizer="sgd"), space)
     spec = search.trial_spec({"model_kw.width": 12, "optimizer_kw.momentum": 0.9}, 3)
     assert spec.model_kw == {"width": 12} and spec.optimizer_kw == {"momentum": 0.9}
     assert spec.rows == "search" and spec.name == "s-t003" and BASE.model_kw == {"width": 8}
+    with pytest.raises(ConfigError, match="allows 0.8, which the spec refuses: .*optimizer 'adamw' does not take"):
+        Search("s", BASE, space)  # SGD's momentum searched on AdamW would train nothing different
     assert search.base_params() is None  # the base sets no momentum: it is not a point of this space
     assert Search("s", BASE, LR).base_params() == {"lr": BASE.lr}
 

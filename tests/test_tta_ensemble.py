@@ -88,7 +88,8 @@ def test_votes_and_stacking_return_results_that_gates_accept():
 
 
 def test_an_unknown_ensemble_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown ensemble 'soft_votes'; known ensembles: \['hard_vote', "):
+    with pytest.raises(ConfigError, match=r"unknown ensemble 'soft_votes' \(did you mean 'soft_vote'\?\); "
+                                          r"known ensembles: \['hard_vote', "):
         ensemble.create_ensemble("soft_votes", [fake_result("a", noisy(1.0), Y), fake_result("b", noisy(1.0), Y)])
 
 

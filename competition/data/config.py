@@ -9,14 +9,13 @@ registry); paths stay inside the competition root. Descriptive keys that loading
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import DataError
+from ..errors import DataError, closest
 from ..registry import METRICS
 
 # kept for provenance, never read by the loaders (the built-ins record these)
@@ -73,8 +72,8 @@ class CompetitionConfig(BaseModel):
     @classmethod
     def known_metric(cls, value: str) -> str:
         if value not in METRICS:
-            close = difflib.get_close_matches(value, METRICS.names(), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = closest(value, METRICS.names())
+            hint = f"; did you mean {close!r}?" if close else ""
             raise ValueError(f"unknown metric {value!r}{hint} Known metrics: {METRICS.names()}")
         return value
 
@@ -118,8 +117,8 @@ class CompetitionConfig(BaseModel):
 
 def closest_key(key: str) -> str:
     known = list(CompetitionConfig.model_fields)
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    close = closest(key, known, cutoff=0.5)
+    return f"did you mean {close!r}?" if close else f"known keys: {', '.join(known)}"
 
 
 def describe_error(error) -> str:

@@ -16,7 +16,6 @@ format), ``folder`` (one folder per class).
 
 from __future__ import annotations
 
-import difflib
 import io
 import os
 import re
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, closest
 from .config import CompetitionConfig, read_config
 from .task import UNLABELED, Competition, Task, file_digest
 
@@ -98,11 +97,9 @@ def column_hint(missing: list[str], columns: list[str]) -> str:
     hints = []
     for name in missing:
         same = [c for c in columns if c.lower().strip() == name.lower().strip()]
-        close = same or difflib.get_close_matches(name, columns, n=1)
+        close = same[0] if same else closest(name, columns)
         if close:
-            hints.append(
-                f"{name!r} is written {close[0]!r} in the file" if same else f"{name!r}: did you mean {close[0]!r}?"
-            )
+            hints.append(f"{name!r} is written {close!r} in the file" if same else f"{name!r}: did you mean {close!r}?")
     return ("; " + "; ".join(hints)) if hints else ""
 
 

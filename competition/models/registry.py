@@ -88,16 +88,21 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
         checkpoint, pretrained = Path(pretrained), None
     key = MODELS.check(name)
     entry = MODELS.get(key)
-    if key == "timm/":
-        model = timm_model(name[5:], num_classes, in_chans, pretrained, **kw)
-    elif isinstance(entry, SpecObject):
-        model = user_model(entry.obj, num_classes, in_chans, input_size, **kw)
-    else:
-        model = entry.build(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
-        if not isinstance(model, Classifier):  # a registered factory that returns a plain module
-            model = wrap_module(model, num_classes, in_chans, input_size, name=key)
-        if pretrained not in (None, False) and entry.pretrained_config is not None:
-            model.set_normalization(entry.pretrained_config.mean, entry.pretrained_config.std)
+    try:
+        if key == "timm/":
+            model = timm_model(name[5:], num_classes, in_chans, pretrained, **kw)
+        elif isinstance(entry, SpecObject):
+            model = user_model(entry.obj, num_classes, in_chans, input_size, **kw)
+        else:
+            model = entry.build(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
+    except TypeError as exc:  # torchvision's and timm's constructors take model_kw as they are
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ConfigError(f"model {name!r}: model_kw {sorted(kw)} holds a keyword it does not take: {exc}") from None
+    if not isinstance(model, Classifier):  # a registered factory that returns a plain module
+        model = wrap_module(model, num_classes, in_chans, input_size, name=key)
+    if pretrained not in (None, False) and isinstance(entry, ModelEntry) and entry.pretrained_config is not None:
+        model.set_normalization(entry.pretrained_config.mean, entry.pretrained_config.std)
     if checkpoint is not None:
         load_checkpoint_weights(model, checkpoint)
     return model

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import LOSSES, SpecObject
+from ..registry import LOSSES, SpecObject, check_loss_options
 
 
 def as_soft(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -107,15 +107,11 @@ def object_criterion(obj, **kw) -> nn.Module:
     if inspect.isclass(obj):
         made = obj(**kw)
         return made if isinstance(made, nn.Module) else FunctionLoss(made)  # a plain callable class
-    if kw:
-        raise ConfigError(
-            f"loss {obj!r} is a function; loss_kw {sorted(kw)} has nothing to go to (class weights "
-            "need a loss class or module that takes weight=)"
-        )
     return FunctionLoss(obj)
 
 
 def create_criterion(name: str, **kw) -> nn.Module:
+    check_loss_options(name, kw, "create_criterion")  # nothing given may go unused
     factory = LOSSES.get(name)
     try:
         return object_criterion(factory.obj, **kw) if isinstance(factory, SpecObject) else factory(**kw)

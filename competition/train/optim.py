@@ -8,7 +8,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
 
 from ..errors import ConfigError
-from ..registry import OPTIMIZERS, SCHEDULERS, SpecObject, call_with_accepted
+from ..registry import OPTIMIZERS, SCHEDULERS, SpecObject, call_with_accepted, check_optimizer_options
 
 
 def split_decay(groups: list[dict], weight_decay: float, norm_lr_mult: float = 1.0) -> list[dict]:
@@ -39,8 +39,16 @@ OPTIMIZERS.register(
         groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0
     ),
 )
-OPTIMIZERS.register("adam", lambda groups, lr, **_: torch.optim.Adam(groups, lr=lr))
-OPTIMIZERS.register("adamw", lambda groups, lr, **_: torch.optim.AdamW(groups, lr=lr))
+# each factory names the options it takes (an Experiment's optimizer_kw is checked against them); the
+# weight decay is set per parameter group by split_decay, so it is not one of them
+OPTIMIZERS.register(
+    "adam",
+    lambda groups, lr, betas=(0.9, 0.999), eps=1e-8: torch.optim.Adam(groups, lr=lr, betas=tuple(betas), eps=eps),
+)
+OPTIMIZERS.register(
+    "adamw",
+    lambda groups, lr, betas=(0.9, 0.999), eps=1e-8: torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps),
+)
 
 
 class Lookahead(torch.optim.Optimizer):
@@ -90,23 +98,22 @@ def create_optimizer(
     groups: list[dict],
     lr: float,
     weight_decay: float = 5e-4,
-    momentum: float = 0.9,
-    nesterov: bool = True,
     norm_lr_mult: float = 1.0,
     lookahead_steps: int = 0,
     lookahead_alpha: float = 0.5,
+    **options,
 ) -> torch.optim.Optimizer:
     """An optimizer by name over `groups`; norm_lr_mult scales the learning rate of biases and norm
-    parameters; lookahead_steps > 0 wraps it in Lookahead."""
+    parameters; lookahead_steps > 0 wraps it in Lookahead; `options` go to the optimizer's factory
+    (momentum and nesterov to SGD, betas and eps to Adam/AdamW), which must take them."""
+    check_optimizer_options(name, options, f"optimizer {name!r}")
     entry, groups = OPTIMIZERS.get(name), split_decay(groups, weight_decay, norm_lr_mult)
-    if isinstance(entry, SpecObject):  # one's own factory: (params, lr[, weight_decay, momentum, nesterov])
-        optimizer = call_with_accepted(
-            entry.obj, params=groups, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov
-        )
+    if isinstance(entry, SpecObject):  # one's own factory: (params, lr[, weight_decay, its own options])
+        optimizer = call_with_accepted(entry.obj, params=groups, lr=lr, weight_decay=weight_decay, **options)
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ConfigError(f"optimizer {entry.obj!r} gave {type(optimizer).__name__}, not a torch.optim.Optimizer")
     else:
-        optimizer = entry(groups, lr, momentum=momentum, nesterov=nesterov)
+        optimizer = entry(groups, lr, **options)
     return Lookahead(optimizer, lookahead_steps, lookahead_alpha) if lookahead_steps else optimizer
 
 
