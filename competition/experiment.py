@@ -44,6 +44,7 @@ from .registry import (
 )
 
 EVAL_METRICS = ("accuracy", "macro_f1")
+WARMUP_SCHEDULERS = ("cosine", "onecycle")  # the built-in schedules that warm up for warmup_epochs
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
 ROWS = ("all", "search")  # the train rows an experiment trains on (see Experiment.rows)
 EXECUTION_DEFAULTS = {"precision": "fp32", "channels_last": True, "compile": False}
@@ -290,6 +291,11 @@ class Experiment:
                 f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) or 3 (RGB)"
             )
         at_least("warmup_epochs", 0, self.warmup_epochs)
+        if self.scheduler in WARMUP_SCHEDULERS and self.warmup_epochs >= self.epochs:
+            raise ConfigError(
+                f"{self.name}: warmup_epochs={self.warmup_epochs!r} of a {self.epochs}-epoch run: the {self.scheduler} "
+                "schedule would warm up for the whole run and never decay; use fewer warm-up epochs than epochs"
+            )
         if self.clip_grad is not None:
             at_least("clip_grad", 0, self.clip_grad)
             if self.clip_grad == 0:

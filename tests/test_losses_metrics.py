@@ -134,6 +134,17 @@ def test_adamw_has_no_decay_on_biases_and_norms():
     assert decays == {(3, 3): 0.05, (3,): 0.0}
 
 
+def test_the_step_schedule_decays_within_any_run_length():
+    """Its step size was a fixed 10 epochs, so a 6-epoch run never left its first rate."""
+    for epochs, expected in ((6, 0.001), (30, 0.001), (2, 0.01)):
+        opt = create_optimizer("sgd", [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 0.1)
+        sched = create_scheduler("step", opt, epochs=epochs, steps_per_epoch=5)
+        for _ in range(epochs - 1):  # stepped after every epoch but the last
+            opt.step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("name", ["cosine", "onecycle", "step", "plateau", "none"])
 def test_schedulers_step(name):
     p = torch.nn.Parameter(torch.zeros(1))

@@ -161,13 +161,16 @@ def create_scheduler(
     epochs: int,
     steps_per_epoch: int,
     warmup_epochs: float = 0.0,
-    step_size: int = 10,
+    step_size: int | None = None,
     gamma: float = 0.1,
     patience: int = 2,
 ):
-    """A scheduler with `.interval` = "step" (call each batch) or "epoch"."""
+    """A scheduler with `.interval` = "step" (call each batch) or "epoch". "step" multiplies the learning
+    rate by gamma every step_size epochs, by default a third of the run (a fixed 10 left every run of 10
+    epochs or fewer at its first rate)."""
     total = max(1, epochs * steps_per_epoch)
     warmup = int(warmup_epochs * steps_per_epoch)
+    step_size = step_size or max(1, math.ceil(epochs / 3))
     options = {"step_size": step_size, "gamma": gamma, "patience": patience}
     entry = SCHEDULERS.get(name)
     if isinstance(entry, SpecObject):  # one's own factory: (optimizer, total_steps[, warmup_steps]), every batch
