@@ -77,3 +77,47 @@ def test_strict_arguments_and_unknown_names():
         create_augmentation("wild", (8, 8))
     with pytest.raises(ConfigError, match="unknown augmentation backend"):
         create_augmentation("light", (8, 8), backend="kornia")
+
+
+# --- what one's own augmentation may return ----------------------------------------------------------
+GRAY = np.random.default_rng(0).integers(0, 256, (28, 28, 1), dtype=np.uint8)
+RGB = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def own(obj, image: np.ndarray):
+    """The pipeline an Experiment holding `obj` trains with, applied to one image."""
+    from competition.experiment import Experiment
+    return create_augmentation(Experiment("own", augmentation=obj).augmentation, image.shape[:2], seed=0)(image)
+
+
+def test_an_augmentation_that_normalises_or_resizes_is_refused_before_it_trains_on_other_inputs():
+    """Evaluation images are not augmented: before, A.Normalize (copied from a notebook) made the model
+    train on normalised-twice images and be scored on its own scaling, and a crop to 20 px trained it at
+    20 px and scored it at 28, both without a word."""
+    import albumentations as A
+    from albumentations.pytorch import ToTensorV2
+    from torchvision.transforms import v2
+    normalised = r"returned values in \[-2.\d\d, 2.\d\d\]: it normalises the image"
+    for obj, image, message in [
+        (A.Compose([A.HorizontalFlip(), A.Normalize(), ToTensorV2()]), RGB, normalised),
+        (v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5], [0.2])]), GRAY, normalised),
+        (A.Compose([A.RandomCrop(20, 20)]), GRAY, "turned a 28 x 28 image of 1 channel.* into 20 x 20 of 1"),
+        (lambda image: image[::2, ::2], GRAY, "into 14 x 14"),
+        (lambda image: [image], GRAY, "returned list; return the image"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            own(obj, image)
+    for steps, backend in [([("Normalize", {})], "albumentations"), ([("RandomCrop", {"size": 20})], "torchvision")]:
+        with pytest.raises(ConfigError, match=f"{normalised}|into 20 x 20"):
+            create_augmentation(steps, (28, 28), backend, seed=0)(GRAY)
+
+
+def test_an_augmentation_may_return_a_tensor_or_floats_in_zero_one():
+    import albumentations as A
+    from albumentations.pytorch import ToTensorV2
+    from torchvision.transforms import v2
+    assert own(A.Compose([A.HorizontalFlip(), ToTensorV2()]), RGB).dtype == torch.uint8
+    assert own(A.Compose([A.RandomResizedCrop(size=(28, 28))]), GRAY).shape == (28, 28, 1)
+    scaled = own(v2.Compose([v2.ToDtype(torch.float32, scale=True)]), GRAY)
+    assert scaled.shape == (1, 28, 28) and torch.allclose(scaled * 255, torch.from_numpy(GRAY).permute(2, 0, 1).float())
+    assert own(lambda image: image / 255.0, GRAY).dtype == np.float32  # float64 would fail in the float32 model

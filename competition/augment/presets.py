@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..registry import AUGMENTATION_STEPS, AUGMENTATIONS, SpecObject
+from ..registry import AUGMENTATION_STEPS, AUGMENTATIONS, SpecObject, describe
 
 Step = tuple[str, dict]
 # backend-neutral steps; any other name is a raw albumentations / torchvision v2 class name
@@ -95,6 +95,41 @@ def albumentations_step(step: Step):
     return getattr(A, name)(**p)  # a raw albumentations transform by class name
 
 
+def checked_output(out: Any, image: np.ndarray, source: Any) -> Any:
+    """An augmentation's output as the loop takes it: the image at its size and channels, uint8 or float
+    in [0, 1] (float64 made float32); anything else is a ConfigError that says what the augmentation did.
+    Evaluation images are not augmented, so an output that differs in size or scale from its input would
+    train the model on other inputs than it is scored on, without a word."""
+    what = f"augmentation {describe(source, 80)}"
+    if isinstance(out, np.ndarray) and out.ndim == 2:
+        out = out[:, :, None]
+    if isinstance(out, np.ndarray) and out.ndim == 3:
+        size, channels = out.shape[:2], out.shape[2]
+    elif isinstance(out, torch.Tensor) and out.ndim == 3:
+        size, channels = tuple(out.shape[1:]), out.shape[0]
+    else:
+        shown = tuple(out.shape) if hasattr(out, "shape") else type(out).__name__
+        raise ConfigError(f"{what} returned {shown}; return the image, an H x W x C array or a C x H x W tensor")
+    if tuple(size) != image.shape[:2] or channels != image.shape[2]:
+        raise ConfigError(
+            f"{what} turned a {image.shape[0]} x {image.shape[1]} image of {image.shape[2]} channel(s) into "
+            f"{size[0]} x {size[1]} of {channels}; evaluation images are not augmented, so the model would train "
+            "on another size than it is scored on: keep the size (e.g. A.RandomResizedCrop(size=(h, w)), or "
+            "pad and crop back) and set the size with Experiment(image_size=...)"
+        )
+    if out.dtype in (np.uint8, torch.uint8):
+        return out
+    low, high = float(out.min()), float(out.max())
+    if low < -0.01 or high > 1.01:
+        raise ConfigError(
+            f"{what} returned values in [{low:.2f}, {high:.2f}]: it normalises the image (A.Normalize, "
+            "v2.Normalize), which the model does itself, with its weights' mean and std, from uint8 pixels or "
+            "floats in [0, 1]; evaluation images are not augmented, so they would reach it on another scale. "
+            "Remove the normalisation (ToTensorV2 or v2.ToDtype(torch.float32, scale=True) may stay)"
+        )
+    return out.astype(np.float32) if isinstance(out, np.ndarray) else out.float()
+
+
 class AlbumentationsPipeline:
     def __init__(self, steps: list[Step], seed: int):
         import albumentations as A
@@ -108,8 +143,7 @@ class AlbumentationsPipeline:
         self.compose.set_random_seed(seed)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        out = self.compose(image=image)["image"]
-        return out if out.ndim == 3 else out[:, :, None]
+        return checked_output(self.compose(image=image)["image"], image, self.compose)
 
 
 # --- torchvision.transforms.v2 -----------------------------------------------------------
@@ -150,7 +184,7 @@ class TorchvisionPipeline:
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**63)))
-            return self.compose(tensor)
+            return checked_output(self.compose(tensor), image, self.compose)
 
 
 MASK64 = 2**64 - 1
@@ -218,9 +252,11 @@ class ObjectPipeline:
             self.obj.set_random_seed(seed)
 
     def __call__(self, image: np.ndarray):
+        return checked_output(self.augment(image), image, self.obj)
+
+    def augment(self, image: np.ndarray):
         if self.kind == "albumentations":
-            out = self.obj(image=image)["image"]
-            return out if out.ndim == 3 else out[:, :, None]
+            return self.obj(image=image)["image"]
         draw = int(self.rng.integers(2**32))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(draw)
