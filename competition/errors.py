@@ -38,6 +38,6 @@ def closest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """ " (did you mean 'x'?)" for the known name closest to a mistyped one, or "" when none is close."""
+    """The hint ' (did you mean 'x'?)' naming the known name closest to a mistyped one; '' when none is."""
     close = closest(name, known)
     return f" (did you mean {close!r}?)" if close else ""

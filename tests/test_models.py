@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from competition.experiment import Experiment
 from competition.errors import CheckpointError, ConfigError
 from competition.models import apply_transfer, create_model
 from competition.models.registry import (adapt_conv_in_chans, imagenet_classifier_lite0, load_torchvision_state,
@@ -67,6 +68,26 @@ def test_unknown_rescnn_keyword_is_an_error_not_ignored():
 def test_a_model_keyword_torchvision_or_timm_refuses_is_a_config_error_naming_model_kw(name):
     with pytest.raises(ConfigError, match=rf"model '{name}': model_kw \['drop_rat'\] holds a keyword it does not take"):
         create_model(name, 3, in_chans=1, drop_rat=0.1)
+
+
+class WithAuxiliaryHead(torch.nn.Module):
+    """As torchvision's Inception: logits in eval mode, (logits, auxiliary logits) in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 3))
+
+    def forward(self, x):
+        logits = self.net(x)
+        return (logits, logits) if self.training else logits
+
+
+def test_a_module_that_gives_a_tuple_when_training_is_named_at_the_first_batch():
+    """The probe runs in eval mode, where it gives logits; before, the tuple reached the loss as a TypeError."""
+    model = create_model(Experiment("aux", model=WithAuxiliaryHead()).model, 3, in_chans=1, input_size=(28, 28))
+    assert model.eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 3)
+    with pytest.raises(ConfigError, match=r"model WithAuxiliaryHead gives tuple in training mode, not one tensor"):
+        model.train()(torch.zeros(2, 1, 28, 28))
 
 
 @pytest.mark.parametrize("name", ["resnet34", "resnet50", "mobilenet_v3_large", "convnext_tiny"])

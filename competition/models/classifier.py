@@ -88,7 +88,15 @@ class Classifier(nn.Module):
             fit(self.normalize(x.to(self.mean.device)))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.normalize(x))
+        features = self.backbone(self.normalize(x))
+        if not isinstance(features, torch.Tensor):  # torchvision's Inception and GoogLeNet, training: (logits, aux)
+            raise ConfigError(
+                f"model {self.name or type(self.backbone).__qualname__} gives {type(features).__name__} in "
+                f"{'training' if self.training else 'eval'} mode, not one tensor; give a module that returns its "
+                "logits or features as one tensor in both modes (torchvision's Inception and GoogLeNet: "
+                "aux_logits=False)"
+            )
+        return features
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(features))
