@@ -393,3 +393,14 @@ def test_one_photo_in_two_peoples_folders_is_named(mask_comp):
     (second / source.name).write_bytes(source.read_bytes())
     with pytest.raises(DataError, match="same image \\(identical bytes\\) is listed under 2 ids"):
         load_competition(mask_comp)
+
+
+def test_a_misspelt_built_in_name_is_answered_with_the_built_in_meant(tmp_path, monkeypatch):
+    """It was read as a directory that does not exist, naming no built-in."""
+    from competition.data import open_competition
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"'fashon' is neither a built-in competition nor a directory; did you mean "
+                                         r"the built-in 'fashion'\?"):
+        open_competition("fashon")
+    with pytest.raises(DataError, match="competition directory does not exist"):
+        open_competition(tmp_path / "mine")  # a path, far from every built-in name: no guess

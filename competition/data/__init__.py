@@ -1,5 +1,8 @@
 """Layer 2. Competition formats, built-in datasets, image cache, Dataset/DataLoader, splits, EDA."""
 
+from pathlib import Path
+
+from ..errors import DataError, closest
 from .builtin import BUILTINS, data_dir, default_cache_dir, load_builtin, prepare
 from .cache import Preprocess, cached_images, decode_image
 from .dataset import CachedDataset, make_loader
@@ -30,4 +33,12 @@ __all__ = [
 
 def open_competition(name_or_path, root=None) -> Competition:
     """A built-in competition by name, or one's own competition directory by path."""
-    return load_builtin(name_or_path, root) if name_or_path in BUILTINS else load_competition(name_or_path)
+    if name_or_path in BUILTINS:
+        return load_builtin(name_or_path, root)
+    meant = None if Path(name_or_path).exists() else closest(str(name_or_path), BUILTINS)
+    if meant is not None:
+        raise DataError(
+            f"{str(name_or_path)!r} is neither a built-in competition nor a directory; did you mean the "
+            f"built-in {meant!r}? (built-ins: {', '.join(sorted(BUILTINS))})"
+        )
+    return load_competition(name_or_path)
