@@ -321,6 +321,12 @@ class Experiment:
         self.check_keywords()
         SCHEDULERS.check(self.scheduler, field="scheduler")
         TRANSFER_MODES.check(self.transfer, field="transfer")
+        if self.transfer != "scratch" and self.pretrained in (None, False) and "model" not in self.objects:
+            raise ConfigError(
+                f"{self.name}: transfer={self.transfer!r} keeps or slows the backbone's weights, but pretrained="
+                f"{self.pretrained!r} leaves them random, so it would train a head on random features; set "
+                "pretrained ('imagenet', a torchvision weights name or a checkpoint path) or transfer='scratch'"
+            )
         CROPS.check(self.crop, field="crop")
         if isinstance(self.augmentation, str):
             AUGMENTATIONS.check(self.augmentation, field="augmentation")

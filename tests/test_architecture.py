@@ -168,6 +168,8 @@ def test_a_misspelt_field_is_a_config_error_naming_the_field_meant(given, meant)
     ({"name": ""}, "name"), ({"clip_grad": 0}, "clip_grad=0 would zero"), ({"clip_grad": -1.0}, "clip_grad=-1.0"),
     ({"warmup_epochs": -0.5}, "warmup_epochs=-0.5"),
     ({"scheduler": "cosine", "warmup_epochs": 3, "epochs": 3}, "warm up for the whole run and never decay"),
+    ({"model": "resnet18", "transfer": "feature-extract"}, "pretrained=None leaves them random"),
+    ({"model": "efficientnet_lite0", "transfer": "finetune", "pretrained": False}, "would train a head on random"),
 ])
 def test_a_bad_number_fails_at_construction(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -175,7 +177,8 @@ def test_a_bad_number_fails_at_construction(changes, message):
 
 
 def test_parameterised_names_resolve_by_prefix():
-    Experiment("ok", model="timm/resnet10t", transfer="partial:2", crop="box:0,0,10,10", tta=("shift:1", "scale:1.1"))
+    Experiment("ok", model="timm/resnet10t", pretrained="imagenet", transfer="partial:2", crop="box:0,0,10,10",
+               tta=("shift:1", "scale:1.1"))
 
 
 def test_the_cli_parser_imports_nothing_heavy_and_knows_every_builtin():
