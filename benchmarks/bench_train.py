@@ -33,6 +33,12 @@ the 10 minutes (9.1-9.2 min of training per seed on a quiet machine): `--seeds 6
 0.9469 0.9494 0.9448 0.9483 0.9481), flip TTA 0.9501 (sd 0.0009), 6-view TTA 0.9507 (sd 0.0010). Their six
 models (the hour) soft-voted: 0.9533 plain, 0.9547 flip TTA, 0.9538 6-view TTA; any three of them 0.9537 with
 flip TTA (0.9523-0.9549 over the 20 trios).
+On an Intel Xeon of the same model name whose AMX is not exposed (avx512_bf16 avx512_fp16, no amx flags,
+2 threads) the probe measured fp32+nchw 751, fp32+channels_last 985 (chosen), bf16+nchw 664,
+bf16+channels_last 723 img/s, so 8 epochs fit: `--seeds 6 --seed 20`, seeds 20-25, plain 0.9394 (sd 0.0011;
+each 0.9392 0.9393 0.9402 0.9400 0.9403 0.9374), flip TTA 0.9413 (sd 0.0013), 6-view TTA 0.9421 (sd 0.0010);
+7.6-8.9 min of training per seed when quiet. The six soft-voted: 0.9439 plain, 0.9446 flip TTA, 0.9466 6-view
+TTA; any three 0.9446 with 6-view TTA (0.9432-0.9456).
 """
 from __future__ import annotations
 
