@@ -295,6 +295,7 @@ def unknown_keywords(given, taken: frozenset[str] | None) -> str:
 
 
 def entry_callable(entry: Any) -> Any:
+    """The callable behind a registry entry: a spec's object itself, or the registered factory."""
     return entry.obj if isinstance(entry, SpecObject) else entry
 
 
@@ -316,10 +317,10 @@ def check_optimizer_options(optimizer: str, options: dict, who: str) -> None:
 def check_loss_options(loss: str, options: dict, who: str) -> None:
     """Refuse loss keywords (loss_kw, and 'weight' from class_weights) that `loss` would not get: a typo,
     a keyword of another loss, or any keyword to a loss module or function, which is used as it is."""
-    entry = LOSSES.get(loss)
-    obj = entry_callable(entry)
     if not options:
         return
+    entry = LOSSES.get(loss)
+    obj = entry_callable(entry)
     if isinstance(entry, SpecObject) and not inspect.isclass(obj):  # a module or a function, used as it is
         kind = "a module, used as it is" if hasattr(obj, "parameters") else "a function of (logits, targets)"
         raise ConfigError(
@@ -327,9 +328,10 @@ def check_loss_options(loss: str, options: dict, who: str) -> None:
             "(loss_kw; class_weights='balanced' passes 'weight'); give a loss class, which is called with "
             "them, e.g. loss=nn.CrossEntropyLoss"
         )
-    wrong = unknown_keywords(options, keywords_taken(obj))
+    taken = keywords_taken(obj)
+    wrong = unknown_keywords(options, taken)
     if wrong:
-        takes = ", ".join(sorted(keywords_taken(obj) or ())) or "no keywords"
+        takes = ", ".join(sorted(taken or ())) or "no keywords"
         raise ConfigError(
             f"{who}: loss {loss!r} does not take {wrong}; it takes {takes} (class_weights='balanced' passes 'weight')"
         )
