@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from sklearn.model_selection import ShuffleSplit, StratifiedKFold
 
 from competition.data import (CachedDataset, LeakageError, Preprocess, cached_images, check_no_leakage,
                               load_competition, make_loader, make_splits, mask_class, prepare)
@@ -19,6 +20,7 @@ from competition.data.eda import duplicates_across, duplicates_within, image_has
 from competition.data.formats import AGE_NAMES, MASK_STEMS, age_band
 from competition.errors import ChecksumError, ConfigError, DataError
 from competition.experiment import BUDGETS, Experiment
+from competition.cv import make_folds
 from competition.runner import prepare_data
 
 from conftest import write_image
@@ -265,6 +267,27 @@ def test_splits_partition_rows_and_are_seeded(scheme):
             check_no_leakage(table.iloc[train], table.iloc[v])
     again = make_splits(table, scheme, n_splits=5, seed=3)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+
+
+@pytest.mark.parametrize("splitter", [StratifiedKFold(3, shuffle=True), ShuffleSplit(3, test_size=0.25)],
+                         ids=["stratified-kfold", "shuffle-split"])
+def test_ones_own_shuffling_splitter_without_a_random_state_follows_the_split_seed(splitter):
+    """Such a splitter drew other folds at every call: the same spec scored other rows on every run, and the
+    store served whichever draw came first as the spec's."""
+    table = pd.DataFrame({"label": np.arange(60) % 3})
+    spec = Experiment("own", cv=splitter)
+    first, again = make_folds(spec, table), make_folds(spec, table)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, again))
+    other = make_folds(spec.with_(split_seed=spec.split_seed_value + 1), table)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other))
+    assert splitter.random_state is None  # the user's object is left as it was
+
+
+def test_a_random_state_the_user_gave_is_kept():
+    table = pd.DataFrame({"label": np.arange(60) % 3})
+    folds = make_folds(Experiment("own", cv=StratifiedKFold(3, shuffle=True, random_state=5)), table)
+    theirs = StratifiedKFold(3, shuffle=True, random_state=5).split(np.zeros((60, 1)), table["label"])
+    assert all(np.array_equal(a[1], val) for a, (_, val) in zip(folds, theirs))
 
 
 def test_holdout_and_leakage_error_names_groups():

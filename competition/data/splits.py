@@ -73,7 +73,7 @@ def cv_entry(name: str) -> CvScheme:
     entry = CV_SCHEMES.get(name)
     if isinstance(entry, SpecObject):  # one's own splitter: group leakage is checked on its folds
         return CvScheme(
-            lambda table, k, seed, val_fraction: splitter_splits(entry.obj, table, name),
+            lambda table, k, seed, val_fraction: splitter_splits(entry.obj, table, name, seed),
             group_aware=True,
             predicts="at_most_once",
         )
@@ -170,15 +170,27 @@ for _name, _scheme in {
     CV_SCHEMES.register(_name, _scheme)
 
 
-def splitter_splits(splitter, table: pd.DataFrame, name: str) -> Folds:
-    """One's own scikit-learn splitter (a copy, so its state is fresh), called with the labels and groups;
-    folds that put one group on both sides are refused before any training."""
+def seeded_copy(splitter, seed: int):
+    """A copy of one's own splitter (so its state is fresh) whose shuffling is seeded: StratifiedKFold(5,
+    shuffle=True) or ShuffleSplit() without a random_state draw other folds at every call, so the same spec
+    would score other rows on every run and the store would serve one draw as the spec's. Such a copy takes
+    the spec's split seed; a random_state the user gave is kept."""
+    splitter = copy.deepcopy(splitter)
+    shuffles = getattr(splitter, "shuffle", True)  # the ShuffleSplit family has no switch: it always shuffles
+    if hasattr(splitter, "random_state") and splitter.random_state is None and shuffles:
+        splitter.random_state = seed
+    return splitter
+
+
+def splitter_splits(splitter, table: pd.DataFrame, name: str, seed: int) -> Folds:
+    """One's own scikit-learn splitter (a seeded copy), called with the labels and groups; folds that put one
+    group on both sides are refused before any training."""
     y = table["label"].to_numpy()
     groups = table["group"].to_numpy() if "group" in table else None
     try:
         folds = [
             (np.asarray(train), np.asarray(val))
-            for train, val in copy.deepcopy(splitter).split(np.zeros((len(table), 1)), y, groups)
+            for train, val in seeded_copy(splitter, seed).split(np.zeros((len(table), 1)), y, groups)
         ]
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"cv {name}: the splitter failed on {len(table)} rows ({type(exc).__name__}: {exc})") from exc
