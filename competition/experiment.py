@@ -30,6 +30,7 @@ from .registry import (
     METRICS,
     MODELS,
     OPTIMIZERS,
+    SCHEDULE_WARMUP_EPOCHS,
     SCHEDULERS,
     TRANSFER_MODES,
     TTA_VIEWS,
@@ -37,6 +38,7 @@ from .registry import (
     SpecObject,
     check_loss_options,
     check_optimizer_options,
+    check_scheduler_warmup,
     describe,
     is_own_code,
     register_object,
@@ -44,12 +46,11 @@ from .registry import (
 )
 
 EVAL_METRICS = ("accuracy", "macro_f1")
-WARMUP_SCHEDULERS = ("cosine", "onecycle")  # the built-in schedules that warm up for warmup_epochs
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
 ROWS = ("all", "search")  # the train rows an experiment trains on (see Experiment.rows)
 EXECUTION_DEFAULTS = {"precision": "fp32", "channels_last": True, "compile": False}
 # Fields added after runs were stored: keyed only when changed, so those runs keep their keys
-KEYED_WHEN_CHANGED = {**EXECUTION_DEFAULTS, "warmup_epochs": 0.5, "clip_grad": None}
+KEYED_WHEN_CHANGED = {**EXECUTION_DEFAULTS, "warmup_epochs": None, "clip_grad": None}
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 CLAIM_MAX_SEEDS = 7  # the experiments' ceiling for a claim decided in rounds: 3, 5, 7 paired seeds per side
 
@@ -161,7 +162,9 @@ class Experiment:
     lr: float = 3e-3
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
-    warmup_epochs: float = 0.5  # the scheduler's warm-up (onecycle: at least 15% of the steps)
+    # the warm-up, a linear ramp to the rate; None: the schedule's own (0.5 epochs for onecycle and cosine, none
+    # for step and none; onecycle warms up at least 15% of the steps)
+    warmup_epochs: float | None = None
     clip_grad: float | None = None  # clip the gradients' global norm to this, or None
     epochs: int = 6
     batch_size: int = 256
@@ -290,12 +293,14 @@ class Experiment:
             raise ConfigError(
                 f"{self.name}: channels={self.channels!r}; use None (as the images are), 1 (gray) or 3 (RGB)"
             )
-        at_least("warmup_epochs", 0, self.warmup_epochs)
-        if self.scheduler in WARMUP_SCHEDULERS and self.warmup_epochs >= self.epochs:
-            raise ConfigError(
-                f"{self.name}: warmup_epochs={self.warmup_epochs!r} of a {self.epochs}-epoch run: the {self.scheduler} "
-                "schedule would warm up for the whole run and never decay; use fewer warm-up epochs than epochs"
-            )
+        if self.warmup_epochs is not None:
+            at_least("warmup_epochs", 0, self.warmup_epochs)
+            if self.scheduler in SCHEDULE_WARMUP_EPOCHS and self.warmup_epochs >= self.epochs:
+                raise ConfigError(
+                    f"{self.name}: warmup_epochs={self.warmup_epochs!r} of a {self.epochs}-epoch run: the "
+                    f"{self.scheduler} schedule would warm up for the whole run and never train at its rate; use "
+                    "fewer warm-up epochs than epochs"
+                )
         if self.clip_grad is not None:
             at_least("clip_grad", 0, self.clip_grad)
             if self.clip_grad == 0:
@@ -349,6 +354,7 @@ class Experiment:
             )
         weights = {"weight": None} if self.class_weights is not None else {}
         check_loss_options(self.loss, {**self.loss_kw, **weights}, self.name)
+        check_scheduler_warmup(self.scheduler, self.warmup_epochs, self.name)
 
     def check_execution(self) -> None:
         if self.precision not in PRECISIONS:
@@ -374,6 +380,8 @@ class Experiment:
         for name, default in KEYED_WHEN_CHANGED.items():
             if data[name] == default and type(data[name]) is type(default):
                 data.pop(name)
+        if "warmup_epochs" in data and data["warmup_epochs"] == SCHEDULE_WARMUP_EPOCHS.get(self.scheduler):
+            data.pop("warmup_epochs")  # the schedule's own, as a spec that gives none
         if self.callbacks:
             data["callbacks"] = list(self.callbacks)
         data["augmentation"] = list(self.augmentation) if isinstance(self.augmentation, tuple) else self.augmentation

@@ -335,3 +335,31 @@ def check_loss_options(loss: str, options: dict, who: str) -> None:
         raise ConfigError(
             f"{who}: loss {loss!r} does not take {wrong}; it takes {takes} (class_weights='balanced' passes 'weight')"
         )
+
+
+# The built-in schedules' own warm-up in epochs, when the spec gives none (warmup_epochs=None); "plateau" has
+# none to give: its rate follows the validation score from the first epoch.
+SCHEDULE_WARMUP_EPOCHS = {"onecycle": 0.5, "cosine": 0.5, "step": 0.0, "none": 0.0, "plateau": 0.0}
+WARMUP_ARGUMENT = "warmup_steps"  # what one's own scheduler factory takes to be told the warm-up
+
+
+def check_scheduler_warmup(scheduler: str, warmup_epochs: float | None, who: str) -> None:
+    """Refuse a warm-up the schedule would not do: plateau's, or one's own factory's when it takes no
+    warmup_steps (both were dropped without a word)."""
+    if not warmup_epochs:
+        return
+    entry = SCHEDULERS.get(scheduler)
+    if isinstance(entry, SpecObject):
+        taken = keywords_taken(entry.obj)
+        if taken is not None and WARMUP_ARGUMENT not in taken:
+            raise ConfigError(
+                f"{who}: warmup_epochs={warmup_epochs!r}, but the scheduler factory {describe(entry.obj, 80)} takes "
+                f"no {WARMUP_ARGUMENT!r}, so the warm-up would go unused; give the factory a {WARMUP_ARGUMENT} "
+                "parameter or leave warmup_epochs unset"
+            )
+        return
+    if scheduler == "plateau":
+        raise ConfigError(
+            f"{who}: warmup_epochs={warmup_epochs!r} with scheduler='plateau', which has no warm-up (its rate "
+            "follows the validation score); use 'cosine', 'onecycle', 'step' or 'none', or leave warmup_epochs unset"
+        )

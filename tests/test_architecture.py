@@ -167,7 +167,7 @@ def test_a_misspelt_field_is_a_config_error_naming_the_field_meant(given, meant)
     ({"cv": "stratified:1"}, "k >= 2"), ({"channels": 2}, "channels=2"), ({"tta": ["hflip"]}, "tuple"),
     ({"name": ""}, "name"), ({"clip_grad": 0}, "clip_grad=0 would zero"), ({"clip_grad": -1.0}, "clip_grad=-1.0"),
     ({"warmup_epochs": -0.5}, "warmup_epochs=-0.5"),
-    ({"scheduler": "cosine", "warmup_epochs": 3, "epochs": 3}, "warm up for the whole run and never decay"),
+    ({"scheduler": "cosine", "warmup_epochs": 3, "epochs": 3}, "warm up for the whole run and never train at its rate"),
     ({"model": "resnet18", "transfer": "feature-extract"}, "pretrained=None leaves them random"),
     ({"model": "efficientnet_lite0", "transfer": "finetune", "pretrained": False}, "would train a head on random"),
 ])

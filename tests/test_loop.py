@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from competition.data import CachedDataset
+from competition.errors import ConfigError
+from competition.experiment import Experiment
 from competition.models import create_model
 from competition.train import KEPT_WEIGHTS, TrainConfig, TrainingDiverged, fit, predict, seed_everything
 from competition.train import loop
@@ -65,6 +68,40 @@ def test_nan_loss_names_epoch_and_step(digits_data):
     broken = CachedDataset(images, train.labels.numpy())
     with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step [1-6]; lower the learning rate"):
         fit(new_model(), broken, None, small_config(max_steps_per_epoch=None), progress_file=False)
+
+
+class PerSampleLoss(torch.nn.Module):
+    def forward(self, logits, targets):
+        return torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+
+
+def detached_loss(logits, targets):
+    return torch.nn.functional.cross_entropy(logits, targets).detach()
+
+
+@pytest.mark.parametrize("loss, message", [
+    (PerSampleLoss, r"returned \(64,\) float32 for logits \(64, 10\) float32 and targets \(64,\) int64"),
+    (torch.nn.BCEWithLogitsLoss, r"failed on logits \(64, 10\) float32 and targets \(64,\) int64 \(ValueError: Target"),
+    (lambda logits, targets: 0.5, "returned float for logits"),
+    (detached_loss, "returned a tensor without a gradient"),
+], ids=["per-sample", "bce", "float", "detached"])
+def test_a_loss_of_ones_own_that_breaks_the_contract_is_named_at_its_first_batch(digits_data, loss, message):
+    """Before, torch's own words from deep inside the loop: 'Boolean value of Tensor with more than one value is
+    ambiguous' for per-sample losses, 'element 0 of tensors does not require grad' for a detached one."""
+    train, val = digits_data
+    name = Experiment("own", loss=loss).loss
+    with pytest.raises(ConfigError, match=rf"loss '{re.escape(name)}' {message}.*returns the batch's loss as one"
+                                          if "gradient" not in message else message):
+        fit(new_model(), train, val, small_config(loss=name), progress_file=False)
+
+
+def test_ones_own_reduce_on_plateau_trains(digits_data):
+    """It was stepped after every batch without its figure: a TypeError at the first step."""
+    train, val = digits_data
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+    name = Experiment("own", scheduler=lambda optimizer: plateau(optimizer)).scheduler
+    result = fit(new_model(), train, val, small_config(scheduler=name), progress_file=False)
+    assert len(result.history) == 2
 
 
 def test_interrupted_run_resumes_from_its_last_checkpoint(digits_data, tmp_path):

@@ -6,12 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn import metrics as skm
+from torch.optim.lr_scheduler import LinearLR, ReduceLROnPlateau
 
 from competition.errors import ConfigError
 from competition.experiment import Experiment
 from competition.metrics import METRICS, Metric, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
     higher_is_better, paired_bootstrap, per_class_report, register_metric
 from competition.train import balanced_class_weights, create_criterion, create_optimizer, create_scheduler
+from competition.train.optim import plateau_figure
 
 torch.manual_seed(0)
 LOGITS, TARGETS = torch.randn(32, 5) * 2, torch.randint(0, 5, (32,))
@@ -134,27 +136,75 @@ def test_adamw_has_no_decay_on_biases_and_norms():
     assert decays == {(3, 3): 0.05, (3,): 0.0}
 
 
+def batch_rates(name, epochs: int, steps_per_epoch: int, **options) -> np.ndarray:
+    """The learning rate each batch of a run trains at, the schedule stepped as the loop steps it."""
+    opt = create_optimizer("sgd", [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 0.1)
+    sched = create_scheduler(name, opt, epochs=epochs, steps_per_epoch=steps_per_epoch, **options)
+    rates = np.zeros((epochs, steps_per_epoch))
+    for epoch in range(epochs):
+        for step in range(steps_per_epoch):
+            rates[epoch, step] = opt.param_groups[0]["lr"]
+            opt.step()
+            if sched.interval == "step":
+                sched.step()
+        if sched.interval == "epoch":
+            sched.step(0.5)
+    return rates
+
+
 def test_the_step_schedule_decays_within_any_run_length():
     """Its step size was a fixed 10 epochs, so a 6-epoch run never left its first rate."""
-    for epochs, expected in ((6, 0.001), (30, 0.001), (2, 0.01)):
-        opt = create_optimizer("sgd", [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 0.1)
-        sched = create_scheduler("step", opt, epochs=epochs, steps_per_epoch=5)
-        for _ in range(epochs - 1):  # stepped after every epoch but the last
-            opt.step()
-            sched.step()
-        assert opt.param_groups[0]["lr"] == pytest.approx(expected)
+    for epochs, last in ((6, 0.001), (30, 0.001), (2, 0.01)):
+        rates = batch_rates("step", epochs, 5)
+        assert rates[-1] == pytest.approx(last) and rates[0] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name, after_warmup", [("step", [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]), ("none", [0.1] * 6)])
+def test_step_and_none_warm_up_when_told_and_not_otherwise(name, after_warmup):
+    """warmup_epochs was dropped without a word by 'step' and 'none'; it is a linear ramp over its batches
+    now, and a spec that gives none keeps these schedules' own (no warm-up), as every run of them had."""
+    warm = batch_rates(name, 6, 4, warmup_epochs=1)
+    assert warm[0] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    assert warm[1:, 0] == pytest.approx(after_warmup[1:])
+    plain = batch_rates(name, 6, 4)
+    assert plain[:, 0] == pytest.approx(after_warmup) and (plain == plain[:, :1]).all()
+
+
+def test_a_warmup_a_schedule_would_drop_is_refused():
+    with pytest.raises(ConfigError, match="scheduler='plateau', which has no warm-up"):
+        Experiment("bad", scheduler="plateau", warmup_epochs=1)
+    with pytest.raises(ConfigError, match="takes no 'warmup_steps', so the warm-up would go unused"):
+        Experiment("bad", scheduler=lambda optimizer, total_steps: LinearLR(optimizer), warmup_epochs=1)
+    told = []
+
+    def linear(optimizer, total_steps, warmup_steps=7):
+        told.append(warmup_steps)
+        return LinearLR(optimizer)
+
+    own = Experiment("ok", scheduler=linear, warmup_epochs=1)
+    batch_rates(own.scheduler, 2, 4, warmup_epochs=1)
+    batch_rates(own.scheduler, 2, 4)  # not told: the factory keeps its own default
+    assert told == [4, 7]
+
+
+def test_ones_own_reduce_on_plateau_steps_once_an_epoch_on_the_validation_loss():
+    """A factory returning ReduceLROnPlateau was stepped after every batch without its figure: a TypeError."""
+    opt = create_optimizer("sgd", [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 0.1)
+    sched = create_scheduler(Experiment("own", scheduler=lambda optimizer: ReduceLROnPlateau(optimizer)).scheduler,
+                             opt, epochs=3, steps_per_epoch=4)
+    assert sched.interval == "epoch"
+    row = {"train_loss": 0.9, "val_loss": 0.7}
+    assert plateau_figure(sched, row, score=0.8) == 0.7 and plateau_figure(sched, {"train_loss": 0.9}, 0.8) == 0.9
+    builtin = create_scheduler("plateau", opt, epochs=3, steps_per_epoch=4)
+    assert plateau_figure(builtin, row, score=0.8) == 0.8  # the monitored score, in mode 'max'
 
 
 @pytest.mark.parametrize("name", ["cosine", "onecycle", "step", "plateau", "none"])
 def test_schedulers_step(name):
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = create_optimizer("sgd", [{"params": [p]}], 0.1)
-    sched = create_scheduler(name, opt, epochs=3, steps_per_epoch=4, warmup_epochs=1)
-    for _ in range(3 * (4 if sched.interval == "step" else 1)):
-        opt.step()
-        sched.step(0.5) if name == "plateau" else sched.step()
+    rates = batch_rates(name, 3, 4, warmup_epochs=None if name == "plateau" else 1)
+    assert rates.max() <= 0.1 + 1e-9
     if name == "cosine":
-        assert opt.param_groups[0]["lr"] < 0.01
+        assert rates[-1, -1] < 0.01
 
 
 rng = np.random.default_rng(0)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
 
@@ -23,8 +24,8 @@ from ..files import atomic_write
 from ..metrics import compute_metrics, higher_is_better
 from ..models.classifier import Classifier
 from ..models.transfer import apply_transfer
-from .losses import create_criterion
-from .optim import create_optimizer, create_scheduler
+from .losses import create_criterion, loss_of
+from .optim import create_optimizer, create_scheduler, plateau_figure
 from .seed import seed_everything
 
 
@@ -41,7 +42,7 @@ class TrainConfig:
     optimizer_kw: dict = field(default_factory=dict)  # create_optimizer's options (norm_lr_mult, lookahead_steps...)
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"  # the spec's default (Experiment.scheduler)
-    warmup_epochs: float = 0.5
+    warmup_epochs: float | None = None  # None: the schedule's own (SCHEDULE_WARMUP_EPOCHS)
     loss: str = "cross_entropy"
     loss_kw: dict = field(default_factory=dict)
     transfer: str = "scratch"
@@ -174,7 +175,7 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, cfg: TrainConfig) -
         for x, y in loader:
             logits = model(to_device(x, cfg)).float()
             y = y.to(cfg.device)
-            losses.append(criterion(logits, y).item() * len(y))
+            losses.append(loss_of(criterion, logits, y, cfg.loss).item() * len(y))
             probs.append(logits.softmax(1).cpu())
             labels.append(y.cpu())
     y = torch.cat(labels).numpy()
@@ -293,7 +294,7 @@ def train_one_epoch(
             x, targets = mix_batch(x, y, num_classes, mix_rng, cfg.mixup, cfg.cutmix)
         with autocast_for(cfg):
             logits = net(x)
-            loss = criterion(logits.float(), targets)
+            loss = loss_of(criterion, logits.float(), targets, cfg.loss)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -350,7 +351,10 @@ def end_epoch(state: TrainingState, row: dict, cfg: TrainConfig) -> float:
     """Step an epoch scheduler, record the row, track the best epoch; returns the monitored score."""
     score = row.get(f"val_{cfg.monitor}", -row["train_loss"])
     if state.scheduler.interval == "epoch":
-        state.scheduler.step(score) if cfg.scheduler == "plateau" else state.scheduler.step()
+        if isinstance(state.scheduler, ReduceLROnPlateau):
+            state.scheduler.step(plateau_figure(state.scheduler, row, score))
+        else:
+            state.scheduler.step()
     state.history.append(row)
     if is_better(score, state.best_score, cfg.monitor):
         state.best_score, state.best_epoch, state.stale = score, row["epoch"], 0

@@ -117,3 +117,36 @@ def create_criterion(name: str, **kw) -> nn.Module:
         return object_criterion(factory.obj, **kw) if isinstance(factory, SpecObject) else factory(**kw)
     except TypeError as exc:
         raise ConfigError(f"loss {name!r}: {exc}") from exc
+
+
+def described_tensor(tensor: torch.Tensor) -> str:
+    return f"{tuple(tensor.shape)} {str(tensor.dtype).removeprefix('torch.')}"
+
+
+def loss_of(criterion: nn.Module, logits: torch.Tensor, targets: torch.Tensor, name: str) -> torch.Tensor:
+    """criterion(logits, targets), held to what the loop needs of a loss: one number, with a gradient while
+    training. One's own loss that fails on what it is given, or returns per-sample losses, a float or a
+    detached tensor, is a ConfigError naming the loss, its inputs and its output, not torch's message from
+    deep inside backward()."""
+    given = f"logits {described_tensor(logits)} and targets {described_tensor(targets)}"
+    contract = (
+        "a loss takes logits (B, C) and targets that are class indices (B,) int64, or class probabilities "
+        "(B, C) under mixup or cutmix, and returns the batch's loss as one number (a 0-d tensor, e.g. "
+        "reduction='mean')"
+    )
+    try:
+        loss = criterion(logits, targets)
+    except torch.OutOfMemoryError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ConfigError(f"loss {name!r} failed on {given} ({type(exc).__name__}: {exc}); {contract}") from exc
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        got = described_tensor(loss) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ConfigError(f"loss {name!r} returned {got} for {given}; {contract}")
+    if logits.requires_grad and not loss.requires_grad:
+        raise ConfigError(
+            f"loss {name!r} returned a tensor without a gradient for {given}: it was computed outside torch's "
+            "graph (.item(), .detach(), numpy, torch.no_grad), so nothing would train; compute it from the logits "
+            "with torch operations"
+        )
+    return loss

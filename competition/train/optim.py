@@ -5,10 +5,19 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau
 
 from ..errors import ConfigError
-from ..registry import OPTIMIZERS, SCHEDULERS, SpecObject, call_with_accepted, check_optimizer_options
+from ..registry import (
+    OPTIMIZERS,
+    SCHEDULE_WARMUP_EPOCHS,
+    SCHEDULERS,
+    WARMUP_ARGUMENT,
+    SpecObject,
+    call_with_accepted,
+    check_optimizer_options,
+    check_scheduler_warmup,
+)
 
 
 def split_decay(groups: list[dict], weight_decay: float, norm_lr_mult: float = 1.0) -> list[dict]:
@@ -117,18 +126,28 @@ def create_optimizer(
     return Lookahead(optimizer, lookahead_steps, lookahead_alpha) if lookahead_steps else optimizer
 
 
+def warmup_factor(step: int, warmup: int) -> float:
+    """The linear warm-up's factor at `step` of a `warmup`-step ramp (1 after it)."""
+    return min(1.0, (step + 1) / warmup) if warmup else 1.0
+
+
 def cosine_factor(total: int, warmup: int):
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / warmup
+            return warmup_factor(step, warmup)
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
 
 
+def step_factor(warmup: int, steps_per_decay: int, gamma: float):
+    """The warm-up, then the rate times gamma every steps_per_decay steps (StepLR's schedule, per batch)."""
+    return lambda step: warmup_factor(step, warmup) * gamma ** (step // steps_per_decay)
+
+
 # each: (optimizer, total steps, warmup steps, options) -> (scheduler, "step" or "epoch")
-SCHEDULERS.register("none", lambda opt, total, warmup, o: (LambdaLR(opt, lambda step: 1.0), "epoch"))
+SCHEDULERS.register("none", lambda opt, total, warmup, o: (LambdaLR(opt, lambda s: warmup_factor(s, warmup)), "step"))
 SCHEDULERS.register("cosine", lambda opt, total, warmup, o: (LambdaLR(opt, cosine_factor(total, warmup)), "step"))
 # the warm-up phase needs at least two steps, or torch divides by zero on a run of a handful of steps
 SCHEDULERS.register(
@@ -144,7 +163,11 @@ SCHEDULERS.register(
     ),
 )
 SCHEDULERS.register(
-    "step", lambda opt, total, warmup, o: (StepLR(opt, step_size=o["step_size"], gamma=o["gamma"]), "epoch")
+    "step",
+    lambda opt, total, warmup, o: (
+        LambdaLR(opt, step_factor(warmup, o["step_size"] * o["steps_per_epoch"], o["gamma"])),
+        "step",
+    ),
 )
 SCHEDULERS.register(
     "plateau",
@@ -160,32 +183,37 @@ def create_scheduler(
     optimizer,
     epochs: int,
     steps_per_epoch: int,
-    warmup_epochs: float = 0.0,
+    warmup_epochs: float | None = None,
     step_size: int | None = None,
     gamma: float = 0.1,
     patience: int = 2,
 ):
-    """A scheduler with `.interval` = "step" (call each batch) or "epoch". "step" multiplies the learning
-    rate by gamma every step_size epochs, by default a third of the run (a fixed 10 left every run of 10
-    epochs or fewer at its first rate)."""
+    """A scheduler with `.interval` = "step" (call each batch) or "epoch" (a ReduceLROnPlateau: call with
+    the epoch's validation figure, see `plateau_figure`). "step" multiplies the learning rate by gamma every
+    step_size epochs, by default a third of the run (a fixed 10 left every run of 10 epochs or fewer at its
+    first rate). warmup_epochs None is the schedule's own (SCHEDULE_WARMUP_EPOCHS); one's own factory is then
+    not told one, and keeps its own default."""
+    check_scheduler_warmup(name, warmup_epochs, "create_scheduler")
     total = max(1, epochs * steps_per_epoch)
-    warmup = int(warmup_epochs * steps_per_epoch)
     step_size = step_size or max(1, math.ceil(epochs / 3))
-    options = {"step_size": step_size, "gamma": gamma, "patience": patience}
+    options = {"step_size": step_size, "gamma": gamma, "patience": patience, "steps_per_epoch": steps_per_epoch}
     entry = SCHEDULERS.get(name)
     if isinstance(entry, SpecObject):  # one's own factory: (optimizer, total_steps[, warmup_steps]), every batch
-        scheduler, interval = (
-            call_with_accepted(
-                entry.obj,
-                optimizer=optimizer,
-                total_steps=total,
-                warmup_steps=warmup,
-                epochs=epochs,
-                steps_per_epoch=steps_per_epoch,
-            ),
-            "step",
+        told = {} if warmup_epochs is None else {WARMUP_ARGUMENT: int(warmup_epochs * steps_per_epoch)}
+        scheduler = call_with_accepted(
+            entry.obj, optimizer=optimizer, total_steps=total, epochs=epochs, steps_per_epoch=steps_per_epoch, **told
         )
+        # a ReduceLROnPlateau follows a figure, so it steps once per epoch, not after every batch
+        interval = "epoch" if isinstance(scheduler, ReduceLROnPlateau) else "step"
     else:
+        own_warmup = SCHEDULE_WARMUP_EPOCHS.get(name, 0.0)
+        warmup = int((own_warmup if warmup_epochs is None else warmup_epochs) * steps_per_epoch)
         scheduler, interval = entry(optimizer, total, warmup, options)
     scheduler.interval = interval
     return scheduler
+
+
+def plateau_figure(scheduler: ReduceLROnPlateau, row: dict, score: float) -> float:
+    """What an epoch's ReduceLROnPlateau follows: the monitored score in mode 'max' (the built-in
+    'plateau'), the validation loss (the training loss without validation rows) in mode 'min'."""
+    return score if scheduler.mode == "max" else row.get("val_loss", row["train_loss"])
