@@ -9,7 +9,7 @@ from competition.experiment import Experiment
 from competition.errors import CheckpointError, ConfigError
 from competition.models import apply_transfer, create_model
 from competition.models.registry import (adapt_conv_in_chans, imagenet_classifier_lite0, load_torchvision_state,
-                                         torchvision_weights)
+                                         register_model, torchvision_weights)
 
 # ImageNet classes a temple photo should land in (torchvision's class indices)
 BUILDINGS = {449: "boathouse", 442: "bell cote", 497: "church", 538: "dome", 698: "palace",
@@ -88,6 +88,32 @@ def test_a_module_that_gives_a_tuple_when_training_is_named_at_the_first_batch()
     assert model.eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 3)
     with pytest.raises(ConfigError, match=r"model WithAuxiliaryHead gives tuple in training mode, not one tensor"):
         model.train()(torch.zeros(2, 1, 28, 28))
+
+
+KEPT = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                           torch.nn.Linear(4, 3))
+
+
+@register_model("kept-module-test")
+def kept_module(num_classes, in_chans, pretrained=None):
+    return KEPT
+
+
+@pytest.mark.parametrize("how", ["spec factory", "registered factory"])
+def test_a_factory_that_returns_a_module_it_keeps_gives_every_unit_its_initial_weights(how):
+    """Before, every unit got the kept module itself, as the unit before had trained it: seeds went on from
+    each other and a fold started from weights that had seen its validation rows."""
+    initial = {k: v.clone() for k, v in KEPT.state_dict().items()}
+    name = Experiment("kept", model=lambda num_classes, in_chans: KEPT).model if how == "spec factory" \
+        else "kept-module-test"
+    first = create_model(name, 3, in_chans=1, input_size=(8, 8))
+    with torch.no_grad():
+        for p in first.parameters():
+            p.add_(1.0)  # what training the first unit does to its model
+    second = create_model(name, 3, in_chans=1, input_size=(8, 8))
+    assert all(torch.equal(v, initial[k]) for k, v in KEPT.state_dict().items())
+    assert len(list(second.parameters())) == len(initial)
+    assert all(torch.equal(a, b) for a, b in zip(second.parameters(), initial.values()))
 
 
 @pytest.mark.parametrize("name", ["resnet34", "resnet50", "mobilenet_v3_large", "convnext_tiny"])

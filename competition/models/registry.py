@@ -24,7 +24,7 @@ from timm.models import adapt_input_conv
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from ..registry import MODELS, SpecObject, call_with_accepted, describe
+from ..registry import MODELS, SpecObject, call_with_accepted, describe, is_own_code
 from .classifier import Classifier
 from .rescnn import ResCNN
 from .speednet import SpeedNet
@@ -95,6 +95,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
             model = user_model(entry.obj, num_classes, in_chans, input_size, **kw)
         else:
             model = entry.build(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kw)
+            model = model if is_own_code(entry) else copy_of_made(model)
     except TypeError as exc:  # torchvision's and timm's constructors take model_kw as they are
         if "unexpected keyword argument" not in str(exc):
             raise
@@ -109,13 +110,22 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
 
 
 # --- one's own modules ----------------------------------------------------------
+def copy_of_made(made):
+    """A copy of what one's own factory gave. A factory that returns a module it keeps (a global, a closure:
+    `model=lambda **_: net`) handed every unit the module the unit before had trained in place: each seed
+    went on from the last, and each fold started from weights that had trained on its validation rows, a
+    leak that raised the OOF score without a word. A copy leaves the kept module at its initial weights, as
+    a module given in the spec is; a factory that builds anew loses nothing but the copy's time."""
+    return copy.deepcopy(made) if isinstance(made, nn.Module) else made
+
+
 def user_model(obj, num_classes: int, in_chans: int, input_size=None, features: bool | None = None, **kw) -> Classifier:
     """A spec's model object: an nn.Module (copied for every unit: its weights are the initialisation), or
     a callable (a class or a factory) called with num_classes, in_chans and model_kw."""
     if isinstance(obj, nn.Module):
         module = copy.deepcopy(obj)
     else:
-        module = call_with_accepted(obj, num_classes=num_classes, in_chans=in_chans, **kw)
+        module = copy_of_made(call_with_accepted(obj, num_classes=num_classes, in_chans=in_chans, **kw))
     if isinstance(module, Classifier):
         return module
     if not isinstance(module, nn.Module):
