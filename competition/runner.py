@@ -99,7 +99,7 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
         if isinstance(experiment.image_size, tuple) or experiment.image_size is None
         else (experiment.image_size,) * 2
     )
-    channels = experiment.channels or image_channels(table["path"])
+    channels = experiment.channels or image_channels(table["path"], table["label"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
     no_eval: tuple = (None, "")

@@ -415,6 +415,22 @@ def test_rgb_photos_stay_rgb_gray_stays_gray_and_the_cache_lives_outside_the_com
     assert gray.images.shape[3] == 1
 
 
+def test_a_gray_class_listed_first_does_not_turn_the_photos_gray(tmp_path, rng):
+    """The colour check read the first 16 images, which a folder layout lists class by class: 20 gray scans in
+    the first class made the photos of the others gray, and colour was the cue between them."""
+    from competition.experiment import Budget, Experiment
+    from competition.runner import RunContext, plan
+
+    for i in range(20):
+        write_image(tmp_path / "comp" / "train" / "a_scan" / f"s{i}", rng, channels=1)
+    for i in range(4):
+        write_image(tmp_path / "comp" / "train" / "b_photo" / f"p{i}", rng, channels=3)
+    write_image(tmp_path / "comp" / "eval" / "images" / "e0", rng)
+    spec = Experiment("mixed", data=str(tmp_path / "comp"), epochs=1)
+    data = plan(spec, Budget("b"), RunContext(data_root=tmp_path / "data"), choose_path=False).data
+    assert data.images.shape[3] == 3
+
+
 def test_an_experiment_takes_a_competition_as_a_path_or_an_object_and_the_cli_summarises_one(csv_comp, capsys):
     from competition.cli import main
     from competition.experiment import Experiment

@@ -173,9 +173,19 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def image_channels(paths, sample: int = 16) -> int:
-    """3 when any of the first `sample` images has colour, 1 when they are all gray."""
-    for path in list(paths)[:sample]:
+def colour_sample(paths, labels=None, sample: int = 16) -> list:
+    """The images the colour check reads: `sample` spread evenly over the rows, and the first of each class.
+    The first rows alone are often one class (a folder layout lists class by class), so one gray class
+    listed first (scans beside photos) made every photo gray."""
+    paths = list(paths)
+    spread = np.unique(np.linspace(0, len(paths) - 1, num=min(sample, len(paths))).round().astype(int))
+    firsts = np.unique(np.asarray(labels), return_index=True)[1] if labels is not None else []
+    return [paths[i] for i in sorted(set(spread) | set(firsts))]
+
+
+def image_channels(paths, labels=None, sample: int = 16) -> int:
+    """3 when any image of the colour sample (`colour_sample`) has colour, 1 when they are all gray."""
+    for path in colour_sample(paths, labels, sample):
         image_header(path)  # a decompression bomb is refused before OpenCV decodes it
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:  # a TGA, say: PIL reads it, or the usual error names the file
