@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from .cv import Unit, UnitOutput, assemble, budgeted_schedule, make_units
 from .models import create_model
 from .data import Competition, Preprocess, default_cache_dir, open_competition
-from .data.cache import image_channels, open_cache
+from .data.cache import image_channels, open_cache, sized_like
 from .data.splits import confirmation_split
 from .errors import ConfigError
 from .execution import (
@@ -102,8 +102,11 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     channels = experiment.channels or image_channels(table["path"], table["label"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
-    no_eval: tuple = (None, "")
-    eval_images, eval_key = open_cache(eval_table["path"], spec, cache_dir) if len(eval_table) else no_eval
+    if len(eval_table):  # at the size train was cached at, whatever size the eval files have
+        eval_spec = sized_like(spec, eval_table["path"], images.shape[1:3])
+        eval_images, eval_key = open_cache(eval_table["path"], eval_spec, cache_dir)
+    else:
+        eval_images, eval_key = None, ""
     labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
     fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
     return PreparedData(

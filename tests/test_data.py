@@ -431,6 +431,31 @@ def test_a_gray_class_listed_first_does_not_turn_the_photos_gray(tmp_path, rng):
     assert data.images.shape[3] == 3
 
 
+def test_eval_images_of_another_size_are_cached_at_trains_size(tmp_path, rng):
+    """With no image_size, each split took its own first image's size: a model trained at 24x24 was scored, and
+    its submission made, at 48x40. A competition whose splits agree keeps its cache keys (and store entries)."""
+    from competition.experiment import Budget, Experiment
+    from competition.runner import RunContext, plan
+
+    root, rows = tmp_path / "comp", []
+    for i in range(8):
+        write_image(root / "train" / "images" / f"t{i}", rng, size=(24, 24))
+        rows.append({"path": f"images/t{i}.png", "label": i % 2})
+    pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
+    for i, size in enumerate([(48, 40), (24, 24)]):
+        write_image(root / "eval" / "images" / f"e{i}", rng, size=size)
+    pd.DataFrame({"ImageID": ["e0.png", "e1.png"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    context = RunContext(data_root=tmp_path / "data")
+    data = plan(Experiment("sizes", data=str(root), epochs=1), Budget("b"), context, choose_path=False).data
+    assert data.images.shape[1:] == data.eval_images.shape[1:] == (24, 24, 3)
+    (root / "eval" / "images" / "e0.png").unlink()
+    write_image(root / "eval" / "images" / "e0", rng, size=(24, 24))
+    agreed = plan(Experiment("sizes", data=str(root), epochs=1), Budget("b"), context, choose_path=False).data
+    spec = cache.Preprocess(channels=3)
+    assert agreed.fingerprint.split("-")[1] == cache.cache_key(sorted(map(str, (root / "eval" / "images").iterdir())),
+                                                               spec)[:16]
+
+
 def test_an_experiment_takes_a_competition_as_a_path_or_an_object_and_the_cli_summarises_one(csv_comp, capsys):
     from competition.cli import main
     from competition.experiment import Experiment

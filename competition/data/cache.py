@@ -15,7 +15,7 @@ import shutil
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,7 +43,8 @@ class Preprocess:
     """How raw files become cache rows.
 
     size: output (height, width); None keeps the source size (images of another size are resized to
-    the first image's size; `python -m competition data` states the sizes found).
+    the first image's size, and runner.prepare_data caches eval at train's size: sized_like;
+    `python -m competition data` states the sizes found).
     crop: "none", "center" (largest centred square), "center:H,W" (a centred H x W
     window in source pixels), "face" (Haar cascade, falls back to center) or
     "box:x0,y0,x1,y1" (a fixed box in source pixels).
@@ -179,7 +180,7 @@ def colour_sample(paths, labels=None, sample: int = 16) -> list:
     listed first (scans beside photos) made every photo gray."""
     paths = list(paths)
     spread = np.unique(np.linspace(0, len(paths) - 1, num=min(sample, len(paths))).round().astype(int))
-    firsts = np.unique(np.asarray(labels), return_index=True)[1] if labels is not None else []
+    firsts: list[int] = [] if labels is None else list(np.unique(np.asarray(labels), return_index=True)[1])
     return [paths[i] for i in sorted(set(spread) | set(firsts))]
 
 
@@ -404,6 +405,17 @@ def cached_images(
 ) -> np.ndarray:
     """N x H x W x C uint8 array (memory-mapped) for `paths`, built once per content + spec."""
     return open_cache(paths, spec, cache_dir, workers, progress)[0]
+
+
+def sized_like(spec: Preprocess, paths, size: tuple[int, int]) -> Preprocess:
+    """The spec that caches `paths` at `size`, the size another split (train) was cached at. With no size set,
+    each split is resized to its own first image's size, so eval images of another size than train's were
+    scored at that other size without a word. The spec is returned as it is when it already gives that size,
+    so the cache keys of splits that agree stand."""
+    if spec.size is not None or preprocess_image(list(paths)[0], spec).shape[:2] == tuple(size):
+        return spec
+    height, width = size
+    return replace(spec, size=(int(height), int(width)))
 
 
 def open_cache(
