@@ -7,7 +7,7 @@ Every metric takes (y_true: int array (N,), probs: float array (N, C)).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -78,9 +78,30 @@ class Metric:
     higher_is_better: bool = True
     from_confusion: Callable[[np.ndarray], np.ndarray] | None = None
     with_weights: Callable[[np.ndarray, np.ndarray, np.ndarray], float] | None = None
+    name: str = ""  # the name it is registered under (get_metric sets it), for its errors
 
     def __call__(self, y: np.ndarray, probs: np.ndarray) -> float:
-        return self.score(y, probs)
+        """The score as one float. A metric that fails on what it is given, or gives other than one number
+        (scikit-learn's f1_score without `average` gives one per class), is a ConfigError that names it (a
+        ValueError still: a bootstrap resample that lacks a class scores NaN)."""
+        try:
+            value = self.score(y, probs)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ConfigError(
+                f"metric {self.name!r} failed on {len(y)} rows and probabilities {np.shape(probs)} "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        if np.ndim(value) != 0 or not np.isrealobj(value):
+            raise ConfigError(
+                f"metric {self.name!r} returned {type(value).__name__} of shape {np.shape(value)}; a metric "
+                "returns one number (average over the classes, e.g. average='macro')"
+            )
+        if not np.isfinite(value):
+            raise ConfigError(
+                f"metric {self.name!r} returned {value} on {len(y)} rows; a metric returns a finite number "
+                "(check its divisions by zero, e.g. zero_division=0)"
+            )
+        return float(value)
 
     @property
     def code(self) -> Callable:
@@ -149,7 +170,7 @@ def get_metric(name: str) -> Metric:
     """The metric's entry; a plain function registered straight into METRICS is taken as fn(y_true, probs),
     higher is better."""
     entry = METRICS.get(name)
-    return entry if isinstance(entry, Metric) else Metric(entry)
+    return replace(entry, name=name) if isinstance(entry, Metric) else Metric(entry, name=name)
 
 
 def compute_metrics(y: np.ndarray, probs: np.ndarray, names=("accuracy", "macro_f1")) -> dict[str, float]:

@@ -257,6 +257,23 @@ def test_a_users_metric_entry_scores_the_bootstrap_its_fast_way_with_the_slow_wa
             METRICS.registered.pop(name)
 
 
+@pytest.mark.parametrize("fn, message", [
+    (skm.f1_score, r"metric .test_bad. failed on 300 rows and probabilities \(300, 4\) \(ValueError: Target is"),
+    (lambda y, pred: skm.f1_score(y, pred, average=None), r"returned ndarray of shape \(4,\); a metric returns one"),
+    (lambda y, pred: float("nan"), "returned nan on 300 rows; a metric returns a finite number"),
+], ids=["binary-average", "per-class", "nan"])
+def test_ones_own_metric_that_gives_other_than_one_number_is_named(fn, message):
+    """Before: scikit-learn's words with no metric named, 'only 0-dimensional arrays can be converted to Python
+    scalars' for per-class scores, and a NaN score taken as it was."""
+    register_metric("test_bad", fn, needs="labels")
+    try:
+        for score in (lambda: compute_metrics(Y, PROBS, ("test_bad",)), lambda: bootstrap_ci("test_bad", Y, PROBS)):
+            with pytest.raises(ConfigError, match=message):
+                score()
+    finally:
+        METRICS.registered.pop("test_bad")
+
+
 def test_a_plain_function_registered_straight_into_the_registry_is_a_metric_too():
     METRICS.register("test_plain_accuracy", lambda y, probs: float(np.mean(y == probs.argmax(1))))
     try:
