@@ -23,7 +23,7 @@ import re
 import sys
 import sysconfig
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any, Callable
 
 from .errors import ConfigError, closest, did_you_mean
@@ -210,15 +210,49 @@ def describe(obj: Any, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
+def code_text(code: CodeType) -> str:
+    """A code object's behaviour as text, the same in every process: its bytecode, names and constants, the
+    code nested in it (lambdas, comprehensions) included."""
+    constants = []
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            constants.append(code_text(constant))
+        elif isinstance(constant, frozenset):  # a set's order follows the process's hash seed
+            constants.append(repr(sorted(map(repr, constant))))
+        else:
+            constants.append(repr(constant))
+    return "|".join([code.co_code.hex(), ",".join(code.co_names), ",".join(code.co_varnames), *constants])
+
+
+def sourceless_code(obj: Any) -> str:
+    """The code of an object whose source no file holds: a function's code and defaults, or every method of
+    the classes it is made of that have no source file. Without it, a method or a constant edited in a
+    notebook kept the object's digest, and the store served the result of the code before the edit."""
+    if inspect.isfunction(obj):
+        return code_text(obj.__code__) + describe(obj.__defaults__) + describe(obj.__kwdefaults__)
+    parts = []
+    for klass in obj.__mro__ if inspect.isclass(obj) else type(obj).__mro__:
+        if read_source(klass):
+            continue
+        for name, member in sorted(vars(klass).items()):
+            function = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+            if inspect.isfunction(function):
+                parts.append(f"{klass.__qualname__}.{name}:{sourceless_code(function)}")
+    return "\n".join(parts)
+
+
 def object_digest(obj: Any) -> str:
     """What makes an object what it is: its class or function, the source of the module defining it, its
     repr without addresses (an albumentations Compose or a splitter lists its parameters there) and, for a
     module with weights, every tensor (its initialisation)."""
     target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
     digest = hashlib.sha256(f"{target.__module__}.{target.__qualname__}".encode())
-    digest.update(module_source(obj).encode())
+    source = module_source(obj)
+    digest.update(source.encode())
+    if not source:  # defined where no file keeps its source (a notebook cell, exec): its code is all there is
+        digest.update(sourceless_code(obj).encode())
     if inspect.isfunction(obj):
-        digest.update(obj.__code__.co_code)  # a lambda defined where no source is kept
+        digest.update(obj.__code__.co_code)
     else:
         digest.update(ADDRESS.sub("", repr(obj)).encode())
     state = getattr(obj, "state_dict", None)

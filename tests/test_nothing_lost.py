@@ -5,6 +5,10 @@ where the competition lies."""
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+import sys
+import types
 import json
 import shutil
 import textwrap
@@ -321,6 +325,56 @@ def test_editing_a_users_augmentation_loss_or_metric_retrains(kind, data_root, t
     module.write_text(USER_PARTS.replace(f"# EDIT-{kind}", f"# EDIT-{kind}, edited"))
     edited = SPEC.with_(data=str(comp), loss="user_parts_loss", augmentation=parts.flip)
     assert not run(edited, TINY, context).provenance.cache_hit, f"an edited {kind} must retrain"
+
+
+NOTEBOOK_CELL = """
+import torch
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+def loss(logits, targets):
+    smoothing = 0.1 if "smooth" in {"smooth", "plain", "focal"} else 0.0  # a set constant: its order is hashed
+    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)
+"""
+
+
+def run_cell(source: str):
+    """What a notebook cell defines: a module with no source file (inspect cannot read it back)."""
+    cell = types.ModuleType("notebook_cell")
+    sys.modules["notebook_cell"] = cell
+    exec(compile(source, "<ipython-input-1>", "exec"), cell.__dict__)
+    return cell
+
+
+def notebook_names(source: str) -> tuple[str, str]:
+    cell = run_cell(source)
+    spec = Experiment("nb", model=cell.Net(), loss=cell.loss)
+    return spec.model, spec.loss
+
+
+@pytest.mark.parametrize("edit", [("self.fc(x.flatten(1))", "self.fc(x.flatten(1)).relu()"), ("0.1 if", "0.2 if")],
+                         ids=["forward", "constant"])
+def test_code_defined_in_a_notebook_is_keyed_by_its_code(edit):
+    """Without a source file, an object was keyed by its name, repr and weights, a function by its bytecode
+    alone: a forward() edited in a notebook, or a constant changed, kept the spec's key, and the store served
+    the result of the code before the edit."""
+    before, again = notebook_names(NOTEBOOK_CELL), notebook_names(NOTEBOOK_CELL)
+    assert before == again and notebook_names(NOTEBOOK_CELL.replace(*edit)) != before
+
+
+def test_a_notebook_objects_key_is_the_same_in_every_process():
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+              "from test_nothing_lost import NOTEBOOK_CELL, notebook_names; print(notebook_names(NOTEBOOK_CELL))")
+    keys = {subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, check=True).stdout for seed in ("1", "2")}
+    assert len(keys) == 1
 
 
 def test_tta_refuses_a_result_trained_on_other_data(data_root, tmp_path):
