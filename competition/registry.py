@@ -224,12 +224,35 @@ def code_text(code: CodeType) -> str:
     return "|".join([code.co_code.hex(), ",".join(code.co_names), ",".join(code.co_varnames), *constants])
 
 
+PLAIN_VALUES = (int, float, str, bool, bytes, type(None))
+
+
+def names_read(code: CodeType) -> set[str]:
+    return set(code.co_names).union(*(names_read(c) for c in code.co_consts if isinstance(c, CodeType)))
+
+
+def globals_read(function: Any) -> str:
+    """The plain values (numbers, strings, tuples of them) of the globals a function reads: WIDTH = 64 in one
+    notebook cell and a factory that reads it in another."""
+    namespace = function.__globals__
+    values = {name: namespace[name] for name in sorted(names_read(function.__code__)) if name in namespace}
+    plain = {
+        name: value
+        for name, value in values.items()
+        if isinstance(value, PLAIN_VALUES)
+        or (isinstance(value, tuple) and all(isinstance(v, PLAIN_VALUES) for v in value))
+    }
+    return repr(plain)
+
+
 def sourceless_code(obj: Any) -> str:
     """The code of an object whose source no file holds: a function's code and defaults, or every method of
     the classes it is made of that have no source file. Without it, a method or a constant edited in a
     notebook kept the object's digest, and the store served the result of the code before the edit."""
     if inspect.isfunction(obj):
-        return code_text(obj.__code__) + describe(obj.__defaults__) + describe(obj.__kwdefaults__)
+        return "|".join(
+            [code_text(obj.__code__), describe(obj.__defaults__), describe(obj.__kwdefaults__), globals_read(obj)]
+        )
     parts = []
     for klass in obj.__mro__ if inspect.isclass(obj) else type(obj).__mro__:
         if read_source(klass):

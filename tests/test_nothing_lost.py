@@ -330,6 +330,8 @@ def test_editing_a_users_augmentation_loss_or_metric_retrains(kind, data_root, t
 NOTEBOOK_CELL = """
 import torch
 
+SCALE = 1.0  # a global another cell sets
+
 class Net(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -337,7 +339,7 @@ class Net(torch.nn.Module):
         self.fc = torch.nn.Linear(64, 10)
 
     def forward(self, x):
-        return self.fc(x.flatten(1))
+        return self.fc(x.flatten(1)) * SCALE
 
 def loss(logits, targets):
     smoothing = 0.1 if "smooth" in {"smooth", "plain", "focal"} else 0.0  # a set constant: its order is hashed
@@ -359,12 +361,12 @@ def notebook_names(source: str) -> tuple[str, str]:
     return spec.model, spec.loss
 
 
-@pytest.mark.parametrize("edit", [("self.fc(x.flatten(1))", "self.fc(x.flatten(1)).relu()"), ("0.1 if", "0.2 if")],
-                         ids=["forward", "constant"])
+@pytest.mark.parametrize("edit", [("self.fc(x.flatten(1))", "self.fc(x.flatten(1)).relu()"), ("0.1 if", "0.2 if"),
+                                  ("SCALE = 1.0", "SCALE = 2.0")], ids=["forward", "constant", "global"])
 def test_code_defined_in_a_notebook_is_keyed_by_its_code(edit):
     """Without a source file, an object was keyed by its name, repr and weights, a function by its bytecode
-    alone: a forward() edited in a notebook, or a constant changed, kept the spec's key, and the store served
-    the result of the code before the edit."""
+    alone: a forward() edited in a notebook, a constant or a global it reads changed, kept the spec's key, and
+    the store served the result of the code before the edit."""
     before, again = notebook_names(NOTEBOOK_CELL), notebook_names(NOTEBOOK_CELL)
     assert before == again and notebook_names(NOTEBOOK_CELL.replace(*edit)) != before
 
