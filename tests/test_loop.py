@@ -185,6 +185,19 @@ def test_a_callback_sees_every_epoch_and_may_stop_training(digits_data):
     assert result.kept_epoch == 2 and result.history[0]["images_per_second"] > 0
 
 
+def test_a_callback_of_ones_own_with_on_epoch_end_alone_may_stop_training(digits_data):
+    """The spec accepts a callback with either hook; the loop called on_step_end on every callback, so one
+    with on_epoch_end alone stopped training with an AttributeError at its first step."""
+    class StopAtTwo:
+        def on_epoch_end(self, state, row, cfg):
+            return row["epoch"] >= 2
+
+    train, val = digits_data
+    Experiment("own", callbacks=(StopAtTwo(),))
+    result = fit(new_model(), train, val, small_config(epochs=4), progress_file=False, callbacks=[StopAtTwo()])
+    assert len(result.history) == 2
+
+
 def test_one_cycle_works_on_a_run_of_a_handful_of_steps():
     from competition.train import create_optimizer, create_scheduler
 

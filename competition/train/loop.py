@@ -308,8 +308,8 @@ def train_one_epoch(
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
-        for callback in callbacks:
-            callback.on_step_end(state, epoch, step, steps, loss_sum / seen)
+        for on_step_end in hooks(callbacks, "on_step_end"):
+            on_step_end(state, epoch, step, steps, loss_sum / seen)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
     bar.close()
@@ -363,6 +363,12 @@ def end_epoch(state: TrainingState, row: dict, cfg: TrainConfig) -> float:
     else:
         state.stale += 1
     return score
+
+
+def hooks(callbacks: Sequence, name: str) -> list[Callable]:
+    """The callbacks' `name` methods. One's own callback need not subclass Callback: one with on_epoch_end
+    alone is accepted by the spec (and stopped training with an AttributeError on its first step)."""
+    return [hook for hook in (getattr(callback, name, None) for callback in callbacks) if hook is not None]
 
 
 class Callback:
@@ -516,6 +522,6 @@ def fit(
         state.next_epoch = epoch + 1
         if last_path is not None:
             save_checkpoint(state, cfg, last_path)
-        if any([callback.on_epoch_end(state, row, cfg) for callback in callbacks]):  # every callback sees it
+        if any([on_epoch_end(state, row, cfg) for on_epoch_end in hooks(callbacks, "on_epoch_end")]):  # all see it
             break
     return finish(model, state, cfg, checkpoint_dir)
