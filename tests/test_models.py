@@ -99,6 +99,13 @@ def kept_module(num_classes, in_chans, pretrained=None):
     return KEPT
 
 
+def test_a_module_that_does_not_take_the_images_is_told_what_it_gets_and_how_to_change_it():
+    rgb = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    with pytest.raises(ConfigError, match=r"expected input\[2, 1, 8, 8\] to have 3 channels.*It gets 1-channel "
+                                          r"images of 8x8 \(height x width\): Experiment\(channels=1 or 3\)"):
+        create_model(Experiment("rgb", model=rgb).model, 10, in_chans=1, input_size=(8, 8))
+
+
 @pytest.mark.parametrize("how", ["spec factory", "registered factory"])
 def test_a_factory_that_returns_a_module_it_keeps_gives_every_unit_its_initial_weights(how):
     """Before, every unit got the kept module itself, as the unit before had trained it: seeds went on from

@@ -164,7 +164,8 @@ def wrap_module(
         raise ConfigError(
             f"model {name or type(module).__qualname__}: a batch of shape (2, {in_chans}, {height}, "
             f"{width}) fails in it ({type(exc).__name__}: {exc}); it must map (B, C, H, W) images to "
-            "logits or features"
+            f"logits or features. It gets {in_chans}-channel images of {height}x{width} (height x width): "
+            "Experiment(channels=1 or 3) and Experiment(image_size=...) set what it gets"
         ) from None
     finally:
         module.train(was_training)
