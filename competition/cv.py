@@ -90,17 +90,17 @@ class UnitOutput:
         return cls(**given_fields)
 
 
-def make_folds(experiment: Experiment, table) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_folds(experiment: Experiment, table, class_names=()) -> list[tuple[np.ndarray, np.ndarray]]:
     """The experiment's split of `table`; the split follows split_seed, never the training seeds."""
     scheme, k = experiment.cv_scheme()
     try:
-        return make_splits(table, scheme, n_splits=k, seed=experiment.split_seed_value)
+        return make_splits(table, scheme, n_splits=k, seed=experiment.split_seed_value, class_names=class_names)
     except ConfigError as exc:
         raise ConfigError(f"{experiment.name}: {exc}") from exc
 
 
-def make_units(experiment: Experiment, table, budget: Budget) -> list[Unit]:
-    folds = make_folds(experiment, table)
+def make_units(experiment: Experiment, table, budget: Budget, class_names=()) -> list[Unit]:
+    folds = make_folds(experiment, table, class_names)
     return [
         Unit(fold, seed, train_idx, val_idx)
         for seed in experiment.training_seeds(budget)

@@ -267,7 +267,7 @@ def plan(
         budget,
         device,
         data,
-        make_units(experiment, data.table, budget),
+        make_units(experiment, data.table, budget, data.class_names),
         seeds,
         unit_key(experiment, data, budget, store),
         result_key(experiment, data, budget, store, len(seeds)),

@@ -320,6 +320,19 @@ def test_stratified_split_with_too_few_members_says_what_to_do():
         make_splits(table, "stratified", n_splits=5)
 
 
+def test_a_class_too_rare_for_the_split_is_named_by_its_name_too():
+    """The schemes see labels as indices: 'class 7 has only 2 members' left a competitor with named classes
+    to count which one that was."""
+    from competition.cv import make_units
+
+    table = pd.DataFrame({"label": [0] * 10 + [1] * 2 + [2]})
+    names = ("cat", "dog", "ferret")
+    with pytest.raises(DataError, match=r"class 2 \('ferret'\) has only 1 member"):
+        make_units(Experiment("rare", cv="stratified:2"), table, BUDGETS["smoke"], names)
+    with pytest.raises(DataError, match=r"class 2 \('ferret'\) has 1 row\(s\)"):
+        make_splits(table, "holdout", class_names=names)
+
+
 @pytest.mark.parametrize("scheme, groups, message", [
     ("group", np.arange(30) // 10, "GroupKFold split: 5 folds need at least 5 groups .* has 3; use at most 3"),
     ("stratified_group", np.arange(30) // 10, "StratifiedGroupKFold split: 5 folds need at least 5 groups"),

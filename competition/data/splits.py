@@ -45,6 +45,20 @@ Folds = list[tuple[np.ndarray, np.ndarray]]
 PREDICTS = ("once", "at_most_once", "out_of_bag")
 
 
+class RareClassError(DataError):
+    """A class with too few rows for a split. Its message says "class <index>"; make_splits names the class
+    too, where it is given the class names (the schemes see the labels as indices only)."""
+
+    def __init__(self, template: str, label):
+        super().__init__(template.format(cls=f"class {label}"))
+        self.template, self.label = template, label
+
+    def named(self, class_names) -> DataError:
+        index = int(self.label)
+        shown = f"class {index} ({class_names[index]!r})" if 0 <= index < len(class_names) else f"class {index}"
+        return DataError(self.template.format(cls=shown))
+
+
 @dataclass(frozen=True)
 class CvScheme:
     """A registered CV scheme and what the harness needs of it: its folds(table, k, seed, val_fraction),
@@ -81,16 +95,25 @@ def cv_entry(name: str) -> CvScheme:
 
 
 def make_splits(
-    table: pd.DataFrame, scheme: str = "stratified", n_splits: int = 5, seed: int = 0, val_fraction: float = 0.2
+    table: pd.DataFrame,
+    scheme: str = "stratified",
+    n_splits: int = 5,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    class_names=(),
 ) -> Folds:
     """(train_idx, val_idx) pairs over the rows of `table` (label and group columns).
 
     For 'bootstrap', n_splits is the number of members; each trains on a resample
-    (of groups, when groups repeat) and is validated out of bag; 'holdout' ignores it."""
+    (of groups, when groups repeat) and is validated out of bag; 'holdout' ignores it. `class_names` name
+    a class with too few rows for the split."""
     entry = cv_entry(scheme)
     if groups_repeat(table) and not entry.group_aware:
         refuse_group_unaware(table, scheme)
-    return entry.folds(table, n_splits, seed, val_fraction)
+    try:
+        return entry.folds(table, n_splits, seed, val_fraction)
+    except RareClassError as exc:
+        raise exc.named(class_names) from None
 
 
 def labels_groups_index(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,12 +137,13 @@ def check_holdout_can_stratify(y: np.ndarray, val_fraction: float) -> None:
     counts = pd.Series(y).value_counts()
     val_rows = int(np.ceil(val_fraction * len(y)))
     if counts.min() < 2 or val_rows < len(counts) or len(y) - val_rows < len(counts):
-        rare = f"; class {counts.idxmin()} has {counts.min()} row(s)" if counts.min() < 2 else ""
-        raise DataError(
+        rare = f"; {{cls}} has {counts.min()} row(s)" if counts.min() < 2 else ""
+        raise RareClassError(
             f"holdout split: a stratified holdout of {val_fraction:.0%} ({val_rows} of {len(y)} rows) "
             f"cannot hold a row of each of the {len(counts)} classes on both sides{rare}; use "
             "cv='stratified:<k>' (every row validated once, k at most the smallest class's rows) "
-            "or cv='kfold:<k>', or give the rare classes more rows"
+            "or cv='kfold:<k>', or give the rare classes more rows",
+            counts.idxmin(),
         )
 
 
@@ -147,10 +171,11 @@ def k_fold(splitter_class: type, stratified: bool, grouped: bool) -> Callable[..
         if stratified:
             counts = pd.Series(y).value_counts()
             if counts.min() < n_splits:
-                raise DataError(
-                    f"stratified {n_splits}-fold split: class {counts.idxmin()} has only {counts.min()} "
+                raise RareClassError(
+                    f"stratified {n_splits}-fold split: {{cls}} has only {counts.min()} "
                     f"member(s), fewer than the {n_splits} folds; use fewer folds, merge rare classes, "
-                    "or scheme='kfold'"
+                    "or scheme='kfold'",
+                    counts.idxmin(),
                 )
         check_enough_groups(groups if grouped else index, n_splits, f"{splitter_class.__name__} split")
         splitter = splitter_class(n_splits, shuffle=True, random_state=seed)
