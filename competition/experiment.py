@@ -320,7 +320,12 @@ class Experiment:
             raise ConfigError(f"{self.name}: tta={self.tta!r}; give a tuple of view names, e.g. ('identity', 'hflip')")
 
     def check_names(self) -> None:
-        MODELS.check(self.model, field="model")
+        check_pretrained = getattr(MODELS.get(MODELS.check(self.model, field="model")), "check_pretrained", None)
+        if check_pretrained is not None:  # weights a named model does not have fail here, not when training starts
+            try:
+                check_pretrained(self.pretrained)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.name}: {exc} (Experiment.pretrained)") from None
         LOSSES.check(self.loss, field="loss")
         OPTIMIZERS.check(self.optimizer, field="optimizer")
         self.check_keywords()

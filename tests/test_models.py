@@ -106,6 +106,25 @@ def test_a_module_that_does_not_take_the_images_is_told_what_it_gets_and_how_to_
         create_model(Experiment("rgb", model=rgb).model, 10, in_chans=1, input_size=(8, 8))
 
 
+@pytest.mark.parametrize("model, pretrained, message", [
+    ("rescnn", "imagenet", r"rescnn models have no pretrained weights \(pretrained='imagenet'\)"),
+    ("speednet", "imagenet", "speednet has no pretrained weights"),
+    ("resnet18", "imagenet21k", "unknown torchvision weights 'imagenet21k' for resnet18"),
+    ("resnet18", "ResNet50_Weights.IMAGENET1K_V2", "ResNet50_Weights.IMAGENET1K_V2 are not resnet18's weights"),
+    ("efficientnet_lite0", "imagenet21k", "efficientnet_lite0 weights: use pretrained='imagenet' or None"),
+])
+def test_weights_a_named_model_does_not_have_fail_when_the_experiment_is_made(model, pretrained, message):
+    """They failed when the model was built: after the data was cached, at run time rather than collection."""
+    with pytest.raises(ConfigError, match=f"bad: {message}.*Experiment.pretrained"):
+        Experiment("bad", model=model, pretrained=pretrained)
+
+
+def test_weights_a_named_model_has_and_checkpoint_paths_are_accepted_when_the_experiment_is_made():
+    for model, pretrained in [("resnet18", "imagenet"), ("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
+                              ("efficientnet_lite0", "imagenet"), ("rescnn", "runs/mine.pt"), ("timm/resnet10t", "x")]:
+        Experiment("ok", model=model, pretrained=pretrained)  # a checkpoint is read when built; timm decides then
+
+
 @pytest.mark.parametrize("how", ["spec factory", "registered factory"])
 def test_a_factory_that_returns_a_module_it_keeps_gives_every_unit_its_initial_weights(how):
     """Before, every unit got the kept module itself, as the unit before had trained it: seeds went on from

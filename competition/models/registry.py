@@ -14,6 +14,7 @@ or a path to a checkpoint of this model.
 from __future__ import annotations
 
 import copy
+import functools
 import urllib.error
 from pathlib import Path
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ class ModelEntry:
 
     build: Callable[..., Classifier]
     pretrained_config: PretrainedConfig | None = None
+    # resolves a pretrained value to the weights it names without loading them, a ConfigError for one the model
+    # has not; None: only building the model tells
+    weights: Callable[[Any], Any] | None = None
+
+    def check_pretrained(self, pretrained) -> None:
+        """What Experiment asks when it is made: pretrained weights this model does not have fail there, not when
+        training starts. A checkpoint path is read when the model is built (an earlier step may write it)."""
+        if pretrained not in (None, False) and self.weights is not None and not is_checkpoint(pretrained):
+            self.weights(pretrained)
 
     @property
     def code(self) -> Callable[..., Classifier]:
@@ -68,23 +78,41 @@ class ModelEntry:
         return self.build
 
 
-def register_model(name: str, pretrained_config: PretrainedConfig | None = None):
-    """Decorator: `@register_model("mynet")` on a factory(num_classes, in_chans, pretrained, **kw)."""
+def register_model(name: str, pretrained_config: PretrainedConfig | None = None, weights=None):
+    """Decorator: `@register_model("mynet")` on a factory(num_classes, in_chans, pretrained, **kw); `weights`
+    (pretrained -> weights, a ConfigError for a value it has not) lets a spec's pretrained be checked when the
+    Experiment is made."""
 
     def wrap(factory):
-        MODELS.register(name, ModelEntry(factory, pretrained_config))
+        MODELS.register(name, ModelEntry(factory, pretrained_config, weights))
         return factory
 
     return wrap
+
+
+def is_checkpoint(pretrained) -> bool:
+    """Whether a pretrained value names a checkpoint file rather than weights the model knows by name."""
+    return isinstance(pretrained, (str, Path)) and (
+        Path(pretrained).suffix in (".pt", ".pth", ".ckpt") or Path(pretrained).exists()
+    )
+
+
+def no_weights(models: str) -> Callable[[Any], Any]:
+    def refuse(pretrained):
+        if pretrained not in (None, False):
+            raise ConfigError(f"{models} no pretrained weights (pretrained={pretrained!r}); use pretrained=None")
+
+    return refuse
+
+
+RESCNN_WEIGHTS, SPEEDNET_WEIGHTS = no_weights("rescnn models have"), no_weights("speednet has")
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, input_size=None, **kw) -> Classifier:
     """Build a Classifier by name; see the module docstring for `pretrained`. A registered factory or a spec's
     object that gives a plain nn.Module is wrapped (user_model); input_size (H, W) is what it is probed at."""
     checkpoint = None
-    if isinstance(pretrained, (str, Path)) and (
-        Path(pretrained).suffix in (".pt", ".pth", ".ckpt") or Path(pretrained).exists()
-    ):
+    if is_checkpoint(pretrained):
         checkpoint, pretrained = Path(pretrained), None
     key = MODELS.check(name)
     entry = MODELS.get(key)
@@ -202,8 +230,7 @@ RESCNN_NET_KEYWORDS = ("widths", "depths", "strides", "stem_width")  # ResCNN's 
 
 def make_rescnn(num_classes, in_chans, pretrained, dropout=0.0, width=None, **net_kw) -> Classifier:
     """width=w is shorthand for widths (w, 2w, 4w); other keywords go to ResCNN."""
-    if pretrained not in (None, False):
-        raise ConfigError("rescnn models have no pretrained weights; use pretrained=None")
+    RESCNN_WEIGHTS(pretrained)
     if width is not None:
         net_kw["widths"] = (width, 2 * width, 4 * width)
     unknown = sorted(set(net_kw) - set(RESCNN_NET_KEYWORDS))
@@ -224,23 +251,24 @@ def rescnn_variant(**defaults):
     return make
 
 
-register_model("rescnn")(rescnn_variant(width=32, depths=(1, 1, 1)))
-register_model("rescnn_s")(rescnn_variant(width=16, depths=(1, 1, 1)))
-register_model("rescnn_m")(rescnn_variant(width=48, depths=(2, 2, 2)))
+register_model("rescnn", weights=RESCNN_WEIGHTS)(rescnn_variant(width=32, depths=(1, 1, 1)))
+register_model("rescnn_s", weights=RESCNN_WEIGHTS)(rescnn_variant(width=16, depths=(1, 1, 1)))
+register_model("rescnn_m", weights=RESCNN_WEIGHTS)(rescnn_variant(width=48, depths=(2, 2, 2)))
 # Every stage downsamples, so the convolutions run at 14, 7 and 4 px with 1.5x rescnn's
 # channels for 0.57x its multiply-adds. In 10 minutes on 2 cores it beat rescnn by 1.2
 # points of eval accuracy, and a 64/128/256 version by 0.15 (benchmarks/bench_train.py quality).
-register_model("rescnn_wide")(rescnn_variant(stem_width=24, widths=(48, 96, 192), depths=(1, 1, 1), strides=(2, 2, 2)))
+register_model("rescnn_wide", weights=RESCNN_WEIGHTS)(
+    rescnn_variant(stem_width=24, widths=(48, 96, 192), depths=(1, 1, 1), strides=(2, 2, 2))
+)
 
 
 SPEEDNET_KEYWORDS = ("widths", "whiten", "whiten_kernel", "dirac", "bn_momentum")
 
 
-@register_model("speednet")
+@register_model("speednet", weights=SPEEDNET_WEIGHTS)
 def make_speednet(num_classes, in_chans, pretrained, dropout=0.0, **net_kw) -> Classifier:
     """SpeedNet (models/speednet.py): the fast recipe's network, its techniques as keywords."""
-    if pretrained not in (None, False):
-        raise ConfigError("speednet has no pretrained weights; use pretrained=None")
+    SPEEDNET_WEIGHTS(pretrained)
     unknown = sorted(set(net_kw) - set(SPEEDNET_KEYWORDS))
     if unknown:
         raise ConfigError(
@@ -259,15 +287,15 @@ def torchvision_weights(name: str, pretrained):
         return None
     if pretrained in (True, "imagenet"):
         return torchvision.models.get_model_weights(name).DEFAULT
+    own = torchvision.models.get_model_weights(name)
     if isinstance(pretrained, str):
         try:
-            return torchvision.models.get_weight(pretrained)
+            pretrained = torchvision.models.get_weight(pretrained)
         except (ValueError, AttributeError, KeyError) as exc:
-            raise ConfigError(
-                f"unknown torchvision weights {pretrained!r} for {name}; e.g. "
-                f"{torchvision.models.get_model_weights(name).DEFAULT}"
-            ) from exc
-    return pretrained  # a WeightsEnum member
+            raise ConfigError(f"unknown torchvision weights {pretrained!r} for {name}; e.g. {own.DEFAULT}") from exc
+    if pretrained not in list(own):  # another architecture's weights would fail to load, or load by chance
+        raise ConfigError(f"{pretrained} are not {name}'s weights; {name} has {', '.join(map(str, own))}")
+    return pretrained
 
 
 def load_torchvision_state(weights) -> dict:
@@ -313,7 +341,9 @@ def torchvision_model(
 
 
 for _name in TORCHVISION_NAMES:
-    register_model(_name, IMAGENET)(lambda _n=_name, **kw: torchvision_model(_n, **kw))
+    register_model(_name, IMAGENET, weights=functools.partial(torchvision_weights, _name))(
+        lambda _n=_name, **kw: torchvision_model(_n, **kw)
+    )
 
 
 # --- timm and efficientnet_lite0 ------------------------------------------------
@@ -357,17 +387,24 @@ def map_state_in_order(source: dict, target: dict) -> dict:
     return mapped
 
 
-@register_model("efficientnet_lite0", PretrainedConfig((0.5,) * 3, (0.5,) * 3, (224, 224)))  # inputs in [-1, 1]
+def lite0_weights(pretrained) -> bool:
+    """Whether to load the packaged ImageNet weights; the only ones efficientnet_lite0 has."""
+    if pretrained not in (None, False, True, "imagenet"):
+        raise ConfigError(f"efficientnet_lite0 weights: use pretrained='imagenet' or None, not {pretrained!r}")
+    return pretrained in (True, "imagenet")
+
+
+@register_model(  # inputs in [-1, 1]
+    "efficientnet_lite0", PretrainedConfig((0.5,) * 3, (0.5,) * 3, (224, 224)), weights=lite0_weights
+)
 def efficientnet_lite0(
     num_classes: int, in_chans: int = 3, pretrained=None, small_input: bool = False, dropout: float = 0.2, **kw
 ) -> Classifier:
     import timm
 
     net: Any = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000, **kw)  # timm's attributes
-    if pretrained in (True, "imagenet"):
+    if lite0_weights(pretrained):
         net.load_state_dict(map_state_in_order(efficientnet_lite0_state(), net.state_dict()))
-    elif pretrained not in (None, False):
-        raise ConfigError(f"efficientnet_lite0 weights: use pretrained='imagenet' or None, not {pretrained!r}")
     net.conv_stem = adapt_conv_in_chans(net.conv_stem, in_chans)
     if small_input:
         net.conv_stem.stride = (1, 1)
