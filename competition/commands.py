@@ -43,6 +43,13 @@ def describe_competition(competition) -> list[str]:
     ]
     if competition.empty_classes:
         lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
+    copies = competition.eval_copies_of_train()
+    if copies:
+        shown = ", ".join(f"eval {e} = train {t}" for e, t in copies[:3]) + (" ..." if len(copies) > 3 else "")
+        lines.append(
+            f"{len(copies)} eval image(s) have the same bytes as a train image ({shown}): a model trains on them, "
+            "so its eval score is not held out there"
+        )
     if competition.skipped:
         shown = ", ".join(f"row {s['row']} ({s['image_id']})" for s in competition.skipped[:5])
         lines.append(

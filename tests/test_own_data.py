@@ -192,6 +192,16 @@ def test_a_declared_class_with_no_rows_is_shown_by_data_and_eda(tmp_path, capsys
     assert summary["empty_classes"] == ["fox"]
 
 
+def test_an_eval_image_that_is_a_train_image_is_named_by_data(tmp_path, capsys):
+    """Its eval score is not held out (a model trained on it); `data` said the competition was valid and
+    nothing more."""
+    root = competition(tmp_path / "c", ["cat", "dog"] * 4)
+    (root / "eval" / "images" / "e1.png").write_bytes((root / "train" / "images" / "t003.png").read_bytes())
+    assert cli(["data", str(root)]) == 0
+    assert ("1 eval image(s) have the same bytes as a train image (eval e1.png = train images/t003.png): a model "
+            "trains on them") in capsys.readouterr().out
+
+
 # --- one image, one row -------------------------------------------------------------------------------
 def test_the_same_image_under_two_ids_is_an_error_naming_both_rows(tmp_path):
     root = competition(tmp_path / "c", [0, 1] * 4)

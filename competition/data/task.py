@@ -71,6 +71,15 @@ class Competition:
         present = set(self.train["label"].astype(int))
         return [name for i, name in enumerate(self.task.class_names) if i not in present]
 
+    def eval_copies_of_train(self) -> list[tuple[str, str]]:
+        """(eval id, train id) of each eval image whose file has the same bytes as a train image's: a model
+        trains on those, so its eval score there is not held out."""
+        train = {file_digest(path): image_id for path, image_id in zip(self.train["path"], self.train["image_id"])}
+        pairs = (
+            (train.get(file_digest(path)), image_id) for path, image_id in zip(self.eval["path"], self.eval["image_id"])
+        )
+        return [(str(eval_id), str(train_id)) for train_id, eval_id in pairs if train_id is not None]
+
     def class_counts(self) -> pd.Series:
         counts = self.train["label"].value_counts().reindex(range(self.task.num_classes), fill_value=0)
         return counts.set_axis(list(self.task.class_names))
