@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, did_you_mean
+from .files import checkpoint_digest, is_checkpoint
 from .metrics import compute_metrics, get_metric
 from .registry import (
     AUGMENTATION_STEPS,
@@ -428,9 +429,12 @@ class Experiment:
         return used
 
     def user_code(self, metric: str | None = None) -> dict[str, str]:
-        """The user code behind the spec's names (registered models, losses, ...): name -> source digest.
-        Part of every store key, so editing a registered model retrains it."""
+        """The user code behind the spec's names (registered models, losses, ...): name -> source digest, and
+        the bytes of a checkpoint it starts from. Part of every store key, so editing a registered model, or
+        writing a new checkpoint at the path `pretrained` names, retrains it."""
         code = {}
+        if self.pretrained is not None and is_checkpoint(self.pretrained):
+            code[f"pretrained:{self.pretrained}"] = checkpoint_digest(self.pretrained)
         for registry, name in self.named_entries(metric):
             key = registry.resolve(name)
             entry = registry.entries.get(key) if key is not None else None

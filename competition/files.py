@@ -130,6 +130,29 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+CHECKPOINT_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime) -> sha256, while the file stays as it is
+
+
+def is_checkpoint(pretrained) -> bool:
+    """Whether a `pretrained` value names a checkpoint file rather than weights a model knows by name."""
+    return isinstance(pretrained, (str, Path)) and (
+        Path(pretrained).suffix in CHECKPOINT_SUFFIXES or Path(pretrained).exists()
+    )
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """The sha256 of a checkpoint file, memoised while its size and modification time stay the same."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: checkpoint file not found (pretrained); check the path or train first") from None
+    token = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if token not in CHECKPOINT_DIGESTS:
+        CHECKPOINT_DIGESTS[token] = sha256_file(Path(path))
+    return CHECKPOINT_DIGESTS[token]
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

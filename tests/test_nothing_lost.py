@@ -233,6 +233,28 @@ def test_editing_a_registered_model_retrains_and_an_unchanged_one_is_served(data
     assert "model:user_edit_net" in spec.user_code() and first.key
 
 
+def test_a_new_checkpoint_at_the_pretrained_path_retrains(data_root, tmp_path):
+    """The spec named the checkpoint by its path alone: writing new weights there (a re-run pre-training)
+    kept every result keyed as before, and the store served the results of the old weights."""
+    import torch
+    from competition.models import create_model
+
+    checkpoint = tmp_path / "pretrained.pt"
+    model = create_model("rescnn", 10, in_chans=1, width=4)
+    torch.save(model.state_dict(), checkpoint)
+    spec = SPEC.with_(pretrained=str(checkpoint))
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False)
+    assert not run(spec, TINY, context).provenance.cache_hit
+    assert run(spec, TINY, context).provenance.cache_hit, "the same checkpoint is served"
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    torch.save(model.state_dict(), checkpoint)
+    assert not run(spec, TINY, context).provenance.cache_hit, "new weights at the same path must retrain"
+    checkpoint.unlink()
+    with pytest.raises(ConfigError, match="pretrained.pt: checkpoint file not found"):
+        run(spec, TINY, context)
+
+
 USER_MODEL_WITH_HELPERS = '''
 from competition.models.classifier import Classifier
 from competition.models.registry import register_model

@@ -25,6 +25,7 @@ from timm.models import adapt_input_conv
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
+from ..files import is_checkpoint
 from ..registry import MODELS, SpecObject, call_with_accepted, describe, is_own_code
 from .classifier import Classifier
 from .rescnn import ResCNN
@@ -88,13 +89,6 @@ def register_model(name: str, pretrained_config: PretrainedConfig | None = None,
         return factory
 
     return wrap
-
-
-def is_checkpoint(pretrained) -> bool:
-    """Whether a pretrained value names a checkpoint file rather than weights the model knows by name."""
-    return isinstance(pretrained, (str, Path)) and (
-        Path(pretrained).suffix in (".pt", ".pth", ".ckpt") or Path(pretrained).exists()
-    )
 
 
 def no_weights(models: str) -> Callable[[Any], Any]:
