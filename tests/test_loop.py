@@ -95,6 +95,12 @@ def test_a_loss_of_ones_own_that_breaks_the_contract_is_named_at_its_first_batch
         fit(new_model(), train, val, small_config(loss=name), progress_file=False)
 
 
+def test_a_loss_of_one_element_is_one_number(digits_data):
+    train, val = digits_data
+    name = Experiment("own", loss=lambda logits, targets: torch.nn.functional.cross_entropy(logits, targets)[None]).loss
+    assert len(fit(new_model(), train, val, small_config(loss=name), progress_file=False).history) == 2
+
+
 def test_ones_own_reduce_on_plateau_trains(digits_data):
     """It was stepped after every batch without its figure: a TypeError at the first step."""
     train, val = digits_data

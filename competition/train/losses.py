@@ -140,9 +140,10 @@ def loss_of(criterion: nn.Module, logits: torch.Tensor, targets: torch.Tensor, n
         raise
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         raise ConfigError(f"loss {name!r} failed on {given} ({type(exc).__name__}: {exc}); {contract}") from exc
-    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         got = described_tensor(loss) if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise ConfigError(f"loss {name!r} returned {got} for {given}; {contract}")
+    loss = loss.reshape(())  # a (1,) loss is one number too
     if logits.requires_grad and not loss.requires_grad:
         raise ConfigError(
             f"loss {name!r} returned a tensor without a gradient for {given}: it was computed outside torch's "
