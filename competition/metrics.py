@@ -91,17 +91,19 @@ class Metric:
                 f"metric {self.name!r} failed on {len(y)} rows and probabilities {np.shape(probs)} "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
-        if np.ndim(value) != 0 or not np.isrealobj(value):
+        try:
+            number = float(np.asarray(value, dtype=np.float64).reshape(()))  # one element, of any kind
+        except (TypeError, ValueError):
             raise ConfigError(
                 f"metric {self.name!r} returned {type(value).__name__} of shape {np.shape(value)}; a metric "
                 "returns one number (average over the classes, e.g. average='macro')"
-            )
-        if not np.isfinite(value):
+            ) from None
+        if not np.isfinite(number):
             raise ConfigError(
-                f"metric {self.name!r} returned {value} on {len(y)} rows; a metric returns a finite number "
+                f"metric {self.name!r} returned {number} on {len(y)} rows; a metric returns a finite number "
                 "(check its divisions by zero, e.g. zero_division=0)"
             )
-        return float(value)
+        return number
 
     @property
     def code(self) -> Callable:
