@@ -1,6 +1,8 @@
 """Model registry, pretrained weights, transfer modes, checkpoints."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -140,6 +142,16 @@ def test_a_factory_that_returns_a_module_it_keeps_gives_every_unit_its_initial_w
     assert all(torch.equal(v, initial[k]) for k, v in KEPT.state_dict().items())
     assert len(list(second.parameters())) == len(initial)
     assert all(torch.equal(a, b) for a, b in zip(second.parameters(), initial.values()))
+
+
+def test_a_factory_module_that_cannot_be_copied_is_used_as_made():
+    def weight_normed(num_classes, in_chans):  # torch's old weight_norm keeps a computed tensor: no deepcopy
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.utils.weight_norm(torch.nn.Linear(64, 3)))
+
+    model = create_model(Experiment("wn", model=weight_normed).model, 3, in_chans=1, input_size=(8, 8))
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
 @pytest.mark.parametrize("name", ["resnet34", "resnet50", "mobilenet_v3_large", "convnext_tiny"])

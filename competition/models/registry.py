@@ -137,8 +137,14 @@ def copy_of_made(made):
     `model=lambda **_: net`) handed every unit the module the unit before had trained in place: each seed
     went on from the last, and each fold started from weights that had trained on its validation rows, a
     leak that raised the OOF score without a word. A copy leaves the kept module at its initial weights, as
-    a module given in the spec is; a factory that builds anew loses nothing but the copy's time."""
-    return copy.deepcopy(made) if isinstance(made, nn.Module) else made
+    a module given in the spec is; a factory that builds anew loses nothing but the copy's time. A module
+    that cannot be copied (torch's old weight_norm keeps a computed tensor) is used as made."""
+    if not isinstance(made, nn.Module):
+        return made
+    try:
+        return copy.deepcopy(made)
+    except (RuntimeError, TypeError):
+        return made
 
 
 def user_model(obj, num_classes: int, in_chans: int, input_size=None, features: bool | None = None, **kw) -> Classifier:
