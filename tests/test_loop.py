@@ -224,3 +224,34 @@ def test_a_long_epoch_logs_at_least_once_a_minute_and_each_epoch_gives_an_eta(di
     fit(new_model(), train, val, small_config(epochs=2), progress_file=False, callbacks=[every_step])
     assert any(line.startswith("epoch=1 step=2/") for line in lines)
     assert any(" eta=" in line for line in lines)
+
+
+def hand_frozen_net(num_classes, in_chans, freeze_head=False):
+    """Feature extraction written by hand, as the PyTorch tutorials do: the backbone's requires_grad off."""
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(in_chans, 8, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    net = torch.nn.Sequential(backbone, torch.nn.Linear(8, num_classes))
+    for p in (net if freeze_head else backbone).parameters():
+        p.requires_grad_(False)
+    return net
+
+
+@pytest.mark.parametrize("transfer", ["scratch", "finetune"])
+def test_what_ones_own_model_froze_stays_frozen_through_training(digits_data, transfer):
+    """apply_transfer and finish() set every parameter trainable, so a backbone the user had frozen was
+    trained (fine-tuning reported as feature extraction) without a word."""
+    train, val = digits_data
+    model = create_model(Experiment("hand-frozen", model=hand_frozen_net).model, 10, in_chans=1, input_size=(8, 8))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fit(model, train, val, small_config(transfer=transfer), progress_file=False)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"backbone.1.weight", "backbone.1.bias"}  # the user's Linear head alone
+    assert {n for n, p in model.named_parameters() if not p.requires_grad} == {"backbone.0.0.weight",
+                                                                                 "backbone.0.0.bias"}
+
+
+def test_a_model_with_nothing_to_train_is_named():
+    spec = Experiment("all-frozen", model=lambda num_classes, in_chans: hand_frozen_net(num_classes, in_chans, True))
+    model = create_model(spec.model, 10, in_chans=1, input_size=(8, 8))
+    with pytest.raises(ConfigError, match="no parameter trains.*requires_grad=False"):
+        loop.apply_transfer(model, "scratch", lr=1e-3)

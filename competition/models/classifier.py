@@ -50,6 +50,12 @@ class Classifier(nn.Module):
         self.register_buffer("mean", per_channel(mean, in_chans).view(1, -1, 1, 1))
         self.register_buffer("std", per_channel(std, in_chans).view(1, -1, 1, 1))
         self.frozen: list[nn.Module] = []
+        self.held: frozenset[str] = frozenset()  # parameter names the model's maker froze: hold_frozen
+
+    def hold_frozen(self) -> None:
+        """Keep frozen what the model's maker froze (requires_grad=False on one's own backbone: feature
+        extraction written by hand); transfer modes and unfreeze() used to train it again without a word."""
+        self.held = frozenset(name for name, p in self.named_parameters() if not p.requires_grad)
 
     def set_normalization(self, mean, std) -> None:
         self.mean.copy_(per_channel(mean, self.in_chans).view(1, -1, 1, 1))
@@ -67,9 +73,11 @@ class Classifier(nn.Module):
         return (x - self.mean) / self.std
 
     def fixed_parameters(self) -> list[nn.Parameter]:
-        """Parameters the architecture never trains (SpeedNet's whitening filters and BatchNorm weights)."""
+        """Parameters that never train: the architecture's (SpeedNet's whitening filters and BatchNorm
+        weights) and those the model's maker froze (hold_frozen)."""
         fixed = getattr(self.backbone, "fixed_parameters", None)
-        return list(fixed()) if fixed is not None else []
+        held = [p for name, p in self.named_parameters() if name in self.held]
+        return (list(fixed()) if fixed is not None else []) + held
 
     def unfreeze(self) -> None:
         """Every parameter trainable again, except the fixed ones."""

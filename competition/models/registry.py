@@ -128,6 +128,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None
         model.set_normalization(entry.pretrained_config.mean, entry.pretrained_config.std)
     if checkpoint is not None:
         load_checkpoint_weights(model, checkpoint)
+    model.hold_frozen()
     return model
 
 

@@ -52,6 +52,12 @@ def apply_transfer(model: Classifier, mode: str, lr: float, backbone_lr_mult: fl
     head_ids = {id(p) for p in head}
     backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     mult = 1.0 if mode == "scratch" else backbone_lr_mult
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(
+            f"model {model.name or type(model.backbone).__qualname__}: no parameter trains (transfer={mode!r}, "
+            "and every parameter of the model as made has requires_grad=False); leave the layers that "
+            "should learn trainable (a frozen backbone needs a head of its own that trains)"
+        )
     groups = [{"params": head, "lr": lr, "name": "head"}]
     if backbone:
         groups.append({"params": backbone, "lr": lr * mult, "name": "backbone"})
