@@ -108,6 +108,23 @@ def test_a_module_that_does_not_take_the_images_is_told_what_it_gets_and_how_to_
         create_model(Experiment("rgb", model=rgb).model, 10, in_chans=1, input_size=(8, 8))
 
 
+def softmax_ended(num_classes, in_chans, end):
+    return torch.nn.Sequential(torch.nn.Conv2d(in_chans, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                               torch.nn.Linear(4, num_classes), end)
+
+
+def test_a_module_that_ends_in_a_softmax_is_named():
+    """Its probabilities went into the cross entropy as logits (training nearly stalled) and through the
+    harness's softmax again (every prediction squashed towards uniform), without a word."""
+    spec = Experiment("softmax", model=lambda num_classes, in_chans: softmax_ended(num_classes, in_chans,
+                                                                                torch.nn.Softmax(dim=1)))
+    with pytest.raises(ConfigError, match="model Sequential: its outputs are probabilities.*Remove the final Softmax"):
+        create_model(spec.model, 10, in_chans=1, input_size=(8, 8))
+    for end in (torch.nn.LogSoftmax(dim=1), torch.nn.Identity(), torch.nn.ReLU()):  # logits, or at least not that
+        spec = Experiment("other", model=lambda num_classes, in_chans, end=end: softmax_ended(num_classes, in_chans, end))
+        assert create_model(spec.model, 10, in_chans=1, input_size=(8, 8))(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("model, pretrained, message", [
     ("rescnn", "imagenet", r"rescnn models have no pretrained weights \(pretrained='imagenet'\)"),
     ("speednet", "imagenet", "speednet has no pretrained weights"),

@@ -205,9 +205,26 @@ def wrap_module(
             "logits, (B, F) features or (B, F, H, W) feature maps"
         )
     logits = out.ndim == 2 and out.shape[1] == num_classes and not features
+    if logits:
+        check_not_probabilities(out, name)
     backbone = module if out.ndim == 2 else Pooled(module)
     stages = list(module.children()) or [module]
     return Classifier(backbone, out.shape[1], num_classes, in_chans, stages, head=not logits, name=name)
+
+
+def check_not_probabilities(out: torch.Tensor, name: str) -> None:
+    """A module that ends in a softmax gives probabilities where logits belong: the cross entropy takes them
+    as logits (training nearly stalls) and the harness's own softmax squashes every prediction towards
+    uniform, which log loss, ROC-AUC and the ensembles read. Every row of the probe's outputs non-negative
+    and summing to one is a softmax's signature (a log-softmax, which the cross entropy takes as it is,
+    passes)."""
+    rows = out.float()
+    if bool((rows >= 0).all()) and torch.allclose(rows.sum(1), torch.ones(len(rows)), atol=1e-4):
+        raise ConfigError(
+            f"model {name}: its outputs are probabilities (each row is non-negative and sums to one: a "
+            "final Softmax); the harness wants logits (it applies the softmax itself, and the cross "
+            "entropy takes logits). Remove the final Softmax, or end in LogSoftmax"
+        )
 
 
 # --- input-channel adaptation --------------------------------------------------
