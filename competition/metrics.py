@@ -146,6 +146,7 @@ def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = T
     gate, interval and report then uses it, in its direction. The source of fn's module is part of the
     store key of every run scored with it."""
     if isinstance(fn, Metric):
+        check_direction(name, fn)
         METRICS.register(name, fn)
         return fn
     if needs not in ("probs", "labels"):
@@ -159,8 +160,40 @@ def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = T
         def scorer(y, probs):
             return fn(y, _pred(probs))
 
-    METRICS.register(name, Metric(scorer, higher_is_better=bool(higher_is_better)))
+    entry = Metric(scorer, higher_is_better=bool(higher_is_better))
+    check_direction(name, entry)
+    METRICS.register(name, entry)
     return fn
+
+
+def check_direction(name: str, metric: Metric) -> None:
+    """Score right and wrong predictions of a small problem (three classes, else two) and refuse a direction
+    they contradict: log_loss or an error rate registered as higher-is-better had every gate, interval,
+    early stop and leaderboard prefer the worse model, without a word. A metric that fails on the small
+    problem, or scores both alike, is taken at its word."""
+    for classes in (3, 2):
+        y = np.repeat(np.arange(classes), 4)
+        right = np.full((len(y), classes), 0.1 / (classes - 1))
+        right[np.arange(len(y)), y] = 0.9
+        wrong = np.roll(right, 1, axis=1)  # the same confidence, on the next class
+        try:
+            good, bad = float(metric.score(y, right)), float(metric.score(y, wrong))
+        except Exception:  # one's own metric may want another problem (binary, say): try the next
+            continue
+        if not (np.isfinite(good) and np.isfinite(bad)) or good == bad:
+            return
+        if (good > bad) != metric.higher_is_better:
+            hint = (
+                "register it with higher_is_better=False (a loss or an error rate)"
+                if metric.higher_is_better
+                else "drop higher_is_better=False (a score, not a loss)"
+            )
+            raise ConfigError(
+                f"register_metric({name!r}): it scores right predictions {good:.4g} and wrong ones {bad:.4g} "
+                f"on {len(y)} rows of {classes} classes, so {'lower' if good < bad else 'higher'} is better, but it "
+                f"is registered as higher_is_better={metric.higher_is_better}; {hint}"
+            )
+        return
 
 
 def higher_is_better(name: str) -> bool:

@@ -274,6 +274,35 @@ def test_ones_own_metric_that_gives_other_than_one_number_is_named(fn, message):
         METRICS.registered.pop("test_bad")
 
 
+@pytest.mark.parametrize("fn, needs, higher, message", [
+    (skm.log_loss, "probs", True, r"so lower is better, but it is registered as higher_is_better=True; register it "
+                                  r"with higher_is_better=False"),
+    (lambda y, pred: float((y != pred).mean()), "labels", True, "so lower is better"),
+    (skm.accuracy_score, "labels", False, "so higher is better.*drop higher_is_better=False"),
+], ids=["log-loss", "error-rate", "accuracy-as-lower"])
+def test_a_metric_registered_in_the_wrong_direction_is_refused(fn, needs, higher, message):
+    """Before: registered as it was, so every gate, early stop and leaderboard preferred the worse model."""
+    with pytest.raises(ConfigError, match=message):
+        register_metric("test_wrong_way", fn, higher_is_better=higher, needs=needs)
+    assert "test_wrong_way" not in METRICS
+    with pytest.raises(ConfigError, match="so lower is better"):
+        register_metric("test_wrong_way", Metric(lambda y, p: skm.log_loss(y, p)))
+
+
+def test_a_metric_whose_direction_the_check_cannot_tell_is_taken_at_its_word():
+    binary_only = lambda y, probs: skm.roc_auc_score(y, probs[:, 1])  # noqa: E731  fails on three classes
+    constant = lambda y, pred: 0.5  # noqa: E731
+    try:
+        register_metric("test_binary_auc", binary_only)
+        register_metric("test_constant", constant, higher_is_better=False, needs="labels")
+        assert higher_is_better("test_binary_auc") and not higher_is_better("test_constant")
+        with pytest.raises(ConfigError, match="so higher is better"):  # the two-class problem tells
+            register_metric("test_binary_auc_lower", binary_only, higher_is_better=False)
+    finally:
+        for name in ("test_binary_auc", "test_constant"):
+            METRICS.registered.pop(name, None)
+
+
 def test_a_plain_function_registered_straight_into_the_registry_is_a_metric_too():
     METRICS.register("test_plain_accuracy", lambda y, probs: float(np.mean(y == probs.argmax(1))))
     try:
