@@ -121,7 +121,8 @@ def test_a_module_that_ends_in_a_softmax_is_named():
     with pytest.raises(ConfigError, match="model Sequential: its outputs are probabilities.*Remove the final Softmax"):
         create_model(spec.model, 10, in_chans=1, input_size=(8, 8))
     for end in (torch.nn.LogSoftmax(dim=1), torch.nn.Identity(), torch.nn.ReLU()):  # logits, or at least not that
-        spec = Experiment("other", model=lambda num_classes, in_chans, end=end: softmax_ended(num_classes, in_chans, end))
+        spec = Experiment("other", model=lambda num_classes, in_chans, end=end: softmax_ended(num_classes, in_chans,
+                                                                                            end))
         assert create_model(spec.model, 10, in_chans=1, input_size=(8, 8))(torch.rand(2, 1, 8, 8)).shape == (2, 10)
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from competition.cli import main as cli
 from competition.data import load_competition
+from competition.data import cache
 from competition.data.cache import Preprocess, cached_images, decode_image
 from competition.data.eda import run_eda
 from competition.errors import DataError
@@ -280,12 +281,52 @@ def test_palette_rgba_cmyk_and_gif_images_decode(tmp_path, mode, ext):
     assert decode_image(tmp_path / f"x{ext}", 3).shape == (20, 30, 3)
 
 
+@pytest.mark.parametrize("high", [1.0, 255.0])
+def test_a_floating_point_tiff_keeps_its_levels(tmp_path, high):
+    """PIL's conversion clipped a [0, 1] float image to levels 0 and 1: every image all black, without a word."""
+    ramp = np.linspace(0, high, 256, dtype=np.float32).reshape(16, 16)
+    Image.fromarray(ramp, "F").save(tmp_path / "x.tif")
+    for channels in (1, 3):
+        decoded = decode_image(tmp_path / "x.tif", channels)
+        assert decoded.shape == (16, 16, channels) and decoded.dtype == np.uint8
+        assert decoded.min() == 0 and decoded.max() == 255 and len(np.unique(decoded)) == 256
+
+
+@pytest.mark.parametrize("values, message", [
+    (np.linspace(-1000, 3000, 64, dtype=np.float32), r"a floating-point image with values in \[-1000, 3000\]"),
+    (np.full(64, np.nan, dtype=np.float32), r"a floating-point image with values in \[nan, nan\]"),
+    (np.arange(64, dtype=np.int32) * 2000, r"a 32-bit integer image with values in \[0, 126000\], beyond 16 bits"),
+], ids=["hounsfield", "nan", "int32"])
+def test_an_image_whose_values_have_no_one_reading_is_named(tmp_path, values, message):
+    Image.fromarray(values.reshape(8, 8), "F" if values.dtype.kind == "f" else "I").save(tmp_path / "x.tif")
+    with pytest.raises(DataError, match=f"x.tif: {message}"):
+        decode_image(tmp_path / "x.tif", 1)
+
+
 def test_an_exif_rotated_photo_is_upright(tmp_path):
     image = Image.fromarray(np.zeros((20, 40, 3), np.uint8))
     exif = image.getexif()
     exif[0x0112] = 6  # rotate 90 degrees on display
     image.save(tmp_path / "x.jpg", exif=exif)
     assert decode_image(tmp_path / "x.jpg", 3).shape == (40, 20, 3)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_phone_photo_is_upright_and_portrait_in_every_decoder(tmp_path, channels):
+    """Draft decoding ignored the EXIF orientation (a portrait photo was cached lying down, squeezed into the
+    portrait size), and the header's sizes, which `data`, EDA and the scaffold read, were the stored ones."""
+    stored = np.zeros((200, 400, 3), np.uint8)
+    stored[:50, :50] = 255  # a mark at the stored top-left: shown at the top-right after a quarter turn
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    assert cache.image_header(tmp_path / "phone.jpg")[:2] == (200, 400)  # width x height as shown
+    for draft in (False, True):
+        spec = Preprocess(size=(100, 50), channels=channels, draft=draft)
+        shown = cache.preprocess_image(tmp_path / "phone.jpg", spec)[..., 0]
+        assert shown.shape == (100, 50)
+        assert shown[:10, -10:].mean() > 200 and shown[:10, :30].mean() < 50 and shown[-40:].mean() < 50
 
 
 def bomb_png(path: Path, side: int = 30000) -> Path:

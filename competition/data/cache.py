@@ -89,24 +89,43 @@ def decode_draft(path: str | Path, spec: Preprocess) -> np.ndarray | None:
         with Image.open(path) as image:
             if image.format != "JPEG":
                 return None
-            image.draft("L" if spec.channels == 1 else "RGB", want)
-            array = np.asarray(image.convert("L" if spec.channels == 1 else "RGB"))
+            stored = want[::-1] if turned_on_display(image) else want  # draft scales the pixels as stored
+            image.draft("L" if spec.channels == 1 else "RGB", stored)
+            shown = ImageOps.exif_transpose(image)  # as decode_image shows it: a phone photo upright
+            array = np.asarray(shown.convert("L" if spec.channels == 1 else "RGB"))
     except OSError:
         return None  # decode_image reports the file the usual way
     return array[:, :, None] if spec.channels == 1 else array
 
 
+EXIF_ORIENTATION = 0x0112
+QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations shown with width and height swapped
+
+
+def turned_on_display(image: Image.Image) -> bool:
+    """Whether the image's EXIF orientation shows it a quarter turn from how its pixels are stored (a phone
+    photo taken upright), as every decoder here applies it."""
+    try:
+        return image.getexif().get(EXIF_ORIENTATION) in QUARTER_TURNS
+    except (OSError, SyntaxError, ValueError):  # a damaged EXIF block: the pixels are shown as stored
+        return False
+
+
 MAX_PIXELS = 100_000_000  # a decompression bomb declares more; no real training image is that large
 SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "I;16S"}
+PIL_MODES = {"F", "I"}  # 32-bit float and integer pixels: PIL reads them whole, OpenCV warns or saturates them
 
 
 def image_header(path: str | Path) -> tuple[int, int, str, str]:
     """(width, height, mode, format) from the file's header alone, refusing a decompression bomb
-    before a single pixel is decoded."""
+    before a single pixel is decoded. Width and height are as the image is shown (EXIF orientation
+    applied, as the decoders apply it), so a portrait phone photo is counted as portrait."""
     Image.MAX_IMAGE_PIXELS = None  # our own limit below names the file and what to do
     try:
         with Image.open(path) as image:
             width, height, mode, kind = image.width, image.height, image.mode, image.format or ""
+            if turned_on_display(image):
+                width, height = height, width
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
@@ -133,18 +152,43 @@ def to_eight_bits(image: np.ndarray) -> np.ndarray:
     return np.round(image.astype(np.float32) * (255.0 / ((1 << bits) - 1))).clip(0, 255).astype(np.uint8)
 
 
+def floats_to_eight_bits(image: np.ndarray, path: str | Path) -> np.ndarray:
+    """A floating-point image (a TIFF of mode F, as scientific and medical data come) as 8 bits: values in
+    [0, 1] scaled to 0-255, values in [0, 255] kept. PIL's own conversion clipped [0, 1] data to levels 0
+    and 1, an all-black image, without a word; any other range has no one reading, so it is refused."""
+    low, high = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
+        raise DataError(
+            f"{path}: a floating-point image with values in [{low:g}, {high:g}]; the harness reads float "
+            "images in [0, 1] or [0, 255]. Rescale the file (or export it as 8 or 16 bits) to the range "
+            "you mean"
+        )
+    scale = 255.0 if high <= 1.0 else 1.0
+    return np.round(image * scale).astype(np.uint8)
+
+
 def decode_with_pil(path: str | Path, channels: int) -> np.ndarray | None:
     """GIFs, and anything else OpenCV cannot read, through PIL (EXIF orientation applied)."""
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)  # type: ignore[assignment]  # an Image, no longer the file
-            if image.mode in SIXTEEN_BIT_MODES:
-                array = to_eight_bits(np.asarray(image).astype(np.uint16))
-                return array[:, :, None] if channels == 1 else np.repeat(array[:, :, None], 3, axis=2)
-            array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+            if image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
+                values = np.asarray(image)
+            else:
+                array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+                return array[:, :, None] if channels == 1 else array
     except (OSError, SyntaxError, ValueError):
         return None
-    return array[:, :, None] if channels == 1 else array
+    if values.dtype.kind == "f":
+        gray = floats_to_eight_bits(values, path)
+    elif values.size and (int(values.min()) < 0 or int(values.max()) > 65535):
+        raise DataError(
+            f"{path}: a 32-bit integer image with values in [{int(values.min())}, {int(values.max())}], "
+            "beyond 16 bits; export it as 8 or 16 bits (values 0-65535)"
+        )
+    else:
+        gray = to_eight_bits(values.astype(np.uint16))
+    return gray[:, :, None] if channels == 1 else np.repeat(gray[:, :, None], 3, axis=2)
 
 
 def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
@@ -159,7 +203,7 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     flags = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     if mode in SIXTEEN_BIT_MODES:
         flags |= cv2.IMREAD_ANYDEPTH
-    image = cv2.imdecode(data, flags) if data.size and kind != "GIF" else None
+    image = cv2.imdecode(data, flags) if data.size and kind != "GIF" and mode not in PIL_MODES else None
     if image is None:
         image = decode_with_pil(path, channels)
         if image is None:
