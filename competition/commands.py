@@ -15,7 +15,7 @@ from .errors import CompetitionError
 from .experiment import Result
 from .files import writable_folder
 from .html_report import write_html_report
-from .report import leaderboard_rows, read_history, write_leaderboard, write_run_report
+from .report import leaderboard_rows, read_history, run_folder, write_leaderboard, write_run_report
 from .scaffold import slug, write_test_file
 from .search import STUDIES_FILE, list_studies, storage_url
 from .store import Store
@@ -252,7 +252,7 @@ def cmd_report(args) -> None:
             f"{store.root}; `competition runs` lists them"
         )
     for result in newest.values():
-        write_run_report(result, out / "runs" / result.name)
+        write_run_report(result, run_folder(out, result.name))
     rows = leaderboard_rows(newest.values())
     history = read_history(store.root / "history.jsonl")
     write_leaderboard(rows, out / "leaderboard.md", history)

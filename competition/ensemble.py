@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import CachedDataset
 from .errors import ConfigError
+from .files import check_folder_name
 from .experiment import EVAL_METRICS, Provenance
 from .metrics import compute_metrics
 from .models import create_model
@@ -63,6 +64,7 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
     """A Result whose seed s combines every member's seed s (as many seeds as the fewest member has).
 
     combine(list of member OOF probs, list of member eval probs) -> (OOF probs, eval probs)."""
+    check_folder_name(name, "the ensemble's name")
     check_compatible(results)
     first = results[0]
     n_seeds = min(r.n_seeds for r in results)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, did_you_mean
-from .files import checkpoint_digest, is_checkpoint
+from .files import check_folder_name, checkpoint_digest, is_checkpoint
 from .metrics import compute_metrics, get_metric
 from .registry import (
     AUGMENTATION_STEPS,
@@ -201,6 +201,7 @@ class Experiment:
                     f"Experiment.{name}={value!r}: give a non-empty string"
                     + (" (a built-in name or a competition directory path)" if name == "data" else "")
                 )
+        check_folder_name(self.name, "Experiment.name")
         self.adopt_objects()
         self.check_numbers()
         self.check_names()

@@ -116,6 +116,23 @@ def writable_folder(path: str | Path, what: str, how_to_change: str) -> Path:
     return path
 
 
+SEPARATORS = re.compile(r"[/\\\x00]+")
+
+
+def check_folder_name(name: str, what: str) -> str:
+    """A run's name is the name of its report folder (reports/runs/<name>/), which is replaced whole when the
+    run is reported again: a name with a path separator, or '.' or '..', would put that folder elsewhere
+    (an absolute name anywhere on disk; '..' is reports/ itself) and replace what was there."""
+    if SEPARATORS.search(name) or name in (".", ".."):
+        instead = SEPARATORS.sub("-", name).strip(".-") or "my-run"
+        raise ConfigError(
+            f"{what}={name!r}: a name is the name of its report folder, so it may hold no '/', '\\' or NUL "
+            f"and may not be '.' or '..' (the folder would land elsewhere, replacing what is there); "
+            f"e.g. {instead!r}"
+        )
+    return name
+
+
 def staging_folder(parent: Path, name: str) -> Path:
     """A fresh hidden folder in `parent` to fill, then publish with os.rename onto a fresh name."""
     parent.mkdir(parents=True, exist_ok=True)

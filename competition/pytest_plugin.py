@@ -33,6 +33,7 @@ from .report import (
     format_leaderboard,
     leaderboard_rows,
     rank_within_groups,
+    run_folder,
     write_leaderboard,
     write_run_report,
 )
@@ -109,7 +110,7 @@ class SessionState:
         """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
         if not result.key:
             result = save_posthoc(result, self.store)
-        write_run_report(result, self.reports / "runs" / result.name)
+        write_run_report(result, run_folder(self.reports, result.name))
         self.results[result.name] = result
 
     def competition(self, name_or_path):
@@ -532,7 +533,7 @@ def run_experiment(competition_session):
             )
         state.trained(experiment.name, len(trained), time.monotonic() - started, len(result.folds) - len(trained))
         result = score_eval(result, state.competition(experiment.data))
-        write_run_report(result, state.reports / "runs" / experiment.name)
+        write_run_report(result, run_folder(state.reports, experiment.name))
         state.memo[memo_key] = result
         state.results[experiment.name] = result
         return result
@@ -618,7 +619,7 @@ def send_to_trackers(state: SessionState) -> list[dict]:
                     parent = tracker.log_search(search, state.reports / "searches" / search["name"])
                     parents.update({run_name: parent for run_name in search_run_names(search)})
                 for result in state.results.values():
-                    tracker.log_result(result, state.reports / "runs" / result.name, parents.get(result.name))
+                    tracker.log_result(result, run_folder(state.reports, result.name), parents.get(result.name))
         except Exception as exc:
             line = (
                 f"tracker {name} failed: {type(exc).__name__}: {exc}; the results are kept "

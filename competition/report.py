@@ -15,7 +15,7 @@ import pandas as pd
 
 from .data.eda import drawable
 from .experiment import Result, result_to_json
-from .files import atomic_write, staging_folder
+from .files import atomic_write, check_folder_name, staging_folder
 from .metrics import bootstrap_ci, confusion, per_class_report
 from .provenance import environment
 
@@ -129,6 +129,11 @@ def execution_line(execution: dict) -> str:
     probe = "cached probe" if execution.get("probe_cached") else "probe"
     refused = "".join(f"; not {label}: {why}" for label, why in execution.get("refused", {}).items())
     return f"- execution path: {execution['path']}, probed on {where}; {probe}: {speeds}{refused}"
+
+
+def run_folder(reports: Path, name: str) -> Path:
+    """reports/runs/<name>: a run's report folder, for a name that is one folder's name (check_folder_name)."""
+    return Path(reports) / "runs" / check_folder_name(name, "the run's name")
 
 
 def write_run_report(result, out_dir: str | Path) -> Path:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import types
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -38,6 +39,27 @@ def trained(data_root, tmp_path_factory):
 
 def submit(data_root, store, *args) -> int:
     return cli(["submit", "digits", "--data-dir", str(data_root), "--runs-dir", str(store.root), *args])
+
+
+# --- reports ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["..", "/abs/comp", "fold/1", "a\\b"])
+def test_a_name_that_is_not_one_folder_name_is_refused_before_any_folder_is_replaced(trained, tmp_path, name):
+    """A run's report folder (reports/runs/<name>) is replaced whole: '..' replaced reports/ itself with one
+    run's report, and an absolute name (an experiment named after its data directory) replaced that folder."""
+    from competition.ensemble import create_ensemble
+    from competition.report import run_folder, write_run_report
+    result, _ = trained
+    with pytest.raises(ConfigError, match=re.escape(f"Experiment.name={name!r}: a name is the name of its report")):
+        Experiment(name)
+    with pytest.raises(ConfigError, match="the ensemble's name"):
+        create_ensemble("soft_vote", [result, result], name=name)
+    kept = tmp_path / "reports" / "leaderboard.md"
+    kept.parent.mkdir()
+    kept.write_text("the user's leaderboard")
+    with pytest.raises(ConfigError, match="the run's name"):
+        write_run_report(result, run_folder(tmp_path / "reports", name))
+    assert kept.read_text() == "the user's leaderboard"
+    assert write_run_report(result, run_folder(tmp_path / "reports", "ok name+1")).parent == tmp_path / "reports/runs"
 
 
 # --- submissions ---------------------------------------------------------------------------------------
