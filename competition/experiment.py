@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
 from typing import Any, Callable, ClassVar
@@ -254,12 +256,19 @@ class Experiment:
             CALLBACKS.register(name, SpecObject(callback, "callbacks"))
 
     def check_numbers(self) -> None:
-        def at_least(field_name: str, low: float, value, what: str = "") -> None:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{self.name}: {field_name}={value!r}; use a number >= {low}{what}")
+        def at_least(field_name: str, low: float, value, what: str = "", whole: bool = False) -> None:
+            """A finite number >= low (NaN passed `value < low`: lr=nan trained on NaN weights); a whole one
+            where a count is meant (epochs=2.5 was taken)."""
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = int(value)  # numpy's integers, as a computed count comes
+                object.__setattr__(self, field_name, value)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or value < low or (whole and not isinstance(value, int)):
+                kind = "a whole number" if whole else "a finite number"
+                raise ConfigError(f"{self.name}: {field_name}={value!r}; use {kind} >= {low}{what}")
 
-        at_least("epochs", 1, self.epochs)
-        at_least("batch_size", 1, self.batch_size)
+        at_least("epochs", 1, self.epochs, whole=True)
+        at_least("batch_size", 1, self.batch_size, whole=True)
         if self.seeds == "auto":
             if not isinstance(self.max_seeds, int) or isinstance(self.max_seeds, bool) or self.max_seeds < AUTO_SEEDS:
                 raise ConfigError(
@@ -267,7 +276,7 @@ class Experiment:
                     f"train (an integer >= {AUTO_SEEDS}); got max_seeds={self.max_seeds!r}"
                 )
         else:
-            at_least("seeds", 1, self.seeds, " (the number of training seeds per fold, or 'auto')")
+            at_least("seeds", 1, self.seeds, " (the number of training seeds per fold, or 'auto')", whole=True)
             if self.max_seeds is not None:
                 raise ConfigError(
                     f"{self.name}: max_seeds={self.max_seeds!r} is for seeds='auto'; with "
@@ -277,8 +286,12 @@ class Experiment:
         at_least("weight_decay", 0, self.weight_decay)
         at_least("mixup", 0, self.mixup)
         at_least("cutmix", 0, self.cutmix)
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"{self.name}: seed={self.seed!r}; use an integer >= 0")
+        for field_name in ("seed", "split_seed"):
+            value = getattr(self, field_name)
+            if field_name == "split_seed" and value is None:
+                continue  # the split follows `seed`
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{self.name}: {field_name}={value!r}; use an integer >= 0")
         if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):
             raise ConfigError(f"{self.name}: train_fraction={self.train_fraction!r}; use a fraction in (0, 1]")
         if isinstance(self.image_size, list):  # as read back from JSON

@@ -3,10 +3,12 @@ no function-local import of the package's own modules, every module importable a
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import competition
@@ -170,10 +172,21 @@ def test_a_misspelt_field_is_a_config_error_naming_the_field_meant(given, meant)
     ({"scheduler": "cosine", "warmup_epochs": 3, "epochs": 3}, "warm up for the whole run and never train at its rate"),
     ({"model": "resnet18", "transfer": "feature-extract"}, "pretrained=None leaves them random"),
     ({"model": "efficientnet_lite0", "transfer": "finetune", "pretrained": False}, "would train a head on random"),
+    # NaN passed `value < low` and a fractional count was taken: lr=nan trained on NaN weights
+    ({"lr": float("nan")}, "lr=nan; use a finite number"), ({"lr": float("inf")}, "lr=inf"),
+    ({"weight_decay": float("nan")}, "weight_decay=nan"), ({"epochs": 2.5}, "epochs=2.5; use a whole number"),
+    ({"batch_size": 64.0}, "batch_size=64.0"), ({"seeds": 1.5}, "seeds=1.5"),
+    ({"split_seed": -3}, "split_seed=-3; use an integer >= 0"), ({"split_seed": 1.5}, "split_seed=1.5"),
 ])
 def test_a_bad_number_fails_at_construction(changes, message):
     with pytest.raises(ConfigError, match=message):
         Experiment(**{"name": "bad", **changes})
+
+
+def test_numpy_counts_are_taken_as_the_numbers_they_are():
+    spec = Experiment("np", epochs=np.int64(3), batch_size=np.int32(64), seeds=np.int64(2), lr=np.float64(1e-3))
+    assert (spec.epochs, spec.batch_size, spec.seeds) == (3, 64, 2) and type(spec.epochs) is int
+    assert json.dumps(spec.to_dict())
 
 
 def test_parameterised_names_resolve_by_prefix():
