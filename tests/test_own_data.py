@@ -107,6 +107,29 @@ def test_whole_number_labels_keep_their_values_and_make_no_empty_class(tmp_path,
     assert [comp.task.class_names[i] for i in comp.train["label"]] == [str(int(float(v))) for v in labels]
 
 
+@pytest.mark.parametrize("values, declared, classes", [
+    (["01", "02", "10"], None, ("01", "02", "10")),
+    (["00", "01", "02"], None, ("00", "01", "02")),
+    (["+1", "-1", "+2"], None, ("-1", "+1", "+2")),
+    (["01", "02", "03"], ["01", "02", "03", "04"], ("01", "02", "03", "04")),
+    (["1", "2", "3"], ["01", "1", "2", "3"], ("01", "1", "2", "3")),
+], ids=["leading-zeros", "zero-padded-from-0", "signed", "declared-zeros", "declared-mixed"])
+def test_labels_written_with_leading_zeros_or_signs_keep_their_spelling(tmp_path, values, declared, classes):
+    """'01' became class '1', so the submission answered '1' where the competition reads '01'; with '01'..'04'
+    declared, label '01' was read as index 1: every row trained as the next class, without a word."""
+    labels = [values[i % 3] for i in range(12)]
+    root = competition(tmp_path / "c", labels, config=None if declared is None else {"classes": declared})
+    comp = load_competition(root)
+    assert comp.task.class_names == classes and comp.task.label_space == "name"
+    assert [comp.task.class_names[i] for i in comp.train["label"]] == labels
+
+    class FirstTwo:  # what make_submission reads of a Result
+        name, eval_ids = "first-two", np.array(["e0.png", "e1.png"])
+        eval_probs = np.eye(len(classes))[[classes.index(values[0]), classes.index(values[1])]]
+
+    assert make_submission(FirstTwo(), comp)["ans"].tolist() == values[:2]
+
+
 def test_a_submission_carries_the_users_own_label_values(tmp_path):
     root = competition(tmp_path / "c", [[1, 5, 9][i % 3] for i in range(12)])
     comp = load_competition(root)

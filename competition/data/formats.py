@@ -329,26 +329,33 @@ def encode_labels(
 ) -> tuple[np.ndarray, tuple[str, ...], str]:
     """Labels -> (class indices, class names, label space).
 
-    Without a classes list the classes are the distinct labels as written: whole numbers keep their
-    values (labels 1..3 are three classes, never four), names sort alphabetically. The label space
-    ("index" when the labels are exactly 0..C-1, else "name": the labels as written) is what
-    submissions and answers hold."""
+    Without a classes list the classes are the distinct labels as written, numbers in numeric order: labels
+    1..3 are three classes, never four; '01' or '+1' keep their spelling, which a submission must give
+    back ('1.0', pandas' float column, is 1), and a declared '01' is that class, never index 1. The
+    label space is "index" when the labels are exactly 0..C-1 as plain numbers, else "name": the
+    labels as written. With a classes list, labels are its names as written, else (whole numbers) its
+    names as plain numbers, else indices into it."""
     raw = values.astype(str)
     check_label_spellings(raw, source, column)
-    values = raw.str.strip()
-    ints = integer_labels(values)
-    if ints is not None:
-        values = ints.astype(str)  # '3.0' -> '3': one spelling per label was checked above
+    written = raw.str.strip()
+    ints = integer_labels(written)
+    # '3', or '3.0' as pandas writes a float column; never '03' or '+3', spellings a competition may mean
+    plain = ints is not None and bool((ints.astype(str) == written.str.replace(r"\.0*$", "", regex=True)).all())
     declared = class_names is not None
     if class_names is None:
+        values = ints.astype(str) if plain else written
         check_single_labels(values, source, column)
         check_rare_classes(values, source, column, min_rows)
-        distinct = sorted(set(ints)) if ints is not None else sorted(values.unique())
-        class_names = tuple(str(v) for v in distinct)
-        space = "index" if ints is not None and list(distinct) == list(range(len(distinct))) else "name"
+        if ints is not None:  # one spelling per number was checked above
+            class_names = tuple(label for _, label in sorted(set(zip(ints.tolist(), values))))
+        else:
+            class_names = tuple(sorted(values.unique()))
+        space = "index" if plain and class_names == tuple(str(i) for i in range(len(class_names))) else "name"
     else:
         numbered = tuple(class_names) == tuple(str(i) for i in range(len(class_names)))
-        names_used = values.isin(class_names).all()
+        as_numbers = ints.astype(str) if ints is not None else written
+        names_used = bool(written.isin(class_names).all()) or bool(as_numbers.isin(class_names).all())
+        values = written if written.isin(class_names).all() else as_numbers
         space = "index" if ints is not None and (numbered or not names_used) else "name"
     lookup = {name: i for i, name in enumerate(class_names)}
     labels = np.empty(len(values), dtype=np.int64)
