@@ -192,6 +192,16 @@ def cmd_submit(args) -> None:
             f"--previous {args.previous} is the --out file; the new submission would be compared "
             "with itself. Copy the previous file elsewhere, or write --out to a new name"
         )
+    if args.result and Path(args.out).is_dir():
+        raise CompetitionError(
+            f"--out {args.out} is a folder; give the file to write, e.g. {Path(args.out) / 'submission.csv'}"
+        )
+    if args.result and Path(os.path.realpath(args.out)) in competition.input_files():
+        raise CompetitionError(
+            f"--out {args.out} is a file the competition {competition.name!r} is read from (its labels, eval "
+            "ids, settings, answers or an image); the submission would replace it. Nothing was written: give "
+            "--out a new file (a submissions/ folder, say)"
+        )
     previous = read_submission(args.previous, competition) if args.previous else None
     if previous is not None:
         try:

@@ -78,6 +78,20 @@ def test_a_submission_that_fails_a_check_leaves_the_old_file_byte_identical(trai
     assert not fresh.exists()
 
 
+@pytest.mark.parametrize("target", ["train/train.csv", "eval/info.csv", "competition.json", "an image", "a folder"])
+def test_submit_never_writes_over_the_competitions_own_files(trained, data_root, tmp_path, capsys, target):
+    """--out train/train.csv replaced the labels with the submission (and eval/info.csv the eval ids), with
+    'wrote ... valid' printed; a folder gave the OS's 'Is a directory' after every check had passed."""
+    _, store = trained
+    copy = shutil.copytree(data_root / "digits", tmp_path / "digits")  # the same content: the result is its
+    out = {"an image": next((copy / "train").rglob("*.png")), "a folder": copy / "train"}.get(target, copy / target)
+    files = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    rc = cli(["submit", str(copy), "--runs-dir", str(store.root), "--result", SPEC.name, "--out", str(out)])
+    error = capsys.readouterr().err
+    assert rc == 1 and ("is a folder" if target == "a folder" else "is a file the competition") in error
+    assert all(p.read_bytes() == data for p, data in files.items())
+
+
 def test_previous_equal_to_out_is_refused(trained, data_root, tmp_path, capsys):
     _, store = trained
     out = tmp_path / "s.csv"

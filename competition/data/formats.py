@@ -343,7 +343,7 @@ def encode_labels(
     plain = ints is not None and bool((ints.astype(str) == written.str.replace(r"\.0*$", "", regex=True)).all())
     declared = class_names is not None
     if class_names is None:
-        values = ints.astype(str) if plain else written
+        values = ints.astype(str) if ints is not None and plain else written
         check_single_labels(values, source, column)
         check_rare_classes(values, source, column, min_rows)
         if ints is not None:  # one spelling per number was checked above

@@ -80,6 +80,13 @@ class Competition:
         )
         return [(str(eval_id), str(train_id)) for train_id, eval_id in pairs if train_id is not None]
 
+    def input_files(self) -> set[Path]:
+        """Every file the competition is read from, resolved: its CSVs, competition.json, the answers and
+        every train and eval image (what `submit --out` must never replace)."""
+        tables = ("train/train.csv", "eval/info.csv", "competition.json")
+        files = [self.root / name for name in tables] + [self.answers_path]
+        return {Path(os.path.realpath(p)) for p in [*files, *self.train["path"], *self.eval["path"]]}
+
     def class_counts(self) -> pd.Series:
         counts = self.train["label"].value_counts().reindex(range(self.task.num_classes), fill_value=0)
         return counts.set_axis(list(self.task.class_names))
