@@ -22,7 +22,8 @@ from pluggy import HookspecMarker
 from . import gates
 from .data import BUILTINS, data_dir, open_competition
 from .experiment import AUTO_SEEDS, BUDGETS, CLAIM_MAX_SEEDS, Experiment, Result, get_budget
-from .errors import CompetitionError
+from .errors import CompetitionError, ConfigError
+from .registry import describe
 from .files import writable_folder
 from .baselines import Baselines
 from .gates import ClaimDeferred, GateFigure, Underpowered
@@ -65,6 +66,7 @@ class SessionState:
         self.competitions: dict[str, object] = {}  # xdist: what each finished worker sent
         self.started, self.units_trained, self.training_seconds = time.monotonic(), 0, 0.0
         self.memo: dict[tuple, object] = {}
+        self.spec_of_name: dict[str, dict] = {}  # each experiment name's spec, but for its seeds (check_name)
         self.say_lock = threading.Lock()
         self.claim_pass: int | None = None  # the pass over the tests (claims may take this many looks); None: all
         self.first_pass: list[pytest.Item] = []  # the tests of pass 1, and the index of the one running
@@ -105,6 +107,21 @@ class SessionState:
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         with self.say_lock, capture.global_and_fixture_disabled() if capture else nullcontext():
             terminal.write_line(line)
+
+    def check_name(self, experiment: Experiment) -> None:
+        """One name, one spec (its seeds aside: a claim decided in rounds adds seeds under its name). A name
+        is a run's report folder, its leaderboard row and what `submit --result` finds, so a parametrized
+        test that left the parameter out of the name had each spec replace the one before, without a word."""
+        spec = {k: v for k, v in experiment.to_dict().items() if k not in ("seeds", "max_seeds")}
+        seen = self.spec_of_name.setdefault(experiment.name, spec)
+        if seen != spec:
+            fields = sorted(k for k in set(seen) | set(spec) if seen.get(k) != spec.get(k))
+            shown = "; ".join(f"{k}: {describe(seen.get(k), 40)} then {describe(spec.get(k), 40)}" for k in fields[:3])
+            raise ConfigError(
+                f"experiment name {experiment.name!r} already names another spec in this session ({shown}); its "
+                "report, leaderboard row and `submit --result` would be the last one's. Give each spec its own "
+                f'name, e.g. spec.with_(name=f"{experiment.name}-{{...}}", ...)'
+            )
 
     def keep(self, result) -> None:
         """Put a post-hoc result (an ensemble, TTA) on the leaderboard as a stored run with its report."""
@@ -507,6 +524,7 @@ def run_experiment(competition_session):
     state = competition_session
 
     def run_one(experiment: Experiment, on_epoch=None):
+        state.check_name(experiment)
         memo_key = (experiment.name, repr(experiment.to_dict()))
         if memo_key in state.memo:
             for index, unit in enumerate(state.memo[memo_key].folds):

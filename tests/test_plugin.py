@@ -137,6 +137,27 @@ def test_an_underpowered_claim_is_a_visible_skip_never_a_pass(pytester, data_roo
         result.outlines
 
 
+def test_one_name_for_two_specs_is_refused_before_the_second_trains(pytester, data_root):
+    """A parametrized test that leaves its parameter out of the name: each spec replaced the one before in
+    the reports, the leaderboard and `submit --result`, without a word. More seeds of one spec are its own."""
+    pytester.makepyfile(test_same_name="""
+        import pytest
+        from competition.experiment import Experiment
+        BASE = Experiment("digits-lr", data="digits", model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=64)
+
+        @pytest.mark.parametrize("lr", [3e-3, 1e-2])
+        def test_lr(run_experiment, lr):
+            run_experiment(BASE.with_(lr=lr))
+
+        def test_more_seeds_of_the_same_spec(run_experiment):
+            run_experiment(BASE.with_(lr=3e-3, seeds=2))
+    """)
+    result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*ConfigError: experiment name 'digits-lr' already names another spec in this "
+                                 "session (lr: 0.003 then 0.01)*"])
+
+
 def test_a_spent_time_budget_reports_later_training_as_underpowered(pytester, data_root):
     pytester.makepyfile(test_claim=CLAIM_FILE)
     result = pytester.runpytest("--budget=smoke", f"--data-dir={data_root}", "--minutes=0", "-rs",
