@@ -48,18 +48,37 @@ def _accuracy_cm(cm):
     return np.diagonal(cm, axis1=1, axis2=2).sum(1) / cm.sum(axis=(1, 2))
 
 
+def _occurring_mean(per_class: np.ndarray, cm: np.ndarray) -> np.ndarray:
+    """The mean over the classes that occur, in the labels or the predictions (scikit-learn's default labels, as a
+    competition's grader scores): a declared class with no rows, never predicted, would otherwise add a 0 and cap
+    a perfect model's macro F1 at (C - 1) / C."""
+    _, predicted, actual = _counts(cm)
+    occurs = (predicted + actual) > 0
+    return (per_class * occurs).sum(1) / np.maximum(occurs.sum(1), 1)
+
+
 def _precision_cm(cm):
     tp, predicted, _ = _counts(cm)
-    return _ratio(tp, predicted).mean(1)
+    return _occurring_mean(_ratio(tp, predicted), cm)
 
 
 def _recall_cm(cm):
     tp, _, actual = _counts(cm)
-    return _ratio(tp, actual).mean(1)
+    return _occurring_mean(_ratio(tp, actual), cm)
 
 
 def _macro_f1_cm(cm):
-    return _per_class_f1(cm)[0].mean(1)
+    return _occurring_mean(_per_class_f1(cm)[0], cm)
+
+
+def _one_vs_rest_auc(y: np.ndarray, probs: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Macro one-vs-rest ROC-AUC over the classes the labels hold: scikit-learn's multi-class form refused two
+    columns (every binary competition), and a declared class with no rows has no AUC to average."""
+    y, probs = np.asarray(y), np.asarray(probs)
+    present = np.unique(y)
+    if len(present) < 2:
+        raise ValueError(f"ROC-AUC needs two classes among the labels; they hold only {present.tolist()}")
+    return float(np.mean([skm.roc_auc_score(y == k, probs[:, k], sample_weight=sample_weight) for k in present]))
 
 
 def _weighted_f1_cm(cm):
@@ -112,7 +131,8 @@ class Metric:
 
 
 def _macro(score: Callable) -> Callable:
-    return lambda y, p: score(y, _pred(p), average="macro", labels=_labels(p), zero_division=0)
+    """A macro average over the classes that occur (scikit-learn's default labels): _occurring_mean's numbers."""
+    return lambda y, p: score(y, _pred(p), average="macro", zero_division=0)
 
 
 for _name, _metric in {
@@ -124,12 +144,7 @@ for _name, _metric in {
     ),
     "precision": Metric(_macro(skm.precision_score), from_confusion=_precision_cm),
     "recall": Metric(_macro(skm.recall_score), from_confusion=_recall_cm),
-    "roc_auc": Metric(
-        lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=_labels(p)),
-        with_weights=lambda y, p, w: skm.roc_auc_score(
-            y, p, multi_class="ovr", average="macro", labels=_labels(p), sample_weight=w
-        ),
-    ),
+    "roc_auc": Metric(_one_vs_rest_auc, with_weights=_one_vs_rest_auc),
     "log_loss": Metric(
         lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=_labels(p)),
         higher_is_better=False,

@@ -303,6 +303,32 @@ def test_a_metric_whose_direction_the_check_cannot_tell_is_taken_at_its_word():
             METRICS.registered.pop(name, None)
 
 
+@pytest.mark.parametrize("metric", ["macro_f1", "precision", "recall", "roc_auc", "accuracy", "weighted_f1"])
+def test_a_declared_class_with_no_rows_caps_no_score(metric):
+    """Macro averages counted a declared class that no row has, never predicted, as a 0: a perfect model
+    scored macro F1 0.75 on four declared classes with three in the data (a grader scores 1.0), and its
+    ROC-AUC was NaN, refused as 'check its divisions by zero'."""
+    y = np.repeat([0, 1, 2], 20)
+    perfect = np.eye(4)[y] * 0.97 + 0.01
+    assert compute_metrics(y, perfect, (metric,))[metric] == pytest.approx(1.0)
+    noisy = np.random.default_rng(4).dirichlet(np.ones(4), len(y))
+    draws = np.random.default_rng(5).integers(0, len(y), size=(30, len(y)))
+    sklearn_way = {"macro_f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}
+    if metric in sklearn_way:  # the bootstrap's confusion-matrix path gives scikit-learn's default-labels numbers
+        expected = [sklearn_way[metric](y[d], noisy[d].argmax(1), average="macro", zero_division=0) for d in draws]
+        assert np.allclose(bootstrap_scores(metric, y, noisy, draws=draws), expected)
+
+
+def test_roc_auc_scores_a_binary_competition():
+    """scikit-learn's multi-class form refused two probability columns: every binary competition failed."""
+    rng = np.random.default_rng(6)
+    y, probs = rng.integers(0, 2, 80), rng.dirichlet([1, 1], 80)
+    assert compute_metrics(y, probs, ("roc_auc",))["roc_auc"] == pytest.approx(skm.roc_auc_score(y, probs[:, 1]))
+    y5, probs5 = rng.integers(0, 5, 300), rng.dirichlet(np.ones(5), 300)
+    assert compute_metrics(y5, probs5, ("roc_auc",))["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(y5, probs5, multi_class="ovr"))
+
+
 def test_a_plain_function_registered_straight_into_the_registry_is_a_metric_too():
     METRICS.register("test_plain_accuracy", lambda y, probs: float(np.mean(y == probs.argmax(1))))
     try:
