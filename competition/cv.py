@@ -18,7 +18,7 @@ from .augment import create_augmentation
 from .data import CachedDataset
 from .data.splits import check_disjoint, cv_entry, make_splits
 from .errors import ConfigError, DataError
-from .experiment import EVAL_METRICS, Budget, Experiment, PreparedData, Provenance, Result
+from .experiment import Budget, Experiment, PreparedData, Provenance, Result, scored_metrics
 from .metrics import compute_metrics
 from .models import create_model
 from .train import Callback, TrainConfig, balanced_class_weights, fit, predict, seed_everything
@@ -117,7 +117,7 @@ def budgeted_schedule(experiment: Experiment, budget: Budget) -> tuple[int, int]
 
 
 def train_config(
-    experiment: Experiment, budget: Budget, labels: np.ndarray, num_classes: int, device: str, seed: int
+    experiment: Experiment, budget: Budget, labels: np.ndarray, num_classes: int, device: str, seed: int, metric: str
 ) -> TrainConfig:
     loss_kw = dict(experiment.loss_kw)
     if experiment.class_weights == "balanced":
@@ -149,7 +149,7 @@ def train_config(
         compile=bool(experiment.compile),
         monitor="macro_f1",
         keep="last",
-        metrics=EVAL_METRICS,
+        metrics=scored_metrics(metric),
         device=device,
         seed=seed,
     )
@@ -193,7 +193,9 @@ def run_fold(
     augmentation = create_augmentation(experiment.augmentation, size, experiment.aug_backend, seed=unit.torch_seed)
     train_ds = CachedDataset(data.images[unit.train_idx], labels[unit.train_idx], augmentation, rows=unit.train_idx)
     val_ds = CachedDataset(data.images[unit.val_idx], labels[unit.val_idx], rows=unit.val_idx)
-    cfg = train_config(experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed)
+    cfg = train_config(
+        experiment, budget, labels[unit.train_idx], data.num_classes, device, unit.torch_seed, metric=data.metric
+    )
     callbacks = [copy.deepcopy(callback) for callback in experiment.objects.get("callbacks", ())] + (listeners or [])
     try:
         fitted = fit(
@@ -226,8 +228,8 @@ def run_fold(
         val_index=np.asarray(unit.val_idx),
         val_probs=val_probs,
         eval_probs=eval_probs,
-        val_metrics=compute_metrics(labels[unit.val_idx], val_probs, EVAL_METRICS),
-        train_metrics=compute_metrics(labels[gap_rows], train_probs, EVAL_METRICS),
+        val_metrics=compute_metrics(labels[unit.val_idx], val_probs, scored_metrics(data.metric)),
+        train_metrics=compute_metrics(labels[gap_rows], train_probs, scored_metrics(data.metric)),
         history=fitted.history,
         kept_epoch=fitted.kept_epoch,
         applied={"epochs": cfg.epochs, "batch_size": cfg.batch_size, "train_rows": len(unit.train_idx)},

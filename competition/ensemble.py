@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from .data import CachedDataset
 from .errors import ConfigError
 from .files import check_folder_name
-from .experiment import EVAL_METRICS, Provenance
+from .experiment import Provenance, scored_metrics
 from .metrics import compute_metrics
 from .models import create_model
 from .registry import ENSEMBLES
@@ -95,7 +95,9 @@ def ensemble_result(results, name: str, how: str, combine: Callable, answers=Non
         seed_eval_probs=seed_eval,
         folds=[],
         seconds=float(sum(r.seconds for r in results)),
-        eval_metrics=compute_metrics(answers, eval_probs, EVAL_METRICS) if answers is not None else None,
+        eval_metrics=compute_metrics(answers, eval_probs, scored_metrics(first.metric))
+        if answers is not None
+        else None,
         provenance=provenance,
     )
 

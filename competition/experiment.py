@@ -49,6 +49,15 @@ from .registry import (
 )
 
 EVAL_METRICS = ("accuracy", "macro_f1")
+
+
+def scored_metrics(metric: str) -> tuple[str, ...]:
+    """What every fold, epoch and eval split is scored on: EVAL_METRICS and the competition's own metric. Without
+    the latter, a competition scored by ROC-AUC, log loss or one's own metric had no per-fold score: its gaps, run
+    report and store listing failed with a KeyError, and `submit` found no readable result."""
+    return tuple(dict.fromkeys((*EVAL_METRICS, metric)))
+
+
 AUTO_SEEDS = 3  # the first round of seeds='auto': two seeds leave a t interval with one degree of freedom
 ROWS = ("all", "search")  # the train rows an experiment trains on (see Experiment.rows)
 EXECUTION_DEFAULTS = {"precision": "fp32", "channels_last": True, "compile": False}
@@ -580,7 +589,7 @@ class Result:
 
     @property
     def oof_metrics(self) -> dict[str, float]:
-        return compute_metrics(self.y, self.oof_probs, EVAL_METRICS)
+        return compute_metrics(self.y, self.oof_probs, scored_metrics(self.metric))
 
     # --- folds ------------------------------------------------------------------------
     def fold_scores(self, metric: str | None = None) -> np.ndarray:

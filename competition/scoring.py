@@ -15,7 +15,7 @@ import pandas as pd
 from .data import Competition
 from .data.splits import confirmation_split
 from .errors import ConfigError, DataError
-from .experiment import EVAL_METRICS, Result
+from .experiment import Result, scored_metrics
 from .metrics import compute_metrics
 from .submission import submission_indices
 
@@ -61,7 +61,7 @@ def score_eval(result: Result, competition: Competition) -> Result:
     answers = eval_answers(competition, result.spec.get("rows", "all"))
     if answers is None or len(result.eval_probs) != len(answers):
         return result
-    return replace(result, eval_metrics=compute_metrics(answers, result.eval_probs, EVAL_METRICS))
+    return replace(result, eval_metrics=compute_metrics(answers, result.eval_probs, scored_metrics(result.metric)))
 
 
 def eval_view(result: Result, answers: np.ndarray) -> Result:

@@ -76,11 +76,12 @@ def test_every_training_option_of_the_spec_reaches_the_loop_and_is_keyed_only_wh
     spec = SPEC.with_(scheduler="cosine", warmup_epochs=1.0, clip_grad=2.0, precision="bf16", channels_last=False,
                       compile=True, ema_decay=0.9, mixup=0.2, optimizer="sgd", optimizer_kw={"momentum": 0.8})
     assert spec.to_dict()["clip_grad"] == 2.0 and spec.to_dict()["warmup_epochs"] == 1.0
-    cfg = cv.train_config(spec, TINY, np.arange(10), 10, "cpu", seed=7)
+    cfg = cv.train_config(spec, TINY, np.arange(10), 10, "cpu", seed=7, metric="macro_f1")
     assert (cfg.scheduler, cfg.warmup_epochs, cfg.clip_grad, cfg.amp, cfg.channels_last, cfg.compile) == (
         "cosine", 1.0, 2.0, "bf16", False, True)
     assert (cfg.ema_decay, cfg.mixup, cfg.optimizer_kw, cfg.seed) == (0.9, 0.2, {"momentum": 0.8}, 7)
-    assert cv.train_config(SPEC, TINY, np.arange(10), 10, "cpu", seed=7).scheduler == TrainConfig().scheduler
+    assert cv.train_config(SPEC, TINY, np.arange(10), 10, "cpu", seed=7,
+                           metric="macro_f1").scheduler == TrainConfig().scheduler
 
 
 def test_rerun_ignores_hits_and_reproduces_the_numbers(result_and_store, data_root):

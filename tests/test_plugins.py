@@ -118,6 +118,30 @@ def test_a_registered_metric_with_its_direction_scores_a_run(data_root, tmp_path
     assert result.metric == "error_rate" and 0 <= result.score() <= 1
     assert np.isclose(result.score(), 1 - result.score("accuracy"))
 
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "error_rate"])
+def test_a_competition_scored_by_a_metric_outside_the_eval_pair_is_reported_stored_and_submitted(
+        data_root, tmp_path, capsys, metric):
+    """Folds, epochs and eval were scored on accuracy and macro F1 alone: the gaps, the run report and the store
+    listing failed with KeyError on the competition's own metric, so `submit` found no readable result."""
+    from competition.cli import main as cli
+    from competition.data import load_competition
+    from competition.report import write_run_report
+    from competition.scoring import score_eval
+    register_metric("error_rate", lambda y, pred: float((y != pred).mean()), higher_is_better=False, needs="labels")
+    comp = tmp_path / "mine"
+    shutil.copytree(data_root / "digits", comp)
+    config = json.loads((comp / "competition.json").read_text())
+    (comp / "competition.json").write_text(json.dumps({**config, "metric": metric}))
+    store = Store(tmp_path / "runs")
+    result = score_eval(trained(BASE.with_(name="m", data=str(comp)), data_root, store), load_competition(comp))
+    assert len(result.fold_scores()) == 2 and np.isfinite(result.gap()) and metric in result.eval_metrics
+    assert {f"val_{metric}", "val_accuracy"} <= set(result.folds[0]["history"][0])  # every epoch, for a search
+    assert (write_run_report(result, tmp_path / "report") / "report.md").exists()
+    assert [run["name"] for run in store.runs() if "damaged" not in run] == ["m"]
+    assert cli(["submit", str(comp), "--runs-dir", str(store.root), "--result", "m",
+                "--out", str(tmp_path / "s.csv")]) == 0, capsys.readouterr().err
+
+
 
 @pytest.mark.parametrize("field, value, expected", [
     ("model", 3, "an nn.Module"),
