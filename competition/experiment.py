@@ -299,6 +299,9 @@ class Experiment:
             value = getattr(self, field_name)
             if field_name == "split_seed" and value is None:
                 continue  # the split follows `seed`
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = int(value)  # numpy's integers
+                object.__setattr__(self, field_name, value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{self.name}: {field_name}={value!r}; use an integer >= 0")
         if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):

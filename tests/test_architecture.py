@@ -184,8 +184,10 @@ def test_a_bad_number_fails_at_construction(changes, message):
 
 
 def test_numpy_counts_are_taken_as_the_numbers_they_are():
-    spec = Experiment("np", epochs=np.int64(3), batch_size=np.int32(64), seeds=np.int64(2), lr=np.float64(1e-3))
-    assert (spec.epochs, spec.batch_size, spec.seeds) == (3, 64, 2) and type(spec.epochs) is int
+    spec = Experiment("np", epochs=np.int64(3), batch_size=np.int32(64), seeds=np.int64(2), lr=np.float64(1e-3),
+                      seed=np.int64(5), split_seed=np.int32(1))
+    assert (spec.epochs, spec.batch_size, spec.seeds, spec.seed, spec.split_seed) == (3, 64, 2, 5, 1)
+    assert type(spec.epochs) is int and type(spec.seed) is int
     assert json.dumps(spec.to_dict())
 
 
