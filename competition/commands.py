@@ -43,6 +43,8 @@ def describe_competition(competition) -> list[str]:
     ]
     if competition.empty_classes:
         lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
+    if len(competition.eval):
+        lines.append(f"eval answers: {eval_answers_source(competition)}")
     copies = competition.eval_copies_of_train()
     if copies:
         shown = ", ".join(f"eval {e} = train {t}" for e, t in copies[:3]) + (" ..." if len(copies) > 3 else "")
@@ -57,6 +59,17 @@ def describe_competition(competition) -> list[str]:
             f'("on_missing": "skip"): {shown}{" ..." if len(competition.skipped) > 5 else ""}'
         )
     return lines
+
+
+def eval_answers_source(competition) -> str:
+    if competition.answers_path.exists():
+        return f"{competition.answers_path} (eval scores are computed)"
+    if competition.folder_answers() is not None:
+        return "the class folders of eval/ (eval scores are computed)"
+    return (
+        'none: eval rows are predicted, never scored (name a file of ids and answers with "answers" in '
+        "competition.json, or put eval images in eval/<class>/ folders in the folder format)"
+    )
 
 
 def describe_images(competition) -> tuple[list[str], list[str]]:

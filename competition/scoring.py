@@ -22,8 +22,12 @@ from .submission import submission_indices
 
 def read_answers(competition: Competition) -> pd.Series:
     """Eval answers as class indices, in the order of competition.eval. The file (competition.json's
-    "answers", or answers/eval_answers.csv) holds id and answer columns in the train labels' space."""
+    "answers", or answers/eval_answers.csv) holds id and answer columns in the train labels' space; an
+    ImageFolder layout's eval/<class>/ folders are answers too (Competition.folder_answers)."""
     path, task = competition.answers_path, competition.task
+    from_folders = competition.folder_answers()
+    if from_folders is not None and not path.exists():
+        return pd.Series(from_folders)
     if not competition.has_answers():
         raise DataError(
             f"{path}: no eval answers for {competition.name!r}; for a finished competition or "

@@ -206,6 +206,27 @@ def test_unzip_artefacts_are_no_class_and_an_empty_class_folder_is_refused(tmp_p
     assert load_competition(root).empty_classes == ["fox"]
 
 
+def test_an_image_folder_eval_split_is_scored_by_its_class_folders(tmp_path, rng, capsys):
+    """eval/<class>/<image>, torchvision's val/ layout: the folder names went unread, so the eval split was
+    predicted and never scored, and `data` did not say so."""
+    from competition.scoring import read_answers
+    root = tmp_path / "folder"
+    for split, count in (("train", 3), ("eval", 2)):
+        for name in ("cat", "dog"):
+            for i in range(count):
+                write_image(root / split / name / f"{split}{i}.png", rng)
+    comp = load_competition(root)
+    assert comp.has_answers() and list(read_answers(comp)) == [0, 0, 1, 1]
+    assert list(comp.eval["image_id"]) == ["cat/eval0.png", "cat/eval1.png", "dog/eval0.png", "dog/eval1.png"]
+    assert cli(["data", str(root)]) == 0
+    assert "eval answers: the class folders of eval/" in capsys.readouterr().out
+    write_image(root / "eval" / "loose.png", rng)  # one image outside a class folder: no answers to read
+    comp = load_competition(root)
+    assert not comp.has_answers() and comp.folder_answers() is None
+    assert cli(["data", str(root)]) == 0
+    assert "eval answers: none: eval rows are predicted, never scored" in capsys.readouterr().out
+
+
 def test_a_declared_class_with_no_rows_is_shown_by_data_and_eda(tmp_path, capsys):
     root = competition(tmp_path / "c", ["cat", "dog"] * 4, config={"classes": ["cat", "dog", "fox"]})
     comp = load_competition(root)

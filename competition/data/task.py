@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 CANONICAL_COLUMNS = ["image_id", "path", "label", "group"]
@@ -121,7 +122,21 @@ class Competition:
         return self.root / self.meta.get("answers", "answers/eval_answers.csv")
 
     def has_answers(self) -> bool:
-        return self.answers_path.exists()
+        return self.answers_path.exists() or self.folder_answers() is not None
+
+    def folder_answers(self) -> np.ndarray | None:
+        """The eval answers an ImageFolder layout holds (eval/<class>/<image>, as torchvision's val/ folders
+        are): each eval image's class folder, when every one lies in a folder named after a class and no
+        answers file is named. Without it, such a competition's eval split was predicted and never scored."""
+        if self.format != "folder" or "answers" in self.meta or not len(self.eval):
+            return None
+        folders = [
+            Path(str(image_id)).parts[0] if len(Path(str(image_id)).parts) > 1 else None
+            for image_id in self.eval["image_id"]
+        ]
+        if not all(folder in self.task.class_names for folder in folders):
+            return None
+        return np.array([self.task.class_names.index(str(folder)) for folder in folders])
 
     def __repr__(self) -> str:
         return (
