@@ -413,6 +413,15 @@ def test_csv_paths_are_relative_to_the_csv_folder_or_image_root(tmp_path, rng):
         load_competition(root)
     (root / "competition.json").write_text(json.dumps({"image_root": "images"}))
     assert len(load_competition(root).train) == 6
+    # paths written from the competition root (Kaggle's 'train/abc.jpg'): no setting could reach them before
+    pd.DataFrame({"path": [f"train/images/part0/x{i}.jpg" for i in range(6)], "label": ["cat", "dog"] * 3}).to_csv(
+        root / "train" / "train.csv", index=False)
+    (root / "competition.json").unlink()
+    with pytest.raises(DataError, match=r"and the file is at .*mine/train/images/part0/x0.jpg: set \"image_root\": "
+                                        r"\"\.\.\""):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"image_root": ".."}))
+    assert load_competition(root).train["path"].iat[0].endswith("mine/train/images/part0/x0.jpg")
 
 
 def test_rgb_photos_stay_rgb_gray_stays_gray_and_the_cache_lives_outside_the_competition(csv_comp, tmp_path):

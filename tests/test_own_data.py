@@ -66,7 +66,8 @@ def test_a_group_column_that_differs_in_case_names_the_real_one(tmp_path):
     ({"min_class_rows": "2"}, "key 'min_class_rows' = '2' \\(str\\)"),
     ({"metric": "f1"}, "unknown metric 'f1'.*Known metrics"),
     ({"answers": "/etc/hostname"}, "absolute or climbs out"),
-    ({"image_root": "../elsewhere"}, "absolute or climbs out"),
+    ({"image_root": "../../elsewhere"}, "absolute or climbs out of the competition"),
+    ({"image_root": "images/../../.."}, "absolute or climbs out of the competition"),
     ({"format": "imagefolder"}, "key 'format'"),
     ({"classes": ["a", "a", "b"]}, "distinct"),
 ])

@@ -10,6 +10,7 @@ registry); paths stay inside the competition root. Descriptive keys that loading
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,11 +97,24 @@ class CompetitionConfig(BaseModel):
             raise ValueError(f"classes must be distinct, non-empty names; repeated: {repeated}")
         return names
 
-    @field_validator("image_root", "answers")
+    @field_validator("answers")
     @classmethod
     def relative_path(cls, value):
         if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
             raise ValueError(f"{value!r} is absolute or climbs out with '..'; give a path inside the competition")
+        return value
+
+    @field_validator("image_root")
+    @classmethod
+    def inside_from_train(cls, value):
+        """image_root is read from train/, so '..' is the competition root (CSV paths such as
+        'train/images/x.png', written from the root as Kaggle's often are); above the root is refused."""
+        climbs = posixpath.normpath(posixpath.join("train", Path(value).as_posix()))
+        if Path(value).is_absolute() or climbs == ".." or climbs.startswith("../"):
+            raise ValueError(
+                f"{value!r} is absolute or climbs out of the competition (it is read from train/, so '..' "
+                "is the competition root); give a path inside the competition"
+            )
         return value
 
     @field_validator("separator")

@@ -166,8 +166,11 @@ def check_files_exist(
                 f"its value is {value!r}, looked for {df['path'].iat[first]} (relative to {base}; "
                 f'"{setting}" in competition.json sets that base'
             )
-            if (base / "images" / value).is_file():
-                where += f', and the file is at {base / "images" / value}: set "{setting}": "images"'
+            for fix in ("images", ".."):  # the usual folder, or paths written from the competition root
+                if (base / fix / value).is_file():
+                    found = Path(os.path.normpath(base / fix / value))
+                    where += f', and the file is at {found}: set "{setting}": "{fix}"'
+                    break
             where += ")"
         where += same_stem_hint(Path(df["path"].iat[first]))
         raise DataError(
@@ -505,7 +508,7 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
     )
     classes = tuple(config.classes) if config.classes is not None else None
     labels, classes, space = encode_labels(df[label_col], classes, source, label_col, config.min_class_rows)
-    images = source.parent / config.image_root  # paths are relative to the CSV's folder
+    images = Path(os.path.normpath(source.parent / config.image_root))  # paths are relative to the CSV's folder
     id_col = "image_id" if "image_id" in df.columns else path_col
     if group_col in df.columns:
         check_groups(df[group_col], source, group_col)
