@@ -40,7 +40,7 @@ from optuna.trial import TrialState
 
 from .cv import budgeted_schedule
 from .errors import ConfigError, closest
-from .files import writable_folder
+from .files import check_folder_name, writable_folder
 from .experiment import EVAL_METRICS, Budget, Experiment, Result, get_budget
 from .gates import ClaimFailed, Underpowered, decide_claim
 from .scoring import eval_answers, eval_view
@@ -115,6 +115,7 @@ class Search:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"Search.name={self.name!r}: give a non-empty string")
+        check_folder_name(self.name, "Search.name")  # its trials' names and its report folder start with it
         if not isinstance(self.base, Experiment):
             raise ConfigError(f"{self.name}: base={self.base!r}; give an Experiment")
         if self.base.seeds == "auto":

@@ -80,6 +80,8 @@ def test_a_search_with_bad_settings_is_refused_when_built():
                           ({"base": BASE.with_(seeds="auto", max_seeds=5)}, "seeds='auto'")]:
         with pytest.raises(ConfigError, match=match):
             Search("s", **{"base": BASE, "space": LR, **kwargs})
+    with pytest.raises(ConfigError, match="Search.name='lr/wd': a name is the name of its report folder"):
+        Search("lr/wd", BASE, LR)  # its report folder and every trial's name start with it
 
 
 def test_a_search_reaches_into_keyword_dicts_and_trains_on_the_search_rows_only():
