@@ -204,6 +204,29 @@ def test_a_callback_of_ones_own_with_on_epoch_end_alone_may_stop_training(digits
     assert len(result.history) == 2
 
 
+def test_a_callback_that_answers_other_than_true_or_false_is_named(digits_data):
+    """Its answer was taken by its truth: a callback that returned the row it logged stopped every run after the
+    first epoch, without a word."""
+    class LogsRows:
+        def __init__(self):
+            self.rows = []
+
+        def on_epoch_end(self, state, row, cfg):
+            self.rows.append(row)
+            return row
+
+    class GoesOn:
+        def on_epoch_end(self, state, row, cfg):
+            return np.bool_(False)
+
+    train, val = digits_data
+    with pytest.raises(ConfigError, match=r"callback .*LogsRows.on_epoch_end returned dict .*; it returns True to "
+                                          "stop training, False or None to go on"):
+        fit(new_model(), train, val, small_config(epochs=3), progress_file=False, callbacks=[LogsRows()])
+    assert len(fit(new_model(), train, val, small_config(epochs=3), progress_file=False,
+                   callbacks=[GoesOn()]).history) == 3
+
+
 def test_one_cycle_works_on_a_run_of_a_handful_of_steps():
     from competition.train import create_optimizer, create_scheduler
 

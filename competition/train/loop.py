@@ -22,6 +22,7 @@ from ..data.dataset import CachedDataset, check_training_rows, make_loader
 from ..errors import CheckpointError, CompetitionError, ConfigError
 from ..files import atomic_write
 from ..metrics import compute_metrics, higher_is_better
+from ..registry import describe
 from ..models.classifier import Classifier
 from ..models.transfer import apply_transfer
 from .losses import create_criterion, loss_of
@@ -371,6 +372,18 @@ def hooks(callbacks: Sequence, name: str) -> list[Callable]:
     return [hook for hook in (getattr(callback, name, None) for callback in callbacks) if hook is not None]
 
 
+def asks_to_stop(hook: Callable, answer) -> bool:
+    """on_epoch_end's answer: True stops training, False or None goes on. Anything else was taken by its truth, so a
+    callback that returned the row it logged, or a score, stopped every run after its first epoch without a word."""
+    if answer is None or isinstance(answer, (bool, np.bool_)):
+        return bool(answer)
+    owner = type(getattr(hook, "__self__", hook)).__qualname__
+    raise ConfigError(
+        f"callback {owner}.on_epoch_end returned {type(answer).__name__} ({describe(answer, 60)}); it returns True to "
+        "stop training, False or None to go on"
+    )
+
+
 class Callback:
     """A hook for what is optional in fit. on_epoch_end may stop training by returning True.
     (EMA is not a callback: it decides which weights are validated, checkpointed and kept.)"""
@@ -522,6 +535,6 @@ def fit(
         state.next_epoch = epoch + 1
         if last_path is not None:
             save_checkpoint(state, cfg, last_path)
-        if any([on_epoch_end(state, row, cfg) for on_epoch_end in hooks(callbacks, "on_epoch_end")]):  # all see it
+        if any([asks_to_stop(hook, hook(state, row, cfg)) for hook in hooks(callbacks, "on_epoch_end")]):  # all see it
             break
     return finish(model, state, cfg, checkpoint_dir)
