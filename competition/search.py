@@ -24,6 +24,7 @@ import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -39,7 +40,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from .cv import budgeted_schedule
-from .errors import ConfigError, closest
+from .errors import ConfigError, StoreError, closest
 from .files import check_folder_name, writable_folder
 from .experiment import EVAL_METRICS, Budget, Experiment, Result, get_budget
 from .gates import ClaimFailed, Underpowered, decide_claim
@@ -268,6 +269,22 @@ def storage_url(runs_dir: str | Path) -> str:
     return f"sqlite:///{Path(runs_dir).resolve() / STUDIES_FILE}"
 
 
+@contextmanager
+def readable_storage(storage: str):
+    """An Optuna storage that cannot be read (a damaged or foreign file at the studies path) as an error naming it,
+    not SQLAlchemy's traceback from inside Optuna."""
+    from sqlalchemy.exc import DatabaseError
+
+    try:
+        yield
+    except DatabaseError as exc:
+        where = storage.removeprefix("sqlite:///")
+        raise StoreError(
+            f"{where}: not a readable Optuna study storage ({str(exc.orig or exc).strip()}); move the file aside "
+            "(searches then start afresh; trained runs stay in the store) or restore it from a copy"
+        ) from None
+
+
 def make_sampler(search: Search, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:
     """The sampler, seeded by sampler_seed and by the trials the study already holds: a resumed or extended
     study must not draw its first trials' random values again (they would be store hits, not new trials)."""
@@ -293,14 +310,15 @@ def open_study(search: Search, storage: str, study_name: str) -> optuna.Study:
             "studies folder",
             "choose another runs dir (--runs-dir) or storage URL",
         )
-    study = optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        direction="maximize",
-        sampler=make_sampler(search),
-        pruner=make_pruner(search),
-        load_if_exists=True,
-    )
+    with readable_storage(storage):
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            direction="maximize",
+            sampler=make_sampler(search),
+            pruner=make_pruner(search),
+            load_if_exists=True,
+        )
     if "search" not in study.user_attrs:
         study.set_user_attr("search", {"name": search.name, **search.definition()})
         if (params := search.base_params()) is not None:
@@ -630,7 +648,9 @@ def write_study_plots(report: SearchReport, folder: Path) -> list[str]:
 def list_studies(storage: str) -> list[dict]:
     """Every study in `storage`: its name, trials finished, best search score and confirmation."""
     rows = []
-    for summary in optuna.get_all_study_summaries(storage):
+    with readable_storage(storage):
+        summaries = optuna.get_all_study_summaries(storage)
+    for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         trials = finished(study)
         best = best_trial(study)

@@ -224,3 +224,16 @@ def test_a_search_in_pytest_is_on_the_leaderboard_the_html_report_and_mlflow(pyt
     children = {r.data.tags["mlflow.runName"] for r in runs
                 if r.data.tags.get("mlflow.parentRunId") == parent[0].info.run_id}
     assert children == {"lr-t000", "lr-t001", "lr-t002", "lr-t003", "lr-best", "lr-base"}
+
+
+def test_a_damaged_study_file_is_named_with_what_to_do(tmp_path, capsys):
+    """SQLAlchemy's 'file is not a database' traceback came out of Optuna, naming no file."""
+    from competition.errors import StoreError
+    from competition.search import open_study
+    (tmp_path / "studies.sqlite3").write_bytes(b"not a database: the half of a copy that arrived " * 40)
+    storage = storage_url(tmp_path)
+    with pytest.raises(StoreError, match=r"studies.sqlite3: not a readable Optuna study storage \(file is not a "
+                                         r"database\); move the file aside"):
+        open_study(Search("s", BASE, LR), storage, "s-study")
+    assert main(["search", "--runs-dir", str(tmp_path)]) == 1
+    assert "not a readable Optuna study storage" in capsys.readouterr().err
