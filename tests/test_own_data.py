@@ -337,6 +337,21 @@ def test_a_floating_point_tiff_keeps_its_levels(tmp_path, high):
         assert decoded.min() == 0 and decoded.max() == 255 and len(np.unique(decoded)) == 256
 
 
+def test_caches_decoded_the_old_way_are_not_served_after_the_decoding_changed(tmp_path, monkeypatch, rng):
+    """A cache is keyed by file bytes and spec, so the float TIFFs and drafted phone photos cached before their
+    decoding was mended would have been served as they were: black, and lying down."""
+    Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8), "F").save(tmp_path / "x.tif")
+    png = write_image(tmp_path / "y.png", rng)
+    spec, drafted = Preprocess(), Preprocess(size=(8, 8), draft=True)
+    keys = {name: cache.cache_key([path], s) for name, path, s in
+            [("tiff", tmp_path / "x.tif", spec), ("png", png, spec), ("draft", png, drafted)]}
+    monkeypatch.setattr(cache, "TIFF_DECODING", 1)
+    monkeypatch.setattr(cache, "DRAFT_DECODING", True)  # what the key held before
+    assert cache.cache_key([tmp_path / "x.tif"], spec) != keys["tiff"]
+    assert cache.cache_key([png], drafted) != keys["draft"]
+    assert cache.cache_key([png], spec) == keys["png"]  # every other key, fingerprint and baseline stands
+
+
 @pytest.mark.parametrize("values, message", [
     (np.linspace(-1000, 3000, 64, dtype=np.float32), r"a floating-point image with values in \[-1000, 3000\]"),
     (np.full(64, np.nan, dtype=np.float32), r"a floating-point image with values in \[nan, nan\]"),

@@ -32,6 +32,10 @@ for _crop in ("none", "center", "center:", "face", "box:"):  # center:H,W and bo
     CROPS.register(_crop, _crop)
 
 CACHE_FORMAT = 1  # part of every cache key, and so of every data fingerprint and baseline: change with care
+# How two kinds of input decode, in the keys of those inputs alone (so no other key, fingerprint or baseline moves):
+DRAFT_DECODING = 2  # draft=True; 2: EXIF orientation applied (1 left phone photos lying down)
+TIFF_DECODING = 2  # each TIFF file; 2: float images scaled from [0, 1] (1 clipped them black), 32-bit ints checked
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 
 
 class CacheWarning(UserWarning):
@@ -71,10 +75,13 @@ class Preprocess:
             parse_ints(self.crop, 2 if self.crop.startswith("center:") else 4)
 
     def key_fields(self) -> dict:
-        """The fields a cache key hashes; `draft` only when on, so the keys of every earlier spec stand."""
+        """The fields a cache key hashes; `draft` only when on, so the keys of every earlier spec stand (and as
+        DRAFT_DECODING when on, so a cache drafted before phone photos were turned upright is not served)."""
         fields = asdict(self)
         if not self.draft:
             fields.pop("draft")
+        else:
+            fields["draft"] = DRAFT_DECODING
         return fields
 
 
@@ -327,6 +334,8 @@ def cache_key(paths: list[str], spec: Preprocess) -> str:
             raise DataError(f"{p}: image file not found; restore it or remove its row from the CSV") from None
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
+        if data[:4] in TIFF_MAGIC:
+            digest.update(f"tiff-decoding-{TIFF_DECODING}".encode())
     return digest.hexdigest()
 
 
