@@ -335,6 +335,8 @@ def test_a_floating_point_tiff_keeps_its_levels(tmp_path, high):
         decoded = decode_image(tmp_path / "x.tif", channels)
         assert decoded.shape == (16, 16, channels) and decoded.dtype == np.uint8
         assert decoded.min() == 0 and decoded.max() == 255 and len(np.unique(decoded)) == 256
+    from competition.data.eda import analysis_preprocess, source_sizes
+    assert analysis_preprocess(source_sizes(pd.Series([tmp_path / "x.tif"]))).channels == 1  # EDA read it as RGB
 
 
 def test_caches_decoded_the_old_way_are_not_served_after_the_decoding_changed(tmp_path, monkeypatch, rng):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import staging_folder
-from .cache import Preprocess, cached_images, image_header
+from .cache import SIXTEEN_BIT_MODES, Preprocess, cached_images, image_header
 from .dataset import image_digests
 from .task import Competition
 
@@ -45,11 +45,14 @@ def source_sizes(paths: pd.Series) -> pd.DataFrame:
     return pd.DataFrame([image_header(p)[:3] for p in paths], columns=["width", "height", "mode"])
 
 
+GRAY_MODES = {"L", "LA", "1", "F"} | SIXTEEN_BIT_MODES  # PIL modes of one colour channel (LA: gray and alpha)
+
+
 def analysis_preprocess(sizes: pd.DataFrame) -> Preprocess:
     """Decode at most EDA_SIDE on the longest side, in the most common aspect ratio: the EDA cache is never
     larger than a training cache at that size, however large the photos (small uniform images stay as
     they are, and share the training cache)."""
-    channels = 1 if set(sizes["mode"]) <= {"L", "1", "I;16", "I"} else 3
+    channels = 1 if set(sizes["mode"]) <= GRAY_MODES else 3
     (width, height), _ = Counter(zip(sizes["width"], sizes["height"])).most_common(1)[0]
     uniform = sizes[["width", "height"]].drop_duplicates().shape[0] == 1
     if uniform and max(width, height) <= EDA_SIDE:
