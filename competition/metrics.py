@@ -162,6 +162,7 @@ def register_metric(name: str, fn: Callable | Metric, higher_is_better: bool = T
     store key of every run scored with it."""
     if isinstance(fn, Metric):
         check_direction(name, fn)
+        check_fast_ways(name, fn)
         METRICS.register(name, fn)
         return fn
     if needs not in ("probs", "labels"):
@@ -209,6 +210,35 @@ def check_direction(name: str, metric: Metric) -> None:
                 f"is registered as higher_is_better={metric.higher_is_better}; {hint}"
             )
         return
+
+
+def check_fast_ways(name: str, metric: Metric) -> None:
+    """A Metric entry's faster ways (from_confusion, with_weights) give its score's numbers on a small noisy
+    problem with every row weighted once: the bootstrap's intervals come from them and the point from `score`, so
+    a fast way that scores something else made every interval that of another metric, without a word."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 10)
+    probs = rng.dirichlet(np.ones(3), len(y))
+    probs[np.arange(len(y)), y] += rng.random(len(y))  # a model better than chance, not perfect
+    probs /= probs.sum(1, keepdims=True)
+    try:
+        expected = float(metric.score(y, probs))
+    except Exception:  # a metric of another problem: its fast ways are taken at their word
+        return
+    fast = {}
+    if metric.from_confusion is not None:
+        cm = np.zeros((1, 3, 3))
+        np.add.at(cm[0], (y, _pred(probs)), 1)
+        fast["from_confusion"] = float(np.asarray(metric.from_confusion(cm)).reshape(-1)[0])
+    if metric.with_weights is not None:
+        fast["with_weights"] = float(metric.with_weights(y, probs, np.ones(len(y))))
+    for way, value in fast.items():
+        if not np.isclose(value, expected, rtol=1e-6, atol=1e-9):
+            raise ConfigError(
+                f"register_metric({name!r}): its {way} gives {value:.6g} where its score gives {expected:.6g} on the "
+                "same 30 rows, each weighted once; the bootstrap's intervals would be another metric's. Make "
+                f"{way} compute the score (a confusion matrix is rows true, columns predicted)"
+            )
 
 
 def higher_is_better(name: str) -> bool:

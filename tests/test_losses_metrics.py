@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from sklearn import metrics as skm
 from torch.optim.lr_scheduler import LinearLR, ReduceLROnPlateau
 
+from competition import metrics as metrics_module
 from competition.errors import ConfigError
 from competition.experiment import Experiment
 from competition.metrics import METRICS, Metric, bootstrap_ci, bootstrap_scores, compute_metrics, confusion, \
@@ -246,6 +247,8 @@ def test_a_users_metric_entry_scores_the_bootstrap_its_fast_way_with_the_slow_wa
     register_metric("test_balanced_accuracy_slow", balanced_accuracy, needs="labels")
     fast_entry = Metric(METRICS.get("test_balanced_accuracy_slow").score, from_confusion=recall_of_each_stack)
     register_metric("test_balanced_accuracy_fast", fast_entry)
+    assert stacks == [1]  # registration checks the fast way against the score once (check_fast_ways)
+    stacks.clear()
     try:
         draws = np.random.default_rng(2).integers(0, 300, size=(20, 300))
         fast = bootstrap_scores("test_balanced_accuracy_fast", Y, PROBS, draws=draws)
@@ -255,6 +258,24 @@ def test_a_users_metric_entry_scores_the_bootstrap_its_fast_way_with_the_slow_wa
     finally:
         for name in ("test_balanced_accuracy_slow", "test_balanced_accuracy_fast"):
             METRICS.registered.pop(name)
+
+
+def test_a_metric_entry_whose_fast_way_scores_another_metric_is_refused():
+    """The bootstrap scores resamples the fast way and the point the slow way: a from_confusion that read the
+    matrix transposed (columns as the truth) gave every interval of balanced accuracy another metric's."""
+    def balanced_accuracy(y, probs):
+        return skm.balanced_accuracy_score(y, probs.argmax(1))
+
+    def transposed(cm):  # precision's per-class mean, not recall's
+        return (np.diagonal(cm, axis1=1, axis2=2) / cm.sum(axis=1)).mean(1)
+
+    with pytest.raises(ConfigError, match="its from_confusion gives .* where its score gives .*another metric's"):
+        register_metric("test_transposed", Metric(balanced_accuracy, from_confusion=transposed))
+    assert "test_transposed" not in METRICS
+    for name in METRICS.names():  # the built-in entries hold to the same check
+        entry = METRICS.get(name)
+        if isinstance(entry, Metric):
+            metrics_module.check_fast_ways(name, entry)
 
 
 @pytest.mark.parametrize("fn, message", [
