@@ -264,13 +264,18 @@ class Experiment:
         for name, callback in zip(self.callbacks, self.objects.get("callbacks", ())):
             CALLBACKS.register(name, SpecObject(callback, "callbacks"))
 
+    def as_plain_int(self, field_name: str, value):
+        """A numpy integer (a computed count or seed) as the int it is, kept in the field; else `value`."""
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value) is not int:
+            value = int(value)
+            object.__setattr__(self, field_name, value)
+        return value
+
     def check_numbers(self) -> None:
         def at_least(field_name: str, low: float, value, what: str = "", whole: bool = False) -> None:
             """A finite number >= low (NaN passed `value < low`: lr=nan trained on NaN weights); a whole one
             where a count is meant (epochs=2.5 was taken)."""
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                value = int(value)  # numpy's integers, as a computed count comes
-                object.__setattr__(self, field_name, value)
+            value = self.as_plain_int(field_name, value)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not math.isfinite(value) or value < low or (whole and not isinstance(value, int)):
                 kind = "a whole number" if whole else "a finite number"
@@ -299,9 +304,7 @@ class Experiment:
             value = getattr(self, field_name)
             if field_name == "split_seed" and value is None:
                 continue  # the split follows `seed`
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                value = int(value)  # numpy's integers
-                object.__setattr__(self, field_name, value)
+            value = self.as_plain_int(field_name, value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{self.name}: {field_name}={value!r}; use an integer >= 0")
         if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):

@@ -130,10 +130,8 @@ class Competition:
         answers file is named. Without it, such a competition's eval split was predicted and never scored."""
         if self.format != "folder" or "answers" in self.meta or not len(self.eval):
             return None
-        folders = [
-            Path(str(image_id)).parts[0] if len(Path(str(image_id)).parts) > 1 else None
-            for image_id in self.eval["image_id"]
-        ]
+        parts = [Path(str(image_id)).parts for image_id in self.eval["image_id"]]
+        folders = [found[0] if len(found) > 1 else None for found in parts]
         if not all(folder in self.task.class_names for folder in folders):
             return None
         return np.array([self.task.class_names.index(str(folder)) for folder in folders])
