@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 from typing import Callable
 
@@ -131,6 +132,12 @@ def check_folder_name(name: str, what: str) -> str:
             f"e.g. {instead!r}"
         )
     return name
+
+
+def composed(text: str) -> str:
+    """Unicode's composed form (NFC). macOS writes file names decomposed (NFD), so a Korean or accented name
+    unzipped from a Mac is another string than the same name typed into a CSV, though both print alike."""
+    return unicodedata.normalize("NFC", text)
 
 
 def staging_folder(parent: Path, name: str) -> Path:

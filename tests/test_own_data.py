@@ -481,6 +481,64 @@ def test_ids_written_without_their_extension_find_their_image_and_stay_as_writte
     assert Path(comp.eval["path"].iat[0]).name == "e0.png"
 
 
+def nfd(text: str) -> str:
+    """A name as a Mac's file system writes it (decomposed): other code points, the same letters on screen."""
+    import unicodedata
+    return unicodedata.normalize("NFD", text)
+
+
+def test_names_unzipped_from_a_mac_are_found_under_the_spelling_the_csv_types(tmp_path, rng):
+    """A Korean or accented folder or file name unzipped from a Mac is decomposed on disk, and the CSV types it
+    composed: every such row was 'not found', train and eval alike."""
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    images = root / "train" / "images"
+    (images / nfd("사진")).mkdir()
+    (images / "t001.png").rename(images / nfd("사진") / nfd("고양이.png"))
+    (root / "eval" / "images" / "e0.png").rename(root / "eval" / "images" / nfd("café.png"))
+    df = pd.read_csv(root / "train" / "train.csv")
+    df.loc[1, "path"] = "images/사진/고양이.png"
+    df.to_csv(root / "train" / "train.csv", index=False)
+    pd.DataFrame({"ImageID": ["café", "e1.png"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    comp = load_competition(root)
+    assert Path(comp.train["path"].iat[1]) == images / nfd("사진") / nfd("고양이.png")
+    assert comp.eval["image_id"].tolist() == ["café", "e1.png"]  # the submission answers the ids as written
+    assert Path(comp.eval["path"].iat[0]).name == nfd("café.png")
+
+
+def test_a_class_folder_unzipped_from_a_mac_is_the_class_as_typed(tmp_path, rng):
+    """Decomposed class folder names became decomposed labels: a declared class list typed composed refused every
+    folder, a submission answered in code points a grader reads as other labels, and eval class folders in the
+    other form were not read as answers, so the eval split went unscored without a word."""
+    import unicodedata
+    root = tmp_path / "folder"
+    for name in ("강아지", "고양이"):
+        for i in range(3):
+            write_image(root / "train" / nfd(name) / f"t{i}.png", rng)
+            write_image(root / "eval" / name / f"e{i}.png", rng)
+    comp = load_competition(root)
+    assert comp.task.class_names == ("강아지", "고양이")
+    assert all(unicodedata.is_normalized("NFC", name) for name in comp.task.class_names)
+    assert list(comp.folder_answers()) == [0, 0, 0, 1, 1, 1]
+    (root / "competition.json").write_text(json.dumps({"classes": ["고양이", "강아지"]}))
+    assert load_competition(root).train["label"].tolist() == [1, 1, 1, 0, 0, 0]
+
+
+def test_a_label_in_both_unicode_forms_is_one_label_written_two_ways(tmp_path):
+    root = competition(tmp_path / "c", [nfd("고양이"), "고양이", "개", "고양이", "개", "개"])
+    with pytest.raises(DataError, match=r"writes one label in 2 ways .*row\(s\) 2.*composed and decomposed forms"):
+        load_competition(root)
+
+
+def test_a_path_that_differs_from_its_file_in_case_names_the_file(tmp_path):
+    """Windows and macOS ignore case, so a CSV written there may say T003.PNG for t003.png."""
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    df = pd.read_csv(root / "train" / "train.csv")
+    df.loc[3, "path"] = "images/T003.PNG"
+    df.to_csv(root / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"row 5: .*has \['t003.png'\] \(names differ in case here\)"):
+        load_competition(root)
+
+
 def test_a_template_without_its_id_column_names_the_setting_that_names_it(tmp_path):
     root = competition(tmp_path / "c", [0, 1] * 4)
     pd.DataFrame({"id": ["e0.png", "e1.png"], "label": 0}).to_csv(root / "eval" / "info.csv", index=False)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, closest
+from ..files import composed
 from .config import CompetitionConfig, read_config
 from .task import UNLABELED, Competition, Task, file_digest
 
@@ -181,10 +182,14 @@ def check_files_exist(
 
 
 def same_stem_hint(path: Path) -> str:
-    """When the file is missing but one of the same name with another extension (or none) is there."""
+    """When the file is missing but one of the same name in another case (a CSV written on Windows or macOS,
+    whose file systems ignore case), with another extension, or with none, is there."""
     folder = path.parent
     if not folder.is_dir():
         return ""
+    other_case = sorted(p.name for p in folder.iterdir() if p.name.casefold() == path.name.casefold())
+    if other_case:
+        return f"; {folder} has {other_case[:3]} (names differ in case here)"
     others = sorted(p.name for p in folder.glob(f"{glob_escape(path.stem)}.*") if p.name != path.name)
     if path.suffix == "" and not others:  # an id written without its extension
         others = sorted(p.name for p in folder.glob(f"{glob_escape(path.name)}.*"))
@@ -200,25 +205,50 @@ def clean_path(value: str) -> str:
     return value.strip().replace("\\", "/")
 
 
-def with_image_extensions(paths: list[str]) -> list[str]:
-    """Paths written without their image extension (Kaggle's ids: 'abc' for train/abc.png) resolve to the one
-    image file named so plus an extension; a path that exists, or has no single such file, is kept as written."""
-    listings: dict[Path, dict[str, list[str]]] = {}
-    resolved = []
-    for value in paths:
-        path = Path(value)
-        if path.suffix.lower() in IMAGE_EXTENSIONS or path.is_file() or not path.parent.is_dir():
-            resolved.append(value)
-            continue
-        if path.parent not in listings:
-            names: dict[str, list[str]] = {}
-            for entry in path.parent.iterdir():
+def as_on_disk(paths: list[str]) -> list[str]:
+    """Each path as the file system spells it.
+
+    A path that is there is kept as written. One that is not is looked up name by name under the composed
+    form of each name (a folder unzipped from a Mac holds decomposed names), and a last name without its
+    image extension (Kaggle's ids: 'abc' for train/abc.png) finds the one image file named so plus an
+    extension. A path with no single such file is kept as written, for the missing-file check to name."""
+    listings: dict[Path, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
+
+    def listing(folder: Path) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """A folder's entries by composed name, and its image files by composed stem."""
+        if folder not in listings:
+            by_name: dict[str, list[str]] = {}
+            by_stem: dict[str, list[str]] = {}
+            for entry in folder.iterdir():
+                by_name.setdefault(composed(entry.name), []).append(entry.name)
                 if entry.suffix.lower() in IMAGE_EXTENSIONS:
-                    names.setdefault(entry.stem, []).append(entry.name)
-            listings[path.parent] = names
-        found = listings[path.parent].get(path.name, [])
-        resolved.append(str(path.parent / found[0]) if len(found) == 1 else value)
-    return resolved
+                    by_stem.setdefault(composed(entry.stem), []).append(entry.name)
+            listings[folder] = by_name, by_stem
+        return listings[folder]
+
+    def resolve(value: str) -> str:
+        path = Path(value)
+        if path.is_file():
+            return value
+        found = Path(path.anchor) if path.anchor else Path(".")
+        parts = path.parts[1:] if path.anchor else path.parts
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if (found / part).is_file() if last else (found / part).is_dir():
+                found = found / part
+                continue
+            if not found.is_dir():
+                return value
+            by_name, by_stem = listing(found)
+            matches = by_name.get(composed(part), [])
+            if not matches and last and Path(part).suffix.lower() not in IMAGE_EXTENSIONS:
+                matches = by_stem.get(composed(part), [])
+            if len(matches) != 1:
+                return value
+            found = found / matches[0]
+        return str(found)
+
+    return [resolve(value) for value in paths]
 
 
 def check_inside(
@@ -269,8 +299,9 @@ NUMBER = r"[-+]?\d+(\.\d*)?"
 
 
 def label_key(value: str) -> str:
-    """What two spellings of one label share: case, surrounding or repeated spaces, and '1' vs '1.0' fold away."""
-    folded = " ".join(value.split()).casefold()
+    """What two spellings of one label share: case, surrounding or repeated spaces, '1' vs '1.0', and Unicode's
+    composed and decomposed forms (a label pasted from a Mac's file name) fold away."""
+    folded = composed(" ".join(value.split()).casefold())
     if re.fullmatch(NUMBER, folded) and float(folded).is_integer():
         return str(int(float(folded)))
     return folded
@@ -312,8 +343,14 @@ def check_label_spellings(values: pd.Series, source: Path, column: str) -> None:
         key, found = next(iter(sorted(clashes.items())))
         rows_of = {v: [csv_row(i) for i in np.flatnonzero(values.to_numpy() == v)] for v in found}
         shown = "; ".join(f"{v!r} in row(s) {row_list(r, 3)}" for v, r in rows_of.items())
+        unicode = (
+            " (they print alike: the same letters in Unicode's composed and decomposed forms, as a Mac writes "
+            "file names; normalise the column to NFC)"
+            if len({composed(v) for v in found}) < len(found)
+            else ""
+        )
         raise DataError(
-            f"{source}: column {column!r} writes one label in {len(found)} ways ({shown}); "
+            f"{source}: column {column!r} writes one label in {len(found)} ways ({shown}){unicode}; "
             f"{len(clashes)} such label(s) in all. Write each class one way (case, spaces and "
             "'1' vs '1.0' count as different classes otherwise)"
         )
@@ -465,7 +502,7 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     out = pd.DataFrame(
         {
             "image_id": ids.to_numpy(),
-            "path": with_image_extensions([str(images / i) for i in ids]),
+            "path": as_on_disk([str(images / i) for i in ids]),
             "label": UNLABELED,
             "group": ids.to_numpy(),
         }
@@ -515,7 +552,7 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
     table = pd.DataFrame(
         {
             "image_id": df[id_col].astype(str),
-            "path": with_image_extensions([str(images / clean_path(p)) for p in df[path_col]]),
+            "path": as_on_disk([str(images / clean_path(p)) for p in df[path_col]]),
             "label": labels,
             "group": df[group_col].astype(str).str.strip() if group_col in df.columns else df[id_col].astype(str),
         }
@@ -627,14 +664,15 @@ def load_folder_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFr
     files = {d: image_files(d) for d in class_dirs}
     if config.classes is None:
         check_class_folders_hold_images(images, files)
-    classes = tuple(config.classes) if config.classes is not None else tuple(d.name for d in class_dirs)
+    # a class is its folder's name as typed: composed, though a Mac's unzip wrote it decomposed
+    classes = tuple(config.classes) if config.classes is not None else tuple(composed(d.name) for d in class_dirs)
     rows = []
     for d in class_dirs:
-        if d.name not in classes:
+        if composed(d.name) not in classes:
             raise DataError(f"{d}: class folder not in the classes list {list(classes)} of competition.json")
         for p in files[d]:
             rel = str(p.relative_to(images))
-            rows.append({"image_id": rel, "path": str(p), "label": classes.index(d.name), "group": rel})
+            rows.append({"image_id": rel, "path": str(p), "label": classes.index(composed(d.name)), "group": rel})
     if not rows:
         raise DataError(
             f"{images}: the split is empty (no image files under class folders); the folder format "

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import composed
+
 CANONICAL_COLUMNS = ["image_id", "path", "label", "group"]
 UNLABELED = -1  # label of eval rows: answers are never in the canonical table
 
@@ -131,7 +133,7 @@ class Competition:
         if self.format != "folder" or "answers" in self.meta or not len(self.eval):
             return None
         parts = [Path(str(image_id)).parts for image_id in self.eval["image_id"]]
-        folders = [found[0] if len(found) > 1 else None for found in parts]
+        folders = [composed(found[0]) if len(found) > 1 else None for found in parts]
         if not all(folder in self.task.class_names for folder in folders):
             return None
         return np.array([self.task.class_names.index(str(folder)) for folder in folders])
