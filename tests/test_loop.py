@@ -227,6 +227,64 @@ def test_a_callback_that_answers_other_than_true_or_false_is_named(digits_data):
                    callbacks=[GoesOn()]).history) == 3
 
 
+class MomentumSeen:
+    """The momentum (Adam's beta1) the optimizer trained with, at the end of each epoch."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, state, row, cfg):
+        group = state.optimizer.param_groups[0]
+        self.seen.append(group["momentum"] if "momentum" in group else group["betas"][0])
+
+
+@pytest.mark.parametrize("optimizer, options, chosen", [
+    ("sgd", {"momentum": 0.0}, 0.0), ("sgd", {"momentum": 0.5, "nesterov": False}, 0.5),
+    ("adamw", {"betas": (0.6, 0.999)}, 0.6),
+])
+def test_a_momentum_the_spec_chooses_is_the_momentum_that_trains(digits_data, optimizer, options, chosen):
+    """onecycle cycled the momentum between 0.95 and 0.85 whatever the spec asked: SGD without momentum trained
+    with one, and a search over momentum scored one run many times. At its default it still cycles."""
+    train, val = digits_data
+    chosen_run, default_run = MomentumSeen(), MomentumSeen()
+    fit(new_model(), train, val, small_config(epochs=3, scheduler="onecycle", optimizer=optimizer,
+                                              optimizer_kw=options), progress_file=False, callbacks=[chosen_run])
+    assert chosen_run.seen == [chosen] * 3
+    fit(new_model(), train, val, small_config(epochs=3, scheduler="onecycle", optimizer=optimizer),
+        progress_file=False, callbacks=[default_run])
+    assert len(set(default_run.seen)) > 1 and all(0.85 <= m <= 0.95 for m in default_run.seen)
+
+
+def test_ones_own_optimizer_keeps_its_momentum_under_onecycle(digits_data):
+    """Cycling replaced one's own optimizer's momentum, and torch refused one that has none (Adagrad)."""
+    train, val = digits_data
+    for factory, momentum in ((lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.3), 0.3),
+                              (lambda params, lr: torch.optim.Adagrad(params, lr=lr), None)):
+        name = Experiment("own", optimizer=factory).optimizer
+        seen = MomentumSeen() if momentum is not None else None
+        fit(new_model(), train, val, small_config(epochs=2, scheduler="onecycle", optimizer=name),
+            progress_file=False, callbacks=[seen] if seen else [])
+        assert seen is None or seen.seen == [momentum] * 2
+
+
+def test_ones_own_optimizer_on_other_parameters_or_at_its_own_rate_is_named(digits_data):
+    """An optimizer built on a notebook's `model.parameters()` stepped a model no unit trains (each trains its
+    own copy), so the model never learned; one that fixed its own lr trained at the spec's lr without a word."""
+    train, val = digits_data
+    elsewhere = new_model()
+    for factory, message in (
+        (lambda params, lr: torch.optim.SGD(elsewhere.parameters(), lr=lr), r"holds \d+ parameter\(s\) it was not "
+                                                                             "given: build it on the `params`"),
+        (lambda params, lr: torch.optim.SGD(params, lr=0.1), r"set lr=0.1, but it was given lr=0.003, and the given "
+                                                             "one trains.*Pass `lr` on"),
+    ):
+        name = Experiment("own", optimizer=factory).optimizer
+        with pytest.raises(ConfigError, match=message):
+            fit(new_model(), train, val, small_config(optimizer=name), progress_file=False)
+    subset = Experiment("own", optimizer=lambda params, lr: torch.optim.SGD(params[-1:], lr=lr)).optimizer
+    assert fit(new_model(), train, val, small_config(optimizer=subset), progress_file=False).history
+
+
 def test_one_cycle_works_on_a_run_of_a_handful_of_steps():
     from competition.train import create_optimizer, create_scheduler
 

@@ -26,7 +26,7 @@ from ..registry import describe
 from ..models.classifier import Classifier
 from ..models.transfer import apply_transfer
 from .losses import create_criterion, loss_of
-from .optim import create_optimizer, create_scheduler, plateau_figure
+from .optim import create_optimizer, create_scheduler, cycles_momentum, plateau_figure
 from .seed import seed_everything
 
 
@@ -449,7 +449,14 @@ def start_training(model: Classifier, train_ds, val_ds, cfg: TrainConfig):
     steps = len(make_loader(train_ds, cfg.batch_size, drop_last=True))
     steps = min(steps, cfg.max_steps_per_epoch or steps)
     optimizer = create_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, **cfg.optimizer_kw)
-    scheduler = create_scheduler(cfg.scheduler, optimizer, cfg.epochs, steps, cfg.warmup_epochs)
+    scheduler = create_scheduler(
+        cfg.scheduler,
+        optimizer,
+        cfg.epochs,
+        steps,
+        cfg.warmup_epochs,
+        cycle_momentum=cycles_momentum(cfg.optimizer, cfg.optimizer_kw),
+    )
     ema = (
         torch.optim.swa_utils.AveragedModel(
             net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True

@@ -17,6 +17,7 @@ from ..registry import (
     call_with_accepted,
     check_optimizer_options,
     check_scheduler_warmup,
+    is_own_code,
 )
 
 
@@ -123,7 +124,43 @@ def create_optimizer(
             raise ConfigError(f"optimizer {entry.obj!r} gave {type(optimizer).__name__}, not a torch.optim.Optimizer")
     else:
         optimizer = entry(groups, lr, **options)
+    if not is_builtin(entry):
+        check_own_optimizer(optimizer, groups, lr, name)
     return Lookahead(optimizer, lookahead_steps, lookahead_alpha) if lookahead_steps else optimizer
+
+
+def is_builtin(entry) -> bool:
+    return not isinstance(entry, SpecObject) and is_own_code(entry)
+
+
+def check_own_optimizer(optimizer: torch.optim.Optimizer, groups: list[dict], lr: float, shown: str) -> None:
+    """One's own optimizer steps the parameters it was given, at the rate it was given."""
+    given = {id(p) for group in groups for p in group["params"]}
+    foreign = sum(id(p) not in given for group in optimizer.param_groups for p in group["params"])
+    if foreign:
+        raise ConfigError(
+            f"optimizer {shown!r} holds {foreign} parameter(s) it was not given: build it on the `params` it is "
+            "given. Each unit trains its own copy of the model, so parameters taken from elsewhere (a "
+            "notebook's `model.parameters()`) are never the ones that learn, and the model would not train"
+        )
+    own_lr = optimizer.defaults.get("lr", lr)
+    if float(own_lr) != float(lr):
+        raise ConfigError(
+            f"optimizer {shown!r} set lr={float(own_lr)!r}, but it was given lr={lr!r}, and the given one trains: "
+            "the parameter groups carry it (with the transfer mode's multipliers), so its own went unused. "
+            "Pass `lr` on, and set Experiment(lr=...)"
+        )
+
+
+MOMENTUM_OPTIONS = frozenset({"momentum", "betas"})
+
+
+def cycles_momentum(optimizer: str, options: dict) -> bool:
+    """Whether onecycle may cycle the momentum (Adam's beta1) from 0.95 down to 0.85 and back, as the one-cycle
+    policy does: only for a built-in optimizer at its default momentum. Cycling replaced a momentum the spec set
+    (SGD's momentum=0 trained at 0.85-0.95, so a search over momentum scored one run many times) and one's own
+    optimizer's (and made torch refuse one without momentum, Adagrad)."""
+    return is_builtin(OPTIMIZERS.get(optimizer)) and not MOMENTUM_OPTIONS & set(options)
 
 
 def warmup_factor(step: int, warmup: int) -> float:
@@ -158,6 +195,7 @@ SCHEDULERS.register(
             max_lr=[g["lr"] for g in opt.param_groups],
             total_steps=total,
             pct_start=min(max(warmup / total, 0.15, 2 / total), 0.5),
+            cycle_momentum=o["cycle_momentum"],
         ),
         "step",
     ),
@@ -187,16 +225,24 @@ def create_scheduler(
     step_size: int | None = None,
     gamma: float = 0.1,
     patience: int = 2,
+    cycle_momentum: bool = True,
 ):
     """A scheduler with `.interval` = "step" (call each batch) or "epoch" (a ReduceLROnPlateau: call with
     the epoch's validation figure, see `plateau_figure`). "step" multiplies the learning rate by gamma every
     step_size epochs, by default a third of the run (a fixed 10 left every run of 10 epochs or fewer at its
     first rate). warmup_epochs None is the schedule's own (SCHEDULE_WARMUP_EPOCHS); one's own factory is then
-    not told one, and keeps its own default."""
+    not told one, and keeps its own default. cycle_momentum lets onecycle cycle the momentum (see
+    `cycles_momentum`)."""
     check_scheduler_warmup(name, warmup_epochs, "create_scheduler")
     total = max(1, epochs * steps_per_epoch)
     step_size = step_size or max(1, math.ceil(epochs / 3))
-    options = {"step_size": step_size, "gamma": gamma, "patience": patience, "steps_per_epoch": steps_per_epoch}
+    options = {
+        "step_size": step_size,
+        "gamma": gamma,
+        "patience": patience,
+        "steps_per_epoch": steps_per_epoch,
+        "cycle_momentum": cycle_momentum,
+    }
     entry = SCHEDULERS.get(name)
     if isinstance(entry, SpecObject):  # one's own factory: (optimizer, total_steps[, warmup_steps]), every batch
         told = {} if warmup_epochs is None else {WARMUP_ARGUMENT: int(warmup_epochs * steps_per_epoch)}
