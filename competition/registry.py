@@ -186,7 +186,7 @@ def source_digest(entry: Any, what: str) -> str:
                 "it a `version` attribute that you change with its code"
             )
         return f"{name}@version:{version}"
-    return f"{name}@{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+    return f"{name}@{hashlib.sha256((source + bound_values(code)).encode()).hexdigest()[:16]}"
 
 
 class SpecObject:
@@ -250,30 +250,91 @@ def sourceless_code(obj: Any) -> str:
     the classes it is made of that have no source file. Without it, a method or a constant edited in a
     notebook kept the object's digest, and the store served the result of the code before the edit."""
     if inspect.isfunction(obj):
-        return "|".join(
-            [code_text(obj.__code__), describe(obj.__defaults__), describe(obj.__kwdefaults__), globals_read(obj)]
-        )
+        return "|".join([code_text(obj.__code__), describe(obj.__defaults__), describe(obj.__kwdefaults__)])
     parts = []
     for klass in obj.__mro__ if inspect.isclass(obj) else type(obj).__mro__:
         if read_source(klass):
             continue
-        for name, member in sorted(vars(klass).items()):
-            function = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
-            if inspect.isfunction(function):
-                parts.append(f"{klass.__qualname__}.{name}:{sourceless_code(function)}")
+        for name, function in class_functions(klass):
+            parts.append(f"{klass.__qualname__}.{name}:{sourceless_code(function)}")
     return "\n".join(parts)
 
 
-def object_digest(obj: Any) -> str:
+def class_functions(klass: type) -> list[tuple[str, Any]]:
+    """The functions a class defines itself: methods, static and class methods, property getters."""
+    found = []
+    for name, member in sorted(vars(klass).items()):
+        function = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+        if inspect.isfunction(function):
+            found.append((name, function))
+    return found
+
+
+def bound_values(obj: Any, seen: set[int] | None = None) -> str:
+    """What a function computes with that is not its code: the values its closure captured (`make(64)` returning
+    a factory that builds a width-64 net) and the plain values of the globals it reads (`WIDTH =
+    int(os.environ["WIDTH"])`). No source file holds them, so without them make(2) and make(64) had one digest,
+    and the store served the width-2 result as the width-64 one. For a class or an instance: those of the
+    methods that the user's own classes define (in a file of theirs, or in a notebook)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return "<seen>"
+    seen.add(id(obj))
+    if inspect.isfunction(obj):
+        cells = [value_text(cell, seen) for cell in obj.__closure__ or ()]
+        return f"closure[{','.join(cells)}]globals{globals_read(obj)}"
+    roots = installed_roots()
+    klasses = obj.__mro__ if inspect.isclass(obj) else type(obj).__mro__
+    return "\n".join(
+        f"{klass.__qualname__}.{name}:{bound_values(function, seen)}"
+        for klass in klasses
+        if user_module(sys.modules.get(klass.__module__), roots) or not read_source(klass)  # a notebook's class
+        for name, function in class_functions(klass)
+    )
+
+
+def value_text(cell: Any, seen: set[int]) -> str:
+    """A captured value as text that is the same in every process: plain values by repr, containers item by
+    item, arrays and tensors by their bytes, functions by their digest and anything else by `object_digest`."""
+    try:
+        value = cell.cell_contents
+    except ValueError:  # a cell not yet filled
+        return "<empty>"
+    return captured_text(value, seen)
+
+
+def captured_text(value: Any, seen: set[int]) -> str:
+    if isinstance(value, PLAIN_VALUES):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ",".join(captured_text(v, seen) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(sorted(f"{k!r}:{captured_text(v, seen)}" for k, v in value.items())) + "}"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ",".join(sorted(captured_text(v, seen) for v in value)) + "}"
+    if hasattr(value, "detach"):  # a tensor: as an array (bfloat16, which numpy lacks, widened)
+        tensor = value.detach().cpu()
+        value = tensor.float().numpy() if str(tensor.dtype) == "torch.bfloat16" else tensor.numpy()
+    if hasattr(value, "tobytes") and hasattr(value, "dtype"):  # an array
+        return f"{value.dtype}{tuple(value.shape)}:{hashlib.sha256(value.tobytes()).hexdigest()[:16]}"
+    if id(value) in seen:
+        return "<seen>"
+    seen.add(id(value))
+    return object_digest(value, seen)
+
+
+def object_digest(obj: Any, seen: set[int] | None = None) -> str:
     """What makes an object what it is: its class or function, the source of the module defining it, its
     repr without addresses (an albumentations Compose or a splitter lists its parameters there) and, for a
-    module with weights, every tensor (its initialisation)."""
+    module with weights, every tensor (its initialisation), and the values its code computes with that no source
+    holds (`bound_values`: a closure's captured values, the globals it reads)."""
     target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
     digest = hashlib.sha256(f"{target.__module__}.{target.__qualname__}".encode())
     source = module_source(obj)
     digest.update(source.encode())
     if not source:  # defined where no file keeps its source (a notebook cell, exec): its code is all there is
         digest.update(sourceless_code(obj).encode())
+    digest.update(bound_values(obj, seen).encode())
     if inspect.isfunction(obj):
         digest.update(obj.__code__.co_code)
     else:

@@ -437,6 +437,53 @@ def test_a_notebook_objects_key_is_the_same_in_every_process():
     assert len(keys) == 1
 
 
+USER_FACTORIES = """
+import os
+from torch import nn
+
+WIDTH = int(os.environ.get("USER_FACTORY_WIDTH", "8"))  # a value no line of the source holds
+
+
+def make(width, tags=frozenset({"a", "b", "c", "d"})):
+    def factory(num_classes, in_chans):
+        assert "a" in tags  # a captured set: its order follows the process's hash seed
+        return nn.Sequential(nn.Flatten(), nn.Linear(64 * in_chans, width), nn.ReLU(), nn.Linear(width, num_classes))
+    return factory
+
+
+def from_global(num_classes, in_chans):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64 * in_chans, WIDTH), nn.ReLU(), nn.Linear(WIDTH, num_classes))
+"""
+
+
+def factory_names(folder: str, width: int) -> tuple[str, str]:
+    sys.path.insert(0, folder)
+    import user_factories
+    return (Experiment("f", model=user_factories.make(width)).model,
+            Experiment("f", model=user_factories.from_global).model)
+
+
+def test_a_factory_is_keyed_by_the_values_it_captured_or_reads(tmp_path, data_root):
+    """make(2) and make(64) (a factory per width, as a parametrized test writes it) had one key, as had a factory
+    reading WIDTH = int(os.environ[...]) under any WIDTH: the store served the width-2 result as the width-64 one."""
+    (tmp_path / "user_factories.py").write_text(USER_FACTORIES)
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+              f"from test_nothing_lost import factory_names; print(factory_names({str(tmp_path)!r}, {{}}))")
+    names = lambda width, env: subprocess.run(
+        [sys.executable, "-c", script.format(width)], env={**os.environ, **env}, capture_output=True, text=True,
+        check=True).stdout
+    narrow = names(2, {"PYTHONHASHSEED": "1"})
+    assert names(2, {"PYTHONHASHSEED": "2"}) == narrow, "the same code and values: the same key in every process"
+    (made_narrow, read_narrow), (made_wide, read_wide) = eval(narrow), eval(names(64, {"USER_FACTORY_WIDTH": "64"}))
+    assert made_wide != made_narrow and read_wide != read_narrow
+    sys.path.insert(0, str(tmp_path))
+    import user_factories
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False)
+    assert not run(SPEC.with_(model=user_factories.make(2)), TINY, context).provenance.cache_hit
+    assert not run(SPEC.with_(model=user_factories.make(64)), TINY, context).provenance.cache_hit
+    assert run(SPEC.with_(model=user_factories.make(64)), TINY, context).provenance.cache_hit
+
+
 def test_tta_refuses_a_result_trained_on_other_data(data_root, tmp_path):
     from competition.posthoc import apply_tta
 
