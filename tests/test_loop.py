@@ -288,12 +288,14 @@ def test_ones_own_optimizer_on_other_parameters_or_at_its_own_rate_is_named(digi
 def test_one_cycle_works_on_a_run_of_a_handful_of_steps():
     from competition.train import create_optimizer, create_scheduler
 
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = create_optimizer("sgd", [{"params": [param]}], lr=0.1)
-    scheduler = create_scheduler("onecycle", optimizer, epochs=2, steps_per_epoch=2)
-    for _ in range(4):
-        optimizer.step()
-        scheduler.step()
+    for epochs, steps in ((2, 2), (1, 1), (1, 2), (1, 3), (1, 5)):  # (1, 2): torch divided by zero
+        param = torch.nn.Parameter(torch.zeros(1))
+        optimizer = create_optimizer("sgd", [{"params": [param]}], lr=0.1)
+        scheduler = create_scheduler("onecycle", optimizer, epochs=epochs, steps_per_epoch=steps)
+        for _ in range(epochs * steps):
+            optimizer.step()
+            scheduler.step()
+            assert 0 < optimizer.param_groups[0]["lr"] <= 0.1
 
 
 def test_a_long_epoch_logs_at_least_once_a_minute_and_each_epoch_gives_an_eta(digits_data):

@@ -186,7 +186,15 @@ def step_factor(warmup: int, steps_per_decay: int, gamma: float):
 # each: (optimizer, total steps, warmup steps, options) -> (scheduler, "step" or "epoch")
 SCHEDULERS.register("none", lambda opt, total, warmup, o: (LambdaLR(opt, lambda s: warmup_factor(s, warmup)), "step"))
 SCHEDULERS.register("cosine", lambda opt, total, warmup, o: (LambdaLR(opt, cosine_factor(total, warmup)), "step"))
-# the warm-up phase needs at least two steps, or torch divides by zero on a run of a handful of steps
+
+
+def onecycle_warmup_fraction(total: int, warmup: int) -> float:
+    """OneCycleLR's pct_start: the warm-up, at least 0.15 of the run and two steps (torch divides by zero when the
+    warm-up phase ends on step 0), at most half. Under four steps there is no room for both; 0.75 keeps torch's
+    phase ends apart (0.5 made a run of two steps, one epoch of two batches, fail with ZeroDivisionError)."""
+    return 0.75 if total < 4 else min(max(warmup / total, 0.15, 2 / total), 0.5)
+
+
 SCHEDULERS.register(
     "onecycle",
     lambda opt, total, warmup, o: (
@@ -194,7 +202,7 @@ SCHEDULERS.register(
             opt,
             max_lr=[g["lr"] for g in opt.param_groups],
             total_steps=total,
-            pct_start=min(max(warmup / total, 0.15, 2 / total), 0.5),
+            pct_start=onecycle_warmup_fraction(total, warmup),
             cycle_momentum=o["cycle_momentum"],
         ),
         "step",
