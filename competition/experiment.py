@@ -133,12 +133,16 @@ def get_budget(name: str | Budget) -> Budget:
 
 
 def parse_cv(cv: str) -> tuple[str, int]:
-    """'holdout' -> ('holdout', 1); '<scheme>:<k>' -> (scheme, k); a splitter object's name -> (name, its splits)."""
+    """'holdout' -> ('holdout', 1); '<scheme>:<k>' -> (scheme, k); a splitter object's name -> (name, its splits);
+    'folds:<column>' -> (itself, 0: the column's values are the folds)."""
     if cv == "holdout":
         return "holdout", 1
     splitter = CV_SCHEMES.registered.get(cv)
     if isinstance(splitter, SpecObject):
         return cv, int(splitter.obj.get_n_splits())
+    if cv.startswith("folds:"):  # the folds a column of train.csv assigns: how many, the data says
+        CV_SCHEMES.get(cv)(cv.removeprefix("folds:"))
+        return cv, 0
     scheme, _, k = cv.partition(":")
     if not k.isdigit() or int(k) < 2:
         raise ConfigError(f"cv={cv!r}: use 'holdout' or '<scheme>:<k>' with k >= 2, e.g. 'stratified:5'")
@@ -183,7 +187,7 @@ class Experiment:
     mixup: float = 0.0
     cutmix: float = 0.0
     ema_decay: float | None = None
-    cv: str = "holdout"  # "holdout", "<scheme>:<k>" (e.g. "stratified:5") or "bootstrap:<members>"
+    cv: str = "holdout"  # "holdout", "<scheme>:<k>" ("stratified:5"), "bootstrap:<members>" or "folds:<column>"
     train_fraction: float = 1.0  # use a stratified fraction of the train split
     rows: str = "all"  # "search": train on the search split; the eval set is the confirmation
     # split (data.splits.confirmation_split), as a hyperparameter search does
@@ -476,6 +480,11 @@ class Experiment:
 
     def cv_scheme(self) -> tuple[str, int]:
         return parse_cv(self.cv)
+
+    def split_columns(self) -> tuple[str, ...]:
+        """The train table's columns the split reads (cv='folds:<column>'): its rows carry them, and the data's
+        key covers them, so edited folds retrain."""
+        return (self.cv.removeprefix("folds:"),) if self.cv.startswith("folds:") else ()
 
     @property
     def split_seed_value(self) -> int:

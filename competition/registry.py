@@ -339,6 +339,9 @@ def object_digest(obj: Any, seen: set[int] | None = None) -> str:
         digest.update(obj.__code__.co_code)
     else:
         digest.update(ADDRESS.sub("", repr(obj)).encode())
+        for name, value in sorted(getattr(obj, "__dict__", {}).items()):
+            if hasattr(value, "tobytes") and hasattr(value, "dtype"):  # an array, whose repr elides its middle
+                digest.update(f"{name}={captured_text(value, set())}".encode())
     state = getattr(obj, "state_dict", None)
     if callable(state) and not inspect.isclass(obj):
         try:

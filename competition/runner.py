@@ -25,7 +25,7 @@ from .cv import Unit, UnitOutput, assemble, budgeted_schedule, make_units
 from .models import create_model
 from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache, sized_like
-from .data.splits import confirmation_split
+from .data.splits import check_fold_column, confirmation_split
 from .errors import ConfigError
 from .execution import (
     ExecutionPath,
@@ -107,10 +107,13 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
         eval_images, eval_key = open_cache(eval_table["path"], eval_spec, cache_dir)
     else:
         eval_images, eval_key = None, ""
-    labels_hash = pd.util.hash_pandas_object(table[["image_id", "label", "group"]], index=False).sum()
+    for column in experiment.split_columns():
+        check_fold_column(competition.train.columns, column)
+    kept = ["image_id", "label", "group", *experiment.split_columns()]
+    labels_hash = pd.util.hash_pandas_object(table[kept], index=False).sum()
     fingerprint = f"{train_key[:16]}-{eval_key[:16]}-{labels_hash & 0xFFFFFFFF:08x}"
     return PreparedData(
-        table=table[["image_id", "label", "group"]].copy(),
+        table=table[kept].copy(),
         images=images,
         eval_images=eval_images,
         eval_ids=eval_table["image_id"].to_numpy(),

@@ -283,6 +283,80 @@ def test_ones_own_shuffling_splitter_without_a_random_state_follows_the_split_se
     assert splitter.random_state is None  # the user's object is left as it was
 
 
+def digits_with_fold_column(data_root: Path, tmp_path: Path) -> Path:
+    """The digits built-in with a `fold` column (Kaggle's train_folds.csv): 0-2, and -1 (train only) for some rows."""
+    import shutil
+    root = tmp_path / "digits-folds"
+    shutil.copytree(data_root / "digits", root)
+    df = pd.read_csv(root / "train" / "train.csv")
+    df["fold"] = np.where(np.arange(len(df)) % 10 == 9, -1, np.arange(len(df)) % 3)
+    df.to_csv(root / "train" / "train.csv", index=False)
+    return root
+
+
+def test_folds_a_column_of_train_csv_assigns_are_the_folds_after_any_subsample(data_root, tmp_path):
+    """A team's fold column made the user reach for PredefinedSplit, whose folds are the whole CSV's rows: under a
+    budget's subsample (or skipped rows) they fell on other rows. cv='folds:<column>' reads the rows as trained."""
+    from competition.runner import RunContext, run
+    from competition.store import Store
+    from competition.experiment import Budget
+    root = digits_with_fold_column(data_root, tmp_path)
+    spec = Experiment("folds", data=str(root), model="rescnn", model_kw={"width": 4}, epochs=1, batch_size=32,
+                      cv="folds:fold")
+    tiny = Budget("tiny", max_train=150, max_epochs=1)
+    data = prepare_data(spec, tiny, load_competition(root), tmp_path / "cache")
+    csv = pd.read_csv(root / "train" / "train.csv").set_index("image_id")["fold"]
+    fold_of = csv.loc[data.table["image_id"]].to_numpy()
+    folds = make_folds(spec, data.table)
+    assert len(folds) == 3 and len(data.table) == 150
+    for k, (train, val) in enumerate(folds):
+        assert set(fold_of[val]) == {k} and k not in set(fold_of[train])
+        assert set(np.flatnonzero(fold_of == -1)) <= set(train)  # -1: a row that only trains
+    context = RunContext(store=Store(tmp_path / "runs"), data_root=data_root, progress_file=False,
+                         cache_dir=tmp_path / "cache")
+    first = run(spec, tiny, context)
+    assert len(first.folds) == 3 and len(first.oof_index) == int((fold_of != -1).sum())
+    assert run(spec, tiny, context).provenance.cache_hit
+    df = pd.read_csv(root / "train" / "train.csv")
+    df["fold"] = np.where(df["fold"] == -1, -1, (df["fold"] + 1) % 3)  # the same rows, other folds
+    df.to_csv(root / "train" / "train.csv", index=False)
+    assert not run(spec, tiny, context).provenance.cache_hit, "edited folds retrain"
+
+
+@pytest.mark.filterwarnings("ignore:The groups parameter is ignored:UserWarning")
+def test_a_splitter_made_for_other_rows_or_a_fold_column_that_is_not_there_is_named(data_root, tmp_path):
+    from sklearn.model_selection import PredefinedSplit
+    from competition.experiment import Budget
+    root = digits_with_fold_column(data_root, tmp_path)
+    tiny = Budget("tiny", max_train=150, max_epochs=1)
+    data = prepare_data(Experiment("f", data=str(root)), tiny, load_competition(root), tmp_path / "cache")
+    whole_csv = PredefinedSplit(pd.read_csv(root / "train" / "train.csv")["fold"])
+    with pytest.raises(ConfigError, match=r"holds the folds of \d+ rows, and the train table here has 150 .*"
+                                          r"use cv='folds:<column>'"):
+        make_folds(Experiment("f", cv=whole_csv), data.table)
+    with pytest.raises(ConfigError, match=r"no column 'fodl' \(did you mean 'fold'\?\).*beside the path, label "
+                                          r"and group are \['fold'\]"):
+        prepare_data(Experiment("f", data=str(root), cv="folds:fodl"), tiny, load_competition(root), tmp_path / "c")
+    with pytest.raises(ConfigError, match="cv='folds:': name the column"):
+        Experiment("f", cv="folds:")
+    table = pd.DataFrame({"label": np.arange(12) % 2, "group": np.arange(12) // 2, "fold": np.arange(12) % 3})
+    with pytest.raises(ConfigError, match=r"cv='folds:fold': fold 0 puts \d+ group\(s\) on both sides.*"
+                                          "give every row of a group the same fold"):
+        make_folds(Experiment("f", cv="folds:fold"), table)
+    one = pd.DataFrame({"label": np.arange(12) % 2, "fold": [0] * 6 + [-1] * 6})
+    with pytest.raises(ConfigError, match=r"gives 1 fold\(s\).*needs at least two"):
+        make_folds(Experiment("f", cv="folds:fold"), one)
+
+
+def test_a_splitters_key_covers_the_middle_of_its_arrays():
+    """PredefinedSplit's repr elides the middle of its fold array, so a fold edited there kept the key."""
+    from sklearn.model_selection import PredefinedSplit
+    folds = np.arange(5000) % 5
+    edited = folds.copy()
+    edited[2500] = 4
+    assert Experiment("f", cv=PredefinedSplit(folds)).cv != Experiment("f", cv=PredefinedSplit(edited)).cv
+
+
 def test_a_random_state_the_user_gave_is_kept():
     table = pd.DataFrame({"label": np.arange(60) % 3})
     folds = make_folds(Experiment("own", cv=StratifiedKFold(3, shuffle=True, random_state=5)), table)

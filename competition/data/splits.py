@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, did_you_mean
 from ..registry import CV_SCHEMES, SpecObject
 
 CONFIRM_FRACTION = 0.2  # of a competition's train rows, held out from every search (Experiment(rows="search"))
@@ -91,6 +91,9 @@ def cv_entry(name: str) -> CvScheme:
             group_aware=True,
             predicts="at_most_once",
         )
+    key = CV_SCHEMES.check(name)
+    if key.endswith(":"):  # a scheme of an argument ("folds:<column>"): its entry makes the scheme
+        return entry(name[len(key) :])
     return entry
 
 
@@ -219,16 +222,87 @@ def splitter_splits(splitter, table: pd.DataFrame, name: str, seed: int) -> Fold
         ]
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"cv {name}: the splitter failed on {len(table)} rows ({type(exc).__name__}: {exc})") from exc
-    if groups is not None and groups_repeat(table):
-        for fold, (train, val) in enumerate(folds):
-            shared = set(groups[train]) & set(groups[val])
-            if shared:
-                raise ConfigError(
-                    f"cv {name}: fold {fold} puts {len(shared)} group(s) on both sides (e.g. "
-                    f"{sorted(map(str, shared))[:3]}); use a group-aware splitter (GroupKFold, "
-                    "StratifiedGroupKFold) or 'stratified_group:<k>'"
-                )
+    beyond = max((int(idx.max()) for fold in folds for idx in fold if len(idx)), default=-1)
+    fixed = getattr(splitter, "test_fold", None)  # PredefinedSplit: a fold number per row of the table it was made for
+    if beyond >= len(table) or (fixed is not None and len(fixed) != len(table)):
+        made_for = len(fixed) if fixed is not None else f"{beyond + 1}+"
+        raise ConfigError(
+            f"cv {name}: the splitter holds the folds of {made_for} rows, and "
+            f"the train table here has {len(table)} (a budget's subsample, or rows skipped), so its folds would "
+            "fall on other rows; put the fold numbers in a column of train.csv and use cv='folds:<column>'"
+        )
+    check_groups_apart(folds, table, f"cv {name}")
     return folds
+
+
+SPLITTER_FIX = "use a group-aware splitter (GroupKFold, StratifiedGroupKFold) or 'stratified_group:<k>'"
+
+
+def check_groups_apart(folds: Folds, table: pd.DataFrame, what: str, fix: str = SPLITTER_FIX) -> None:
+    """Folds that put one group on both sides are refused before any training."""
+    if not groups_repeat(table):
+        return
+    groups = table["group"].to_numpy()
+    for fold, (train, val) in enumerate(folds):
+        shared = set(groups[train]) & set(groups[val])
+        if shared:
+            raise ConfigError(
+                f"{what}: fold {fold} puts {len(shared)} group(s) on both sides (e.g. "
+                f"{sorted(map(str, shared))[:3]}); {fix}"
+            )
+
+
+TABLE_COLUMNS = ("image_id", "path", "label", "group")
+
+
+def check_fold_column(columns, column: str) -> None:
+    """cv='folds:<column>' names a column of train.csv beside the path, label and group."""
+    if column not in columns or column in TABLE_COLUMNS:
+        others = [c for c in columns if c not in TABLE_COLUMNS]
+        raise ConfigError(
+            f"cv='folds:{column}': the train table has no column {column!r}{did_you_mean(column, others)}; the "
+            f"scheme reads a column of train/train.csv, whose columns beside the path, label and group are {others}"
+        )
+
+
+def column_folds(table: pd.DataFrame, column: str) -> Folds:
+    """The folds a column of train.csv assigns: each value is one fold's validation rows; -1 or an empty cell
+    is a row that only trains (scikit-learn's PredefinedSplit)."""
+    check_fold_column(table.columns, column)
+    values = table[column]
+    numbers = pd.to_numeric(values, errors="coerce")
+    blank = values.isna() | values.astype(str).str.strip().eq("")
+    if numbers[~blank].notna().all():  # 1 and 1.0 (pandas' float column, where a cell is empty) are one fold
+        fold_of, never = numbers, blank | numbers.eq(-1)
+    else:
+        fold_of, never = values.astype(str).str.strip(), blank | values.astype(str).str.strip().eq("-1")
+    names = sorted(fold_of[~never].unique())
+    if len(names) < 2:
+        raise ConfigError(
+            f"cv='folds:{column}': column {column!r} gives {len(names)} fold(s) ({names}); it needs at least two "
+            "values besides -1 or an empty cell (a row that only trains)"
+        )
+    at = fold_of.to_numpy()
+    folds = [
+        (np.flatnonzero((at != name) | never.to_numpy()), np.flatnonzero((at == name) & ~never.to_numpy()))
+        for name in names
+    ]
+    check_groups_apart(folds, table, f"cv='folds:{column}'", "give every row of a group the same fold")
+    return folds
+
+
+def column_scheme(column: str) -> CvScheme:
+    """cv="folds:<column>": the folds a column of train.csv assigns (Kaggle's `fold` or `kfold` column, shared by
+    a team so that out-of-fold predictions line up). It reads the column of the rows as they are after the
+    budget's subsample and skipped rows, which a splitter made for the whole CSV (PredefinedSplit) does not."""
+    if not column:
+        raise ConfigError("cv='folds:': name the column of train.csv that holds the folds, e.g. cv='folds:fold'")
+    return CvScheme(
+        lambda table, k, seed, val_fraction: column_folds(table, column), group_aware=True, predicts="at_most_once"
+    )
+
+
+CV_SCHEMES.register("folds:", column_scheme)
 
 
 def bootstrap_splits(units: np.ndarray, members: int, seed: int) -> Folds:
