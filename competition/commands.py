@@ -30,6 +30,18 @@ from .submission import (
 )
 
 
+def submission_answers(competition) -> str:
+    task, form = competition.task, competition.submission_form
+    if form == "probability":
+        return (
+            f"the probability of class {task.class_names[1]!r} in column {task.answer_column!r} (the metric "
+            f'{task.metric} reads probabilities; "submission": "labels" in competition.json answers with labels)'
+        )
+    if form == "class_columns":
+        return "a probability per class, in the template's columns named after the classes"
+    return f"labels in column {task.answer_column!r}"
+
+
 def describe_competition(competition) -> list[str]:
     """What `data` says of one's own competition: counts, classes (empty ones named), skipped rows, sizes."""
     counts = competition.class_counts()
@@ -45,6 +57,7 @@ def describe_competition(competition) -> list[str]:
         lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
     if len(competition.eval):
         lines.append(f"eval answers: {eval_answers_source(competition)}")
+        lines.append(f"submissions answer with {submission_answers(competition)}")
     copies = competition.eval_copies_of_train()
     if copies:
         shown = ", ".join(f"eval {e} = train {t}" for e, t in copies[:3]) + (" ..." if len(copies) > 3 else "")
@@ -238,7 +251,10 @@ def cmd_submit(args) -> None:
     if args.result:
         publish_submission(submission, args.out)
         print(f"wrote {args.out} from {result.name} ({len(submission)} rows)")
-    print(f"valid: {len(submission)} rows; class-distribution shift from train {shift:.3f}")
+    print(
+        f"valid: {len(submission)} rows answered with {submission_answers(competition)}; "
+        f"class-distribution shift from train {shift:.3f}"
+    )
     if previous is not None:
         diff = diff_submissions(submission, previous, competition)
         print(

@@ -246,6 +246,22 @@ def higher_is_better(name: str) -> bool:
     return get_metric(name).higher_is_better if name in METRICS else True
 
 
+# two-class predictions of six rows, and the same with other probabilities but every row's argmax kept
+PROBE_Y = np.array([0, 0, 0, 1, 1, 1])
+PROBE_PROBS = np.array([[0.9, 0.1], [0.6, 0.4], [0.45, 0.55], [0.3, 0.7], [0.55, 0.45], [0.2, 0.8]])
+PROBE_SAME_ARGMAX = np.array([[0.52, 0.48], [0.99, 0.01], [0.1, 0.9], [0.48, 0.52], [0.95, 0.05], [0.4, 0.6]])
+
+
+def reads_probabilities(name: str) -> bool:
+    """Whether a metric's score moves with the probabilities beyond their argmax (ROC-AUC and log loss do;
+    accuracy and F1 do not): a grader's copy reads them from the submission, so it must carry them."""
+    metric = get_metric(name)
+    try:
+        return bool(abs(metric(PROBE_Y, PROBE_PROBS) - metric(PROBE_Y, PROBE_SAME_ARGMAX)) > 1e-9)
+    except (ConfigError, ValueError):  # one that cannot score a two-class problem: taken as reading labels
+        return False
+
+
 def get_metric(name: str) -> Metric:
     """The metric's entry; a plain function registered straight into METRICS is taken as fn(y_true, probs),
     higher is better."""

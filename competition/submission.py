@@ -20,6 +20,25 @@ def submission_indices(answers: pd.Series, task) -> pd.Series:
     return pd.Series([task.encode(value) for value in answers], index=answers.index, dtype="Float64")
 
 
+def answer_columns(competition) -> list[str]:
+    """The template's columns a submission fills: the answer column, or one per class (submission_form)."""
+    if competition.submission_form == "class_columns":
+        return list(competition.task.class_names)
+    return [competition.task.answer_column]
+
+
+def submitted_classes(submission: pd.DataFrame, competition) -> pd.Series:
+    """The class index each row of a submission answers: its label, the side of 0.5 its probability of the
+    second class is on, or the column of its highest probability; NaN where the row has none."""
+    task, form = competition.task, competition.submission_form
+    if form == "labels":
+        return submission_indices(submission[task.answer_column], task)
+    values = submission[answer_columns(competition)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    classes = (values[:, 0] >= 0.5).astype(float) if form == "probability" else values.argmax(1).astype(float)
+    classes[np.isnan(values).any(1)] = np.nan
+    return pd.Series(classes, index=submission.index, dtype="Float64")
+
+
 def class_distribution(labels, num_classes: int) -> np.ndarray:
     counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes).astype(float)
     return counts / max(counts.sum(), 1)
@@ -29,9 +48,7 @@ def distribution_shift(submission: pd.DataFrame, competition) -> tuple[float, np
     """Total variation between the submission's predicted class mix and train's (a soft check: a weak
     but legitimate model may predict another mix), with both distributions."""
     task = competition.task
-    predicted = class_distribution(
-        submission_indices(submission[task.answer_column], task).astype(int), task.num_classes
-    )
+    predicted = class_distribution(submitted_classes(submission, competition).astype(int), task.num_classes)
     prior = class_distribution(competition.train["label"], task.num_classes)
     return 0.5 * float(np.abs(predicted - prior).sum()), predicted, prior
 
@@ -40,15 +57,22 @@ def make_submission(result, competition) -> pd.DataFrame:
     """The submission template with the answer column filled from result.eval_probs, validated; nothing written."""
     task = competition.task
     submission = competition.eval_template()
-    by_id = pd.Series(result.eval_probs.argmax(1), index=pd.Index(result.eval_ids.astype(str)))
+    by_id = pd.DataFrame(np.asarray(result.eval_probs, dtype=np.float64), index=pd.Index(result.eval_ids.astype(str)))
     missing = set(submission[task.id_column]) - set(by_id.index)
     if missing:
         raise SubmissionError(
             f"result {result.name!r} has no prediction for {len(missing)} eval id(s), e.g. "
             f"{sorted(missing)[:3]}; rerun it on the full eval split"
         )
-    # in the competition's label space: the labels as train.csv wrote them, or indices
-    submission[task.answer_column] = [task.decode(i) for i in by_id.loc[submission[task.id_column]].to_numpy()]
+    probs = by_id.loc[submission[task.id_column]].to_numpy()
+    form = competition.submission_form
+    if form == "labels":  # in the competition's label space: the labels as train.csv wrote them, or indices
+        submission[task.answer_column] = [task.decode(i) for i in probs.argmax(1)]
+    elif form == "probability":  # of the second class, as a grader's ROC-AUC or log loss reads it
+        submission[task.answer_column] = probs[:, 1]
+    else:
+        for i, name in enumerate(task.class_names):
+            submission[name] = probs[:, i]
     return validate_submission(submission, competition)
 
 
@@ -85,8 +109,8 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
     if not isinstance(submission, pd.DataFrame):
         submission = read_submission(submission, competition)
     task = competition.task
-    id_col, ans_col = task.id_column, task.answer_column
-    for column in (id_col, ans_col):
+    id_col, answers = task.id_column, answer_columns(competition)
+    for column in (id_col, *answers):
         if column not in submission.columns:
             raise SubmissionError(f"submission lacks column {column!r}; found {list(submission.columns)}")
     template_columns = list(competition.eval_template().columns)
@@ -106,25 +130,44 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
         problems.append(f"{len(missing)} missing id(s), e.g. {missing[:3]}")
     if extra:
         problems.append(f"{len(extra)} extra id(s) not in eval/info.csv, e.g. {extra[:3]}")
-    encoded = submission_indices(submission[ans_col], task)  # '3' in index space, never '3.0' or '1e0'
-    bad = submission.index[encoded.isna()]
-    allowed = (
-        f"a class name of {list(task.class_names)[:10]}"
-        if task.label_space == "name"
-        else f"a whole number in 0..{task.num_classes - 1}"
-    )
-    if len(bad):
-        row = int(bad[0])
-        problems.append(
-            f"{len(bad)} label(s) not {allowed}, first at row {row + 2} "
-            f"(id {ids.iat[row]!r}, value {submission[ans_col].iat[row]!r})"
-        )
+    problem, allowed = answer_problem(submission, competition, ids)
+    if problem:
+        problems.append(problem)
     if problems:
         raise SubmissionError(
             "invalid submission: " + "; ".join(problems) + f"; expected {len(expected)} rows, "
-            f"one per id of eval/info.csv, {ans_col} {allowed}"
+            f"one per id of eval/info.csv, {', '.join(answers)} {allowed}"
         )
     return submission
+
+
+def answer_problem(submission: pd.DataFrame, competition, ids: pd.Series) -> tuple[str, str]:
+    """What is wrong with the answers ('' if nothing), and what an answer must be."""
+    task = competition.task
+    if competition.submission_form == "labels":
+        column = task.answer_column
+        valid = submission_indices(submission[column], task).notna()  # '3' in index space, never '3.0' or '1e0'
+        allowed = (
+            f"a class name of {list(task.class_names)[:10]}"
+            if task.label_space == "name"
+            else f"a whole number in 0..{task.num_classes - 1}"
+        )
+        what = "label(s)"
+    else:
+        allowed, what = "a probability in [0, 1]", "value(s)"
+        for column in answer_columns(competition):
+            valid = pd.to_numeric(submission[column], errors="coerce").between(0, 1)
+            if not valid.all():
+                break
+    bad = submission.index[~valid.to_numpy(dtype=bool)]
+    if not len(bad):
+        return "", allowed
+    row = int(bad[0])
+    return (
+        f"{len(bad)} {what} of {column} not {allowed}, first at row {row + 2} "
+        f"(id {ids.iat[row]!r}, value {submission[column].iat[row]!r})",
+        allowed,
+    )
 
 
 def diff_submissions(new: pd.DataFrame, old: pd.DataFrame, competition) -> dict:
@@ -136,12 +179,13 @@ def diff_submissions(new: pd.DataFrame, old: pd.DataFrame, competition) -> dict:
         validate_submission(old, competition)
     except SubmissionError as exc:
         raise SubmissionError(f"the previous submission is not comparable: {exc}") from None
-    merged = new.merge(old, on=task.id_column, suffixes=("_new", "_old"))
-    a = submission_indices(merged[f"{task.answer_column}_new"], task).astype(int)
-    b = submission_indices(merged[f"{task.answer_column}_old"], task).astype(int)
+    ids = new[task.id_column].astype(str).to_numpy()
+    a = submitted_classes(new, competition).astype(int).to_numpy()
+    b = pd.Series(submitted_classes(old, competition).astype(int).to_numpy(), index=old[task.id_column].astype(str))
+    b = b.loc[ids].to_numpy()
     dist_new, dist_old = class_distribution(a, task.num_classes), class_distribution(b, task.num_classes)
     return {
-        "rows": len(merged),
+        "rows": len(ids),
         "agreement": float((a == b).mean()),
         "distribution_shift": 0.5 * float(np.abs(dist_new - dist_old).sum()),
         "per_class_change": {

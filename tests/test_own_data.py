@@ -19,7 +19,7 @@ from competition.data import cache
 from competition.data.cache import Preprocess, cached_images, decode_image
 from competition.data.eda import run_eda
 from competition.errors import DataError
-from competition.submission import make_submission
+from competition.submission import SubmissionError, make_submission
 
 from conftest import write_image
 
@@ -141,6 +141,73 @@ def test_a_submission_carries_the_users_own_label_values(tmp_path):
 
     submission = make_submission(Perfect(), comp)
     assert submission["ans"].tolist() == ["9", "1"]
+
+
+class Predicted:
+    """What make_submission reads of a Result: eval ids and their probabilities."""
+
+    def __init__(self, ids, probs):
+        self.name, self.eval_ids, self.eval_probs = "mine", np.array(ids), np.array(probs, dtype=np.float32)
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss"])
+def test_a_two_class_competition_scored_on_probabilities_is_answered_with_them(tmp_path, capsys, metric):
+    """Its submissions held labels, though ROC-AUC and log loss read probabilities: a grader scored 0/1 answers
+    (an AUC of hard labels, or a log loss of confident mistakes) far below what the harness reported."""
+    from competition.submission import diff_submissions, validate_submission
+    root = competition(tmp_path / "c", ["benign", "malignant"] * 6, config={"metric": metric},
+                       eval_ids=("e0.png", "e1.png", "e2.png"))
+    comp = load_competition(root)
+    assert comp.submission_form == "probability"
+    submission = make_submission(Predicted(["e0.png", "e1.png", "e2.png"], [[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]),
+                                 comp)
+    assert np.allclose(submission["ans"].astype(float), [0.1, 0.7, 0.4])
+    out = tmp_path / "sub.csv"
+    submission.to_csv(out, index=False)
+    validate_submission(out, comp)
+    submission["ans"] = submission["ans"].astype(object)
+    for bad in ("malignant", "1.5", "nan"):
+        submission.loc[1, "ans"] = bad
+        with pytest.raises(SubmissionError, match=r"1 value\(s\) of ans not a probability in \[0, 1\], first at row 3"):
+            validate_submission(submission, comp)
+    previous = make_submission(Predicted(["e2.png", "e1.png", "e0.png"], [[0.2, 0.8], [0.1, 0.9], [0.8, 0.2]]), comp)
+    assert diff_submissions(make_submission(Predicted(["e0.png", "e1.png", "e2.png"],
+                                                      [[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]), comp),
+                            previous, comp)["agreement"] == pytest.approx(2 / 3)
+    assert cli(["data", str(root)]) == 0
+    assert "submissions answer with the probability of class 'malignant' in column 'ans'" in capsys.readouterr().out
+    (root / "competition.json").write_text(json.dumps({"metric": metric, "submission": "labels"}))
+    comp = load_competition(root)
+    assert make_submission(Predicted(["e0.png", "e1.png", "e2.png"], [[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]),
+                           comp)["ans"].tolist() == ["benign", "malignant", "benign"]
+    (root / "competition.json").write_text(json.dumps({"metric": "macro_f1"}))
+    assert load_competition(root).submission_form == "labels"  # F1 reads labels
+
+
+def test_a_template_with_a_column_per_class_is_answered_in_those_columns(tmp_path):
+    """Plant Pathology's sample submission (image_id, healthy, rust, scab): an `ans` column was added beside the
+    class columns and filled with labels, the class columns left as the template had them, and it validated."""
+    from competition.submission import distribution_shift
+    root = competition(tmp_path / "c", ["healthy", "rust", "scab"] * 4)
+    pd.DataFrame({"ImageID": ["e0.png", "e1.png"], "healthy": 0, "rust": 0, "scab": 0}).to_csv(
+        root / "eval" / "info.csv", index=False)
+    comp = load_competition(root)
+    assert comp.submission_form == "class_columns" and "ans" not in comp.eval_template().columns
+    submission = make_submission(Predicted(["e0.png", "e1.png"], [[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]]), comp)
+    assert list(submission.columns) == ["ImageID", "healthy", "rust", "scab"]
+    assert np.allclose(submission[["healthy", "rust", "scab"]].to_numpy(float), [[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]])
+    shift, predicted, _ = distribution_shift(submission, comp)
+    assert predicted.tolist() == [0.5, 0.0, 0.5]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"submission": "probability"}, "which needs two classes, and the task has 3"),
+    ({"submission": "class_columns"}, r"eval/info.csv has no column for \['a', 'b', 'c'\]"),
+])
+def test_a_submission_form_that_does_not_fit_the_task_is_named(tmp_path, config, message):
+    root = competition(tmp_path / "c", ["a", "b", "c"] * 4, config=config)
+    with pytest.raises(DataError, match=f'competition.json: "submission": .*{message}'):
+        load_competition(root)
 
 
 @pytest.mark.parametrize("spellings, message", [

@@ -51,6 +51,7 @@ class CompetitionConfig(BaseModel):
     answer_column: str = "ans"
     image_root: str = "."
     submission_labels: Literal["name", "index"] | None = None
+    submission: Literal["labels", "probability", "class_columns"] | None = None  # None: from the metric and template
     answers: str | None = None
     allow_outside_links: bool = False
     encoding: str | None = None  # None: UTF-8 (with or without a BOM), else CP949/EUC-KR when it decodes

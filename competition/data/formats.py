@@ -491,8 +491,8 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     template = None
     if info.exists():
         template = read_csv(info, [task.id_column], config, settings="id_column")
-        if task.answer_column not in template.columns:
-            template[task.answer_column] = ""
+        if task.answer_column not in template.columns and not set(task.class_names) <= set(template.columns):
+            template[task.answer_column] = ""  # a template with a column per class is answered in those
         ids = template[task.id_column].astype(str).str.strip()
         template[task.id_column] = ids
     elif images.is_dir():
@@ -761,7 +761,7 @@ def load_competition(root: str | Path, format: str | None = None, name: str | No
     check_two_classes(root, format, task, config)
     meta = config.model_dump(exclude_none=True, exclude_defaults=True)
     eval_table, template = read_eval(root, task, config)
-    return Competition(
+    competition = Competition(
         name=name or config.name or root.name,
         root=root,
         task=task,
@@ -772,3 +772,22 @@ def load_competition(root: str | Path, format: str | None = None, name: str | No
         skipped=skipped,
         template=template,
     )
+    check_submission_form(competition)
+    return competition
+
+
+def check_submission_form(competition: Competition) -> None:
+    """A submission form competition.json chooses must fit the task and the template."""
+    form, task = competition.submission_form, competition.task
+    where = f'{competition.root / "competition.json"}: "submission": "{form}"'
+    if form == "probability" and task.num_classes != 2:
+        raise DataError(
+            f"{where} answers with one class's probability, which needs two classes, and the task has "
+            f'{task.num_classes}; put a column per class in eval/info.csv ("class_columns") or answer with labels'
+        )
+    absent = [name for name in task.class_names if name not in competition.eval_template().columns]
+    if form == "class_columns" and absent:
+        raise DataError(
+            f"{where} answers in a column per class, and eval/info.csv has no column for {absent[:5]}; add them "
+            f"(its columns are {list(competition.eval_template().columns)})"
+        )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import composed
+from ..metrics import reads_probabilities
 
 CANONICAL_COLUMNS = ["image_id", "path", "label", "group"]
 UNLABELED = -1  # label of eval rows: answers are never in the canonical table
@@ -116,6 +117,23 @@ class Competition:
         if self.template is not None:
             return self.template.copy()
         return pd.DataFrame({self.task.id_column: self.eval["image_id"].to_numpy(), self.task.answer_column: ""})
+
+    @property
+    def submission_form(self) -> str:
+        """What a submission answers each id with: "labels" (its class), "probability" (a two-class task's
+        probability of its second class, in the answer column) or "class_columns" (a probability per class, in
+        the template's columns named after the classes). competition.json's "submission" chooses; else a
+        template with a column per class is answered in them, and a two-class task whose metric reads
+        probabilities (ROC-AUC, log loss) with the probability: a grader's copy of the metric scores what the
+        file holds, and labels in place of probabilities lose what the harness's own score counted."""
+        chosen = self.meta.get("submission")
+        if chosen:
+            return str(chosen)
+        if set(self.task.class_names) <= set(self.eval_template().columns):
+            return "class_columns"
+        if self.task.num_classes == 2 and reads_probabilities(self.task.metric):
+            return "probability"
+        return "labels"
 
     @property
     def answers_path(self) -> Path:
