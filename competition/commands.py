@@ -14,6 +14,7 @@ from .data.eda import format_summary, run_eda
 from .errors import CompetitionError
 from .experiment import Result
 from .files import writable_folder
+from .metrics import reads_probabilities
 from .html_report import write_html_report
 from .report import leaderboard_rows, read_history, run_folder, write_leaderboard, write_run_report
 from .scaffold import slug, write_test_file
@@ -39,6 +40,11 @@ def submission_answers(competition) -> str:
         )
     if form == "class_columns":
         return "a probability per class, in the template's columns named after the classes"
+    if "submission" not in competition.meta and reads_probabilities(task.metric):
+        return (
+            f"labels in column {task.answer_column!r}, though the metric {task.metric} reads probabilities: a grader "
+            "scoring this file sees none (put a column per class in eval/info.csv to answer with them)"
+        )
     return f"labels in column {task.answer_column!r}"
 
 

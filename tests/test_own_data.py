@@ -184,6 +184,12 @@ def test_a_two_class_competition_scored_on_probabilities_is_answered_with_them(t
     assert load_competition(root).submission_form == "labels"  # F1 reads labels
 
 
+def test_data_says_when_a_metric_reads_probabilities_that_the_template_cannot_hold(tmp_path, capsys):
+    root = competition(tmp_path / "c", ["a", "b", "c"] * 4, config={"metric": "log_loss"})
+    assert cli(["data", str(root)]) == 0
+    assert "labels in column 'ans', though the metric log_loss reads probabilities" in capsys.readouterr().out
+
+
 def test_a_template_with_a_column_per_class_is_answered_in_those_columns(tmp_path):
     """Plant Pathology's sample submission (image_id, healthy, rust, scab): an `ans` column was added beside the
     class columns and filled with labels, the class columns left as the template had them, and it validated."""
