@@ -317,10 +317,7 @@ def captured_text(value: Any, seen: set[int]) -> str:
         value = tensor.float().numpy() if str(tensor.dtype) == "torch.bfloat16" else tensor.numpy()
     if hasattr(value, "tobytes") and hasattr(value, "dtype"):  # an array
         return f"{value.dtype}{tuple(value.shape)}:{hashlib.sha256(value.tobytes()).hexdigest()[:16]}"
-    if id(value) in seen:
-        return "<seen>"
-    seen.add(id(value))
-    return object_digest(value, seen)
+    return object_digest(value, seen)  # bound_values there stops at what it has seen (a closure that holds itself)
 
 
 def object_digest(obj: Any, seen: set[int] | None = None) -> str:
