@@ -612,6 +612,18 @@ def test_a_path_that_differs_from_its_file_in_case_names_the_file(tmp_path):
         load_competition(root)
 
 
+@pytest.mark.parametrize("prefix", ["images/", "eval/images/", "eval\\images\\"])
+def test_eval_ids_written_from_eval_or_the_root_find_their_images_and_stay_as_written(tmp_path, prefix):
+    """Kaggle's test.csv often names 'test/abc.jpg': ids written from eval/ or the competition root were looked
+    for under eval/images/ again, and no setting could point elsewhere."""
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    ids = [prefix + "e0.png", prefix + "e1.png"]
+    pd.DataFrame({"ImageID": ids, "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    comp = load_competition(root)
+    assert comp.eval["image_id"].tolist() == ids
+    assert [Path(p) for p in comp.eval["path"]] == [root / "eval" / "images" / name for name in ("e0.png", "e1.png")]
+
+
 def test_a_template_without_its_id_column_names_the_setting_that_names_it(tmp_path):
     root = competition(tmp_path / "c", [0, 1] * 4)
     pd.DataFrame({"id": ["e0.png", "e1.png"], "label": 0}).to_csv(root / "eval" / "info.csv", index=False)

@@ -502,7 +502,7 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     out = pd.DataFrame(
         {
             "image_id": ids.to_numpy(),
-            "path": as_on_disk([str(images / i) for i in ids]),
+            "path": eval_paths(root, images, [clean_path(i) for i in ids]),
             "label": UNLABELED,
             "group": ids.to_numpy(),
         }
@@ -514,6 +514,20 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     check_inside(out, out["image_id"], root, info, config.allow_outside_links)
     check_files_exist(out, info, why=" (eval rows are never skipped: the submission must answer every id)")
     return out, template
+
+
+def eval_paths(root: Path, images: Path, ids: list[str]) -> list[str]:
+    """The eval images the ids name: relative to the eval images' folder, or, where every id is written from
+    eval/ or from the competition root instead (Kaggle's test.csv: 'test/abc.jpg'), from there; the ids are
+    kept as written, for the submission answers them."""
+    first = as_on_disk([str(images / i) for i in ids])
+    if not missing_files(pd.Series(first, dtype=str)).any():
+        return first
+    for base in (root / "eval", root):
+        found = as_on_disk([str(base / i) for i in ids])
+        if not missing_files(pd.Series(found, dtype=str)).any():
+            return found
+    return first
 
 
 # --- adapters ---------------------------------------------------------------
