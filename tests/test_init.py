@@ -56,13 +56,17 @@ def mask_competition(root, people: int = 150, eval_people: int = 10):
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(digit_image(digits, label, rng)).save(path)
     pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
-    ids = []
+    ids, labels = [], []
     for i in range(eval_people * len(MASK_STEMS)):
         ids.append(f"e{i:04d}.png")
+        labels.append(int(rng.integers(18)))
         path = root / "eval" / "images" / ids[-1]
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(digit_image(digits, int(rng.integers(18)), rng)).save(path)
+        Image.fromarray(digit_image(digits, labels[-1], rng)).save(path)
     pd.DataFrame({"ImageID": ids, "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+    # the eval answers (one's own split): the gate then guards the eval score, its optimism and per-class recall
+    pd.DataFrame({"ImageID": ids, "ans": labels}).to_csv(root / "answers.csv", index=False)
+    (root / "competition.json").write_text('{"answers": "answers.csv"}')
     return root
 
 
@@ -78,10 +82,10 @@ def test_init_writes_a_gate_that_records_passes_and_catches_a_fault(pytester, tm
               f"--data-dir={tmp_path / 'data'}"]
     record = pytester.runpytest_subprocess(str(out), *common, f"--runs-dir={tmp_path / 'runs'}",
                                            "--update-baselines")
-    record.assert_outcomes(passed=5, skipped=1)
+    record.assert_outcomes(passed=8, skipped=1)  # six result guards, the split's groups and the submission
     assert (pytester.path / "baselines" / "submission.csv").exists()
     gate = pytester.runpytest_subprocess(str(out), *common, f"--runs-dir={tmp_path / 'runs2'}")
-    gate.assert_outcomes(passed=5, skipped=1)
+    gate.assert_outcomes(passed=8, skipped=1)  # the guards that read the eval answers were given none before
     pytester.makeconftest(FAULT)
     faulty = pytester.runpytest_subprocess(str(out), *common, f"--runs-dir={tmp_path / 'runs3'}")
     outcomes = faulty.parseoutcomes()
