@@ -28,13 +28,14 @@ def answer_columns(competition) -> list[str]:
 
 
 def submitted_classes(submission: pd.DataFrame, competition) -> pd.Series:
-    """The class index each row of a submission answers: its label, the side of 0.5 its probability of the
-    second class is on, or the column of its highest probability; NaN where the row has none."""
+    """The class index each row of a submission answers: its label, the second class where its probability is
+    over 0.5, or the column of its highest probability (the first of a tie, as the model's argmax takes it); NaN
+    where the row has none."""
     task, form = competition.task, competition.submission_form
     if form == "labels":
         return submission_indices(submission[task.answer_column], task)
     values = submission[answer_columns(competition)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    classes = (values[:, 0] >= 0.5).astype(float) if form == "probability" else values.argmax(1).astype(float)
+    classes = (values[:, 0] > 0.5).astype(float) if form == "probability" else values.argmax(1).astype(float)
     classes[np.isnan(values).any(1)] = np.nan
     return pd.Series(classes, index=submission.index, dtype="Float64")
 

@@ -170,6 +170,9 @@ def test_a_two_class_competition_scored_on_probabilities_is_answered_with_them(t
         submission.loc[1, "ans"] = bad
         with pytest.raises(SubmissionError, match=r"1 value\(s\) of ans not a probability in \[0, 1\], first at row 3"):
             validate_submission(submission, comp)
+    from competition.submission import submitted_classes
+    tie = make_submission(Predicted(["e0.png", "e1.png", "e2.png"], [[0.5, 0.5], [0.3, 0.7], [0.6, 0.4]]), comp)
+    assert submitted_classes(tie, comp).tolist() == [0, 1, 0]  # a tie is the first class, as the argmax takes it
     previous = make_submission(Predicted(["e2.png", "e1.png", "e0.png"], [[0.2, 0.8], [0.1, 0.9], [0.8, 0.2]]), comp)
     assert diff_submissions(make_submission(Predicted(["e0.png", "e1.png", "e2.png"],
                                                       [[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]), comp),
