@@ -196,7 +196,8 @@ def test_submission_write_validate_diff(result_and_store, data_root, tmp_path):
     (lambda s: s.iloc[:-1], r"1 missing id\(s\)"),
     (lambda s: pd.concat([s, s.iloc[:1]]), r"1 duplicate id\(s\)"),
     (lambda s: pd.concat([s, pd.DataFrame({"ImageID": ["nope.png"], "ans": [1]})]), r"1 extra id\(s\) not in"),
-    (lambda s: s.assign(ans=[11] + list(s["ans"][1:])), r"1 label\(s\) of ans not a whole number in 0..9, first at row 2"),
+    (lambda s: s.assign(ans=[11] + list(s["ans"][1:])),
+     r"1 label\(s\) of ans not a whole number in 0..9, first at row 2"),
     (lambda s: s.drop(columns="ans"), "lacks column 'ans'"),
 ])
 def test_bad_submissions_are_named(result_and_store, data_root, tmp_path, damage, message):
