@@ -118,7 +118,7 @@ class Competition:
             return self.template.copy()
         return pd.DataFrame({self.task.id_column: self.eval["image_id"].to_numpy(), self.task.answer_column: ""})
 
-    @property
+    @cached_property  # validating a submission asks it several times; the metric's probe runs once
     def submission_form(self) -> str:
         """What a submission answers each id with: "labels" (its class), "probability" (a two-class task's
         probability of its second class, in the answer column) or "class_columns" (a probability per class, in
