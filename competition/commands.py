@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from .data import BUILTINS, default_cache_dir, open_competition, prepare
-from .data.cache import check_images
+from .data.cache import check_images, shown_size, training_size
 from .data.eda import format_summary, run_eda
-from .errors import CompetitionError
+from .errors import CompetitionError, DataError
 from .experiment import Result
 from .files import writable_folder
 from .metrics import reads_probabilities
@@ -101,11 +101,21 @@ def describe_images(competition) -> tuple[list[str], list[str]]:
         line = f"every image is {common[0]}x{common[1]} (width x height)"
     else:
         shown = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(4))
-        line = (
-            f"mixed image sizes ({len(sizes)} distinct: {shown}); without Experiment(image_size=...) every "
-            "image is resized to the first train image's size; set image_size to choose"
-        )
+        line = f"mixed image sizes ({len(sizes)} distinct: {shown}); " + trained_size_line(competition)
     return [line], problems
+
+
+def trained_size_line(competition) -> str:
+    """What size mixed images train at when the spec sets none (the median of train's: training_size)."""
+    paths = list(competition.train["path"])
+    try:
+        height, width = training_size(paths) or shown_size(str(paths[0]), "none")
+    except DataError:  # a file that does not decode: listed on its own
+        return "set Experiment(image_size=...) to choose the size they train at"
+    return (
+        f"without Experiment(image_size=...) they train at {height}x{width} (height x width), the median of "
+        "train's (eval is scored at that size too); set image_size to choose"
+    )
 
 
 def cmd_data(args) -> None:

@@ -372,6 +372,11 @@ class Experiment:
                 "pretrained ('imagenet', a torchvision weights name or a checkpoint path) or transfer='scratch'"
             )
         CROPS.check(self.crop, field="crop")
+        if self.crop == "face" and self.image_size is None:
+            raise ConfigError(
+                f"{self.name}: crop='face' cuts each face's own box, of its own size, so no one size follows from "
+                "the images; set image_size (e.g. image_size=96) to the size the faces train at"
+            )
         if isinstance(self.augmentation, str):
             AUGMENTATIONS.check(self.augmentation, field="augmentation")
         for view in self.tta:

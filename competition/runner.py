@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from .cv import Unit, UnitOutput, assemble, budgeted_schedule, make_units
 from .models import create_model
 from .data import Competition, Preprocess, default_cache_dir, open_competition
-from .data.cache import image_channels, open_cache, sized_like
+from .data.cache import image_channels, open_cache, sized_like, training_size
 from .data.splits import check_fold_column, confirmation_split
 from .errors import ConfigError
 from .execution import (
@@ -99,6 +99,8 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
         if isinstance(experiment.image_size, tuple) or experiment.image_size is None
         else (experiment.image_size,) * 2
     )
+    if size is None:  # mixed sizes: the median over every train row, so each budget and row order agree
+        size = training_size(competition.train["path"], experiment.crop)
     channels = experiment.channels or image_channels(table["path"], table["label"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)

@@ -497,6 +497,37 @@ def test_mixed_sizes_are_resized_to_one_and_data_states_it(tmp_path, rng, capsys
     assert "mixed image sizes (2 distinct: 10x12 (9), 16x20 (1))" in capsys.readouterr().out
 
 
+def test_mixed_sizes_train_at_the_median_size_whatever_the_row_order_or_budget(tmp_path, capsys):
+    """A thumbnail in the first row made every image 6x6 (and a budget's subsample, whose first row is another
+    image, trained at another size than the full run): mixed sizes now train at the median train size."""
+    from competition.experiment import Budget, Experiment
+    from competition.runner import prepare_data
+    root = competition(tmp_path / "c", ["a", "b"] * 6, rng=np.random.default_rng(1))
+    for i, size in enumerate([(6, 6), (30, 20), (12, 10), (12, 10), (14, 8)]):
+        write_image(root / "train" / "images" / f"t{i:03d}.png", np.random.default_rng(i), size=size)
+    table = pd.read_csv(root / "train" / "train.csv")
+    spec = Experiment("mixed", data=str(root))
+    shapes = []
+    for order, budget in [(table, Budget("all")), (table[::-1], Budget("all")), (table, Budget("some", max_train=5))]:
+        order.to_csv(root / "train" / "train.csv", index=False)
+        data = prepare_data(spec, budget, load_competition(root), tmp_path / "cache")
+        shapes.append((data.images.shape[1:], data.eval_images.shape[1:]))
+    assert shapes == [((12, 10, 3), (12, 10, 3))] * 3
+    assert cli(["data", str(root)]) == 0
+    assert "without Experiment(image_size=...) they train at 12x10 (height x width), the median" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_face_crop_without_a_size_is_refused(tmp_path):
+    """Each face box has its own size, so the first image's box set the size of every image."""
+    from competition.errors import ConfigError
+    from competition.experiment import Experiment
+    with pytest.raises(ConfigError, match="crop='face'.*image_size"):
+        Experiment("faces", crop="face")
+    assert Experiment("faces", crop="face", image_size=64).crop == "face"
+
+
 def test_data_reports_every_image_that_does_not_decode_at_once(tmp_path, capsys):
     root = competition(tmp_path / "c", [0, 1] * 4)
     for name in ("t001.png", "t006.png"):

@@ -47,8 +47,8 @@ class Preprocess:
     """How raw files become cache rows.
 
     size: output (height, width); None keeps the source size (images of another size are resized to
-    the first image's size, and runner.prepare_data caches eval at train's size: sized_like;
-    `python -m competition data` states the sizes found).
+    the first image's size; runner.prepare_data sets the median size for a split of mixed sizes,
+    training_size, and caches eval at train's size, sized_like; `competition data` states the sizes found).
     crop: "none", "center" (largest centred square), "center:H,W" (a centred H x W
     window in source pixels), "face" (Haar cascade, falls back to center) or
     "box:x0,y0,x1,y1" (a fixed box in source pixels).
@@ -458,6 +458,44 @@ def cached_images(
 ) -> np.ndarray:
     """N x H x W x C uint8 array (memory-mapped) for `paths`, built once per content + spec."""
     return open_cache(paths, spec, cache_dir, workers, progress)[0]
+
+
+SIZE_SAMPLE = 64  # headers read to tell one size from mixed sizes; every header is read only when mixed
+HEADER_SIZES: dict[tuple, tuple[int, int]] = {}  # (file, size, mtime) -> (height, width) shown, in this process
+
+
+def shown_size(path: str, crop: str) -> tuple[int, int]:
+    """(height, width) of an image as cropped (crop "none" or "center"), from its header, EXIF orientation
+    applied; memoised while the file's size and mtime stay the same."""
+    stat = os.stat(path)
+    token = (path, stat.st_size, stat.st_mtime_ns)
+    if token not in HEADER_SIZES:
+        width, height, _, _ = image_header(path)
+        HEADER_SIZES[token] = (height, width)
+    height, width = HEADER_SIZES[token]
+    return (min(height, width),) * 2 if crop == "center" else (height, width)
+
+
+def training_size(paths, crop: str = "none") -> tuple[int, int] | None:
+    """The (height, width) a split of mixed image sizes is cached at when the spec sets no size: the median
+    height and width of all of them (as cropped), whatever their order. None when a sample of SIZE_SAMPLE
+    spread over the rows (the first row among them) has one size: each image keeps its own, the rare other
+    size resized to it, and the cache keys of such splits stand. A crop in source pixels gives one size;
+    crop "face" is refused without a size (each face box has its own). Before, the first image's size was
+    every image's: a thumbnail in the first row trained the whole competition at thumbnail size, and a
+    budget's subsample, whose first row is another image, trained at another size than the full run."""
+    if crop not in ("none", "center"):
+        return None
+    paths = [str(p) for p in paths]
+    if not paths:
+        return None
+    spread = np.unique(np.linspace(0, len(paths) - 1, num=min(SIZE_SAMPLE, len(paths))).round().astype(int))
+    if len({shown_size(paths[i], crop) for i in spread}) == 1:
+        return None
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        sizes = np.array(list(pool.map(lambda p: shown_size(p, crop), paths, chunksize=64)))
+    height, width = np.median(sizes, axis=0).round().astype(int)
+    return int(height), int(width)
 
 
 def sized_like(spec: Preprocess, paths, size: tuple[int, int]) -> Preprocess:
