@@ -18,6 +18,7 @@ from .metrics import reads_probabilities
 from .html_report import write_html_report
 from .report import leaderboard_rows, read_history, run_folder, write_leaderboard, write_run_report
 from .scaffold import slug, write_test_file
+from .scoring import read_answers
 from .search import STUDIES_FILE, list_studies, storage_url
 from .store import Store
 from .submission import (
@@ -91,6 +92,18 @@ def eval_answers_source(competition) -> str:
     )
 
 
+def check_answers(competition) -> str | None:
+    """What keeps the eval answers from scoring the eval split (an id without an answer, an answer that is no
+    label, a missing column), or None; read as scoring reads them, so `data` says it before any training."""
+    if not competition.has_answers():
+        return None
+    try:
+        read_answers(competition)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
 def describe_images(competition) -> tuple[list[str], list[str]]:
     """Decode every train and eval image: (lines on their sizes, one problem per file that does not decode)."""
     sizes, problems = check_images(list(competition.train["path"]) + list(competition.eval["path"]))
@@ -128,14 +141,21 @@ def cmd_data(args) -> None:
         size_lines, problems = describe_images(competition)
         for line in lines + size_lines:
             print(line)
+        for problem in problems[:20]:
+            print(f"error: {problem}", file=sys.stderr)
+        answers_problem = check_answers(competition)
+        if answers_problem:
+            print(f"error: {answers_problem}", file=sys.stderr)
+        found = [f"the eval answers cannot score the eval split ({answers_problem})"] if answers_problem else []
         if problems:
-            for problem in problems[:20]:
-                print(f"error: {problem}", file=sys.stderr)
-            raise CompetitionError(
+            found.insert(
+                0,
                 f"{len(problems)} image(s) do not decode"
                 + (" (first 20 shown)" if len(problems) > 20 else "")
-                + '; re-export or remove them, or set "on_missing": "skip" after removing'
+                + '; re-export or remove them, or set "on_missing": "skip" after removing',
             )
+        if found:
+            raise CompetitionError("; ".join(found))
         print("valid")
         return
     path = prepare(args.name, args.data_dir)

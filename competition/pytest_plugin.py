@@ -535,6 +535,8 @@ def run_experiment(competition_session):
         context = state.context(log)
         trained: list = []
         context.deadline, context.on_epoch, context.on_trained = state.deadline(), on_epoch, trained.append
+        competition = state.competition(experiment.data)
+        eval_answers(competition, experiment.rows)  # answers that cannot score are named before any training
         started = time.monotonic()
         try:
             result = run(experiment, state.budget, context)
@@ -550,7 +552,7 @@ def run_experiment(competition_session):
                 "run with --minutes or BUDGET=full"
             )
         state.trained(experiment.name, len(trained), time.monotonic() - started, len(result.folds) - len(trained))
-        result = score_eval(result, state.competition(experiment.data))
+        result = score_eval(result, competition)
         write_run_report(result, run_folder(state.reports, experiment.name))
         state.memo[memo_key] = result
         state.results[experiment.name] = result

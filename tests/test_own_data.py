@@ -3,6 +3,7 @@ and files, incomplete data. Each test is a finding of issue 21 that failed on th
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -526,6 +527,22 @@ def test_a_face_crop_without_a_size_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="crop='face'.*image_size"):
         Experiment("faces", crop="face")
     assert Experiment("faces", crop="face", image_size=64).crop == "face"
+
+
+@pytest.mark.parametrize("answers, message", [
+    ({"ImageID": ["e0.png"], "ans": ["a"]}, "no answer for 1 eval id\\(s\\), e.g. \\['e1.png'\\]"),
+    ({"ImageID": ["e0.png", "e1.png"], "ans": ["a", "c"]}, "the answer for 'e1.png' is not a label"),
+    ({"id": ["e0.png", "e1.png"], "ans": ["a", "b"]}, "lacks column 'ImageID'"),
+])
+def test_data_checks_the_eval_answers_it_says_will_score(tmp_path, capsys, answers, message):
+    """data said "eval scores are computed" and "valid" for an answers file that lacked ids: every
+    experiment then trained and failed when its eval split was scored."""
+    root = competition(tmp_path / "c", ["a", "b"] * 4, config={"answers": "answers.csv"})
+    pd.DataFrame(answers).to_csv(root / "answers.csv", index=False)
+    assert cli(["data", str(root)]) == 1
+    out, err = capsys.readouterr()
+    assert "valid" not in out.split()
+    assert re.search(f"answers.csv: {message}", err) and "the eval answers cannot score the eval split" in err
 
 
 def test_data_reports_every_image_that_does_not_decode_at_once(tmp_path, capsys):

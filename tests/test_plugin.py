@@ -477,3 +477,31 @@ def test_a_kept_ensemble_is_stored_and_on_the_leaderboard(pytester, data_root):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*digits-vote*"])
     assert (pytester.path / "reports" / "runs" / "digits-vote").is_dir()
+
+
+def test_eval_answers_that_cannot_score_are_named_before_any_training(pytester, tmp_path, rng):
+    """An answers file without some eval ids was read only after training: every experiment trained in full,
+    then failed when its eval split was scored."""
+    import pandas as pd
+    from conftest import write_image
+    root = tmp_path / "partial"
+    for i in range(12):
+        write_image(root / "train" / "images" / f"t{i}.png", rng)
+    pd.DataFrame({"path": [f"images/t{i}.png" for i in range(12)], "label": [0, 1] * 6}).to_csv(
+        root / "train" / "train.csv", index=False)
+    for i in range(3):
+        write_image(root / "eval" / "images" / f"e{i}.png", rng)
+    pd.DataFrame({"ImageID": [f"e{i}.png" for i in range(3)], "ans": ""}).to_csv(root / "eval" / "info.csv",
+                                                                                index=False)
+    pd.DataFrame({"ImageID": ["e0.png"], "ans": [1]}).to_csv(root / "answers.csv", index=False)
+    (root / "competition.json").write_text('{"answers": "answers.csv"}')
+    pytester.makepyfile(test_partial=f"""
+        from competition.experiment import Experiment
+        def test_it(run_experiment):
+            run_experiment(Experiment("partial", data={str(root)!r}, model="rescnn", model_kw={{"width": 4}},
+                                      epochs=1, batch_size=4))
+    """)
+    result = pytester.runpytest("--budget=smoke", "--runs-dir=runs", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*answers.csv: no answer for 2 eval id(s)*"])
+    assert not list((pytester.path / "runs").glob("folds/*")) and "epoch=" not in result.stdout.str()
