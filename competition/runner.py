@@ -99,9 +99,10 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
         if isinstance(experiment.image_size, tuple) or experiment.image_size is None
         else (experiment.image_size,) * 2
     )
-    if size is None:  # mixed sizes: the median over every train row, so each budget and row order agree
+    # the size and colour of the whole train split, so every budget's subsample trains as the full run does
+    if size is None:  # mixed sizes: the median over every train row, whatever their order
         size = training_size(competition.train["path"], experiment.crop)
-    channels = experiment.channels or image_channels(table["path"], table["label"])
+    channels = experiment.channels or image_channels(competition.train["path"], competition.train["label"])
     spec = Preprocess(size=size, crop=experiment.crop, channels=channels, draft=experiment.draft)
     images, train_key = open_cache(table["path"], spec, cache_dir)
     if len(eval_table):  # at the size train was cached at, whatever size the eval files have

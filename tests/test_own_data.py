@@ -520,6 +520,23 @@ def test_mixed_sizes_train_at_the_median_size_whatever_the_row_order_or_budget(t
     )
 
 
+def test_a_budgets_subsample_trains_in_the_colour_of_the_whole_competition(tmp_path):
+    """The colour check read the budget's subsample: where its rows were all gray scans, the smoke budget
+    trained gray images of a colour competition, and the full run colour ones."""
+    from competition.experiment import Budget, Experiment
+    from competition.runner import prepare_data, subsample
+    root = competition(tmp_path / "c", ["a", "b"] * 6)
+    table = pd.read_csv(root / "train" / "train.csv").assign(label=["a", "b"] * 6)
+    kept = set(subsample(table, 5, seed=0))
+    for i in range(12):  # gray scans on the rows a subsample of 5 keeps, colour photos elsewhere
+        write_image(root / "train" / "images" / f"t{i:03d}.png", np.random.default_rng(i),
+                    channels=1 if i in kept else 3)
+    spec = Experiment("colour", data=str(root))
+    channels = [prepare_data(spec, budget, load_competition(root), tmp_path / "cache").images.shape[-1]
+                for budget in (Budget("some", max_train=5), Budget("all"))]
+    assert channels == [3, 3]
+
+
 def test_a_face_crop_without_a_size_is_refused(tmp_path):
     """Each face box has its own size, so the first image's box set the size of every image."""
     from competition.errors import ConfigError
