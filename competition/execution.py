@@ -40,6 +40,35 @@ LOSS_TOLERANCE = 0.05  # a path's first-step loss may differ from fp32 eager's b
 PROBE_ROUNDS, PROBE_STEPS = 3, 2  # timed rounds over all paths, steps per path in a round
 
 
+class ExecutionWarning(UserWarning):
+    """A spec's execution path was changed to one its model can run (channels_last_failure)."""
+
+
+def training_step_fails(model: nn.Module, input_shape: tuple[int, int, int], device: str, channels_last: bool) -> str:
+    """The error a forward and backward of a batch of two raise in the given layout, or ''."""
+    x = torch.zeros(2, *input_shape, device=device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    model.train()
+    try:
+        model(x).float().sum().backward()
+    except Exception as exc:  # one's own model: whatever it raises is what it cannot do
+        return f"{type(exc).__name__}: {exc}".strip()
+    return ""
+
+
+def channels_last_failure(make_model: Callable[[], nn.Module], input_shape: tuple[int, int, int], device: str) -> str:
+    """Why a model cannot train on channels_last inputs while it can on NCHW ones (a forward that flattens with
+    `x.view(x.size(0), -1)`, as tutorials write it, raises on channels_last feature maps), or ''. One's own model
+    is tried on a fresh copy of each layout before training: the default layout is channels_last, and such a
+    model failed at its first batch with torch's view error."""
+    failure = training_step_fails(make_model().to(device), input_shape, device, channels_last=True)
+    if failure and not training_step_fails(make_model().to(device), input_shape, device, channels_last=False):
+        return failure
+    return ""
+
+
 @dataclass(frozen=True)
 class ExecutionPath:
     precision: str = "fp32"  # "fp32", or the autocast dtype: "bf16", "fp16" (CUDA)

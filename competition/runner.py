@@ -12,6 +12,7 @@ the executor that trains missing units (executors.py: local or Ray).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,15 +23,17 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from .cv import Unit, UnitOutput, assemble, budgeted_schedule, make_units
-from .models import create_model
+from .models import create_model, is_own_model
 from .data import Competition, Preprocess, default_cache_dir, open_competition
 from .data.cache import image_channels, open_cache, sized_like, training_size
 from .data.splits import check_fold_column, confirmation_split
 from .errors import ConfigError
 from .execution import (
     ExecutionPath,
+    ExecutionWarning,
     cached_probe,
     candidate_paths,
+    channels_last_failure,
     choose,
     machine,
     probe,
@@ -170,17 +173,35 @@ def plan_execution(
     """The spec with its execution path fixed (competition.execution): as written, or, where it says
     'auto', the fastest path a probe of its model measured on this machine (cached in the store's root).
     Returns the spec and the record of the choice (Result.provenance.execution)."""
-    precision, channels_last, compile_ = experiment.precision, experiment.channels_last, experiment.compile
-    if precision not in ("auto", *supported_precisions(device)):
+    if experiment.precision not in ("auto", *supported_precisions(device)):
         raise ConfigError(
-            f"{experiment.name}: precision={precision!r} is not supported on {device} here "
+            f"{experiment.name}: precision={experiment.precision!r} is not supported on {device} here "
             f"(supported: {supported_precisions(device)}); use precision='auto' or 'fp32'"
         )
+    height, width, channels = data.images.shape[1:4]
+
+    def make_model():
+        return create_model(
+            experiment.model, data.num_classes, in_chans=channels, input_size=(height, width), **experiment.model_kw
+        )
+
+    layout = {}
+    if experiment.channels_last in (True, "auto") and is_own_model(experiment.model):
+        failure = channels_last_failure(make_model, (channels, height, width), device)
+        if failure:
+            warnings.warn(
+                f"{experiment.name}: its model {experiment.model} fails on channels_last inputs ({failure}), so it "
+                "trains in NCHW, the slower layout here; where it flattens with .view, .reshape or .flatten takes "
+                "both (or set channels_last=False to say so)",
+                ExecutionWarning,
+                stacklevel=2,
+            )
+            experiment, layout = experiment.with_(channels_last=False), {"channels_last_refused": failure}
+    precision, channels_last, compile_ = experiment.precision, experiment.channels_last, experiment.compile
     if "auto" not in (precision, channels_last, compile_):
         path = ExecutionPath(precision, bool(channels_last), bool(compile_))
-        return experiment, {"path": path.label, "chosen_by": "spec"}
+        return experiment, {"path": path.label, "chosen_by": "spec", **layout}
     paths = candidate_paths(precision, channels_last, compile_, device)
-    height, width, channels = data.images.shape[1:4]
     epochs, batch = budgeted_schedule(experiment, budget)
     batch = min(batch, len(data.table))
     shape = {
@@ -193,11 +214,6 @@ def plan_execution(
         "device": device,
         "paths": [path.label for path in paths],
     }
-
-    def make_model():
-        return create_model(
-            experiment.model, data.num_classes, in_chans=channels, input_size=(height, width), **experiment.model_kw
-        )
 
     records, cached = cached_probe(
         store.root if store is not None else None,
@@ -218,6 +234,7 @@ def plan_execution(
         "probe": records,
         **machine(),
         **({"refused": refused} if refused else {}),
+        **layout,
     }
 
 

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from competition import execution
 from competition.errors import ConfigError
@@ -168,3 +170,37 @@ def test_the_run_report_states_the_path_and_what_the_probe_measured(data_root, t
     execution = result.provenance.execution
     assert f"execution path: {execution['path']}, probed on {execution['cpu']}" in text
     assert "fp32+nchw" in text and "fp32+channels_last" in text and "img/s" in text
+
+
+class FlattensWithView(nn.Module):
+    """A tutorial's model: it flattens with .view, which needs the NCHW layout its author trained in."""
+
+    def __init__(self, num_classes, in_chans):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
+@pytest.mark.parametrize("channels_last", [True, "auto"])
+def test_ones_own_model_that_needs_nchw_trains_in_it_and_is_told_why(data_root, channels_last):
+    """The default layout is channels_last, in which `x.view(x.size(0), -1)` raises: one's own model, copied from
+    a tutorial, failed at its first batch with torch's view error. It trains in NCHW now, with a warning that
+    names the error and the fix, and the result records why."""
+    spec = SPEC.with_(name="view-net", model=FlattensWithView, channels_last=channels_last)
+    with pytest.warns(execution.ExecutionWarning, match=r"FlattensWithView.*view size.*\.reshape"):
+        result = run(spec, TINY, RunContext(data_root=data_root, progress_file=False))
+    assert result.spec["channels_last"] is False
+    assert "view size is not compatible" in result.provenance.execution["channels_last_refused"]
+    assert result.folds[0]["history"][-1]["train_loss"] > 0
+
+
+def test_a_model_that_takes_both_layouts_keeps_channels_last(data_root, recwarn):
+    result = run(SPEC.with_(name="flatten-net", model=lambda num_classes, in_chans: nn.Sequential(
+        nn.Conv2d(in_chans, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, num_classes))), TINY,
+        RunContext(data_root=data_root, progress_file=False))
+    assert "channels_last" not in result.spec and "channels_last_refused" not in result.provenance.execution
+    assert not [w for w in recwarn if issubclass(w.category, execution.ExecutionWarning)]

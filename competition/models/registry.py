@@ -102,6 +102,13 @@ def no_weights(models: str) -> Callable[[Any], Any]:
 RESCNN_WEIGHTS, SPEEDNET_WEIGHTS = no_weights("rescnn models have"), no_weights("speednet has")
 
 
+def is_own_model(name: str) -> bool:
+    """Whether a spec's model is one's own (an object in the spec, or registered outside this package); the
+    built-ins train in either memory layout."""
+    entry = MODELS.get(MODELS.check(name))
+    return isinstance(entry, SpecObject) or not is_own_code(entry)
+
+
 def create_model(name: str, num_classes: int, in_chans: int = 3, pretrained=None, input_size=None, **kw) -> Classifier:
     """Build a Classifier by name; see the module docstring for `pretrained`. A registered factory or a spec's
     object that gives a plain nn.Module is wrapped (user_model); input_size (H, W) is what it is probed at."""
