@@ -670,6 +670,19 @@ def test_a_label_in_both_unicode_forms_is_one_label_written_two_ways(tmp_path):
         load_competition(root)
 
 
+def test_absolute_paths_written_on_another_machine_name_what_to_write(tmp_path):
+    """A notebook writes /kaggle/input/<competition>/train/images/x.png; the error said only that paths must
+    stay inside the root."""
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    df = pd.read_csv(root / "train" / "train.csv")
+    df["path"] = "/kaggle/input/my-comp/train/" + df["path"]
+    df.to_csv(root / "train" / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"row 2 has path '/kaggle/input/my-comp/train/images/t000.png', which is "
+                       r"absolute.*The file is here as 'images/t000.png', read from .*/train: write the paths "
+                       r"from there \(without '/kaggle/input/my-comp/train/'\)"):
+        load_competition(root)
+
+
 def test_a_path_that_differs_from_its_file_in_case_names_the_file(tmp_path):
     """Windows and macOS ignore case, so a CSV written there may say T003.PNG for t003.png."""
     root = competition(tmp_path / "c", [0, 1] * 4)

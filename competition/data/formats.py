@@ -258,11 +258,13 @@ def check_inside(
     source: Path,
     allow_links: bool = False,
     rows: list[int] | None = None,
+    base: Path | None = None,
 ) -> None:
     """Every path that comes from data stays inside the competition root.
 
     A value that is absolute or climbs with '..' is refused; so is a symlink that
-    resolves outside the root, unless competition.json sets "allow_outside_links": true."""
+    resolves outside the root, unless competition.json sets "allow_outside_links": true.
+    `base` is where the paths are read from: an absolute path whose end names a file there is named."""
     root = root.resolve()
     for i, (value, path) in enumerate(zip(values.astype(str), df["path"])):
         parts = Path(value).parts
@@ -270,7 +272,7 @@ def check_inside(
         if Path(value).is_absolute() or ".." in parts:
             raise DataError(
                 f"{source}: row {row} has path {value!r}, which is absolute or climbs out with '..'; "
-                f"paths must stay inside the competition root {root}"
+                f"paths must stay inside the competition root {root}" + where_it_is(value, base)
             )
         if not allow_links and not Path(os.path.realpath(path)).is_relative_to(root):
             raise DataError(
@@ -278,6 +280,23 @@ def check_inside(
                 f"competition root {root} (a symlink); copy the file in, or set "
                 '"allow_outside_links": true in competition.json'
             )
+
+
+def where_it_is(value: str, base: Path | None) -> str:
+    """For an absolute path written on another machine (a notebook's /kaggle/input/<competition>/train/x.png):
+    the shortest end of it that names a file under `base`, and what to write instead."""
+    parts = Path(value).parts
+    if base is None or not Path(value).is_absolute():
+        return ""
+    for start in range(len(parts) - 1, 0, -1):
+        candidate = Path(*parts[start:])
+        if (base / candidate).is_file():
+            prefix = Path(*parts[:start]).as_posix()
+            return (
+                f". The file is here as {candidate.as_posix()!r}, read from {base}: write the paths from there "
+                f"(without {prefix + '/'!r})"
+            )
+    return ""
 
 
 def check_rare_classes(values: pd.Series, source: Path, column: str, min_rows: int) -> None:
@@ -511,7 +530,7 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     if duplicated.any():
         i = int(np.flatnonzero(duplicated)[0])
         raise DataError(f"{info}: row {csv_row(i)} repeats ImageID {out['image_id'].iat[i]!r}; ids must be unique")
-    check_inside(out, out["image_id"], root, info, config.allow_outside_links)
+    check_inside(out, out["image_id"], root, info, config.allow_outside_links, base=images)
     check_files_exist(out, info, why=" (eval rows are never skipped: the submission must answer every id)")
     return out, template
 
@@ -573,7 +592,7 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
     )
     extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
-    check_inside(table, df[path_col].map(clean_path), root, source, config.allow_outside_links)
+    check_inside(table, df[path_col].map(clean_path), root, source, config.allow_outside_links, base=images)
     rows = [csv_row(i) for i in range(len(table))]
     table, rows, skipped = skip_missing(
         table, source, rows, config, lambda: check_files_exist(table, source, df[path_col], images)
