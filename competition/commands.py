@@ -141,19 +141,18 @@ def cmd_data(args) -> None:
         size_lines, problems = describe_images(competition)
         for line in lines + size_lines:
             print(line)
-        for problem in problems[:20]:
-            print(f"error: {problem}", file=sys.stderr)
         answers_problem = check_answers(competition)
-        if answers_problem:
-            print(f"error: {answers_problem}", file=sys.stderr)
-        found = [f"the eval answers cannot score the eval split ({answers_problem})"] if answers_problem else []
+        for problem in problems[:20] + ([answers_problem] if answers_problem else []):
+            print(f"error: {problem}", file=sys.stderr)
+        found = []
         if problems:
-            found.insert(
-                0,
-                f"{len(problems)} image(s) do not decode"
-                + (" (first 20 shown)" if len(problems) > 20 else "")
-                + '; re-export or remove them, or set "on_missing": "skip" after removing',
+            shown = " (first 20 shown)" if len(problems) > 20 else ""
+            found.append(
+                f"{len(problems)} image(s) do not decode{shown}; re-export or remove them, or set "
+                '"on_missing": "skip" after removing'
             )
+        if answers_problem:
+            found.append(f"the eval answers cannot score the eval split ({answers_problem})")
         if found:
             raise CompetitionError("; ".join(found))
         print("valid")
