@@ -284,6 +284,53 @@ def test_unzip_artefacts_are_no_class_and_an_empty_class_folder_is_refused(tmp_p
     assert load_competition(root).empty_classes == ["fox"]
 
 
+def save_as(path: Path, rng, format: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8)).save(path, format=format)
+    return path
+
+
+def test_images_under_any_extension_are_found_and_one_no_decoder_reads_is_named(tmp_path, rng, capsys):
+    """The folder layouts listed images by eight extensions, so a JPEG saved as .jfif (a browser on Windows),
+    a netpbm, AVIF or extension-less file was left out: 100 of 300 train images trained and 34 of 100 eval ids
+    were submitted, and `data` said "valid". A phone's HEIC photo was left out the same way."""
+    root = tmp_path / "folder"
+    for name in ("cat", "dog"):
+        save_as(root / "train" / name / "a.png", rng, "PNG")
+        save_as(root / "train" / name / "b.jfif", rng, "JPEG")
+        save_as(root / "train" / name / "c.ppm", rng, "PPM")
+        save_as(root / "train" / name / "d.avif", rng, "AVIF")
+        save_as(root / "train" / name / "e", rng, "PNG")  # no extension: found by its content
+        (root / "train" / name / "notes.txt").write_text("collected 2026-11-30\n")  # no image: passed over
+    save_as(root / "eval" / "x.jfif", rng, "JPEG")
+    save_as(root / "eval" / "y.pgm", rng, "PPM")
+    comp = load_competition(root)
+    assert len(comp.train) == 10 and sorted(comp.eval["image_id"]) == ["x.jfif", "y.pgm"]
+    assert cached_images(comp.train["path"].tolist(), Preprocess(None, channels=3), tmp_path / "cache").shape[0] == 10
+    (root / "train" / "cat" / "copy").write_bytes((root / "train" / "cat" / "a.png").read_bytes())
+    with pytest.raises(DataError, match="listed under 2 ids: cat/a.png, cat/copy;"):  # the files, no rows
+        load_competition(root)
+    (root / "train" / "cat" / "copy").unlink()
+
+    (root / "train" / "dog" / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    with pytest.raises(DataError, match="dog: 1 image file\\(s\\) in a format the decoders cannot read "
+                                        "\\(IMG_0001.HEIC\\).*Convert them to PNG or JPEG"):
+        load_competition(root)
+    assert cli(["data", str(root)]) == 1
+    assert "IMG_0001.HEIC" in capsys.readouterr().err
+
+
+def test_a_mask_image_no_decoder_reads_is_named_not_missing(mask_comp):
+    folder = next(p for p in sorted((mask_comp / "train" / "images").iterdir()))
+    next(folder.glob("normal.*")).unlink()
+    (folder / "normal.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    with pytest.raises(DataError, match="cannot read \\(normal.heic\\)"):
+        load_competition(mask_comp)
+    (folder / "normal.heic").unlink()
+    save_as(folder / "normal.jfif", np.random.default_rng(1), "JPEG")
+    assert len(load_competition(mask_comp).train) == 6 * 7
+
+
 def test_an_image_folder_eval_split_is_scored_by_its_class_folders(tmp_path, rng, capsys):
     """eval/<class>/<image>, torchvision's val/ layout: the folder names went unread, so the eval split was
     predicted and never scored, and `data` did not say so."""

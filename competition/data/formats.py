@@ -23,13 +23,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..errors import DataError, closest
 from ..files import composed
 from .config import CompetitionConfig, read_config
 from .task import UNLABELED, Competition, Task, file_digest
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+# Extensions of the raster formats the decoders read (OpenCV, or PIL where it cannot). `.jfif` is how a browser on
+# Windows saves a JPEG; netpbm's, AVIF, JPEG 2000 and QOI come from scientific and web pipelines.
+IMAGE_EXTENSIONS = {
+    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".mpo", ".bmp", ".dib", ".gif", ".webp", ".tif", ".tiff",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".qoi", ".avif", ".jp2", ".j2k",
+}  # fmt: skip
+# Still-image formats PIL names when it identifies a file by its content: an image under another extension (or
+# none) is found by them. TGA has no signature to identify it by, so it is found by its extension alone.
+STILL_IMAGE_FORMATS = {
+    "JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "QOI", "AVIF", "JPEG2000", "ICO", "SGI", "PCX",
+}  # fmt: skip
+# Image formats neither decoder reads without a plug-in (phone photos, medical scans, camera raw, vector art).
+UNREADABLE_IMAGE_EXTENSIONS = {
+    ".heic", ".heif", ".hif", ".jxl", ".dcm", ".dicom", ".svg", ".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf",
+    ".rw2", ".raf", ".raw",
+}  # fmt: skip
 EXPECTED_LAYOUT = (
     "expected <root>/train/train.csv and <root>/train/images/ (csv or mask format), "
     "or <root>/train/<class>/... or <root>/train/images/<class>/... (folder format), plus optional "
@@ -452,8 +468,9 @@ def check_unique_paths(table: pd.DataFrame, source: Path, rows: list[int]) -> No
         )
 
 
-def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int] | list[str]) -> None:
-    """One image under two ids (the same bytes) would put one picture on both sides of a split."""
+def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int] | None) -> None:
+    """One image under two ids (the same bytes) would put one picture on both sides of a split. `rows`: the CSV's
+    row numbers, or None where the files are the rows (the folder format)."""
     digests = pd.Series([file_digest(p) for p in table["path"]])
     groups_per_copy = (
         pd.DataFrame({"digest": digests, "group": table["group"].to_numpy()})
@@ -464,7 +481,10 @@ def check_unique_content(table: pd.DataFrame, source: Path, rows: list[int] | li
     if repeated.any():
         first = digests[repeated].iat[0]
         at = np.flatnonzero(digests.to_numpy() == first)
-        files = ", ".join(f"row {rows[i]} ({table['image_id'].iat[i]})" for i in at[:3])
+        files = ", ".join(
+            str(table["image_id"].iat[i]) if rows is None else f"row {rows[i]} ({table['image_id'].iat[i]})"
+            for i in at[:3]
+        )
         raise DataError(
             f"{source}: the same image (identical bytes) is listed under {len(at)} ids: {files}; "
             f"{int(repeated.sum())} rows share their content with another in all. Remove the "
@@ -487,14 +507,51 @@ def is_archive_artefact(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
+def file_kind(path: Path) -> str:
+    """ "image", "unreadable" (an image format the decoders cannot read) or "other" (not an image). By the
+    extension, else by the content: a JPEG saved as .jfif, or with no extension, is an image, and a HEIC photo is
+    one too once a PIL plug-in (pillow-heif) is registered to read it."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    try:
+        with Image.open(path) as image:
+            identified = image.format or ""
+    except (OSError, SyntaxError, ValueError):  # PIL's UnidentifiedImageError is an OSError
+        identified = ""
+    if identified in STILL_IMAGE_FORMATS or (identified and suffix in UNREADABLE_IMAGE_EXTENSIONS):
+        return "image"
+    return "unreadable" if suffix in UNREADABLE_IMAGE_EXTENSIONS else "other"
+
+
+def refuse_unreadable_images(folder: Path, unreadable: list[Path]) -> None:
+    """Image files of a format the decoders cannot read were left out of training, and out of a submission's
+    ids, without a word; they are named instead."""
+    if unreadable:
+        names = ", ".join(str(p.relative_to(folder)) for p in unreadable[:5])
+        more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+        raise DataError(
+            f"{folder}: {len(unreadable)} image file(s) in a format the decoders cannot read ({names}{more}); "
+            "they would be left out without a word. Convert them to PNG or JPEG (HEIC: pillow-heif, or "
+            "ImageMagick's `mogrify -format jpg *.heic`; DICOM: pydicom, as 16-bit PNG), or move them out"
+        )
+
+
 def image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS
-        and p.is_file()
-        and not any(is_archive_artefact(part) for part in p.relative_to(folder).parts)
-    )
+    """Every image file under `folder` (what an unzip leaves beside them aside), found as `file_kind` finds
+    them; files that are no image (notes, a CSV) are passed over, an image the decoders cannot read is named."""
+    found: list[Path] = []
+    unreadable: list[Path] = []
+    for p in sorted(folder.rglob("*")):
+        if any(is_archive_artefact(part) for part in p.relative_to(folder).parts) or not p.is_file():
+            continue
+        kind = file_kind(p)
+        if kind == "image":
+            found.append(p)
+        elif kind == "unreadable":
+            unreadable.append(p)
+    refuse_unreadable_images(folder, unreadable)
+    return found
 
 
 def eval_folder(root: Path) -> Path:
@@ -608,9 +665,10 @@ def find_mask_images(person_dir: Path, source: Path, row: int) -> dict[str, Path
             f"{source}: row {row} names folder {person_dir}, which does not exist; "
             'restore the folder, remove the row, or set "on_missing": "skip" in competition.json'
         )
-    found = {
-        p.stem: p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    }
+    files = [p for p in sorted(person_dir.iterdir()) if p.is_file() and not is_archive_artefact(p.name)]
+    kinds = {p: file_kind(p) for p in files if p.stem in MASK_STEMS}
+    refuse_unreadable_images(person_dir, [p for p, kind in kinds.items() if kind == "unreadable"])
+    found = {p.stem: p for p, kind in kinds.items() if kind == "image"}
     missing = [s for s in MASK_STEMS if s not in found]
     if missing:
         raise DataError(
@@ -714,7 +772,7 @@ def load_folder_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFr
     table = pd.DataFrame(rows)
     row_numbers = list(range(1, len(table) + 1))
     check_inside(table, table["image_id"], root, images, config.allow_outside_links, rows=row_numbers)
-    check_unique_content(table, images, [f"{r} ({table['image_id'].iat[r - 1]})" for r in row_numbers])
+    check_unique_content(table, images, rows=None)
     return table, make_task(classes, config, "name"), []  # folder names are the labels
 
 
