@@ -60,14 +60,26 @@ class RunContext:
     on_trained: Callable[[UnitOutput], None] | None = None  # each unit trained here (not served by the store)
 
 
-def subsample(table: pd.DataFrame, n: int, seed: int) -> np.ndarray:
-    """A stratified subsample of n rows (all rows when n >= len)."""
+def subsample(table: pd.DataFrame, n: int, seed: int, floor: int = 2) -> np.ndarray:
+    """A stratified subsample of n rows (all rows when n >= len) in which every class keeps at least `floor`
+    rows, or all of its rows where it has fewer (so a little over n where rare classes are topped up).
+
+    The split a spec names must hold on a budget's subsample wherever it holds on the whole split: a class of
+    5 rows among 4,000 kept 4 in smoke's 3,000, so cv='stratified:5' failed at smoke and ran at standard, and a
+    rarer class was left out of the smoke gate altogether."""
     if n >= len(table):
         return np.arange(len(table))
     counts = table["label"].value_counts()
     stratify = table["label"] if (counts >= 2).all() and n >= len(counts) else None
     keep, _ = train_test_split(np.arange(len(table)), train_size=n, random_state=seed, stratify=stratify)
-    return np.sort(keep)
+    labels, kept = table["label"].to_numpy(), np.zeros(len(table), dtype=bool)
+    kept[keep] = True
+    rng = np.random.default_rng(seed)
+    for label, count in counts.items():
+        short = min(int(count), floor) - int(np.count_nonzero(kept & (labels == label)))
+        if short > 0:
+            kept[rng.choice(np.flatnonzero(~kept & (labels == label)), short, replace=False)] = True
+    return np.flatnonzero(kept)
 
 
 def open_data(experiment: Experiment, data_root=None) -> Competition:
@@ -83,6 +95,7 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
     """The budget-scaled train table and the cached images: what training may see."""
     table, eval_table = competition.train, competition.eval
     rows = np.arange(len(table))
+    floor = max(2, experiment.cv_scheme()[1])  # rows per class a subsample keeps, so that its split holds
     if experiment.rows == "search":  # the confirmation rows become the eval set: predicted, never trained on
         rows, confirm = confirmation_split(table)
         eval_table = table.iloc[confirm].reset_index(drop=True)
@@ -92,10 +105,11 @@ def prepare_data(experiment: Experiment, budget: Budget, competition: Competitio
                 table.iloc[rows],
                 max(len(competition.task.class_names), round(experiment.train_fraction * len(rows))),
                 seed=0,
+                floor=floor,
             )
         ]
     if budget.max_train is not None:
-        rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0)]
+        rows = rows[subsample(table.iloc[rows], budget.max_train, seed=0, floor=floor)]
     table = table.iloc[rows].reset_index(drop=True)
     size = (
         experiment.image_size

@@ -584,6 +584,26 @@ def test_a_budgets_subsample_trains_in_the_colour_of_the_whole_competition(tmp_p
     assert channels == [3, 3]
 
 
+def test_a_budgets_subsample_keeps_the_rows_its_split_needs_of_every_class(tmp_path):
+    """A class of 5 rows among 4,000 kept 4 in smoke's 3,000 (a stratified draw rounds it down), so
+    cv='stratified:5' failed at smoke, saying the class had 4 members, and ran at standard; a rarer class was
+    left out of the smoke gate. Every class now keeps the rows its split needs, or all it has."""
+    from competition.data.splits import make_splits
+    from competition.experiment import Budget, Experiment
+    from competition.runner import prepare_data
+    root = competition(tmp_path / "c", ["a"] * 60 + ["b"] * 5 + ["c"] * 6)
+    comp = load_competition(root)
+    for cv, needed in (("stratified:5", [5, 5]), ("holdout", [2, 2])):
+        spec = Experiment("rare", data=str(root), cv=cv)
+        table = prepare_data(spec, Budget("some", max_train=12), comp, tmp_path / "cache").table
+        counts = table["label"].value_counts()
+        assert [counts.get(1, 0), counts.get(2, 0)] == needed and len(table) <= 12 + sum(needed)
+        scheme, k = spec.cv_scheme()
+        assert len(make_splits(table, scheme, k, class_names=comp.task.class_names)) == k
+    whole = prepare_data(Experiment("rare", data=str(root)), Budget("all"), comp, tmp_path / "cache").table
+    assert len(whole) == 71  # no budget, no subsample
+
+
 def test_a_face_crop_without_a_size_is_refused(tmp_path):
     """Each face box has its own size, so the first image's box set the size of every image."""
     from competition.errors import ConfigError
