@@ -126,6 +126,16 @@ def test_a_module_that_ends_in_a_softmax_is_named():
         assert create_model(spec.model, 10, in_chans=1, input_size=(8, 8))(torch.rand(2, 1, 8, 8)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("cast, dtype", [(torch.nn.Module.half, "float16"), (torch.nn.Module.double, "float64")])
+def test_weights_cast_by_hand_are_named_not_read_as_a_wrong_image_size(cast, dtype):
+    """torch's "Input type (float) and bias type should be the same" came with "It gets 1-channel images of
+    8x8: Experiment(image_size=...) sets what it gets", a fix that fixes nothing."""
+    net = cast(softmax_ended(10, 1, torch.nn.Identity()))
+    with pytest.raises(ConfigError, match=f"model Sequential: its weights are {dtype}; give it in float32"):
+        create_model(Experiment("cast", model=net).model, 10, in_chans=1, input_size=(8, 8))
+    assert create_model(Experiment("fp32", model=net.float()).model, 10, in_chans=1, input_size=(8, 8))
+
+
 @pytest.mark.parametrize("model, pretrained, message", [
     ("rescnn", "imagenet", r"rescnn models have no pretrained weights \(pretrained='imagenet'\)"),
     ("speednet", "imagenet", "speednet has no pretrained weights"),

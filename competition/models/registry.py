@@ -184,6 +184,22 @@ class Pooled(nn.Module):
         return out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)
 
 
+def refuse_cast_weights(module: nn.Module, name: str) -> None:
+    """Weights cast by hand (`.half()`, `.to(torch.bfloat16)`, `.double()`, as a notebook does for speed) fail on the
+    float32 batches with torch's "Input type and bias type should be the same", which the probe's message read
+    as a wrong image size; the fix is the cast, so it is named."""
+    cast = sorted(
+        {str(t.dtype).removeprefix("torch.") for t in [*module.parameters(), *module.buffers()]}
+        - {"float32", "int64", "int32", "bool", "uint8"}
+    )
+    if cast:
+        raise ConfigError(
+            f"model {name}: its weights are {', '.join(cast)}; give it in float32 (drop the .half(), "
+            ".to(torch.bfloat16) or .double()). Training keeps float32 weights and runs in lower precision "
+            "through autocast: Experiment(precision='bf16', 'fp16' on CUDA, or 'auto')"
+        )
+
+
 def wrap_module(
     module: nn.Module, num_classes: int, in_chans: int, input_size=None, features: bool | None = None, name: str = ""
 ) -> Classifier:
@@ -191,6 +207,7 @@ def wrap_module(
     (B, num_classes) is taken as logits (unless features=True), anything else as features, pooled when
     they are maps, with a linear head on top. Inputs arrive scaled to [0, 1] and normalised to [-1, 1]."""
     height, width = tuple(input_size) if input_size is not None else (32, 32)
+    refuse_cast_weights(module, name or type(module).__qualname__)
     was_training = module.training
     module.eval()
     try:
