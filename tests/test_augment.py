@@ -104,6 +104,8 @@ def test_an_augmentation_that_normalises_or_resizes_is_refused_before_it_trains_
         (A.Compose([A.RandomCrop(20, 20)]), GRAY, "turned a 28 x 28 image of 1 channel.* into 20 x 20 of 1"),
         (lambda image: image[::2, ::2], GRAY, "into 14 x 14"),
         (lambda image: [image], GRAY, "returned list; return the image"),
+        (v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=False)]), GRAY,  # not normalised: unscaled
+         r"returned floats in \[\d+.\d\d, 2\d\d.\d\d\]: pixels made float without being scaled to \[0, 1\]"),
     ]:
         with pytest.raises(ConfigError, match=message):
             own(obj, image)

@@ -120,6 +120,13 @@ def checked_output(out: Any, image: np.ndarray, source: Any) -> Any:
     if out.dtype in (np.uint8, torch.uint8):
         return out
     low, high = float(out.min()), float(out.max())
+    if low >= -0.01 and 3.0 < high <= 255.5:  # past any normalised pixel's reach: floats of 0-255, unscaled
+        raise ConfigError(
+            f"{what} returned floats in [{low:.2f}, {high:.2f}]: pixels made float without being scaled to [0, 1] "
+            "(v2.ToDtype(torch.float32, scale=False), image.astype(np.float32)), which the model would read "
+            "as 255 times as bright as the evaluation images. Return uint8, or floats in [0, 1] "
+            "(v2.ToDtype(torch.float32, scale=True), image / 255)"
+        )
     if low < -0.01 or high > 1.01:
         raise ConfigError(
             f"{what} returned values in [{low:.2f}, {high:.2f}]: it normalises the image (A.Normalize, "
