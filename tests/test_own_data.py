@@ -565,6 +565,10 @@ def test_mixed_sizes_train_at_the_median_size_whatever_the_row_order_or_budget(t
     assert "without Experiment(image_size=...) they train at 12x10 (height x width), the median" in (
         capsys.readouterr().out
     )
+    summary = run_eda(load_competition(root), tmp_path / "eda", tmp_path / "cache")  # it analyses at its own size
+    assert summary["trains_at"] == "10x12 (w x h), the median of train's sizes"
+    written = (tmp_path / "eda" / "summary.md").read_text()
+    assert "- trains at (without Experiment(image_size=...)): 10x12 (w x h)" in written
 
 
 def test_a_budgets_subsample_trains_in_the_colour_of_the_whole_competition(tmp_path):

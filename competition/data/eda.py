@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import staging_folder
-from .cache import SIXTEEN_BIT_MODES, Preprocess, cached_images, image_header
+from .cache import SIXTEEN_BIT_MODES, Preprocess, cached_images, image_header, training_size
 from .dataset import image_digests
 from .task import Competition
 
@@ -61,6 +61,13 @@ def analysis_preprocess(sizes: pd.DataFrame) -> Preprocess:
     return Preprocess(size=(max(8, round(height * scale)), max(8, round(width * scale))), channels=channels)
 
 
+def trains_at(paths: pd.Series) -> str:
+    """The size training caches the images at without Experiment(image_size=...): the analysis size above
+    is the EDA's own, and mixed sizes train at the median of train's (cache.training_size)."""
+    size = training_size(paths)
+    return "each image's own size" if size is None else f"{size[1]}x{size[0]} (w x h), the median of train's sizes"
+
+
 def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
     """Per-channel mean and std over every pixel, in chunks (bounded memory on a large memmap)."""
     total = np.zeros(images.shape[-1])
@@ -99,6 +106,7 @@ def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
         "channel_mean": mean,
         "channel_std": std,
         "decoded_at": "source size" if spec.size is None else f"{spec.size[1]}x{spec.size[0]} (w x h)",
+        "trains_at": trains_at(train["path"]),
         "duplicates_within_train": duplicates_within(train_hashes),
         "duplicates_train_eval": [],
     }
@@ -176,6 +184,7 @@ def format_summary(summary: dict) -> str:
         f"- empty classes (no train rows): {summary['empty_classes'] or 'none'}",
         f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}; analysed at "
         f"{summary['decoded_at']}",
+        f"- trains at (without Experiment(image_size=...)): {summary['trains_at']}",
         f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
         f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
         f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",
