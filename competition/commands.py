@@ -60,6 +60,9 @@ def describe_competition(competition) -> list[str]:
         f"submissions in {task.label_space} space ({', '.join(map(str, task.class_names[:6]))}"
         f"{' ...' if task.num_classes > 6 else ''})"
     ]
+    if competition.inferred:
+        keys = ", ".join(f'"{key}": "{value}"' for key, value in competition.inferred.items())
+        lines.append(f"read as a Kaggle download: {keys} (competition.json sets any of them otherwise)")
     if competition.empty_classes:
         lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
     if len(competition.eval):

@@ -417,6 +417,123 @@ def test_imagefolder_layouts_with_spaced_class_names_and_an_eval_folder_alone(tm
     assert comp.eval_template().columns.tolist() == ["ImageID", "ans"]
 
 
+def kaggle_download(root: Path, rng, shape: str) -> Path:
+    """A competition as `kaggle competitions download` unpacks it, in the shapes of four real ones."""
+    if shape == "dog-breed":  # ids without extensions; the template has a column per class
+        breeds = ["affenpinscher", "beagle", "collie"]
+        root.mkdir(parents=True)
+        pd.DataFrame({"id": [f"d{i}" for i in range(9)], "breed": breeds * 3}).to_csv(root / "labels.csv", index=False)
+        for i in range(9):
+            write_image(root / "train" / f"d{i}.jpg", rng, ext=".jpg")
+        pd.DataFrame({"id": ["t0", "t1"], **{b: 1 / 3 for b in breeds}}).to_csv(root / "sample_submission.csv",
+                                                                               index=False)
+        for name in ("t0", "t1"):
+            write_image(root / "test" / f"{name}.jpg", rng, ext=".jpg")
+    elif shape == "cassava":  # train_images/ beside a folder of TFRecords and a JSON of class names
+        root.mkdir(parents=True)
+        pd.DataFrame({"image_id": [f"{i}.jpg" for i in range(8)], "label": [i % 4 for i in range(8)]}).to_csv(
+            root / "train.csv", index=False)
+        for i in range(8):
+            write_image(root / "train_images" / f"{i}.jpg", rng, ext=".jpg")
+        (root / "train_tfrecords").mkdir()
+        (root / "train_tfrecords" / "ld_train00-1338.tfrec").write_bytes(bytes(64))
+        (root / "label_num_to_disease_map.json").write_text('{"0": "CBB"}')
+        pd.DataFrame({"image_id": ["2216849948.jpg"], "label": [4]}).to_csv(root / "sample_submission.csv", index=False)
+        write_image(root / "test_images" / "2216849948.jpg", rng, ext=".jpg")
+    elif shape == "seedlings":  # class folders; the test images and a template beside them
+        for name in ("Black-grass", "Charlock"):
+            for i in range(3):
+                write_image(root / "train" / name / f"{name[:2]}{i}.png", rng)
+        for name in ("s0.png", "s1.png"):
+            write_image(root / "test" / name, rng)
+        pd.DataFrame({"file": ["s0.png", "s1.png"], "species": "Charlock"}).to_csv(root / "sample_submission.csv",
+                                                                                  index=False)
+    else:  # siim-isic: jpeg/train/ and jpeg/test/, many columns, a test.csv of metadata
+        names = [f"ISIC_{i:07d}" for i in range(6)]
+        root.mkdir(parents=True)
+        pd.DataFrame({"image_name": names, "patient_id": ["IP_1", "IP_1", "IP_2", "IP_2", "IP_3", "IP_3"],
+                      "sex": "male", "target": [0, 1] * 3}).to_csv(root / "train.csv", index=False)
+        for name in names:
+            write_image(root / "jpeg" / "train" / f"{name}.jpg", rng, ext=".jpg")
+        pd.DataFrame({"image_name": ["ISIC_9000000"], "patient_id": ["IP_9"]}).to_csv(root / "test.csv", index=False)
+        pd.DataFrame({"image_name": ["ISIC_9000000"], "target": 0}).to_csv(root / "sample_submission.csv",
+                                                                           index=False)
+        write_image(root / "jpeg" / "test" / "ISIC_9000000.jpg", rng, ext=".jpg")
+    return root
+
+
+@pytest.mark.parametrize("shape, keys, rows, classes", [
+    ("dog-breed", {"train_csv": "labels.csv", "path_column": "id", "label_column": "breed", "image_root": "train",
+                   "eval_csv": "sample_submission.csv", "id_column": "id", "eval_images": "test"},
+     (9, 2), ("affenpinscher", "beagle", "collie")),
+    ("cassava", {"train_csv": "train.csv", "path_column": "image_id", "label_column": "label",
+                 "image_root": "train_images", "eval_csv": "sample_submission.csv", "id_column": "image_id",
+                 "answer_column": "label", "eval_images": "test_images"}, (8, 1), ("0", "1", "2", "3")),
+    ("seedlings", {"eval_csv": "sample_submission.csv", "id_column": "file", "answer_column": "species",
+                   "eval_images": "test"}, (6, 2), ("Black-grass", "Charlock")),
+    ("siim-isic", {"train_csv": "train.csv", "path_column": "image_name", "label_column": "target",
+                   "image_root": "jpeg/train", "eval_csv": "sample_submission.csv", "id_column": "image_name",
+                   "answer_column": "target", "eval_images": "jpeg/test"}, (6, 1), ("0", "1")),
+])
+def test_a_kaggle_download_is_read_as_it_unpacks(tmp_path, rng, capsys, shape, keys, rows, classes):
+    """The labels table and sample_submission.csv at the root, the images in train/ and test/ (or
+    train_images/, jpeg/train/): "not a competition directory" until the user moved every file, which a
+    read-only /kaggle/input does not allow. The keys that read it are inferred and printed by `data`."""
+    root = kaggle_download(tmp_path / shape, rng, shape)
+    comp = load_competition(root)
+    assert comp.inferred == keys and (len(comp.train), len(comp.eval)) == rows and comp.task.class_names == classes
+    assert {root / "sample_submission.csv"} | ({root / keys["train_csv"]} if "train_csv" in keys else set()) <= (
+        comp.input_files())  # what `submit --out` must never replace
+    assert cli(["data", str(root)]) == 0
+    assert f'read as a Kaggle download: "eval_csv": "sample_submission.csv", "id_column": "{keys["id_column"]}"' in (
+        capsys.readouterr().out)
+
+
+def test_competition_json_overrides_a_kaggle_layout_and_an_unclear_label_column_is_asked_for(tmp_path, rng):
+    root = kaggle_download(tmp_path / "siim", rng, "siim-isic")
+    pd.read_csv(root / "sample_submission.csv").assign(extra=1).to_csv(root / "sample_submission.csv", index=False)
+    with pytest.raises(DataError, match=r"train.csv: read as a Kaggle download .*which of its columns "
+                                        r"\['patient_id', 'sex', 'target'\] holds the labels"):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"label_column": "target", "group_column": "patient_id",
+                                                       "answer_column": "target"}))
+    comp = load_competition(root)
+    assert "label_column" not in comp.inferred and comp.train["group"].nunique() == 3
+    assert list(comp.eval_template().columns) == ["image_name", "target", "extra"]
+    pd.read_csv(root / "train.csv").assign(fold=0).to_csv(root / "train_folds.csv", index=False)  # a second table
+    with pytest.raises(DataError, match=r"which table holds the labels: \['train.csv', 'train_folds.csv'\]"):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"train_csv": "train_folds.csv", "label_column": "target",
+                                                       "answer_column": "target"}))
+    comp = load_competition(root)  # the one key named, the others read around it
+    assert comp.inferred["eval_images"] == "jpeg/test" and comp.inferred["image_root"] == "jpeg/train"
+    assert "fold" in comp.train.columns and len(comp.train) == 6
+
+
+def test_the_tables_and_eval_folder_can_be_named(tmp_path, rng):
+    """A layout of one's own: "train_csv", "eval_csv" and "eval_images", from the root; image_root is read from
+    the labels table's folder, and a named file that is not there is an error naming it."""
+    root = tmp_path / "own"
+    for i in range(4):
+        write_image(root / "data" / "pics" / f"{i}.png", rng)
+    write_image(root / "holdout" / "h.png", rng)
+    (root / "meta").mkdir()
+    pd.DataFrame({"file": [f"{i}.png" for i in range(4)], "y": [0, 1] * 2}).to_csv(root / "data" / "y.csv",
+                                                                                  index=False)
+    pd.DataFrame({"ImageID": ["h.png"], "ans": ""}).to_csv(root / "meta" / "ids.csv", index=False)
+    config = {"train_csv": "data/y.csv", "image_root": "pics", "path_column": "file", "label_column": "y",
+              "eval_csv": "meta/ids.csv", "eval_images": "holdout"}
+    (root / "competition.json").write_text(json.dumps(config))
+    comp = load_competition(root)
+    assert (len(comp.train), comp.eval["image_id"].tolist(), comp.inferred) == (4, ["h.png"], {})
+    (root / "competition.json").write_text(json.dumps({**config, "eval_images": "holdouts"}))
+    with pytest.raises(DataError, match='"eval_images" names \'holdouts\', and .*holdouts does not exist'):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({**config, "image_root": "../../x"}))
+    with pytest.raises(DataError, match="it is read from data/, the labels table's folder"):
+        load_competition(root)
+
+
 # --- files as they come -----------------------------------------------------------------------------------
 def test_a_cp949_csv_with_semicolons_and_korean_labels_loads(tmp_path, rng):
     root = tmp_path / "kr"

@@ -14,7 +14,7 @@ import posixpath
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ..errors import DataError, closest
 from ..registry import METRICS
@@ -49,7 +49,10 @@ class CompetitionConfig(BaseModel):
     group_column: str | None = None  # None: the column "group" when train.csv has one, else no groups
     id_column: str = "ImageID"
     answer_column: str = "ans"
-    image_root: str = "."
+    train_csv: str = "train/train.csv"  # the labels table (csv and mask formats), from the root
+    image_root: str = "."  # where the labels table's paths start, from its folder
+    eval_csv: str = "eval/info.csv"  # the submission template: the eval ids, from the root
+    eval_images: str | None = None  # the eval images' folder, from the root; None: eval/images/, else eval/
     submission_labels: Literal["name", "index"] | None = None
     submission: Literal["labels", "probability", "class_columns"] | None = None  # None: from the metric and template
     answers: str | None = None
@@ -98,7 +101,7 @@ class CompetitionConfig(BaseModel):
             raise ValueError(f"classes must be distinct, non-empty names; repeated: {repeated}")
         return names
 
-    @field_validator("answers")
+    @field_validator("answers", "train_csv", "eval_csv", "eval_images")
     @classmethod
     def relative_path(cls, value):
         if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
@@ -107,14 +110,17 @@ class CompetitionConfig(BaseModel):
 
     @field_validator("image_root")
     @classmethod
-    def inside_from_train(cls, value):
-        """image_root is read from train/, so '..' is the competition root (CSV paths such as
-        'train/images/x.png', written from the root as Kaggle's often are); above the root is refused."""
-        climbs = posixpath.normpath(posixpath.join("train", Path(value).as_posix()))
+    def inside_from_the_table(cls, value, info: ValidationInfo):
+        """image_root is read from the labels table's folder (train/ by default, so '..' is the competition
+        root: CSV paths such as 'train/images/x.png', written from the root as Kaggle's often are); above the
+        root is refused."""
+        folder = posixpath.dirname(Path(info.data.get("train_csv") or "train/train.csv").as_posix()) or "."
+        climbs = posixpath.normpath(posixpath.join(folder, Path(value).as_posix()))
         if Path(value).is_absolute() or climbs == ".." or climbs.startswith("../"):
             raise ValueError(
-                f"{value!r} is absolute or climbs out of the competition (it is read from train/, so '..' "
-                "is the competition root); give a path inside the competition"
+                f"{value!r} is absolute or climbs out of the competition (it is read from "
+                f"{folder + '/' if folder != '.' else 'the root'}, the labels table's folder); give a path inside "
+                "the competition"
             )
         return value
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import re
 from pathlib import Path
 
@@ -49,7 +50,8 @@ UNREADABLE_IMAGE_EXTENSIONS = {
 EXPECTED_LAYOUT = (
     "expected <root>/train/train.csv and <root>/train/images/ (csv or mask format), "
     "or <root>/train/<class>/... or <root>/train/images/<class>/... (folder format), plus optional "
-    "<root>/eval/info.csv and <root>/eval/images/ (or eval images alone)"
+    "<root>/eval/info.csv and <root>/eval/images/ (or eval images alone), or a Kaggle download (the labels table "
+    "and sample_submission.csv at the root, the images in train/ and test/ folders)"
     ' (the README\'s "Your own competition" shows each layout as a tree)'
 )
 
@@ -554,16 +556,23 @@ def image_files(folder: Path) -> list[Path]:
     return found
 
 
-def eval_folder(root: Path) -> Path:
-    """Where eval images live: eval/images/, or eval/ itself when it holds the images directly."""
+def eval_folder(root: Path, config: CompetitionConfig) -> Path:
+    """Where eval images live: "eval_images", else eval/images/, or eval/ itself when it holds the images."""
+    if config.eval_images is not None:
+        return root / config.eval_images
     images = root / "eval" / "images"
     return images if images.is_dir() else root / "eval"
 
 
 def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The eval split: eval/info.csv (ImageIDs relative to the eval images' folder), or, without one, every
-    image under eval/ (ids are their relative paths). Eval rows are never skipped: a submission answers each."""
-    info, images = root / "eval" / "info.csv", eval_folder(root)
+    """The eval split: the template ("eval_csv", eval/info.csv; ImageIDs relative to the eval images' folder), or,
+    without one, every image of the eval folder (ids are their relative paths). Eval rows are never skipped: a
+    submission answers each."""
+    info, images = root / config.eval_csv, eval_folder(root, config)
+    for key in ("eval_csv", "eval_images"):
+        named = getattr(config, key)
+        if key in config.model_fields_set and not (root / named).exists():
+            raise DataError(f'{root / "competition.json"}: "{key}" names {named!r}, and {root / named} does not exist')
     template = None
     if info.exists():
         template = read_csv(info, [task.id_column], config, settings="id_column")
@@ -578,7 +587,7 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     out = pd.DataFrame(
         {
             "image_id": ids.to_numpy(),
-            "path": eval_paths(root, images, [clean_path(i) for i in ids]),
+            "path": eval_paths(root, images, [clean_path(i) for i in ids], info.parent),
             "label": UNLABELED,
             "group": ids.to_numpy(),
         }
@@ -592,14 +601,14 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
     return out, template
 
 
-def eval_paths(root: Path, images: Path, ids: list[str]) -> list[str]:
+def eval_paths(root: Path, images: Path, ids: list[str], template_folder: Path) -> list[str]:
     """The eval images the ids name: relative to the eval images' folder, or, where every id is written from
-    eval/ or from the competition root instead (Kaggle's test.csv: 'test/abc.jpg'), from there; the ids are
-    kept as written, for the submission answers them."""
+    the template's folder (eval/) or from the competition root instead (Kaggle's test.csv: 'test/abc.jpg'),
+    from there; the ids are kept as written, for the submission answers them."""
     first = as_on_disk([str(images / i) for i in ids])
     if not missing_files(pd.Series(first, dtype=str)).any():
         return first
-    for base in (root / "eval", root):
+    for base in (template_folder, root):
         found = as_on_disk([str(base / i) for i in ids])
         if not missing_files(pd.Series(found, dtype=str)).any():
             return found
@@ -625,7 +634,7 @@ def skip_missing(
 
 def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
     path_col, label_col = config.path_column, config.label_column
-    source = root / "train" / "train.csv"
+    source = root / config.train_csv
     group_col = config.group_column or "group"
     df = read_csv(
         source,
@@ -693,7 +702,7 @@ def mask_person(person, source: Path, row: int) -> tuple[int, int]:
 
 
 def load_mask_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
-    source = root / "train" / "train.csv"
+    source = root / config.train_csv
     people = read_csv(source, ["id", "gender", "race", "age", "path"], config, settings='"format": "csv"')
     check_groups(people["id"], source, "id")
     rows, row_numbers, skipped = [], [], []
@@ -780,7 +789,7 @@ def check_two_classes(root: Path, format: str, task: Task, config: CompetitionCo
     """One class is no classification: every model would score perfectly by predicting it."""
     if len(task.class_names) < 2:
         where = (
-            f'column {config.label_column!r} of train/train.csv ("label_column" in competition.json names another)'
+            f'column {config.label_column!r} of {config.train_csv} ("label_column" in competition.json names another)'
             if format == "csv"
             else "its class folders"
             if format == "folder"
@@ -809,7 +818,7 @@ MASK_HEADER = {"id", "gender", "race", "age", "path"}
 
 
 def detect_format(root: Path, config: CompetitionConfig) -> str:
-    csv = root / "train" / "train.csv"
+    csv = root / config.train_csv
     if csv.exists():
         return "mask" if MASK_HEADER <= set(read_header(csv, config)) else "csv"
     folders = class_folder_root(root)
@@ -817,6 +826,101 @@ def detect_format(root: Path, config: CompetitionConfig) -> str:
         return "folder"
     found = sorted(p.name for p in root.iterdir()) if root.is_dir() else "nothing (no such directory)"
     raise DataError(f"{root}: not a competition directory; {EXPECTED_LAYOUT}. Found: {found}")
+
+
+SAMPLE_SUBMISSION = re.compile(r"sample_?submission.*\.csv", re.IGNORECASE)
+
+
+def holds_images(folder: Path, look: int = 50) -> bool:
+    """Whether a folder's first entries (it may hold 100,000) include an image file by its extension."""
+    with os.scandir(folder) as entries:
+        for _, entry in zip(range(look), entries):
+            if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                return True
+    return False
+
+
+def image_folder_named(root: Path, word: str) -> str | None:
+    """The one folder of images, at most two levels down, whose name has `word` in it (train/, train_images/,
+    jpeg/train/); None when there is none or more than one."""
+    found = [
+        d
+        for d in [*root.iterdir(), *(c for d in root.iterdir() if d.is_dir() for c in d.iterdir())]
+        if d.is_dir()
+        and word in d.name.lower()
+        and not any(is_archive_artefact(part) for part in d.relative_to(root).parts)
+        and holds_images(d)
+    ]
+    return found[0].relative_to(root).as_posix() if len(found) == 1 else None
+
+
+def kaggle_layout(root: Path, config: CompetitionConfig) -> dict[str, str]:
+    """The keys that read a competition as Kaggle's download lays it out: the labels table and one
+    sample_submission*.csv at the root, the images in folders beside them (train/ and test/, train_images/ and
+    test_images/, jpeg/train/ and jpeg/test/), or class folders under train/. Only where the usual layout
+    (train/train.csv, eval/) is absent and competition.json names no template of its own; a key it sets is kept,
+    and the others are read around it.
+    The template's first column is the ids (and the labels table's paths, as Kaggle names them alike), its one
+    other column the answers (and the labels, where the table has that column, else the table's one other
+    column); the image folders are the ones whose names say train and test. A choice that is not plain (two
+    tables, several label columns) is an error naming the candidates; `data` prints what was read."""
+    given = config.model_fields_set
+    if (root / "train" / "train.csv").exists() or (root / "eval").exists() or "eval_csv" in given:
+        return {}  # the usual layout, or one's own named in competition.json
+    templates = [p for p in root.iterdir() if p.is_file() and SAMPLE_SUBMISSION.fullmatch(p.name)]
+    if len(templates) != 1:
+        return {}
+    template, keys = templates[0], {"eval_csv": templates[0].name}
+    header = read_header(template, config)
+    keys["id_column"] = config.id_column if "id_column" in given else header[0]
+    if len(header) == 2:
+        keys["answer_column"] = header[1]
+    eval_images = image_folder_named(root, "test")
+    if eval_images:
+        keys["eval_images"] = eval_images
+    folders = class_folder_root(root)
+    if not (folders.is_dir() and any(d.is_dir() and holds_images(d) for d in folders.iterdir())):  # not ImageFolder
+        keys.update(labels_table_keys(root, config, template, keys))
+    return {key: value for key, value in keys.items() if key not in given}
+
+
+def labels_table_keys(root: Path, config: CompetitionConfig, template: Path, keys: dict[str, str]) -> dict[str, str]:
+    """kaggle_layout's keys for the labels table: which file, its path and label columns, its images' folder."""
+    given = config.model_fields_set
+    if "train_csv" in given:
+        tables = [root / config.train_csv]
+    else:
+        tables = sorted(
+            p for p in root.glob("*.csv") if p != template and not p.name.lower().startswith(("test", "sample"))
+        )
+    if len(tables) > 1:
+        raise DataError(
+            f"{root}: read as a Kaggle download (beside {template.name}), but which table holds the labels: "
+            f"{[p.name for p in tables]}? Set it in {root / 'competition.json'}: " + '{"train_csv": "<file>"}'
+        )
+    if not tables or not tables[0].is_file():
+        return {}
+    columns = read_header(tables[0], config)
+    found = {"train_csv": tables[0].relative_to(root).as_posix()}
+    path = config.path_column if "path_column" in given else keys["id_column"]
+    found["path_column"] = path if path in columns else columns[0]
+    others = [c for c in columns if c != found["path_column"]]
+    if "label_column" in given:
+        pass
+    elif keys.get("answer_column") in columns:
+        found["label_column"] = keys["answer_column"]
+    elif len(others) == 1:
+        found["label_column"] = others[0]
+    else:
+        raise DataError(
+            f"{tables[0]}: read as a Kaggle download (beside {template.name}), but which of its columns "
+            f"{others} holds the labels? Set it in {root / 'competition.json'}: "
+            '{"label_column": "<column>"} (a table with a column per class is not read: write one label column)'
+        )
+    train_images = image_folder_named(root, "train")
+    if train_images:
+        found["image_root"] = posixpath.relpath(train_images, posixpath.dirname(found["train_csv"]) or ".")
+    return found
 
 
 def check_answers(root: Path, config: CompetitionConfig) -> None:
@@ -844,6 +948,8 @@ def load_competition(root: str | Path, format: str | None = None, name: str | No
             "prepare a built-in one with `python -m competition data NAME` or pass a path"
         )
     config = read_config(root)
+    inferred = kaggle_layout(root, config)
+    config = config.model_copy(update=inferred)
     check_answers(root, config)
     format = format or config.format or detect_format(root, config)
     if format not in ADAPTERS:
@@ -862,6 +968,7 @@ def load_competition(root: str | Path, format: str | None = None, name: str | No
         meta=meta,
         skipped=skipped,
         template=template,
+        inferred=inferred,
     )
     check_submission_form(competition)
     return competition

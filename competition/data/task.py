@@ -68,6 +68,7 @@ class Competition:
     meta: dict = field(default_factory=dict)  # competition.json's keys that differ from the defaults
     skipped: list[dict] = field(default_factory=list)  # train rows left out ("on_missing": "skip"): row, id, path
     template: pd.DataFrame | None = None  # eval/info.csv as read, when there is one
+    inferred: dict = field(default_factory=dict)  # the keys a Kaggle download's layout set (formats.kaggle_layout)
 
     @property
     def empty_classes(self) -> list[str]:
@@ -87,7 +88,11 @@ class Competition:
     def input_files(self) -> set[Path]:
         """Every file the competition is read from, resolved: its CSVs, competition.json, the answers and
         every train and eval image (what `submit --out` must never replace)."""
-        tables = ("train/train.csv", "eval/info.csv", "competition.json")
+        tables = (
+            self.meta.get("train_csv", "train/train.csv"),
+            self.meta.get("eval_csv", "eval/info.csv"),
+            "competition.json",
+        )
         files = [self.root / name for name in tables] + [self.answers_path]
         return {Path(os.path.realpath(p)) for p in [*files, *self.train["path"], *self.eval["path"]]}
 
