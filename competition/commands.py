@@ -4,6 +4,7 @@ this module only once a command is to run, so --help and usage errors answer at 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,32 @@ def submission_answers(competition) -> str:
     return f"labels in column {task.answer_column!r}"
 
 
+# column names that say the rows are of subjects, each of which may have several images
+SUBJECT_COLUMN = re.compile(
+    r"patient|subject|person|people|individual|user|owner|donor|animal|specimen|slide|study|case|session|series|"
+    r"video|group",
+    re.IGNORECASE,
+)
+
+
+def group_hint(competition) -> str | None:
+    """Where no groups are used and a column of the labels table names subjects whose values repeat (SIIM-ISIC's
+    patient_id): a split then puts one patient's images on both sides, and the score holds for seen patients
+    only. Said, not guessed: the column may mean something else."""
+    train = competition.train
+    if train["group"].nunique() < len(train):
+        return None
+    for column in [c for c in train.columns if c not in ("image_id", "path", "label", "group")]:
+        values = train[column].astype(str)
+        if SUBJECT_COLUMN.search(str(column)) and values.nunique() < len(values):
+            return (
+                f"column {column!r} repeats its values ({len(values) / values.nunique():.1f} rows per value) and no "
+                f'groups are set: if each value is one subject, set "group_column": "{column}" in competition.json, '
+                "or a split puts one subject's images on both sides and the score holds for seen subjects only"
+            )
+    return None
+
+
 def describe_competition(competition) -> list[str]:
     """What `data` says of one's own competition: counts, classes (empty ones named), skipped rows, sizes."""
     counts = competition.class_counts()
@@ -63,6 +90,9 @@ def describe_competition(competition) -> list[str]:
     if competition.inferred:
         keys = ", ".join(f'"{key}": "{value}"' for key, value in competition.inferred.items())
         lines.append(f"read as a Kaggle download: {keys} (competition.json sets any of them otherwise)")
+    hint = group_hint(competition)
+    if hint:
+        lines.append(hint)
     if competition.empty_classes:
         lines.append(f"empty classes (declared, no train rows): {competition.empty_classes}")
     if len(competition.eval):

@@ -489,8 +489,11 @@ def test_a_kaggle_download_is_read_as_it_unpacks(tmp_path, rng, capsys, shape, k
         capsys.readouterr().out)
 
 
-def test_competition_json_overrides_a_kaggle_layout_and_an_unclear_label_column_is_asked_for(tmp_path, rng):
+def test_competition_json_overrides_a_kaggle_layout_and_an_unclear_label_column_is_asked_for(tmp_path, rng, capsys):
     root = kaggle_download(tmp_path / "siim", rng, "siim-isic")
+    assert cli(["data", str(root)]) == 0  # a patient column, unused: said, since one patient would cross a split
+    assert ("column 'patient_id' repeats its values (2.0 rows per value) and no groups are set: if each value is one "
+            'subject, set "group_column": "patient_id"') in capsys.readouterr().out
     pd.read_csv(root / "sample_submission.csv").assign(extra=1).to_csv(root / "sample_submission.csv", index=False)
     with pytest.raises(DataError, match=r"train.csv: read as a Kaggle download .*which of its columns "
                                         r"\['patient_id', 'sex', 'target'\] holds the labels"):
@@ -499,6 +502,7 @@ def test_competition_json_overrides_a_kaggle_layout_and_an_unclear_label_column_
                                                        "answer_column": "target"}))
     comp = load_competition(root)
     assert "label_column" not in comp.inferred and comp.train["group"].nunique() == 3
+    assert cli(["data", str(root)]) == 0 and "no groups are set" not in capsys.readouterr().out
     assert list(comp.eval_template().columns) == ["image_name", "target", "extra"]
     pd.read_csv(root / "train.csv").assign(fold=0).to_csv(root / "train_folds.csv", index=False)  # a second table
     with pytest.raises(DataError, match=r"which table holds the labels: \['train.csv', 'train_folds.csv'\]"):
