@@ -3,6 +3,7 @@ this module only once a command is to run, so --help and usage errors answer at 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -88,7 +89,7 @@ def describe_competition(competition) -> list[str]:
         f"{' ...' if task.num_classes > 6 else ''})"
     ]
     if competition.inferred:
-        keys = ", ".join(f'"{key}": "{value}"' for key, value in competition.inferred.items())
+        keys = ", ".join(f'"{key}": {json.dumps(value)}' for key, value in competition.inferred.items())
         lines.append(f"read as a Kaggle download: {keys} (competition.json sets any of them otherwise)")
     hint = group_hint(competition)
     if hint:

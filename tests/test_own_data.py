@@ -448,6 +448,17 @@ def kaggle_download(root: Path, rng, shape: str) -> Path:
             write_image(root / "test" / name, rng)
         pd.DataFrame({"file": ["s0.png", "s1.png"], "species": "Charlock"}).to_csv(root / "sample_submission.csv",
                                                                                   index=False)
+    elif shape == "plant-pathology":  # images/ holds train and test alike; the labels one-hot, as the template
+        classes = ["healthy", "multiple_diseases", "rust", "scab"]
+        root.mkdir(parents=True)
+        one_hot = np.eye(4, dtype=int)[[0, 1, 2, 3, 0, 1, 2, 3]]
+        pd.DataFrame({"image_id": [f"Train_{i}" for i in range(8)], **dict(zip(classes, one_hot.T))}).to_csv(
+            root / "train.csv", index=False)
+        for name in [f"Train_{i}" for i in range(8)] + ["Test_0"]:
+            write_image(root / "images" / f"{name}.jpg", rng, ext=".jpg")
+        pd.DataFrame({"image_id": ["Test_0"]}).to_csv(root / "test.csv", index=False)
+        pd.DataFrame({"image_id": ["Test_0"], **{c: 0.25 for c in classes}}).to_csv(root / "sample_submission.csv",
+                                                                                   index=False)
     else:  # siim-isic: jpeg/train/ and jpeg/test/, many columns, a test.csv of metadata
         names = [f"ISIC_{i:07d}" for i in range(6)]
         root.mkdir(parents=True)
@@ -471,6 +482,10 @@ def kaggle_download(root: Path, rng, shape: str) -> Path:
                  "answer_column": "label", "eval_images": "test_images"}, (8, 1), ("0", "1", "2", "3")),
     ("seedlings", {"eval_csv": "sample_submission.csv", "id_column": "file", "answer_column": "species",
                    "eval_images": "test"}, (6, 2), ("Black-grass", "Charlock")),
+    ("plant-pathology", {"train_csv": "train.csv", "path_column": "image_id",
+                         "label_columns": ["healthy", "multiple_diseases", "rust", "scab"], "image_root": "images",
+                         "eval_csv": "sample_submission.csv", "id_column": "image_id", "eval_images": "images"},
+     (8, 1), ("healthy", "multiple_diseases", "rust", "scab")),
     ("siim-isic", {"train_csv": "train.csv", "path_column": "image_name", "label_column": "target",
                    "image_root": "jpeg/train", "eval_csv": "sample_submission.csv", "id_column": "image_name",
                    "answer_column": "target", "eval_images": "jpeg/test"}, (6, 1), ("0", "1")),
@@ -512,6 +527,21 @@ def test_competition_json_overrides_a_kaggle_layout_and_an_unclear_label_column_
     comp = load_competition(root)  # the one key named, the others read around it
     assert comp.inferred["eval_images"] == "jpeg/test" and comp.inferred["image_root"] == "jpeg/train"
     assert "fold" in comp.train.columns and len(comp.train) == 6
+
+
+def test_one_hot_labels_are_read_in_their_columns_order_and_a_row_of_several_is_named(tmp_path, rng):
+    """Plant Pathology 2020's table marks each row's class in a column per class; it could not be read at all."""
+    root = kaggle_download(tmp_path / "plants", rng, "plant-pathology")
+    comp = load_competition(root)
+    assert comp.train["label"].tolist() == [0, 1, 2, 3] * 2 and comp.submission_form == "class_columns"
+    table = pd.read_csv(root / "train.csv")
+    for cells, message in [({"rust": 1}, r"row 2 marks 2 classes \(a multi-label task"),
+                           ({"healthy": 0}, "row 2 marks no class in the one-hot label columns"),
+                           ({"healthy": 2}, r"row 2 has .* in the one-hot label columns; each cell must be 0 or 1")]:
+        table.assign(**{c: [v] + table[c].tolist()[1:] for c, v in cells.items()}).to_csv(root / "train.csv",
+                                                                                       index=False)
+        with pytest.raises(DataError, match=message):
+            load_competition(root)
 
 
 def test_the_tables_and_eval_folder_can_be_named(tmp_path, rng):

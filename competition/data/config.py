@@ -46,6 +46,7 @@ class CompetitionConfig(BaseModel):
     metric: str = "macro_f1"
     path_column: str = "path"
     label_column: str = "label"
+    label_columns: list[str] | None = Field(default=None, min_length=2)  # one-hot: a column per class, 1 for its class
     group_column: str | None = None  # None: the column "group" when train.csv has one, else no groups
     id_column: str = "ImageID"
     answer_column: str = "ans"

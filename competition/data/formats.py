@@ -632,18 +632,51 @@ def skip_missing(
     return table.iloc[keep].reset_index(drop=True), [rows[i] for i in keep], skipped
 
 
+def one_hot_labels(df: pd.DataFrame, columns: list[str], source: Path) -> pd.Series:
+    """The class of each row of a one-hot table (Plant Pathology's healthy,multiple_diseases,rust,scab): the name
+    of the one column marked 1. A cell other than 0 or 1, or a row with no class or several (a multi-label task,
+    which one softmax per image cannot learn), is an error naming the row."""
+    values = df[columns].apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
+    marks = values.where(values.isin([0, 1]))
+    bad = marks.isna().any(axis=1).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{source}: row {csv_row(i)} has {dict(df[columns].iloc[i])} in the one-hot label columns; each cell "
+            f"must be 0 or 1 ({int(bad.sum())} such row(s) in all). Fix the cells, or name one label column "
+            '("label_column") instead of "label_columns"'
+        )
+    counts = marks.sum(axis=1).to_numpy()
+    if (counts != 1).any():
+        i = int(np.flatnonzero(counts != 1)[0])
+        what = "no class" if counts[i] == 0 else f"{int(counts[i])} classes (a multi-label task, which one softmax "
+        what += "" if counts[i] == 0 else "per image cannot learn)"
+        raise DataError(
+            f"{source}: row {csv_row(i)} marks {what} in the one-hot label columns {columns}; each row marks "
+            f"one ({int((counts != 1).sum())} row(s) do not). Fix the rows, or declare each combination as a class"
+        )
+    return marks.idxmax(axis=1).astype(str)
+
+
 def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame, Task, list[dict]]:
     path_col, label_col = config.path_column, config.label_column
     source = root / config.train_csv
     group_col = config.group_column or "group"
+    label_cols = list(config.label_columns or [label_col])
     df = read_csv(
         source,
-        [path_col, label_col] + ([group_col] if config.group_column else []),
+        [path_col, *label_cols] + ([group_col] if config.group_column else []),
         config,
-        settings="path_column/label_column" + ("/group_column" if config.group_column else ""),
+        settings=f"path_column/{'label_columns' if config.label_columns else 'label_column'}"
+        + ("/group_column" if config.group_column else ""),
     )
     classes = tuple(config.classes) if config.classes is not None else None
-    labels, classes, space = encode_labels(df[label_col], classes, source, label_col, config.min_class_rows)
+    if config.label_columns:  # one-hot: the column marked 1 is the row's class, in the columns' order
+        written, column = one_hot_labels(df, config.label_columns, source), "label_columns"
+        classes = classes or tuple(config.label_columns)
+    else:
+        written, column = df[label_col], label_col
+    labels, classes, space = encode_labels(written, classes, source, column, config.min_class_rows)
     images = Path(os.path.normpath(source.parent / config.image_root))  # paths are relative to the CSV's folder
     id_col = "image_id" if "image_id" in df.columns else path_col
     if group_col in df.columns:
@@ -656,7 +689,7 @@ def load_csv_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFrame
             "group": df[group_col].astype(str).str.strip() if group_col in df.columns else df[id_col].astype(str),
         }
     )
-    extra = [c for c in df.columns if c not in {path_col, label_col, group_col, "image_id"}]
+    extra = [c for c in df.columns if c not in {path_col, *label_cols, group_col, "image_id"}]
     table = pd.concat([table, df[extra].reset_index(drop=True)], axis=1)
     check_inside(table, df[path_col].map(clean_path), root, source, config.allow_outside_links, base=images)
     rows = [csv_row(i) for i in range(len(table))]
@@ -842,19 +875,19 @@ def holds_images(folder: Path, look: int = 50) -> bool:
 
 def image_folder_named(root: Path, word: str) -> str | None:
     """The one folder of images, at most two levels down, whose name has `word` in it (train/, train_images/,
-    jpeg/train/); None when there is none or more than one."""
-    found = [
+    jpeg/train/), else the one folder of images there is (Plant Pathology's images/ holds train and test
+    alike); None when there is none or more than one."""
+    folders = [
         d
         for d in [*root.iterdir(), *(c for d in root.iterdir() if d.is_dir() for c in d.iterdir())]
-        if d.is_dir()
-        and word in d.name.lower()
-        and not any(is_archive_artefact(part) for part in d.relative_to(root).parts)
-        and holds_images(d)
+        if d.is_dir() and not any(is_archive_artefact(part) for part in d.relative_to(root).parts) and holds_images(d)
     ]
+    named = [d for d in folders if word in d.name.lower()]
+    found = named or folders
     return found[0].relative_to(root).as_posix() if len(found) == 1 else None
 
 
-def kaggle_layout(root: Path, config: CompetitionConfig) -> dict[str, str]:
+def kaggle_layout(root: Path, config: CompetitionConfig) -> dict[str, str | list[str]]:
     """The keys that read a competition as Kaggle's download lays it out: the labels table and one
     sample_submission*.csv at the root, the images in folders beside them (train/ and test/, train_images/ and
     test_images/, jpeg/train/ and jpeg/test/), or class folders under train/. Only where the usual layout
@@ -870,7 +903,8 @@ def kaggle_layout(root: Path, config: CompetitionConfig) -> dict[str, str]:
     templates = [p for p in root.iterdir() if p.is_file() and SAMPLE_SUBMISSION.fullmatch(p.name)]
     if len(templates) != 1:
         return {}
-    template, keys = templates[0], {"eval_csv": templates[0].name}
+    template = templates[0]
+    keys: dict[str, str | list[str]] = {"eval_csv": template.name}
     header = read_header(template, config)
     keys["id_column"] = config.id_column if "id_column" in given else header[0]
     if len(header) == 2:
@@ -880,12 +914,15 @@ def kaggle_layout(root: Path, config: CompetitionConfig) -> dict[str, str]:
         keys["eval_images"] = eval_images
     folders = class_folder_root(root)
     if not (folders.is_dir() and any(d.is_dir() and holds_images(d) for d in folders.iterdir())):  # not ImageFolder
-        keys.update(labels_table_keys(root, config, template, keys))
+        keys.update(labels_table_keys(root, config, template, header, keys))
     return {key: value for key, value in keys.items() if key not in given}
 
 
-def labels_table_keys(root: Path, config: CompetitionConfig, template: Path, keys: dict[str, str]) -> dict[str, str]:
-    """kaggle_layout's keys for the labels table: which file, its path and label columns, its images' folder."""
+def labels_table_keys(
+    root: Path, config: CompetitionConfig, template: Path, header: list[str], keys: dict
+) -> dict[str, str | list[str]]:
+    """kaggle_layout's keys for the labels table: which file, its path and label column(s), its images' folder.
+    A table with the template's class columns is one-hot (Plant Pathology 2020)."""
     given = config.model_fields_set
     if "train_csv" in given:
         tables = [root / config.train_csv]
@@ -901,12 +938,16 @@ def labels_table_keys(root: Path, config: CompetitionConfig, template: Path, key
     if not tables or not tables[0].is_file():
         return {}
     columns = read_header(tables[0], config)
-    found = {"train_csv": tables[0].relative_to(root).as_posix()}
+    table = tables[0].relative_to(root).as_posix()
+    found: dict[str, str | list[str]] = {"train_csv": table}
     path = config.path_column if "path_column" in given else keys["id_column"]
-    found["path_column"] = path if path in columns else columns[0]
-    others = [c for c in columns if c != found["path_column"]]
-    if "label_column" in given:
+    found["path_column"] = path = path if path in columns else columns[0]
+    others = [c for c in columns if c != path]
+    class_columns = header[1:]
+    if "label_column" in given or "label_columns" in given:
         pass
+    elif len(class_columns) > 1 and set(class_columns) <= set(others):
+        found["label_columns"] = class_columns
     elif keys.get("answer_column") in columns:
         found["label_column"] = keys["answer_column"]
     elif len(others) == 1:
@@ -915,11 +956,11 @@ def labels_table_keys(root: Path, config: CompetitionConfig, template: Path, key
         raise DataError(
             f"{tables[0]}: read as a Kaggle download (beside {template.name}), but which of its columns "
             f"{others} holds the labels? Set it in {root / 'competition.json'}: "
-            '{"label_column": "<column>"} (a table with a column per class is not read: write one label column)'
+            '{"label_column": "<column>"}, or "label_columns": [...] for a column per class marked 0 or 1'
         )
     train_images = image_folder_named(root, "train")
     if train_images:
-        found["image_root"] = posixpath.relpath(train_images, posixpath.dirname(found["train_csv"]) or ".")
+        found["image_root"] = posixpath.relpath(train_images, posixpath.dirname(table) or ".")
     return found
 
 
