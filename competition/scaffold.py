@@ -13,11 +13,17 @@ from pathlib import Path
 
 from .data import Competition
 from .data.cache import image_header
+from .data.splits import HOLDOUT_FRACTION
 from .errors import ConfigError
+from .experiment import get_budget
 from .files import atomic_write
 from .registry import MODELS
 
 SMALL_SIDE = 64  # images larger than this are resized to it for the guard model (a fast CI gate)
+# The guard's batch: at least this many steps per epoch on the rows the smallest budget trains (on 128 rows the
+# default batch took 10 steps in smoke's five epochs and the model stayed at the dummy's score), within these bounds.
+STEPS_PER_EPOCH = 10
+GUARD_BATCH_RANGE = (8, 256)
 
 # the test file, a str.format template (kept as data: only pytest_plugin.py imports pytest in the package)
 TEMPLATE = Path(__file__).with_name("templates") / "guard_tests.py.tmpl"
@@ -33,6 +39,17 @@ def guard_image_size(competition: Competition) -> int | None:
     if len(sizes) == 1 and max(next(iter(sizes))) <= SMALL_SIDE:
         return None
     return SMALL_SIDE
+
+
+def guard_batch_size(competition: Competition) -> int:
+    """The largest power of two that gives STEPS_PER_EPOCH steps on the smoke budget's holdout train rows."""
+    smoke = get_budget("smoke")
+    train_rows = int(min(len(competition.train), smoke.max_train or len(competition.train)) * (1 - HOLDOUT_FRACTION))
+    low, high = GUARD_BATCH_RANGE
+    batch = low
+    while batch * 2 <= min(high, train_rows // STEPS_PER_EPOCH):
+        batch *= 2
+    return batch
 
 
 def write_test_file(
@@ -54,6 +71,7 @@ def write_test_file(
         root=str(competition.root),
         model=model,
         image_size=guard_image_size(competition),
+        batch_size=guard_batch_size(competition),
         seeds=seeds,
         baseline_seeds=baseline_seeds,
         guard_name=f"{name}-guard",

@@ -91,3 +91,40 @@ def test_init_writes_a_gate_that_records_passes_and_catches_a_fault(pytester, tm
     outcomes = faulty.parseoutcomes()
     assert outcomes.get("failed", 0) >= 2, faulty.stdout.str()[-3000:]
     faulty.stdout.fnmatch_lines(["*FAILED*test_guard_model*no_regression*score*"])
+
+
+def small_csv_competition(root, train_rows: int = 160, eval_rows: int = 30, classes: int = 3):
+    """A csv-format competition of a few hundred images, as a small Kaggle dataset is: three digit classes."""
+    digits, rng = load_digits(), np.random.default_rng(1)
+    for split, rows in (("train", train_rows), ("eval", eval_rows)):
+        labels = np.arange(rows) % classes
+        paths = [f"{i:04d}.png" for i in range(rows)]
+        for path, label in zip(paths, labels):
+            (root / split / "images").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(digit_image(digits, int(label), rng)).save(root / split / "images" / path)
+        if split == "train":
+            pd.DataFrame({"path": [f"images/{p}" for p in paths], "label": labels}).to_csv(
+                root / "train" / "train.csv", index=False)
+        else:
+            pd.DataFrame({"ImageID": paths, "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+            pd.DataFrame({"ImageID": paths, "ans": labels}).to_csv(root / "answers.csv", index=False)
+    (root / "competition.json").write_text('{"answers": "answers.csv"}')
+    return root
+
+
+@pytest.mark.slow
+def test_init_on_a_small_competition_takes_enough_steps_to_learn(pytester, tmp_path, capsys):
+    """160 images train 128 rows in the holdout: the default batch took 10 steps in smoke's five epochs, the
+    guard model stayed at the dummy's score and failed beats_dummy on an unchanged project (and at the standard
+    budget a batch of 256 exceeded the rows). The written guard's batch gives ten steps per epoch."""
+    root = small_csv_competition(tmp_path / "small")
+    out = pytester.path / "test_small.py"
+    assert cli(["init", str(root), "--out", str(out)]) == 0
+    assert "batch_size=8," in out.read_text()
+    common = ["--budget", "smoke", "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}",
+              f"--data-dir={tmp_path / 'data'}"]
+    record = pytester.runpytest_subprocess(str(out), *common, f"--runs-dir={tmp_path / 'runs'}",
+                                           "--update-baselines")
+    record.assert_outcomes(passed=8, skipped=1)
+    gate = pytester.runpytest_subprocess(str(out), *common, f"--runs-dir={tmp_path / 'runs2'}")
+    gate.assert_outcomes(passed=8, skipped=1)

@@ -97,12 +97,15 @@ def cv_entry(name: str) -> CvScheme:
     return entry
 
 
+HOLDOUT_FRACTION = 0.2  # a holdout's validation share unless the caller says
+
+
 def make_splits(
     table: pd.DataFrame,
     scheme: str = "stratified",
     n_splits: int = 5,
     seed: int = 0,
-    val_fraction: float = 0.2,
+    val_fraction: float = HOLDOUT_FRACTION,
     class_names=(),
 ) -> Folds:
     """(train_idx, val_idx) pairs over the rows of `table` (label and group columns).
