@@ -95,12 +95,17 @@ def albumentations_step(step: Step):
     return getattr(A, name)(**p)  # a raw albumentations transform by class name
 
 
+def named(source: Any) -> str:
+    """The augmentation in an error message. Only there: its repr costs more than a 28 px image's transforms
+    (albumentations renders every transform's arguments), and it was once built for every image."""
+    return f"augmentation {describe(source, 80)}"
+
+
 def checked_output(out: Any, image: np.ndarray, source: Any) -> Any:
     """An augmentation's output as the loop takes it: the image at its size and channels, uint8 or float
     in [0, 1] (float64 made float32); anything else is a ConfigError that says what the augmentation did.
     Evaluation images are not augmented, so an output that differs in size or scale from its input would
     train the model on other inputs than it is scored on, without a word."""
-    what = f"augmentation {describe(source, 80)}"
     if isinstance(out, np.ndarray) and out.ndim == 2:
         out = out[:, :, None]
     if isinstance(out, np.ndarray) and out.ndim == 3:
@@ -109,10 +114,12 @@ def checked_output(out: Any, image: np.ndarray, source: Any) -> Any:
         size, channels = tuple(out.shape[1:]), out.shape[0]
     else:
         shown = tuple(out.shape) if hasattr(out, "shape") else type(out).__name__
-        raise ConfigError(f"{what} returned {shown}; return the image, an H x W x C array or a C x H x W tensor")
+        raise ConfigError(
+            f"{named(source)} returned {shown}; return the image, an H x W x C array or a C x H x W tensor"
+        )
     if tuple(size) != image.shape[:2] or channels != image.shape[2]:
         raise ConfigError(
-            f"{what} turned a {image.shape[0]} x {image.shape[1]} image of {image.shape[2]} channel(s) into "
+            f"{named(source)} turned a {image.shape[0]} x {image.shape[1]} image of {image.shape[2]} channel(s) into "
             f"{size[0]} x {size[1]} of {channels}; evaluation images are not augmented, so the model would train "
             "on another size than it is scored on: keep the size (e.g. A.RandomResizedCrop(size=(h, w)), or "
             "pad and crop back) and set the size with Experiment(image_size=...)"
@@ -122,14 +129,14 @@ def checked_output(out: Any, image: np.ndarray, source: Any) -> Any:
     low, high = float(out.min()), float(out.max())
     if low >= -0.01 and 3.0 < high <= 255.5:  # past any normalised pixel's reach: floats of 0-255, unscaled
         raise ConfigError(
-            f"{what} returned floats in [{low:.2f}, {high:.2f}]: pixels made float without being scaled to [0, 1] "
-            "(v2.ToDtype(torch.float32, scale=False), image.astype(np.float32)), which the model would read "
+            f"{named(source)} returned floats in [{low:.2f}, {high:.2f}]: pixels made float without being scaled "
+            "to [0, 1] (v2.ToDtype(torch.float32, scale=False), image.astype(np.float32)), which the model would read "
             "as 255 times as bright as the evaluation images. Return uint8, or floats in [0, 1] "
             "(v2.ToDtype(torch.float32, scale=True), image / 255)"
         )
     if low < -0.01 or high > 1.01:
         raise ConfigError(
-            f"{what} returned values in [{low:.2f}, {high:.2f}]: it normalises the image (A.Normalize, "
+            f"{named(source)} returned values in [{low:.2f}, {high:.2f}]: it normalises the image (A.Normalize, "
             "v2.Normalize), which the model does itself, with its weights' mean and std, from uint8 pixels or "
             "floats in [0, 1]; evaluation images are not augmented, so they would reach it on another scale. "
             "Remove the normalisation (ToTensorV2 or v2.ToDtype(torch.float32, scale=True) may stay)"
