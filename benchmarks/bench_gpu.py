@@ -65,7 +65,7 @@ def fashion_for(experiment: Experiment, smoke: bool):
 def train_schedule(experiment: Experiment, epochs: int, data, device: str, seed: int) -> dict:
     """One model trained for `epochs` on the spec's path, scored on eval: its figures as a JSON-able dict."""
     train, labels, eval_images, answers = data
-    cfg = train_config(experiment.with_(epochs=epochs), get_budget("full"), labels, 10, device, seed)
+    cfg = train_config(experiment.with_(epochs=epochs), get_budget("full"), labels, 10, device, seed, metric="accuracy")
     augmentation = create_augmentation(experiment.augmentation, train.shape[1:3], seed=seed)
     if device.startswith("cuda"):
         torch.cuda.synchronize()

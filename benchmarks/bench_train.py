@@ -82,7 +82,7 @@ def step_rate(model, batches, steps: int, channels_last: bool, bf16: bool = Fals
     """images/s of forward+backward+step over `batches` (an iterator of (x, y)), optionally under bf16 autocast."""
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
     model.train()
-    seen, start = 0, None
+    seen, start = 0, time.perf_counter()  # reset after the warm-up steps
     for i, (x, y) in enumerate(batches):
         if i == 3:
             seen, start = 0, time.perf_counter()  # skip warm-up steps
@@ -219,7 +219,7 @@ def recipe_setup(args, labels: np.ndarray):
     epochs = args.epochs or epochs_within(args.minutes * 0.95, rate, 60_000)
     experiment = experiment.with_(epochs=epochs, precision=path["precision"], channels_last=path["channels_last"],
                                   compile=path["compile"])
-    cfg = replace(train_config(experiment, get_budget("full"), labels, 10, "cpu", seed=0),
+    cfg = replace(train_config(experiment, get_budget("full"), labels, 10, "cpu", seed=0, metric="accuracy"),
                   metrics=("accuracy", "macro_f1"), monitor="accuracy")
     return experiment.model, experiment.model_kw, cfg, experiment.augmentation
 
@@ -262,13 +262,13 @@ def quality(args) -> None:
               f"each {' '.join(f'{v:.4f}' for v in values)}")
     if args.seeds > 1:  # the seeds as one ensemble of full-data models: its cost is the seeds' minutes together
         print(f"the {args.seeds} seeds' models as one ensemble (mean of their probabilities):")
-        for label, probs in seed_probs.items():
-            print(f"  {label:<30} {compute_metrics(answers, np.mean(probs, axis=0))['accuracy']:.4f}")
+        for label, each_seed in seed_probs.items():
+            print(f"  {label:<30} {compute_metrics(answers, np.mean(each_seed, axis=0))['accuracy']:.4f}")
     if args.save_probs:
         Path(args.save_probs).mkdir(parents=True, exist_ok=True)
         for offset, seed in enumerate(range(args.seed, args.seed + args.seeds)):
-            np.savez_compressed(Path(args.save_probs) / f"seed{seed}.npz",
-                                **{label: probs[offset] for label, probs in seed_probs.items()})
+            arrays: dict = {label: each_seed[offset] for label, each_seed in seed_probs.items()}
+            np.savez_compressed(Path(args.save_probs) / f"seed{seed}.npz", **arrays)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ def main() -> None:
         for mode in args.modes:
             context = RunContext(store=store, device=args.device, progress_file=False)
             result = score_eval(run(transfer_spec(size, mode), args.budget, context), fashion)
+            assert result.eval_metrics is not None, "fashion's eval split has answers"
             print(f"{result.name:<32} {result.provenance.train_rows:>10} {result.score():>17.4f} "
                   f"{result.eval_metrics['accuracy']:>9.4f} {result.seconds / 60:>8.1f}", flush=True)
 
