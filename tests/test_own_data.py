@@ -18,6 +18,7 @@ from competition.cli import main as cli
 from competition.data import load_competition
 from competition.data import cache
 from competition.data.cache import Preprocess, cached_images, decode_image
+from competition.data.formats import MASK_STEMS
 from competition.data.eda import run_eda
 from competition.errors import DataError
 from competition.submission import SubmissionError, make_submission
@@ -866,6 +867,20 @@ def test_names_unzipped_from_a_mac_are_found_under_the_spelling_the_csv_types(tm
     assert Path(comp.train["path"].iat[1]) == images / nfd("사진") / nfd("고양이.png")
     assert comp.eval["image_id"].tolist() == ["café", "e1.png"]  # the submission answers the ids as written
     assert Path(comp.eval["path"].iat[0]).name == nfd("café.png")
+
+
+def test_a_mask_person_folder_unzipped_from_a_mac_is_found_under_the_name_the_csv_types(mask_comp):
+    """The mask format read each person's folder as the CSV spells it: a decomposed folder name (a Korean or
+    accented race unzipped from a Mac) was 'does not exist', and with "on_missing": "skip" the person was
+    left out of training."""
+    images, table = mask_comp / "train" / "images", pd.read_csv(mask_comp / "train" / "train.csv")
+    typed = "000001_male_한국인_45"
+    (images / table.loc[1, "path"]).rename(images / nfd(typed))
+    table.loc[1, ["race", "path"]] = ["한국인", typed]
+    table.to_csv(mask_comp / "train" / "train.csv", index=False)
+    comp = load_competition(mask_comp)
+    person = comp.train[comp.train["image_id"].str.startswith(typed)]
+    assert len(person) == len(MASK_STEMS) and person["path"].map(lambda p: Path(p).parent.name == nfd(typed)).all()
 
 
 def test_a_class_folder_unzipped_from_a_mac_is_the_class_as_typed(tmp_path, rng):

@@ -739,10 +739,12 @@ def load_mask_format(root: Path, config: CompetitionConfig) -> tuple[pd.DataFram
     people = read_csv(source, ["id", "gender", "race", "age", "path"], config, settings='"format": "csv"')
     check_groups(people["id"], source, "id")
     rows, row_numbers, skipped = [], [], []
+    # a person's folder as the disk spells it: a Mac's unzip writes a Korean or accented name decomposed
+    person_dirs = as_on_disk([str(root / "train" / "images" / person_path) for person_path in people["path"]])
     for i, person in enumerate(people.itertuples(index=False)):
         gender, age = mask_person(person, source, csv_row(i))
         try:
-            images = find_mask_images(root / "train" / "images" / person.path, source, csv_row(i))
+            images = find_mask_images(Path(person_dirs[i]), source, csv_row(i))
         except DataError as exc:
             if config.on_missing == "error":
                 raise
