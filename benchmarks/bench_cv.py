@@ -105,11 +105,12 @@ def main() -> None:
 
     answers = eval_answers(load_builtin("fashion"))
     assert answers is not None, "fashion's eval split has answers"
-    fold_units = [store.load_unit(result.provenance.unit_key, unit_label(fold, experiment.seed))
-                  for fold in range(args.folds)]
-    if any(unit is None or unit.eval_probs is None for unit in fold_units):
-        raise SystemExit(f"a fold's unit is missing from {store.root}: delete the experiment's runs and run again")
-    fold_probs = [unit.eval_probs for unit in fold_units if unit is not None and unit.eval_probs is not None]
+    fold_probs = []
+    for fold in range(args.folds):
+        unit = store.load_unit(result.provenance.unit_key, unit_label(fold, experiment.seed))
+        if unit is None or unit.eval_probs is None:
+            raise SystemExit(f"fold {fold}'s unit is missing from {store.root}: delete the experiment's runs and rerun")
+        fold_probs.append(unit.eval_probs)
     fold_acc = [compute_metrics(answers, p, ("accuracy",))["accuracy"] for p in fold_probs]
     best = fold_probs[int(np.argmax(fold_acc))]
     print(f"{experiment.name}, {epochs} epochs per fold, {torch.get_num_threads()} threads: "
