@@ -18,7 +18,7 @@ import numpy as np
 from .errors import ConfigError
 from .experiment import Result
 from .files import atomic_write
-from .metrics import get_metric
+from .metrics import get_metric, one_row_step
 from .provenance import environment, library_versions
 
 MEASURES = {  # name -> (how to read it from a Result, higher is better)
@@ -49,6 +49,18 @@ def measure_values(result: Result, measure: str, answers=None) -> np.ndarray:
             raise ConfigError("the 'eval' measure needs the eval answers (competition.scoring.eval_answers)")
         return np.array([get_metric(result.metric)(answers, p) for p in result.seed_eval()])
     return MEASURES[measure][0](result)
+
+
+def measure_step(result: Result, measure: str, answers=None) -> float:
+    """One row's worth of `measure` (metrics.one_row_step): the score and the gap on the OOF rows, eval on the
+    eval answers, optimism (their difference) by the coarser of the two."""
+    if measure in ("score", "gap"):
+        return one_row_step(result.metric, result.y, result.seed_probs()[0])
+    if measure == "eval":
+        return one_row_step(result.metric, answers, result.seed_eval()[0])
+    if measure == "optimism":
+        return max(measure_step(result, "score"), measure_step(result, "eval", answers))
+    return 0.0
 
 
 class Baselines:

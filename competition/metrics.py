@@ -301,6 +301,26 @@ def reads_probabilities(name: str) -> bool:
         return False
 
 
+def one_row_step(name: str, y: np.ndarray, probs: np.ndarray, rows: int = 16) -> float:
+    """How far the score moves when one row's predicted class changes (the median over a few rows, right ones
+    made wrong and wrong ones right): the resolution of a metric that reads only the predicted class, below
+    which a spread over seeds is not measured but rounded away. 0 for a metric that reads the probabilities,
+    whose seeds do not tie."""
+    metric, y, probs = get_metric(name), np.asarray(y), np.asarray(probs, dtype=float)
+    if reads_probabilities(name) or len(y) == 0 or probs.ndim != 2 or probs.shape[1] < 2:
+        return 0.0
+    base, ranked = metric(y, probs), np.argsort(-probs, axis=1)
+    steps = []
+    for row in np.unique(np.linspace(0, len(y) - 1, rows).astype(int)):
+        right = ranked[row, 0] == y[row]
+        other = ranked[row, 1] if right else y[row]
+        moved = probs.copy()
+        moved[row, [ranked[row, 0], other]] = moved[row, [other, ranked[row, 0]]]
+        steps.append(abs(metric(y, moved) - base))
+    moved_by = [step for step in steps if step > 0]
+    return float(np.median(moved_by)) if moved_by else 1.0 / len(y)
+
+
 def get_metric(name: str) -> Metric:
     """The metric's entry; a plain function registered straight into METRICS is taken as fn(y_true, probs),
     higher is better."""

@@ -600,7 +600,9 @@ def guard_lines(figures: list[dict]) -> list[str]:
         if f["gate"] == "regression":
             lines.append(
                 f"regression  {f['experiment']} {f['measure']}: {f['new']:.4f} over {f['seeds']} seed(s) vs "
-                f"baseline {f['baseline']:.4f} (seed sd {f['seed_sd']:.4f}); tolerance {f['tolerance']:.4f}, "
+                f"baseline {f['baseline']:.4f} (seed sd {f['seed_sd']:.4f}"
+                + (f", floored at one row's worth {f['sd_floor']:.4f}" if f.get("sd_floor") else "")
+                + f"); tolerance {f['tolerance']:.4f}, "
                 f"smallest regression detected at 80% power {f['detectable']:.4f}"
             )
         elif f["gate"] == "fault":

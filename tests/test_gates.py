@@ -11,7 +11,7 @@ from competition import gates
 from competition.baselines import Baselines
 from competition.errors import ConfigError
 from competition.experiment import Provenance, Result
-from competition.metrics import paired_bootstrap, resample_weights
+from competition.metrics import one_row_step, paired_bootstrap, resample_weights
 
 N, C = 600, 3
 Y = np.random.default_rng(0).integers(0, C, N)
@@ -157,6 +157,55 @@ def test_baselines_refuse_other_data_other_libraries_and_too_few_seeds(tmp_path)
     small = baseline_of(tmp_path / "small", [0.8, 0.8])
     with pytest.raises(ConfigError, match="at least 3 seeds"):
         gates.assert_no_regression(result("guard", [0.8]), small)
+
+
+def with_eval(run: Result, answers: np.ndarray, misses_per_seed) -> Result:
+    """The run with eval predictions on `answers` that miss the given number of rows per seed."""
+    probs = np.full((len(misses_per_seed), len(answers), C), 0.1)
+    for seed, misses in enumerate(misses_per_seed):
+        predicted = answers.copy()
+        predicted[:misses] = (answers[:misses] + 1) % C
+        probs[seed, np.arange(len(answers)), predicted] = 0.8
+    return replace(run, seed_eval_probs=probs, eval_probs=probs.mean(0), eval_ids=np.arange(len(answers)))
+
+
+def test_seeds_that_tie_on_a_small_eval_split_still_allow_one_row(tmp_path):
+    """Eight seeds all perfect on 30 eval rows measure a spread of 0; an unchanged model whose new seeds miss one
+    row between them must pass, and one that misses a tenth of the rows on every seed must still fail."""
+    answers, folder = Y[:30], tmp_path / "baselines"
+    gates.assert_no_regression(with_eval(result("guard", [0.8] * 8), answers, [0] * 8),
+                               Baselines(folder, update=True), "eval", answers)
+    limits = gates.assert_no_regression(with_eval(result("guard", [0.8] * 3, seed0=50), answers, [1, 0, 0]),
+                                        Baselines(folder), "eval", answers)
+    assert limits["measured_sd"] == 0 and limits["sd"] == pytest.approx(1 / 30)
+    with pytest.raises(AssertionError, match=r"floored at one row's worth 0.0333"):
+        gates.assert_no_regression(with_eval(result("guard", [0.8] * 3, seed0=50), answers, [3, 3, 3]),
+                                   Baselines(folder), "eval", answers)
+
+
+def test_one_row_step_is_the_resolution_of_a_metric_that_reads_the_predicted_class():
+    probs = model_probs(0.8, 0)[:30]
+    assert one_row_step("accuracy", Y[:30], probs) == pytest.approx(1 / 30)
+    assert 0 < one_row_step("macro_f1", Y[:30], probs) < 0.1
+    assert one_row_step("log_loss", Y[:30], probs) == 0 and one_row_step("roc_auc", Y[:30], probs) == 0
+
+
+def test_the_a_a_false_alarm_rate_of_the_guard_holds_on_seeds_that_tie():
+    """Simulated unchanged models scored on a small split: each seed misses a Poisson number of rows, so the
+    eight baseline seeds often tie. Unfloored, the guard alarms on over a tenth of them; floored at one row it
+    stays near its nominal 1% (the t quantile assumes normal seeds; Poisson counts are skewed)."""
+    rng, rows = np.random.default_rng(0), 30
+    for mean_misses in (0.1, 0.3, 1.0, 4.0):
+        alarms = {0.0: 0, 1 / rows: 0}
+        draws = 3000
+        for _ in range(draws):
+            base, new = 1 - rng.poisson(mean_misses, 8) / rows, 1 - rng.poisson(mean_misses, 3) / rows
+            for step in alarms:
+                limits = gates.regression_tolerance(base, 3, 0.01, step)
+                alarms[step] += limits["mean"] - new.mean() > limits["tolerance"] + 1e-12
+        assert alarms[1 / rows] / draws < 0.025, (mean_misses, alarms)
+        if mean_misses <= 0.3:
+            assert alarms[0.0] / draws > 0.05, (mean_misses, alarms)
 
 
 def test_recording_one_measure_keeps_the_others_of_the_same_run(tmp_path):
