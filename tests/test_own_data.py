@@ -723,6 +723,16 @@ def test_mixed_sizes_train_at_the_median_size_whatever_the_row_order_or_budget(t
     assert "- trains at (without Experiment(image_size=...)): 10x12 (w x h)" in written
 
 
+def test_eda_names_an_image_far_off_the_common_size(tmp_path):
+    """A 2x2 thumbnail among 12x10 images trains upscaled like the rest: the EDA names it, and nothing else."""
+    root = competition(tmp_path / "c", ["a", "b"] * 4, rng=np.random.default_rng(1))
+    write_image(root / "train" / "images" / "t002.png", np.random.default_rng(2), size=(2, 2))
+    write_image(root / "train" / "images" / "t005.png", np.random.default_rng(3), size=(6, 6))  # half: not off
+    summary = run_eda(load_competition(root), tmp_path / "eda", tmp_path / "cache")
+    assert [Path(entry).name for entry in summary["size_outliers"]] == ["t002.png (2x2)"]
+    assert "off the median (thumbnails, truncated exports?): 1 [" in (tmp_path / "eda" / "summary.md").read_text()
+
+
 def test_a_budgets_subsample_trains_in_the_colour_of_the_whole_competition(tmp_path):
     """The colour check read the budget's subsample: where its rows were all gray scans, the smoke budget
     trained gray images of a colour competition, and the full run colour ones."""

@@ -48,6 +48,21 @@ def source_sizes(paths: pd.Series) -> pd.DataFrame:
 GRAY_MODES = {"L", "LA", "1", "F"} | SIXTEEN_BIT_MODES  # PIL modes of one colour channel (LA: gray and alpha)
 
 
+def size_outliers(paths: pd.Series, sizes: pd.DataFrame, factor: int = 4) -> list[str]:
+    """Images whose width or height is a `factor` or more off the median's, each as 'path (w x h)': a thumbnail
+    or a truncated export among full images trains upscaled to the common size without a word."""
+    width, height = sizes["width"].median(), sizes["height"].median()
+    off = (
+        (sizes["width"] * factor <= width)
+        | (sizes["height"] * factor <= height)
+        | (sizes["width"] >= width * factor)
+        | (sizes["height"] >= height * factor)
+    )
+    rows = off.to_numpy()
+    widths, heights = sizes["width"].to_numpy()[rows], sizes["height"].to_numpy()[rows]
+    return [f"{path} ({w}x{h})" for path, w, h in zip(np.asarray(paths)[rows], widths, heights)]
+
+
 def analysis_preprocess(sizes: pd.DataFrame) -> Preprocess:
     """Decode at most EDA_SIDE on the longest side, in the most common aspect ratio: the EDA cache is never
     larger than a training cache at that size, however large the photos (small uniform images stay as
@@ -102,6 +117,7 @@ def analyze(competition: Competition, cache_dir: Path | None = None) -> dict:
         "imbalance_ratio": float(counts.max() / counts[counts > 0].min()),
         "empty_classes": [competition.task.class_names[c] for c, n in counts.items() if n == 0],
         "sizes": {f"{w}x{h}": n for (w, h), n in Counter(zip(sizes.width, sizes.height)).most_common(5)},
+        "size_outliers": size_outliers(train["path"], sizes),
         "modes": dict(Counter(sizes["mode"])),
         "channel_mean": mean,
         "channel_std": std,
@@ -185,6 +201,8 @@ def format_summary(summary: dict) -> str:
         f"- image sizes (w x h: count): {summary['sizes']}; modes: {summary['modes']}; analysed at "
         f"{summary['decoded_at']}",
         f"- trains at (without Experiment(image_size=...)): {summary['trains_at']}",
+        f"- sizes a factor of 4 or more off the median (thumbnails, truncated exports?): "
+        f"{len(summary['size_outliers'])} {summary['size_outliers'][:5] if summary['size_outliers'] else ''}".rstrip(),
         f"- channel mean: {summary['channel_mean']}; channel std: {summary['channel_std']}",
         f"- exact duplicates within train: {len(summary['duplicates_within_train'])} groups "
         f"({sum(len(g) for g in summary['duplicates_within_train'])} images)",
