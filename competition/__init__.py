@@ -2,7 +2,8 @@
 
 Layers, bottom to top (imports point only downward; tests/test_architecture.py checks it):
   1. errors, files, registry, metrics,     value types: Experiment, Budget, Result; registries;
-     experiment, provenance                 metrics and the bootstrap; atomic_write; code fingerprint, environment
+     experiment, provenance, memory         metrics and the bootstrap; atomic_write; code fingerprint, environment;
+                                            the heap's thresholds
   2. data, augment, models, train, tta       data, models, the training loop, inference
   3. cv                                      folds, run_fold (the unit of work -> UnitOutput), assemble
   4. store, executors, runner, execution     the result store; who trains missing units (local, Ray); run;

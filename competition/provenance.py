@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .memory import heap_setting
+
 LIBRARIES = ("torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn", "opencv-python-headless")
 # Modules that only judge, report or publish what was stored: editing them must not retrain anything.
 # Every other module of the package (a new one included) is part of every key.
@@ -83,6 +85,7 @@ def environment() -> dict:
         "cpu": cpu,
         "isa": isa,
         "threads": torch.get_num_threads(),
+        "heap": heap_setting(),
         "commit": commit,
     }
 

@@ -20,7 +20,7 @@ from competition.experiment import Experiment
 
 PACKAGE = Path(competition.__file__).parent
 LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__init__.py
-    "errors": 1, "files": 1, "registry": 1, "metrics": 1, "experiment": 1, "provenance": 1,
+    "errors": 1, "files": 1, "registry": 1, "metrics": 1, "experiment": 1, "provenance": 1, "memory": 1,
     "data": 2, "augment": 2, "models": 2, "train": 2, "tta": 2,
     "cv": 3,
     "store": 4, "executors": 4, "runner": 4, "execution": 4,

@@ -21,6 +21,7 @@ from ..augment.batch import mix_batch
 from ..data.dataset import CachedDataset, check_training_rows, make_loader
 from ..errors import CheckpointError, CompetitionError, ConfigError
 from ..files import atomic_write
+from ..memory import keep_freed_memory
 from ..metrics import compute_metrics, higher_is_better
 from ..registry import describe
 from ..models.classifier import Classifier
@@ -515,6 +516,7 @@ def fit(
     """
     check_training_rows(train_ds, val_ds)  # where training happens, whatever built the datasets
     check_batch_fits(len(train_ds), cfg.batch_size)  # type: ignore[arg-type]  # map-style: it has a length
+    keep_freed_memory()  # every step as fast as the last, whatever this process freed before
     seed_everything(cfg.seed)
     log = log or (lambda message: None)
     callbacks = [
