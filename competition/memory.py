@@ -14,7 +14,9 @@ in a fresh process the fast recipe's step took 1.23x (fp32) and 1.29x (bf16) as 
 keep_freed_memory() sets both thresholds once, before the first step, so every process runs the same
 way: blocks up to 32 MiB (glibc's ceiling for the mmap threshold on 64-bit) come from the heap, and up
 to 1 GiB freed at its top stays mapped for the next step. Peak memory is unchanged; a process that
-shrinks after its peak keeps up to that much. Elsewhere (macOS, musl) it does nothing and says so.
+shrinks after its peak keeps up to that much. Where another allocator serves malloc (jemalloc or tcmalloc
+put in front with LD_PRELOAD, which keep freed memory themselves) or the C library is not glibc (macOS,
+musl), it does nothing and says so.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
 _in_force: str | None = None
 
 
+class DlInfo(ctypes.Structure):
+    _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p),
+                ("sname", ctypes.c_char_p), ("saddr", ctypes.c_void_p)]  # fmt: skip
+
+
 def glibc() -> ctypes.CDLL | None:
     """This process's C library when it is glibc (it has gnu_get_libc_version), else None."""
     try:
@@ -37,13 +44,27 @@ def glibc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
 
 
+def preloaded_allocator(libc: ctypes.CDLL) -> str:
+    """The file of the malloc this process calls when it is not glibc's own (jemalloc or tcmalloc put in
+    front with LD_PRELOAD), else ''."""
+    called = ctypes.cast(libc.malloc, ctypes.c_void_p).value
+    info = DlInfo()
+    if not hasattr(libc, "dladdr") or not libc.dladdr(ctypes.c_void_p(called), ctypes.byref(info)):
+        return ""
+    where = (info.fname or b"").decode(errors="replace")
+    return "" if "libc.so" in where else where
+
+
 def keep_freed_memory() -> str:
     """Set glibc's mmap and trim thresholds once in this process; returns what is in force (heap_setting)."""
     global _in_force
     if _in_force is None:
         libc = glibc()
+        other = preloaded_allocator(libc) if libc is not None else ""
         if libc is None:
             _in_force = "the C library's own (not glibc: thresholds left as they are)"
+        elif other:
+            _in_force = f"{other}'s own (preloaded in front of glibc's malloc: thresholds left to it)"
         elif libc.mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT) and libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_TOP):
             kept = f"{HEAP_BLOCK_LIMIT >> 20} MiB from the heap, {KEPT_FREE_TOP >> 30} GiB kept free"
             _in_force = f"glibc, blocks up to {kept}"

@@ -3,6 +3,7 @@ times each candidate path on this machine and rules out one whose loss disagrees
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -250,3 +251,23 @@ def test_training_runs_with_the_kept_heap_and_the_environment_says_so(data_root,
     assert memory.heap_setting() == memory.keep_freed_memory()  # set once: a second call changes nothing
     assert environment()["heap"] == memory.heap_setting()
     assert memory.glibc() is None or memory.heap_setting().startswith("glibc, blocks")
+
+
+def allocator_to_preload() -> str:
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/*/libjemalloc.so*") + glob.glob("/usr/lib/*/libtcmalloc*.so*"))
+    return os.environ.get("COMPETITION_TEST_ALLOCATOR", found[0] if found else "")
+
+
+@pytest.mark.skipif(not allocator_to_preload(),
+                    reason="no jemalloc or tcmalloc here to preload (COMPETITION_TEST_ALLOCATOR names one)")
+def test_an_allocator_preloaded_in_front_of_glibc_is_left_alone_and_named():
+    import subprocess
+    import sys
+
+    library = allocator_to_preload()
+    code = "from competition import memory; print(memory.keep_freed_memory())"
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "LD_PRELOAD": library}).stdout
+    assert said.startswith(f"{library}'s own (preloaded")
