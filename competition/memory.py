@@ -7,7 +7,9 @@ freed so far (and twice that), once the process frees one. A training step alloc
 few MiB (SpeedNet's first group at batch 128: 9 MiB per tensor) and frees them all at the end of the
 backward pass, so in a process that has not yet freed a larger block every step maps those pages again
 and the kernel faults and zeroes each one. Whether a run pays that depended on what its process did
-before (loading a large dataset raises the thresholds; a small dataset or a fresh worker does not):
+before (loading a large dataset raises the thresholds; a small dataset or a fresh worker does not) and
+on where its heap's top happened to land (the same ten steps of a small SpeedNet, each in a fresh
+process, took anywhere from no page faults to 58,000: tests/test_execution.py). Measured side by side,
 in a fresh process the fast recipe's step took 1.23x (fp32) and 1.29x (bf16) as long, with 19,000 and
 12,000 page faults a step against none (benchmarks/bench_memory.py; Intel Xeon with AMX, 2 threads).
 

@@ -208,16 +208,22 @@ def test_a_model_that_takes_both_layouts_keeps_channels_last(data_root, recwarn)
     assert not [w for w in recwarn if issubclass(w.category, execution.ExecutionWarning)]
 
 
-# A training step's pattern, in a fresh process: four 9 MiB activations alive at once, all freed at its end.
+# Ten training steps of a small SpeedNet in a fresh process, after three to warm up: the page faults
+# they take. With glibc's moving thresholds most fresh processes fault their activations in every step
+# (about 5,000 faults a step here), and some do not: which, depends on where the heap's top lands. With
+# the heap kept, a process takes none, or the heap's last growth (729-2,916) once.
 HEAP_STEPS = """
 import resource, sys, torch
 from competition import memory
+from competition.models import create_model
 if sys.argv[1] == "kept":
     memory.keep_freed_memory()
+torch.manual_seed(0)
+model = create_model("speednet", 10, in_chans=1, input_size=(28, 28), widths=(16, 32, 64))
+x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
 def step():
-    activations = [torch.ones(9 << 20, dtype=torch.uint8) for _ in range(4)]
-    return sum(int(a[-1]) for a in activations)
-for _ in range(3):  # the first steps fault in the heap's pages as it grows to hold them
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+for _ in range(3):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
@@ -237,13 +243,16 @@ def heap_steps(setting: str) -> tuple[int, str]:
 
 @pytest.mark.skipif(memory.glibc() is None, reason="the heap's thresholds are glibc's mallopt")
 def test_kept_freed_memory_lets_later_steps_reuse_their_pages_instead_of_faulting_them_in():
-    pages_per_step = 4 * (9 << 20) // 4096
-    default_faults, default_said = heap_steps("default")
-    if default_faults < 5 * pages_per_step:
-        pytest.skip(f"this C library already kept the freed blocks ({default_faults} faults in 10 steps)")
-    kept_faults, kept_said = heap_steps("kept")
-    assert kept_faults < pages_per_step / 4, (kept_faults, default_faults)  # ~none, against one per page per step
-    assert "not yet set" in default_said and kept_said.startswith("glibc, blocks up to 32 MiB from the heap")
+    default: list[tuple[int, str]] = []
+    while len(default) < 3 and not any(faults >= 20_000 for faults, _ in default):
+        default.append(heap_steps("default"))
+    most = max(faults for faults, _ in default)
+    if most < 20_000:
+        pytest.skip(f"no fresh process of three faulted its steps in by default here ({most} faults at most)")
+    kept = [heap_steps("kept") for _ in range(3)]  # each under one step's faults; a no-op faults in most
+    assert all(faults < 5000 for faults, _ in kept), (kept, default)
+    assert all("not yet set" in said for _, said in default)
+    assert all(said.startswith("glibc, blocks up to 32 MiB from the heap") for _, said in kept)
 
 
 def test_training_runs_with_the_kept_heap_and_the_environment_says_so(data_root, tmp_path):
