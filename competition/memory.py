@@ -62,10 +62,9 @@ def keep_freed_memory() -> str:
     global _in_force
     if _in_force is None:
         libc = glibc()
-        other = preloaded_allocator(libc) if libc is not None else ""
         if libc is None:
             _in_force = "the C library's own (not glibc: thresholds left as they are)"
-        elif other:
+        elif other := preloaded_allocator(libc):
             _in_force = f"{other}'s own (preloaded in front of glibc's malloc: thresholds left to it)"
         elif libc.mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT) and libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_TOP):
             kept = f"{HEAP_BLOCK_LIMIT >> 20} MiB from the heap, {KEPT_FREE_TOP >> 30} GiB kept free"

@@ -2,8 +2,11 @@
 times each candidate path on this machine and rules out one whose loss disagrees with fp32 eager."""
 from __future__ import annotations
 
+import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -233,9 +236,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, memory.heap_s
 
 
 def heap_steps(setting: str) -> tuple[int, str]:
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-c", HEAP_STEPS, setting], capture_output=True, text=True, check=True)
     faults, said = out.stdout.strip().split(" ", 1)
     return int(faults), said
@@ -263,8 +263,6 @@ def test_training_runs_with_the_kept_heap_and_the_environment_says_so(data_root,
 
 
 def allocator_to_preload() -> str:
-    import glob
-
     found = sorted(glob.glob("/usr/lib/*/libjemalloc.so*") + glob.glob("/usr/lib/*/libtcmalloc*.so*"))
     return os.environ.get("COMPETITION_TEST_ALLOCATOR", found[0] if found else "")
 
@@ -272,9 +270,6 @@ def allocator_to_preload() -> str:
 @pytest.mark.skipif(not allocator_to_preload(),
                     reason="no jemalloc or tcmalloc here to preload (COMPETITION_TEST_ALLOCATOR names one)")
 def test_an_allocator_preloaded_in_front_of_glibc_is_left_alone_and_named():
-    import subprocess
-    import sys
-
     library = allocator_to_preload()
     code = "from competition import memory; print(memory.keep_freed_memory())"
     said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
