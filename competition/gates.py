@@ -573,6 +573,7 @@ def regression_tolerance(baseline_values, n_new: int, false_alarm: float = 0.01,
         "sd": sd,
         "measured_sd": measured,
         "step": step,
+        "sd_floor": step if step > measured else 0.0,  # the floor in force, 0 where the seeds' spread exceeds it
         "tolerance": quantile * scale,
         "detectable": (quantile + float(norm.ppf(0.8))) * scale,
         "n_base": len(values),
@@ -580,7 +581,7 @@ def regression_tolerance(baseline_values, n_new: int, false_alarm: float = 0.01,
 
 
 def describe_spread(limits: dict) -> str:
-    floored = f", floored at one row's worth {fmt(limits['step'])}" if limits["sd"] > limits["measured_sd"] else ""
+    floored = f", floored at one row's worth {fmt(limits['sd_floor'])}" if limits["sd_floor"] else ""
     return f"seed sd {fmt(limits['measured_sd'])}{floored}"
 
 
@@ -594,7 +595,7 @@ def publish_regression(result: Result, measure: str, new: np.ndarray, limits: di
         new=float(new.mean()),
         baseline=limits["mean"],
         seed_sd=limits["measured_sd"],
-        sd_floor=limits["step"] if limits["sd"] > limits["measured_sd"] else 0.0,
+        sd_floor=limits["sd_floor"],
         tolerance=limits["tolerance"],
         detectable=limits["detectable"],
         seeds=len(new),

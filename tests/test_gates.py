@@ -129,7 +129,7 @@ def baseline_of(tmp_path, accuracies) -> Baselines:
 def test_regression_tolerance_comes_from_the_seed_spread(tmp_path):
     baselines = baseline_of(tmp_path, [0.80, 0.81, 0.79, 0.80, 0.82, 0.78, 0.80, 0.80])
     limits = gates.assert_no_regression(result("guard", [0.80, 0.79, 0.81], seed0=200), baselines)
-    assert 0.005 < limits["tolerance"] < 0.05 and limits["n_base"] == 8
+    assert 0.005 < limits["tolerance"] < 0.05 and limits["n_base"] == 8 and limits["sd_floor"] == 0
     with pytest.raises(AssertionError, match=r"regressed to .* worse by .* expected at most"):
         gates.assert_no_regression(result("guard", [0.70, 0.71, 0.69], seed0=200), baselines)
 
@@ -177,7 +177,7 @@ def test_seeds_that_tie_on_a_small_eval_split_still_allow_one_row(tmp_path):
                                Baselines(folder, update=True), "eval", answers)
     limits = gates.assert_no_regression(with_eval(result("guard", [0.8] * 3, seed0=50), answers, [1, 0, 0]),
                                         Baselines(folder), "eval", answers)
-    assert limits["measured_sd"] == 0 and limits["sd"] == pytest.approx(1 / 30)
+    assert limits["measured_sd"] == 0 and limits["sd"] == limits["sd_floor"] == pytest.approx(1 / 30)
     with pytest.raises(AssertionError, match=r"floored at one row's worth 0.0333"):
         gates.assert_no_regression(with_eval(result("guard", [0.8] * 3, seed0=50), answers, [3, 3, 3]),
                                    Baselines(folder), "eval", answers)
