@@ -1,8 +1,10 @@
 """What each execution path buys the fast recipe's training step on this machine, side by side in one run.
 
-    .venv/bin/python benchmarks/bench_paths.py [--batch 128] [--rounds 5] [--steps 5] [--no-compile]
+    .venv/bin/python benchmarks/bench_paths.py [--batch 128] [--widths 48 96 192] [--rounds 5] [--steps 5]
+                                               [--no-compile]
 
-The model: the fast recipe's SpeedNet (competition.recipes.FAST) on 28 px grey images, ten classes.
+The model: the fast recipe's SpeedNet (competition.recipes.FAST) on 28 px grey images, ten classes;
+--widths sets its three groups' widths (a wider SpeedNet does more arithmetic per byte moved).
 Every path competition.execution knows on this device (fp32 / bf16 autocast / fp16 on CUDA; NCHW /
 channels_last; eager / torch.compile) is timed by the probe the runner uses (interleaved rounds, median
 step), with more rounds. Printed per path: images/s, the ratio to fp32 eager NCHW and to the path every
@@ -48,11 +50,15 @@ def matmul_gflops(dtype: torch.dtype, device: str, n: int = 2048, repeats: int =
     return 2 * n ** 3 / statistics.median(times[1:]) / 1e9
 
 
-def make_model():
-    return create_model(FAST.model, CLASSES, in_chans=SHAPE[0], input_size=SHAPE[1:], **FAST.model_kw)
+def model_maker(widths: tuple[int, ...]):
+    def make_model():
+        kw = {**FAST.model_kw, "widths": widths}
+        return create_model(FAST.model, CLASSES, in_chans=SHAPE[0], input_size=SHAPE[1:], **kw)
+
+    return make_model
 
 
-def step_flops(batch: int, device: str) -> int:
+def step_flops(make_model, batch: int, device: str) -> int:
     model = make_model().to(device)
     x, y = torch.randn(batch, *SHAPE, device=device), torch.randint(0, CLASSES, (batch,), device=device)
     with FlopCounterMode(display=False) as counter:
@@ -63,6 +69,7 @@ def step_flops(batch: int, device: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=FAST.batch_size)
+    parser.add_argument("--widths", type=int, nargs=3, default=FAST.model_kw["widths"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -76,8 +83,10 @@ def main() -> None:
     for precision in {p.precision for p in paths} - {"fp32"}:
         rates[precision] = matmul_gflops(AMP_DTYPES[precision], args.device)
     print("matmul 2048: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
-    flops = step_flops(args.batch, args.device)
-    print(f"SpeedNet {FAST.model_kw['widths']}, batch {args.batch}: {flops / args.batch / 1e9:.3f} GFLOP per "
+    widths = tuple(args.widths)
+    make_model = model_maker(widths)
+    flops = step_flops(make_model, args.batch, args.device)
+    print(f"SpeedNet {widths}, batch {args.batch}: {flops / args.batch / 1e9:.3f} GFLOP per "
           f"training image; {len(paths)} paths, {args.rounds} rounds of {args.steps} steps each")
     records = probe(make_model, SHAPE, CLASSES, args.batch, args.device, paths, rounds=args.rounds, steps=args.steps)
     by_label = {r["label"]: r for r in records}

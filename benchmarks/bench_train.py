@@ -32,7 +32,11 @@ the 10 minutes (9.1-9.2 min of training per seed on a quiet machine): `--seeds 6
 --precision auto --channels-last auto --save-probs DIR`, seeds 10-15, plain 0.9474 (sd 0.0016; each 0.9472
 0.9469 0.9494 0.9448 0.9483 0.9481), flip TTA 0.9501 (sd 0.0009), 6-view TTA 0.9507 (sd 0.0010). Their six
 models (the hour) soft-voted: 0.9533 plain, 0.9547 flip TTA, 0.9538 6-view TTA; any three of them 0.9537 with
-flip TTA (0.9523-0.9549 over the 20 trios).
+flip TTA (0.9523-0.9549 over the 20 trios). The wider SpeedNet that uses AMX's matmul rate better (0.29 of it,
+bench_paths.py --widths 96 192 384) fits 10 epochs there: `--seeds 3 --seed 50 --model-kw '{"widths": [96, 192,
+384]}'`, plain 0.9451 (sd 0.0007; each 0.9455 0.9443 0.9456), flip TTA 0.9473, 6-view TTA 0.9486; the three
+soft-voted 0.9510 flip TTA (any three of the default width: 0.9537), 8.4-8.8 min of training per seed. So the
+recipe keeps its width on AMX too.
 On an Intel Xeon of the same model name whose AMX is not exposed (avx512_bf16 avx512_fp16, no amx flags,
 2 threads) the probe measured fp32+nchw 751, fp32+channels_last 985 (chosen), bf16+nchw 664,
 bf16+channels_last 723 img/s, so 8 epochs fit: `--seeds 6 --seed 20`, seeds 20-25, plain 0.9394 (sd 0.0011;
