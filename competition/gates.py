@@ -572,7 +572,6 @@ def regression_tolerance(baseline_values, n_new: int, false_alarm: float = 0.01,
         "mean": float(values.mean()),
         "sd": sd,
         "measured_sd": measured,
-        "step": step,
         "sd_floor": step if step > measured else 0.0,  # the floor in force, 0 where the seeds' spread exceeds it
         "tolerance": quantile * scale,
         "detectable": (quantile + float(norm.ppf(0.8))) * scale,
