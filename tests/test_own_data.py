@@ -841,6 +841,31 @@ def test_windows_separators_in_csv_paths_are_read(tmp_path):
     assert len(load_competition(root).train) == 8
 
 
+@pytest.mark.parametrize("header, named", [("path,label,label", "['label']"), ("path,path,label", "['path']")])
+def test_a_header_that_names_a_column_it_reads_twice_is_an_error(tmp_path, header, named):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    table = root / "train" / "train.csv"
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join([header] + [f"{line},{line.split(',')[-1]}" for line in lines[1:]]) + "\n")
+    with pytest.raises(DataError, match=re.escape(f"names column(s) {named} more than once")):
+        load_competition(root)
+
+
+@pytest.mark.parametrize("written, hint", [
+    ("IMAGES/t002.png", "has ['images'] (names differ in case here)"),  # a folder in another case
+    ("images/", "images is a folder, not an image file"),
+    ("imgs/t002.png", "1 missing in all"),  # an absent folder gets no hint that would mislead
+])
+def test_a_missing_image_names_what_differs_along_its_path(tmp_path, written, hint):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    table = root / "train" / "train.csv"
+    table.write_text(table.read_text().replace("images/t002.png", written))
+    with pytest.raises(DataError, match="row 4") as caught:
+        load_competition(root)
+    assert hint in str(caught.value)
+    assert "differ in case" not in str(caught.value) or written.startswith("IMAGES")
+
+
 def test_ids_written_without_their_extension_find_their_image_and_stay_as_written(tmp_path, rng):
     """Kaggle's id columns (APTOS's id_code, dog breeds' id) name 'abc' for abc.png, train and test alike."""
     root = competition(tmp_path / "c", [0, 1] * 4)

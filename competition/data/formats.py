@@ -16,6 +16,7 @@ format), ``folder`` (one folder per class).
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import posixpath
@@ -139,6 +140,7 @@ def read_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable CSV ({str(exc).strip()}); fix or re-export the file") from None
     df.columns = [str(c).strip() for c in df.columns]
+    refuse_repeated_columns(path, header, config.separator or sniff_separator(header), required)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(
@@ -148,6 +150,18 @@ def read_csv(
     if df.empty:
         raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
     return df
+
+
+def refuse_repeated_columns(path: Path, header: str, separator: str, required: list[str]) -> None:
+    """A column the harness reads that the header names twice: pandas would read the first as it and rename the
+    second ('label.1'), so which one holds the labels would be a guess."""
+    names = [name.strip() for name in next(csv.reader([header], delimiter=separator), [])]
+    repeated = sorted({name for name in required if names.count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: the header names column(s) {repeated} more than once ({header.strip()!r}); "
+            "rename or remove the extra column so that one column holds each"
+        )
 
 
 def csv_row(i: int | np.integer) -> int:
@@ -202,16 +216,27 @@ def check_files_exist(
 def same_stem_hint(path: Path) -> str:
     """When the file is missing but one of the same name in another case (a CSV written on Windows or macOS,
     whose file systems ignore case), with another extension, or with none, is there."""
-    folder = path.parent
-    if not folder.is_dir():
-        return ""
-    other_case = sorted(p.name for p in folder.iterdir() if p.name.casefold() == path.name.casefold())
+    if path.is_dir():
+        return f"; {path} is a folder, not an image file"
+    absent = first_absent_part(path)
+    folder = absent.parent
+    other_case = sorted(p.name for p in folder.iterdir() if p.name.casefold() == absent.name.casefold())
     if other_case:
         return f"; {folder} has {other_case[:3]} (names differ in case here)"
+    if absent != path:  # a folder on the way is not there
+        return ""
     others = sorted(p.name for p in folder.glob(f"{glob_escape(path.stem)}.*") if p.name != path.name)
     if path.suffix == "" and not others:  # an id written without its extension
         others = sorted(p.name for p in folder.glob(f"{glob_escape(path.name)}.*"))
     return f"; {folder} has {others[:3]} (another extension?)" if others else ""
+
+
+def first_absent_part(path: Path) -> Path:
+    """The shortest leading part of `path` that does not exist (`path` itself when only its last name is absent)."""
+    for part in reversed(path.parents):
+        if not part.exists():
+            return part
+    return path
 
 
 def glob_escape(text: str) -> str:
