@@ -511,6 +511,39 @@ class Experiment:
         return cls(name=name, **known)
 
 
+# Names other libraries and notebooks give a field, and the field that holds it here. Spelling alone misled on
+# these: transforms= was answered "did you mean 'transfer'?" (transfer learning), competition= "'augmentation'?".
+FIELD_SYNONYMS = {
+    **dict.fromkeys(["competition", "dataset"], "data"),
+    **dict.fromkeys(["backbone", "arch", "architecture", "model_name", "net"], "model"),
+    **dict.fromkeys(["transform", "transforms", "augment", "augmentations", "aug"], "augmentation"),
+    **dict.fromkeys(["criterion", "loss_fn", "loss_function"], "loss"),
+    **dict.fromkeys(["learning_rate", "max_lr"], "lr"),
+    **dict.fromkeys(["folds", "n_folds", "num_folds", "n_splits", "splitter"], "cv"),
+    **dict.fromkeys(["n_seeds", "num_seeds"], "seeds"),
+    **dict.fromkeys(["amp", "mixed_precision", "dtype"], "precision"),
+    **dict.fromkeys(["grad_clip", "max_grad_norm", "clip_grad_norm"], "clip_grad"),
+    **dict.fromkeys(["lr_scheduler", "sched", "schedule"], "scheduler"),
+    **dict.fromkeys(["weights", "pretrained_weights"], "pretrained"),
+    **dict.fromkeys(["in_chans", "in_channels", "num_channels"], "channels"),
+    **dict.fromkeys(["label_smoothing", "gamma", "alpha"], "loss_kw"),
+    **dict.fromkeys(["momentum", "betas", "nesterov", "eps"], "optimizer_kw"),
+    "wd": "weight_decay",
+    "bs": "batch_size",
+    "ema": "ema_decay",
+    "seed_list": "seeds",
+}
+
+
+def field_hint(key: str, known: list[str]) -> str:
+    """' (did you mean ...?)' for an unknown field: the field another library's name for it maps to (a keyword
+    of an optimizer or loss named inside its _kw dict), else the known field spelt closest."""
+    meant = FIELD_SYNONYMS.get(key)
+    if meant is None:
+        return did_you_mean(key, known)
+    return f" (did you mean {meant}={{{key!r}: ...}}?)" if meant.endswith("_kw") else f" (did you mean {meant!r}?)"
+
+
 def refuse_unknown_fields(init: Callable) -> Callable:
     """Experiment.__init__ that answers a misspelt field (epoch=3) with a ConfigError naming the field
     meant, where the dataclass's own would raise a bare TypeError."""
@@ -521,7 +554,7 @@ def refuse_unknown_fields(init: Callable) -> Callable:
         unknown = [key for key in kwargs if key not in known]
         if unknown:
             who = kwargs.get("name", args[0] if args else "Experiment")
-            wrong = ", ".join(f"{key}={describe(kwargs[key], 40)}{did_you_mean(key, known)}" for key in unknown)
+            wrong = ", ".join(f"{key}={describe(kwargs[key], 40)}{field_hint(key, known)}" for key in unknown)
             raise ConfigError(f"{who}: Experiment has no field for {wrong}; its fields: {', '.join(known)}")
         init(self, *args, **kwargs)
 

@@ -3,7 +3,9 @@ no function-local import of the package's own modules, every module importable a
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from competition import registry
 from competition.cli import BUILTIN_NAMES
 from competition.data import BUILTINS
 from competition.errors import ConfigError
-from competition.experiment import Experiment
+from competition.experiment import FIELD_SYNONYMS, Experiment
 
 PACKAGE = Path(competition.__file__).parent
 LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__init__.py
@@ -161,6 +163,24 @@ def test_a_misspelt_field_is_a_config_error_naming_the_field_meant(given, meant)
         Experiment("bad", **given)
     with pytest.raises(ConfigError, match=rf"ok: Experiment has no field for {key}="):
         Experiment("ok").with_(**given)
+
+
+@pytest.mark.parametrize("given, hint", [
+    ({"transforms": "light"}, "(did you mean 'augmentation'?)"),  # by spelling: 'transfer', transfer learning
+    ({"competition": "fashion"}, "(did you mean 'data'?)"),
+    ({"model_name": "resnet18"}, "(did you mean 'model'?)"),  # by spelling: 'model_kw'
+    ({"label_smoothing": 0.1}, "(did you mean loss_kw={'label_smoothing': ...}?)"),
+    ({"momentum": 0.9}, "(did you mean optimizer_kw={'momentum': ...}?)"),
+])
+def test_a_field_named_as_other_libraries_name_it_is_answered_with_the_field_that_holds_it(given, hint):
+    with pytest.raises(ConfigError, match=re.escape(hint)):
+        Experiment("bad", **given)
+
+
+def test_every_field_synonym_maps_to_a_field_and_is_not_one_itself():
+    known = {f.name for f in dataclasses.fields(Experiment) if f.init}
+    assert set(FIELD_SYNONYMS.values()) <= known
+    assert not set(FIELD_SYNONYMS) & known
 
 
 @pytest.mark.parametrize("changes, message", [
