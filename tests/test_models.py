@@ -126,6 +126,26 @@ def test_a_module_that_ends_in_a_softmax_is_named():
         assert create_model(spec.model, 10, in_chans=1, input_size=(8, 8))(torch.rand(2, 1, 8, 8)).shape == (2, 10)
 
 
+class SigmoidAfterFlatten(torch.nn.Module):
+    """A final sigmoid as a functional call, and a shape-only op after it, as a Keras habit writes it."""
+
+    def __init__(self, num_classes: int, in_chans: int):
+        super().__init__()
+        self.net = softmax_ended(num_classes, in_chans, torch.nn.Identity())
+
+    def forward(self, x):
+        return torch.sigmoid(self.net(x)[:, :, None]).squeeze(2)
+
+
+@pytest.mark.parametrize("make", [lambda c, i: softmax_ended(c, i, torch.nn.Sigmoid()), SigmoidAfterFlatten])
+@pytest.mark.parametrize("classes", [2, 10])
+def test_a_module_that_ends_in_a_sigmoid_is_named(make, classes):
+    """Outputs in (0, 1) as logits: the softmax over them cannot pass e / (e + C - 1), 0.73 on two classes."""
+    with pytest.raises(ConfigError, match="final sigmoid.*remove the final sigmoid"):
+        create_model(Experiment("sigmoid", model=lambda num_classes, in_chans: make(num_classes, in_chans)).model,
+                     classes, in_chans=1, input_size=(8, 8))
+
+
 @pytest.mark.parametrize("cast, dtype", [(torch.nn.Module.half, "float16"), (torch.nn.Module.double, "float64")])
 def test_weights_cast_by_hand_are_named_not_read_as_a_wrong_image_size(cast, dtype):
     """torch's "Input type (float) and bias type should be the same" came with "It gets 1-channel images of

@@ -211,8 +211,10 @@ def wrap_module(
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.enable_grad():  # the graph names the op that made the outputs (a final sigmoid)
             out = module(torch.zeros(2, in_chans, height, width))
+            last_op = final_op(out)
+            out = out.detach() if isinstance(out, torch.Tensor) else out
     except Exception as exc:  # the user's module: any error says it does not take this input
         raise ConfigError(
             f"model {name or type(module).__qualname__}: a batch of shape (2, {in_chans}, {height}, "
@@ -230,13 +232,28 @@ def wrap_module(
         )
     logits = out.ndim == 2 and out.shape[1] == num_classes and not features
     if logits:
-        check_not_probabilities(out, name)
+        check_not_probabilities(out, name, last_op)
     backbone = module if out.ndim == 2 else Pooled(module)
     stages = list(module.children()) or [module]
     return Classifier(backbone, out.shape[1], num_classes, in_chans, stages, head=not logits, name=name)
 
 
-def check_not_probabilities(out: torch.Tensor, name: str) -> None:
+SHAPE_ONLY_OPS = ("View", "Reshape", "Squeeze", "Unsqueeze", "Clone", "Permute", "Transpose", "Contiguous")
+
+
+def final_op(out: object) -> str:
+    """The op that computed `out`, past ops that only reshape or copy ('Sigmoid' for torch.sigmoid(x).flatten(1));
+    '' when nothing that trains made it."""
+    node = getattr(out, "grad_fn", None)
+    while node is not None:
+        op = type(node).__name__.removesuffix("Backward0").removesuffix("Backward1")
+        if not op.startswith(SHAPE_ONLY_OPS):
+            return op
+        node = next((edge for edge, _ in node.next_functions if edge is not None), None)
+    return ""
+
+
+def check_not_probabilities(out: torch.Tensor, name: str, last_op: str = "") -> None:
     """A module that ends in a softmax gives probabilities where logits belong: the cross entropy takes them
     as logits (training nearly stalls) and the harness's own softmax squashes every prediction towards
     uniform, which log loss, ROC-AUC and the ensembles read. Every row of the probe's outputs non-negative
@@ -248,6 +265,12 @@ def check_not_probabilities(out: torch.Tensor, name: str) -> None:
             f"model {name}: its outputs are probabilities (each row is non-negative and sums to one: a "
             "final Softmax); the harness wants logits (it applies the softmax itself, and the cross "
             "entropy takes logits). Remove the final Softmax, or end in LogSoftmax"
+        )
+    if last_op == "Sigmoid":  # outputs in (0, 1): softmax over them cannot pass e / (e + C - 1), so nothing is sure
+        raise ConfigError(
+            f"model {name}: its outputs come from a final sigmoid, so each lies in (0, 1) and the softmax over "
+            "them stays near uniform (the cross entropy takes them as logits and training nearly stalls). The "
+            "harness wants logits, one per class, and applies the softmax itself: remove the final sigmoid"
         )
 
 
