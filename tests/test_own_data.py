@@ -826,6 +826,13 @@ def test_a_mask_person_missing_an_image_is_skipped_whole_when_asked(mask_comp):
     assert len(comp.train) == 5 * 7 and len(comp.skipped) == 1 and comp.skipped[0]["image_id"] == folder.name
 
 
+def test_an_eval_row_without_its_id_is_named(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4, eval_ids=("e0.png", "e1.png", "e2.png"))
+    (root / "eval" / "info.csv").write_text("ImageID,ans\ne0.png,\n ,\ne2.png,\n")
+    with pytest.raises(DataError, match=r"info.csv: column 'ImageID' is empty in row\(s\) 3;"):
+        load_competition(root)
+
+
 def test_a_missing_eval_image_is_never_skipped(tmp_path):
     root = competition(tmp_path / "c", [0, 1] * 4, config={"on_missing": "skip"})
     (root / "eval" / "images" / "e1.png").unlink()

@@ -605,6 +605,12 @@ def read_eval(root: Path, task: Task, config: CompetitionConfig) -> tuple[pd.Dat
             template[task.answer_column] = ""  # a template with a column per class is answered in those
         ids = template[task.id_column].astype(str).str.strip()
         template[task.id_column] = ids
+        if (ids == "").any():
+            empty = [csv_row(i) for i in np.flatnonzero(ids == "")]
+            raise DataError(
+                f"{info}: column {task.id_column!r} is empty in row(s) {row_list(empty)}; every row names the eval "
+                "image it answers for: fill in the id, or remove the row"
+            )
     elif images.is_dir():
         ids = pd.Series([str(p.relative_to(images)) for p in image_files(images)], dtype=str)
     else:
