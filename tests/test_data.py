@@ -451,6 +451,63 @@ def test_duplicate_detection():
     assert duplicates_across(hashes[:2], image_hashes(images[2:])) == [(0, 0), (1, 1)]
 
 
+def photo_crops(count: int, side: int = 160) -> list[np.ndarray]:
+    """Distinct crops of scikit-learn's two sample photos (real texture, where noise would make every pair far)."""
+    from sklearn.datasets import load_sample_images
+    photos_ = load_sample_images().images
+    rng = np.random.default_rng(0)
+    crops = []
+    for k in range(count):
+        photo = photos_[k % 2]
+        y, x = rng.integers(0, photo.shape[0] - side), rng.integers(0, photo.shape[1] - side)
+        crops.append(photo[y : y + side, x : x + side])
+    return crops
+
+
+def save_jpeg(path: Path, image: np.ndarray, quality: int = 95, scale: float = 1.0) -> None:
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    Image.fromarray(image).resize(size, Image.Resampling.LANCZOS).save(path, quality=quality)
+
+
+def test_eda_names_one_photo_re_encoded_rescaled_or_brightened_as_near_duplicates(tmp_path):
+    """An exact copy is found by its hash; the same photo saved again (rescaled 0.8x at JPEG quality 60, or 10
+    levels brighter) has other bytes and is named as a near duplicate, within train (a split could put the
+    two on both sides) and across train and eval; twenty distinct crops of the same two photos are not."""
+    root, crops = tmp_path / "photos", photo_crops(24)
+    rows = []
+    for i, crop in enumerate(crops[:20]):
+        save_jpeg(root / "train" / "images" / f"p{i:02d}.jpg", crop)
+        rows.append({"path": f"images/p{i:02d}.jpg", "label": i % 2})
+    save_jpeg(root / "train" / "images" / "rescaled.jpg", crops[3], quality=60, scale=0.8)
+    assert crops[9].max() <= 245  # nothing clips
+    brighter = crops[9] + np.uint8(10)
+    save_jpeg(root / "train" / "images" / "brighter.jpg", brighter)
+    rows += [{"path": "images/rescaled.jpg", "label": 1}, {"path": "images/brighter.jpg", "label": 0}]
+    pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
+    save_jpeg(root / "eval" / "images" / "e0.jpg", crops[7], quality=70, scale=0.9)  # a train photo, re-saved
+    save_jpeg(root / "eval" / "images" / "e1.jpg", crops[21])  # a photo of its own
+    pd.DataFrame({"ImageID": ["e0.jpg", "e1.jpg"], "ans": ""}).to_csv(root / "eval" / "info.csv", index=False)
+
+    summary = run_eda(load_competition(root), tmp_path / "eda")
+    names = [sorted(Path(p).name for p in pair) for pair in summary["near_duplicates_within_train"]]
+    assert names == [["p03.jpg", "rescaled.jpg"], ["brighter.jpg", "p09.jpg"]]
+    assert [[Path(p).name for p in pair] for pair in summary["near_duplicates_train_eval"]] == [["e0.jpg", "p07.jpg"]]
+    assert summary["duplicates_within_train"] == []
+    text = (tmp_path / "eda" / "summary.md").read_text()
+    assert "within train: 2 pairs" in text and "give each pair one group" in text
+
+
+def test_an_exact_copy_is_not_reported_again_as_a_near_duplicate():
+    from competition.data.eda import near_duplicates
+    crops = photo_crops(6, side=48)
+    images = np.stack(crops + [crops[2]])
+    hashes = image_hashes(images)
+    assert duplicates_within(hashes) == [[2, 6]]
+    assert near_duplicates(images, hashes) == []
+
+
 def test_cli_data_and_eda(tmp_path, capsys):
     from competition.cli import main
     assert main(["data", "digits", "--data-dir", str(tmp_path)]) == 0
