@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .data import Competition
+from .data.formats import read_table
 from .data.splits import confirmation_split
 from .errors import ConfigError, DataError
 from .experiment import Result, scored_metrics
@@ -33,10 +34,7 @@ def read_answers(competition: Competition) -> pd.Series:
             f"{path}: no eval answers for {competition.name!r}; for a finished competition or "
             'your own split, name a file of ids and answers with "answers" in competition.json'
         )
-    answers = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for column in (task.id_column, task.answer_column):
-        if column not in answers.columns:
-            raise DataError(f"{path}: lacks column {column!r}; found {list(answers.columns)}")
+    answers = read_table(path, [task.id_column, task.answer_column], competition.meta, "id_column/answer_column")
     by_id = answers.set_index(task.id_column)[task.answer_column]
     missing = sorted(set(competition.eval["image_id"]) - set(by_id.index))
     if missing:

@@ -581,6 +581,34 @@ def test_a_cp949_csv_with_semicolons_and_korean_labels_loads(tmp_path, rng):
     assert [comp.task.class_names[i] for i in comp.train["label"]] == ["고양이", "개"] * 3
 
 
+def test_an_excel_unicode_text_export_in_utf16_with_tabs_loads(tmp_path):
+    """Excel's "Unicode Text" is UTF-16 with a byte-order mark and tabs: it was refused as neither UTF-8 nor CP949."""
+    root = competition(tmp_path / "c", ["고양이", "dog"] * 4)
+    table = root / "train" / "train.csv"
+    table.write_bytes(table.read_text().replace(",", "\t").encode("utf-16"))
+    assert sorted(load_competition(root).task.class_names) == ["dog", "고양이"]
+
+
+def test_excels_separator_line_above_the_header_is_named(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    table = root / "train" / "train.csv"
+    table.write_text("sep=,\n" + table.read_text())
+    with pytest.raises(DataError, match="line 1 is 'sep=,', Excel's note of the separator.*delete that line"):
+        load_competition(root)
+
+
+def test_the_answers_file_is_read_in_the_encoding_and_separator_competition_json_names(tmp_path):
+    """It was read as a comma-separated UTF-8 file whatever competition.json said of the labels table."""
+    from competition.scoring import read_answers
+    root = competition(tmp_path / "c", ["고양이", "개"] * 4, config={"answers": "answers.csv", "encoding": "cp949",
+                                                                   "separator": ";"})
+    for table in (root / "train" / "train.csv", root / "eval" / "info.csv"):
+        table.write_bytes(table.read_text().replace(",", ";").encode("cp949"))
+    (root / "answers.csv").write_bytes("ImageID;ans\ne0.png;개\ne1.png;고양이\n".encode("cp949"))
+    comp = load_competition(root)
+    assert [comp.task.class_names[i] for i in read_answers(comp)] == ["개", "고양이"]
+
+
 def test_a_mask_csv_with_a_bom_is_read_as_the_mask_format(mask_comp):
     csv = mask_comp / "train" / "train.csv"
     csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
@@ -782,7 +810,7 @@ def test_a_face_crop_without_a_size_is_refused(tmp_path):
 @pytest.mark.parametrize("answers, message", [
     ({"ImageID": ["e0.png"], "ans": ["a"]}, "no answer for 1 eval id\\(s\\), e.g. \\['e1.png'\\]"),
     ({"ImageID": ["e0.png", "e1.png"], "ans": ["a", "c"]}, "the answer for 'e1.png' is not a label"),
-    ({"id": ["e0.png", "e1.png"], "ans": ["a", "b"]}, "lacks column 'ImageID'"),
+    ({"id": ["e0.png", "e1.png"], "ans": ["a", "b"]}, "missing required column\\(s\\) \\['ImageID'\\]"),
 ])
 def test_data_checks_the_eval_answers_it_says_will_score(tmp_path, capsys, answers, message):
     """data said "eval scores are computed" and "valid" for an answers file that lacked ids: every

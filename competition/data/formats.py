@@ -16,6 +16,7 @@ format), ``folder`` (one folder per class).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -81,9 +82,21 @@ FALLBACK_ENCODINGS = ("utf-8-sig", "cp949")  # UTF-8 with or without a BOM; Kore
 SEPARATORS = (",", ";", "\t", "|")
 
 
+# A byte-order mark names its encoding (Excel's "Unicode Text" export is UTF-16 with one). UTF-32's come first:
+# UTF-32-LE's mark begins with UTF-16-LE's.
+BOM_ENCODINGS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+EXCEL_SEPARATOR_LINE = re.compile(r"\s*sep=(.)\s*$", re.IGNORECASE)
+
+
 def decode_text(path: Path, encoding: str | None) -> str:
     raw = path.read_bytes()
-    for candidate in (encoding,) if encoding else FALLBACK_ENCODINGS:
+    marked = next((name for bom, name in BOM_ENCODINGS if raw.startswith(bom)), None)
+    for candidate in (encoding,) if encoding else (marked,) if marked else FALLBACK_ENCODINGS:
         try:
             return raw.decode("utf-8-sig" if candidate.lower().replace("_", "-") in ("utf-8", "utf8") else candidate)
         except LookupError:
@@ -93,11 +106,22 @@ def decode_text(path: Path, encoding: str | None) -> str:
             ) from None
         except UnicodeDecodeError as exc:
             last = exc
-    tried = encoding or " or ".join(FALLBACK_ENCODINGS)
+    tried = encoding or marked or " or ".join(FALLBACK_ENCODINGS)
     raise DataError(
         f"{path}: cannot be decoded as {tried} (byte {last.start}: {last.reason}); re-save it as UTF-8, "
         'or name its encoding with "encoding" in competition.json'
     )
+
+
+def refuse_excel_separator_line(path: Path, text: str) -> None:
+    """Excel writes 'sep=;' above the header of some exports: read as the header, it hid every column name, and
+    read past, every row number in an error would be one line off."""
+    first = text.splitlines()[0] if text.strip() else ""
+    if match := EXCEL_SEPARATOR_LINE.match(first):
+        raise DataError(
+            f"{path}: line 1 is {first.strip()!r}, Excel's note of the separator, not the header; delete that line "
+            f'(the separator is found from the header, or set "separator": "{match[1]}" in competition.json)'
+        )
 
 
 def sniff_separator(header: str) -> str:
@@ -109,6 +133,7 @@ def sniff_separator(header: str) -> str:
 
 def read_header(path: Path, config: CompetitionConfig) -> list[str]:
     text = decode_text(path, config.encoding)
+    refuse_excel_separator_line(path, text)
     first = text.splitlines()[0] if text.strip() else ""
     return [c.strip() for c in first.split(config.separator or sniff_separator(first))]
 
@@ -132,6 +157,7 @@ def read_csv(
     if not path.exists():
         raise DataError(f"{path}: file not found; {EXPECTED_LAYOUT}")
     text = decode_text(path, config.encoding)
+    refuse_excel_separator_line(path, text)
     header = text.splitlines()[0] if text.strip() else ""
     try:
         df = pd.read_csv(
@@ -150,6 +176,13 @@ def read_csv(
     if df.empty:
         raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
     return df
+
+
+def read_table(path: Path, required: list[str], meta: dict, settings: str) -> pd.DataFrame:
+    """Another CSV of one's own competition (the eval answers) read as its labels table is: in the encoding and
+    separator competition.json names (`meta`: its keys that differ from the defaults), else found."""
+    config = CompetitionConfig(**{key: meta[key] for key in ("encoding", "separator") if key in meta})
+    return read_csv(path, required, config, settings)
 
 
 def refuse_repeated_columns(path: Path, header: str, separator: str, required: list[str]) -> None:
