@@ -46,7 +46,7 @@ def submission_answers(competition) -> str:
     if "submission" not in competition.meta and reads_probabilities(task.metric):
         return (
             f"labels in column {task.answer_column!r}, though the metric {task.metric} reads probabilities: a grader "
-            "scoring this file sees none (put a column per class in eval/info.csv to answer with them)"
+            f"scoring this file sees none (put a column per class in {competition.template_name} to answer with them)"
         )
     return f"labels in column {task.answer_column!r}"
 

@@ -117,7 +117,7 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
     template_columns = list(competition.eval_template().columns)
     if list(submission.columns) != template_columns:
         raise SubmissionError(
-            f"submission columns are {list(submission.columns)}; eval/info.csv has "
+            f"submission columns are {list(submission.columns)}; the template ({competition.ids_source}) has "
             f"{template_columns}: write exactly those, in that order"
         )
     ids = submission[id_col].astype(str)
@@ -130,14 +130,14 @@ def validate_submission(submission: pd.DataFrame | str | Path, competition) -> p
     if missing:
         problems.append(f"{len(missing)} missing id(s), e.g. {missing[:3]}")
     if extra:
-        problems.append(f"{len(extra)} extra id(s) not in eval/info.csv, e.g. {extra[:3]}")
+        problems.append(f"{len(extra)} extra id(s) not in {competition.ids_source}, e.g. {extra[:3]}")
     problem, allowed = answer_problem(submission, competition, ids)
     if problem:
         problems.append(problem)
     if problems:
         raise SubmissionError(
             "invalid submission: " + "; ".join(problems) + f"; expected {len(expected)} rows, "
-            f"one per id of eval/info.csv, {', '.join(answers)} {allowed}"
+            f"one per id of {competition.ids_source}, {', '.join(answers)} {allowed}"
         )
     return submission
 

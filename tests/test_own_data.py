@@ -152,6 +152,17 @@ class Predicted:
         self.name, self.eval_ids, self.eval_probs = "mine", np.array(ids), np.array(probs, dtype=np.float32)
 
 
+def test_a_bad_submission_names_the_template_competition_json_names(tmp_path):
+    """It said "one per id of eval/info.csv" of a competition whose template is eval/sample_submission.csv."""
+    from competition.submission import validate_submission
+    root = competition(tmp_path / "c", ["a", "b"] * 4, config={"eval_csv": "eval/sample_submission.csv"})
+    (root / "eval" / "info.csv").rename(root / "eval" / "sample_submission.csv")
+    comp = load_competition(root)
+    short = comp.eval_template().iloc[:1].assign(ans="a")
+    with pytest.raises(SubmissionError, match="1 missing id.*one per id of eval/sample_submission.csv"):
+        validate_submission(short, comp)
+
+
 @pytest.mark.parametrize("metric", ["roc_auc", "log_loss"])
 def test_a_two_class_competition_scored_on_probabilities_is_answered_with_them(tmp_path, capsys, metric):
     """Its submissions held labels, though ROC-AUC and log loss read probabilities: a grader scored 0/1 answers

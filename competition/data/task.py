@@ -88,11 +88,7 @@ class Competition:
     def input_files(self) -> set[Path]:
         """Every file the competition is read from, resolved: its CSVs, competition.json, the answers and
         every train and eval image (what `submit --out` must never replace)."""
-        tables = (
-            self.meta.get("train_csv", "train/train.csv"),
-            self.meta.get("eval_csv", "eval/info.csv"),
-            "competition.json",
-        )
+        tables = (self.meta.get("train_csv", "train/train.csv"), self.template_name, "competition.json")
         files = [self.root / name for name in tables] + [self.answers_path]
         return {Path(os.path.realpath(p)) for p in [*files, *self.train["path"], *self.eval["path"]]}
 
@@ -115,6 +111,16 @@ class Competition:
             for path in split["path"]:
                 digest.update(file_digest(path).encode())
         return digest.hexdigest()[:24]
+
+    @property
+    def template_name(self) -> str:
+        """The submission template's path from the root, as competition.json (or a Kaggle layout) names it."""
+        return str(self.meta.get("eval_csv", "eval/info.csv"))
+
+    @property
+    def ids_source(self) -> str:
+        """Where the eval ids come from, for a message: the template, or the eval folder's images."""
+        return self.template_name if self.template is not None else "the eval folder"
 
     def eval_template(self) -> pd.DataFrame:
         """The submission template: eval/info.csv as read (with its answer column), or, for an eval folder
