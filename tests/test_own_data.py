@@ -2,6 +2,7 @@
 and files, incomplete data. Each test is a finding of issue 21 that failed on the code before it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
@@ -639,6 +640,69 @@ def test_palette_rgba_cmyk_and_gif_images_decode(tmp_path, mode, ext):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)).convert(mode).save(
         tmp_path / f"x{ext}")
     assert decode_image(tmp_path / f"x{ext}", 3).shape == (20, 30, 3)
+
+
+def sprite(hidden: tuple[int, int, int]) -> Image.Image:
+    """A 12 x 12 red square on a transparent ground whose pixels hide `hidden` (what an editor left there), with
+    a half-transparent edge."""
+    pixels = np.zeros((12, 12, 4), np.uint8)
+    pixels[..., :3] = hidden
+    pixels[3:9, 3:9] = (200, 30, 30, 255)
+    pixels[3:9, 9] = (200, 30, 30, 128)
+    return Image.fromarray(pixels)
+
+
+def palette_png(image: Image.Image, path: Path) -> None:
+    """A palette PNG whose index 0 is transparent (a tRNS chunk), the ground on index 0."""
+    opaque = np.asarray(image)[..., 3] > 0
+    indices = np.where(opaque, 1, 0).astype(np.uint8)
+    paletted = Image.fromarray(indices, mode="P")
+    paletted.putpalette(list(np.asarray(image)[0, 0, :3]) + [200, 30, 30] + [0, 0, 0] * 254)
+    paletted.save(path, transparency=0)
+
+
+@pytest.mark.parametrize("ext, save", [
+    (".png", lambda image, path: image.save(path)),  # RGBA
+    (".webp", lambda image, path: image.save(path, lossless=True)),
+    (".gif", lambda image, path: image.save(path)),  # a palette with a transparent index
+    (".png", palette_png),
+], ids=["rgba-png", "webp", "gif", "palette-png"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_transparent_pixels_are_black_whatever_colour_they_hide(tmp_path, ext, save, channels):
+    """Dropping the alpha kept each file's hidden colour: one sprite's ground was white and the next magenta."""
+    for hidden in [(255, 255, 255), (255, 0, 255), (0, 0, 0)]:
+        path = tmp_path / f"{hidden[1]}-{hidden[2]}{ext}"
+        save(sprite(hidden), path)
+        image = decode_image(path, channels)
+        assert image.shape == (12, 12, channels)
+        assert (image[0, 0] == 0).all(), f"{path.name}: the ground decodes as {image[0, 0]}"
+        assert image[5, 5].max() > 0  # the sprite itself is kept
+
+
+@pytest.mark.parametrize("ext", [".png", ".webp"])
+def test_a_half_transparent_edge_is_blended_with_black(tmp_path, ext):
+    path = tmp_path / f"s{ext}"
+    sprite((255, 255, 255)).save(path, **({"lossless": True} if ext == ".webp" else {}))
+    assert tuple(decode_image(path, 3)[5, 9]) == (100, 15, 15)  # 128/255 of (200, 30, 30)
+
+
+def test_an_opaque_image_keeps_its_cache_key_and_a_transparent_one_gets_a_new_one(tmp_path):
+    """The compositing moves the key (and so the data fingerprint and baselines) of files with transparency
+    alone: the built-ins' opaque PNGs keep theirs."""
+    def key_without_transparency(path: Path, spec: Preprocess) -> str:  # cache_key as it was before
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(json.dumps({"format": cache.CACHE_FORMAT, **spec.key_fields()}, sort_keys=True).encode())
+        data = path.read_bytes()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+        return digest.hexdigest()
+
+    opaque, clear = tmp_path / "opaque.png", tmp_path / "clear.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(opaque)
+    sprite((255, 255, 255)).save(clear)
+    spec = Preprocess(size=None, channels=3)
+    assert cache.cache_key([str(opaque)], spec) == key_without_transparency(opaque, spec)
+    assert cache.cache_key([str(clear)], spec) != key_without_transparency(clear, spec)
 
 
 @pytest.mark.parametrize("high", [1.0, 255.0])

@@ -36,6 +36,7 @@ CACHE_FORMAT = 1  # part of every cache key, and so of every data fingerprint an
 DRAFT_DECODING = 2  # draft=True; 2: EXIF orientation applied (1 left phone photos lying down)
 TIFF_DECODING = 2  # each TIFF file; 2: float images scaled from [0, 1] (1 clipped them black), 32-bit ints checked
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+ALPHA_DECODING = 2  # each file with transparency; 2: composited over black (1 kept whatever colour it hid)
 
 
 class CacheWarning(UserWarning):
@@ -198,6 +199,49 @@ def decode_with_pil(path: str | Path, channels: int) -> np.ndarray | None:
     return gray[:, :, None] if channels == 1 else np.repeat(gray[:, :, None], 3, axis=2)
 
 
+PNG_MAGIC, GIF_MAGICS = b"\x89PNG\r\n\x1a\n", (b"GIF87a", b"GIF89a")
+
+
+def has_transparency(data: bytes) -> bool:
+    """Whether an image file's bytes may hold transparent pixels: a PNG with an alpha channel or a tRNS chunk,
+    a GIF with a transparent colour, a WebP with alpha. Read from headers and chunk names, nothing decoded; a
+    false yes costs only the slower decoding below, which gives opaque images their own pixels."""
+    if data.startswith(PNG_MAGIC):
+        if len(data) > 25 and data[25] in (4, 6):  # IHDR colour type: grey + alpha, RGB + alpha
+            return True
+        idat = data.find(b"IDAT")
+        return b"tRNS" in data[: idat if idat >= 0 else len(data)]
+    if data[:6] in GIF_MAGICS:  # a graphic control extension whose transparency flag is set
+        start = data.find(b"\x21\xf9\x04")
+        while 0 <= start < len(data) - 4:
+            if data[start + 3] & 1:
+                return True
+            start = data.find(b"\x21\xf9\x04", start + 1)
+        return False
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) > 24:
+        if data[12:16] == b"VP8X":
+            return bool(data[20] & 0x10)
+        if data[12:16] == b"VP8L":  # lossless: 14 bits of width, 14 of height, then the alpha bit
+            return bool(int.from_bytes(data[21:25], "little") >> 28 & 1)
+    return False
+
+
+def decode_over_black(path: str | Path, channels: int) -> np.ndarray:
+    """An image with transparency, composited over black. Dropping the alpha kept the colour each transparent
+    pixel happened to store (a GIF's transparent index is often magenta or white, an editor's PNG keeps what
+    was erased), so backgrounds differed from file to file without a word."""
+    try:
+        with Image.open(path) as image:
+            rgba = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"), dtype=np.float32)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(
+            f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc}); re-export the file or remove "
+            "its row from the CSV"
+        ) from None
+    rgb = np.round(rgba[..., :3] * (rgba[..., 3:] / 255.0)).astype(np.uint8)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None] if channels == 1 else rgb
+
+
 def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     """Read an image file as uint8 H x W x C (RGB or gray); clear error if unreadable.
 
@@ -207,6 +251,8 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV")
     _, _, mode, kind = image_header(path)
     data = np.fromfile(str(path), dtype=np.uint8)
+    if mode not in SIXTEEN_BIT_MODES | PIL_MODES and has_transparency(data.tobytes()):
+        return decode_over_black(path, channels)
     flags = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     if mode in SIXTEEN_BIT_MODES:
         flags |= cv2.IMREAD_ANYDEPTH
@@ -336,6 +382,8 @@ def cache_key(paths: list[str], spec: Preprocess) -> str:
         digest.update(data)
         if data[:4] in TIFF_MAGIC:
             digest.update(f"tiff-decoding-{TIFF_DECODING}".encode())
+        if has_transparency(data):
+            digest.update(f"alpha-decoding-{ALPHA_DECODING}".encode())
     return digest.hexdigest()
 
 
