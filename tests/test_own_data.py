@@ -679,6 +679,14 @@ def test_transparent_pixels_are_black_whatever_colour_they_hide(tmp_path, ext, s
         assert image[5, 5].max() > 0  # the sprite itself is kept
 
 
+def test_a_grey_sprite_on_a_ground_hiding_a_colour_is_grey(tmp_path):
+    pixels = np.zeros((12, 12, 4), np.uint8)
+    pixels[..., :3] = (255, 0, 255)
+    pixels[3:9, 3:9] = (120, 120, 120, 255)
+    Image.fromarray(pixels).save(tmp_path / "s.png")
+    assert cache.image_channels([tmp_path / "s.png"]) == 1
+
+
 @pytest.mark.parametrize("ext", [".png", ".webp"])
 def test_a_half_transparent_edge_is_blended_with_black(tmp_path, ext):
     path = tmp_path / f"s{ext}"

@@ -285,7 +285,9 @@ def image_channels(paths, labels=None, sample: int = 16) -> int:
     """3 when any image of the colour sample (`colour_sample`) has colour, 1 when they are all gray."""
     for path in colour_sample(paths, labels, sample):
         image_header(path)  # a decompression bomb is refused before OpenCV decodes it
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        # a transparent ground is read as it decodes (black), not as the colour it hides
+        transparent = has_transparency(Path(path).read_bytes())
+        image = None if transparent else cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:  # a TGA, say: PIL reads it, or the usual error names the file
             image = decode_image(path, 3)
         if (
