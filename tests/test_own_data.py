@@ -906,6 +906,24 @@ def test_data_checks_the_eval_answers_it_says_will_score(tmp_path, capsys, answe
     assert re.search(f"answers.csv: {message}", err) and "the eval answers cannot score the eval split" in err
 
 
+@pytest.mark.parametrize("content, said", [
+    (b"<!DOCTYPE html><html><body>403 Forbidden</body></html>", "a web page (HTML), not an image"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 1234\n", "run `git lfs pull`"),
+    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "a HEIC/HEIF photo"),
+    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "an SVG drawing"),
+    (b"%PDF-1.7\n", "a PDF document"),
+    (b"", "an empty file (0 bytes)"),
+    (b"\x13\x37 not any format", "corrupt or unreadable image"),
+])
+def test_a_file_that_is_no_image_is_named_for_what_it_is(tmp_path, content, said):
+    """Scraped and synced datasets hold these under image names; each was "corrupt or unreadable"."""
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    (root / "train" / "images" / "t003.png").write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(said)) as caught:
+        decode_image(root / "train" / "images" / "t003.png")
+    assert "t003.png" in str(caught.value)
+
+
 def test_data_reports_every_image_that_does_not_decode_at_once(tmp_path, capsys):
     root = competition(tmp_path / "c", [0, 1] * 4)
     for name in ("t001.png", "t006.png"):

@@ -124,6 +124,34 @@ SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "I;16S"}
 PIL_MODES = {"F", "I"}  # 32-bit float and integer pixels: PIL reads them whole, OpenCV warns or saturates them
 
 
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis")
+
+
+def not_an_image(path: str | Path) -> str:
+    """What a file no decoder reads is, when its first bytes say, and what to do; '' when they do not. Scraped
+    and synced datasets hold such files under image names: an HTML error page saved as cat_123.jpg, a Git LFS
+    pointer where `git lfs pull` was not run, an iPhone's HEIC photo."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return ""
+    text = head.lstrip().lower()
+    if not head:
+        return "an empty file (0 bytes): re-download or re-export it, or remove its row"
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the image: run `git lfs pull` in the repository the data came from"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml", b"<svg")) and b"<svg" not in text:
+        return "a web page (HTML), not an image: a download that failed; download it again or remove its row"
+    if b"<svg" in text:
+        return "an SVG drawing, which is not decoded here: rasterise it to PNG (e.g. with cairosvg or Inkscape)"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "a HEIC/HEIF photo, which neither Pillow nor OpenCV decodes here: convert it to JPEG or PNG"
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not an image: export its pages as PNG"
+    return ""
+
+
 def image_header(path: str | Path) -> tuple[int, int, str, str]:
     """(width, height, mode, format) from the file's header alone, refusing a decompression bomb
     before a single pixel is decoded. Width and height are as the image is shown (EXIF orientation
@@ -137,10 +165,8 @@ def image_header(path: str | Path) -> tuple[int, int, str, str]:
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-        raise DataError(
-            f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc}); re-export the file "
-            "or remove its row from the CSV"
-        ) from None
+        what = not_an_image(path) or "corrupt or unreadable image; re-export the file or remove its row from the CSV"
+        raise DataError(f"{path}: {what} ({type(exc).__name__}: {exc})") from None
     if width * height > MAX_PIXELS:
         raise DataError(
             f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
