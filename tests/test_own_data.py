@@ -990,7 +990,9 @@ def test_a_header_that_names_a_column_it_reads_twice_is_an_error(tmp_path, heade
 @pytest.mark.parametrize("written, hint", [
     ("IMAGES/t002.png", "has ['images'] (names differ in case here)"),  # a folder in another case
     ("images/", "images is a folder, not an image file"),
-    ("imgs/t002.png", "1 missing in all"),  # an absent folder gets no hint that would mislead
+    ("imgs/t002.png", "a file of that name is at"),  # found by its name under the root
+    ("nowhere/t999.png", "1 missing in all"),  # an absent folder and no file of the name: no hint to mislead
+    ("https://example.com/t002.png", "it is a URL: the harness reads images from disk"),
 ])
 def test_a_missing_image_names_what_differs_along_its_path(tmp_path, written, hint):
     root = competition(tmp_path / "c", [0, 1] * 4)
@@ -1000,6 +1002,15 @@ def test_a_missing_image_names_what_differs_along_its_path(tmp_path, written, hi
         load_competition(root)
     assert hint in str(caught.value)
     assert "differ in case" not in str(caught.value) or written.startswith("IMAGES")
+    assert ("a file of that name" in str(caught.value)) == (written.endswith("t002.png") and "images" not in written)
+
+
+def test_paths_that_leave_out_a_class_subfolder_name_where_a_file_of_the_name_is(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    (root / "train" / "images" / "cat").mkdir()
+    (root / "train" / "images" / "t000.png").rename(root / "train" / "images" / "cat" / "t000.png")
+    with pytest.raises(DataError, match=r"row 2.*a file of that name is at .*images/cat/t000.png"):
+        load_competition(root)
 
 
 def test_ids_written_without_their_extension_find_their_image_and_stay_as_written(tmp_path, rng):

@@ -237,13 +237,33 @@ def check_files_exist(
                     found = Path(os.path.normpath(base / fix / value))
                     where += f', and the file is at {found}: set "{setting}": "{fix}"'
                     break
+            else:
+                where += found_elsewhere(base.parent, Path(value).name)
             where += ")"
+            if URL.match(value):
+                where += "; it is a URL: the harness reads images from disk, so download them into the competition"
         where += same_stem_hint(Path(df["path"].iat[first]))
         raise DataError(
             f"{source}: image file not found for row {csv_row(first)}: {where}; {len(bad)} missing in "
             f"all (rows {row_list(csv_row(i) for i in bad)}). Restore the file(s), fix the paths, or "
             f"remove the row(s){why}"
         )
+
+
+URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def found_elsewhere(root: Path, name: str, limit: int = 200_000) -> str:
+    """', and a file of that name is at <path>' for the first one under `root` (a class subfolder the paths
+    leave out, say), looking at `limit` names at most; '' when there is none."""
+    seen = 0
+    for folder, _, files in os.walk(root):
+        if name in files:
+            return f", and a file of that name is at {Path(folder) / name}"
+        seen += len(files)
+        if seen > limit:
+            break
+    return ""
 
 
 def same_stem_hint(path: Path) -> str:
