@@ -80,17 +80,22 @@ def same_pictures(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return close & (scale > 0) & (correlation >= NEAR_CORRELATION)
 
 
-def near_duplicates(images: np.ndarray, hashes: np.ndarray, others=None, other_hashes=None) -> list[tuple[int, int]]:
+def near_duplicates(
+    images: np.ndarray,
+    hashes: np.ndarray,
+    others: np.ndarray | None = None,
+    other_hashes: np.ndarray | None = None,
+) -> list[tuple[int, int]]:
     """(row in images, row in others) pairs of one picture whose bytes differ (exact copies are reported apart);
     within `images` when `others` is None, each pair once as (i, j), i < j."""
-    within = others is None
-    if within:
-        others, other_hashes = images, hashes
-    k = min(NEAR_CANDIDATES, len(others) - within)
+    within = others is None or other_hashes is None
+    targets = images if others is None else others
+    target_hashes = hashes if other_hashes is None else other_hashes
+    k = min(NEAR_CANDIDATES, len(targets) - within)
     if k <= 0:
         return []
-    mine, theirs = torch.from_numpy(thumbnails(images)), torch.from_numpy(thumbnails(others))
-    block = max(1, 2**22 // len(others))  # about 16 MB of similarities at a time: they stay in cache
+    mine, theirs = torch.from_numpy(thumbnails(images)), torch.from_numpy(thumbnails(targets))
+    block = max(1, 2**22 // len(targets))  # about 16 MB of similarities at a time: they stay in cache
     pairs: set[tuple[int, int]] = set()
     for start in range(0, len(mine), block):
         similarity = mine[start : start + block] @ theirs.T
@@ -99,15 +104,14 @@ def near_duplicates(images: np.ndarray, hashes: np.ndarray, others=None, other_h
             similarity[rows - start, rows] = -np.inf  # an image is not its own twin
         nearest, closest = (t.numpy().ravel() for t in similarity.topk(k, dim=1))
         # one picture's thumbnails all but coincide: the pixel test need not see the rest
-        plausible = nearest >= NEAR_THUMB_SIMILARITY
-        i, j = np.repeat(rows, k)[plausible], closest[plausible]
-        i, j = i[hashes[i] != other_hashes[j]], j[hashes[i] != other_hashes[j]]
+        i, j = np.repeat(rows, k)[nearest >= NEAR_THUMB_SIMILARITY], closest[nearest >= NEAR_THUMB_SIMILARITY]
+        other_bytes = hashes[i] != target_hashes[j]
+        i, j = i[other_bytes], j[other_bytes]
         for chunk in range(0, len(i), 4096):
             a, b = i[chunk : chunk + 4096], j[chunk : chunk + 4096]
-            same = same_pictures(np.asarray(images[a]), np.asarray(others[b]))
-            pairs.update(
-                (min(p, q), max(p, q)) if within else (p, q) for p, q in zip(a[same].tolist(), b[same].tolist())
-            )
+            same = same_pictures(np.asarray(images[a]), np.asarray(targets[b]))
+            found = zip(a[same].tolist(), b[same].tolist())
+            pairs.update((min(p, q), max(p, q)) if within else (p, q) for p, q in found)
     return sorted(pairs)
 
 
