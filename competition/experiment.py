@@ -526,8 +526,6 @@ FIELD_SYNONYMS = {
     **dict.fromkeys(["lr_scheduler", "sched", "schedule"], "scheduler"),
     **dict.fromkeys(["weights", "pretrained_weights"], "pretrained"),
     **dict.fromkeys(["in_chans", "in_channels", "num_channels"], "channels"),
-    **dict.fromkeys(["label_smoothing", "gamma", "alpha"], "loss_kw"),
-    **dict.fromkeys(["momentum", "betas", "nesterov", "eps"], "optimizer_kw"),
     "wd": "weight_decay",
     "bs": "batch_size",
     "ema": "ema_decay",
@@ -535,13 +533,20 @@ FIELD_SYNONYMS = {
 }
 
 
+# Keywords of a loss or an optimizer given as fields, and how a spec says them.
+KEYWORD_HOMES = {
+    "label_smoothing": "loss='label_smoothing', loss_kw={'smoothing': ...}",
+    **{name: f"optimizer_kw={{{name!r}: ...}}" for name in ("momentum", "nesterov", "betas")},
+}
+
+
 def field_hint(key: str, known: list[str]) -> str:
-    """' (did you mean ...?)' for an unknown field: the field another library's name for it maps to (a keyword
-    of an optimizer or loss named inside its _kw dict), else the known field spelt closest."""
+    """' (did you mean ...?)' for an unknown field: how a spec says a loss's or optimizer's keyword, the field
+    another library's name for it maps to, else the known field spelt closest."""
+    if key in KEYWORD_HOMES:
+        return f" (did you mean {KEYWORD_HOMES[key]}?)"
     meant = FIELD_SYNONYMS.get(key)
-    if meant is None:
-        return did_you_mean(key, known)
-    return f" (did you mean {meant}={{{key!r}: ...}}?)" if meant.endswith("_kw") else f" (did you mean {meant!r}?)"
+    return f" (did you mean {meant!r}?)" if meant else did_you_mean(key, known)
 
 
 def refuse_unknown_fields(init: Callable) -> Callable:

@@ -18,7 +18,7 @@ from competition import registry
 from competition.cli import BUILTIN_NAMES
 from competition.data import BUILTINS
 from competition.errors import ConfigError
-from competition.experiment import FIELD_SYNONYMS, Experiment
+from competition.experiment import FIELD_SYNONYMS, KEYWORD_HOMES, Experiment
 
 PACKAGE = Path(competition.__file__).parent
 LAYERS = {  # module (or subpackage) -> layer, bottom to top; see competition/__init__.py
@@ -169,7 +169,7 @@ def test_a_misspelt_field_is_a_config_error_naming_the_field_meant(given, meant)
     ({"transforms": "light"}, "(did you mean 'augmentation'?)"),  # by spelling: 'transfer', transfer learning
     ({"competition": "fashion"}, "(did you mean 'data'?)"),
     ({"model_name": "resnet18"}, "(did you mean 'model'?)"),  # by spelling: 'model_kw'
-    ({"label_smoothing": 0.1}, "(did you mean loss_kw={'label_smoothing': ...}?)"),
+    ({"label_smoothing": 0.1}, "(did you mean loss='label_smoothing', loss_kw={'smoothing': ...}?)"),
     ({"momentum": 0.9}, "(did you mean optimizer_kw={'momentum': ...}?)"),
 ])
 def test_a_field_named_as_other_libraries_name_it_is_answered_with_the_field_that_holds_it(given, hint):
@@ -180,7 +180,17 @@ def test_a_field_named_as_other_libraries_name_it_is_answered_with_the_field_tha
 def test_every_field_synonym_maps_to_a_field_and_is_not_one_itself():
     known = {f.name for f in dataclasses.fields(Experiment) if f.init}
     assert set(FIELD_SYNONYMS.values()) <= known
-    assert not set(FIELD_SYNONYMS) & known
+    assert not (set(FIELD_SYNONYMS) | set(KEYWORD_HOMES)) & known
+
+
+def test_the_advice_for_a_keyword_given_as_a_field_is_a_spec_that_holds():
+    """What the hints say to write is accepted (label smoothing is a loss of its own: cross_entropy takes no
+    label_smoothing)."""
+    Experiment("smoothed", loss="label_smoothing", loss_kw={"smoothing": 0.1})
+    for optimizer, keyword, value in [("sgd", "momentum", 0.9), ("sgd", "nesterov", True), ("adamw", "betas",
+                                                                                           (0.9, 0.99))]:
+        assert f"optimizer_kw={{{keyword!r}: ...}}" == KEYWORD_HOMES[keyword]
+        Experiment("kw", optimizer=optimizer, optimizer_kw={keyword: value})
 
 
 @pytest.mark.parametrize("changes, message", [
