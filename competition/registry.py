@@ -451,8 +451,27 @@ def check_loss_options(loss: str, options: dict, who: str) -> None:
     if wrong:
         takes = ", ".join(sorted(taken or ())) or "no keywords"
         raise ConfigError(
-            f"{who}: loss {loss!r} does not take {wrong}; it takes {takes} (class_weights='balanced' passes 'weight')"
+            f"{who}: loss {loss!r} does not take {wrong}; it takes {takes} (class_weights='balanced' passes "
+            f"'weight'){losses_taking(sorted(set(options) - (taken or frozenset())), loss)}"
         )
+
+
+def losses_taking(keywords: list[str], besides: str) -> str:
+    """'; loss='focal' takes 'gamma'' for each keyword another registered loss takes (torch's label_smoothing
+    keyword is this harness's loss 'label_smoothing', whose keyword is 'smoothing')."""
+    hints = []
+    for keyword in keywords:
+        if keyword == "label_smoothing" and "label_smoothing" in LOSSES.entries:
+            hints.append("label smoothing is loss='label_smoothing', loss_kw={'smoothing': ...}")
+            continue
+        takers = [
+            name
+            for name in LOSSES.entries
+            if name != besides and keyword in (keywords_taken(entry_callable(LOSSES.entries[name])) or ())
+        ]
+        if takers:
+            hints.append(f"{' or '.join(f'loss={t!r}' for t in takers)} takes {keyword!r}")
+    return ("; " + "; ".join(hints)) if hints else ""
 
 
 # The built-in schedules' own warm-up in epochs, when the spec gives none (warmup_epochs=None); "plateau" has

@@ -113,6 +113,9 @@ def test_the_options_an_optimizer_takes_reach_it():
      r"does not take 'label_smothing' \(did you mean 'label_smoothing'\?\)"),
     ({"loss": "focal", "loss_kw": {"weight": [1.0, 2.0]}, "class_weights": "balanced"},
      r"loss_kw\['weight'\] and class_weights='balanced' both set the class weights"),
+    ({"loss_kw": {"gamma": 2.0}}, r"loss 'cross_entropy' does not take 'gamma'.*; loss='focal' takes 'gamma'"),
+    ({"loss_kw": {"label_smoothing": 0.1}},  # torch's keyword: here a loss of its own
+     r"does not take 'label_smoothing'.*; label smoothing is loss='label_smoothing', loss_kw=\{'smoothing': \.\.\.\}"),
 ])
 def test_a_loss_keyword_that_would_go_nowhere_fails_when_the_experiment_is_made(changes, message):
     """Before, a loss module dropped class_weights='balanced' and loss_kw without a word, and a typo or a
