@@ -601,6 +601,17 @@ def test_an_excel_unicode_text_export_in_utf16_with_tabs_loads(tmp_path):
     assert sorted(load_competition(root).task.class_names) == ["dog", "고양이"]
 
 
+def test_utf16_without_its_mark_is_named_and_loads_when_competition_json_names_it(tmp_path):
+    root = competition(tmp_path / "c", [0, 1] * 4)
+    table = root / "train" / "train.csv"
+    table.write_bytes(table.read_text().encode("utf-16-le"))
+    with pytest.raises(DataError, match='NUL bytes.*"encoding": "utf-16-le"'):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"encoding": "utf-16-le"}))
+    (root / "eval" / "info.csv").write_bytes((root / "eval" / "info.csv").read_text().encode("utf-16-le"))
+    assert len(load_competition(root).train) == 8
+
+
 def test_excels_separator_line_above_the_header_is_named(tmp_path):
     root = competition(tmp_path / "c", [0, 1] * 4)
     table = root / "train" / "train.csv"

@@ -96,6 +96,12 @@ EXCEL_SEPARATOR_LINE = re.compile(r"\s*sep=(.)\s*$", re.IGNORECASE)
 def decode_text(path: Path, encoding: str | None) -> str:
     raw = path.read_bytes()
     marked = next((name for bom, name in BOM_ENCODINGS if raw.startswith(bom)), None)
+    if not encoding and not marked and b"\x00" in raw[:4096]:  # every other byte NUL: UTF-16 without its mark
+        order = "utf-16-le" if raw[1:2] == b"\x00" else "utf-16-be"
+        raise DataError(
+            f"{path}: holds NUL bytes, as UTF-16 text without its byte-order mark does; name the encoding in "
+            f'competition.json ("encoding": "{order}"), or re-save the file as UTF-8'
+        )
     for candidate in (encoding,) if encoding else (marked,) if marked else FALLBACK_ENCODINGS:
         try:
             return raw.decode("utf-8-sig" if candidate.lower().replace("_", "-") in ("utf-8", "utf8") else candidate)
