@@ -94,9 +94,25 @@ def make_folds(experiment: Experiment, table, class_names=()) -> list[tuple[np.n
     """The experiment's split of `table`; the split follows split_seed, never the training seeds."""
     scheme, k = experiment.cv_scheme()
     try:
-        return make_splits(table, scheme, n_splits=k, seed=experiment.split_seed_value, class_names=class_names)
+        folds = make_splits(table, scheme, n_splits=k, seed=experiment.split_seed_value, class_names=class_names)
     except ConfigError as exc:
         raise ConfigError(f"{experiment.name}: {exc}") from exc
+    if cv_entry(scheme).predicts != "out_of_bag":
+        refuse_overlapping_validation(experiment.name, [val_idx for _, val_idx in folds])
+    return folds
+
+
+def refuse_overlapping_validation(name: str, val_indices: list[np.ndarray]) -> None:
+    """Each train row is validated by one fold at most: the OOF score counts each row once. Checked when the
+    folds are made, before anything trains (one's own ShuffleSplit failed only after every fold had trained)."""
+    rows = np.concatenate(val_indices).astype(np.int64) if val_indices else np.zeros(0, np.int64)
+    repeated = np.flatnonzero(np.bincount(rows) > 1)
+    if len(repeated):
+        raise DataError(
+            f"{name}: {len(repeated)} train row(s) are validated by more than one fold (first: "
+            f"{repeated[:5].tolist()}); the folds overlap, so out-of-fold scores would count them twice (a splitter "
+            "such as ShuffleSplit does this: use a K-fold splitter, or cv='bootstrap:<k>' for bagging)"
+        )
 
 
 def make_units(experiment: Experiment, table, budget: Budget, class_names=()) -> list[Unit]:
@@ -255,12 +271,8 @@ def pool_folds(experiment: Experiment, outputs: list[UnitOutput], n: int) -> tup
     predicts = cv_entry(experiment.cv_scheme()[0]).predicts
     if predicts == "out_of_bag":
         return pool_out_of_bag(outputs, n)
+    refuse_overlapping_validation(experiment.name, [o.val_index for o in outputs])
     index = np.concatenate([o.val_index for o in outputs])
-    if len(np.unique(index)) != len(index):
-        raise DataError(
-            f"{experiment.name}: a train row was predicted by more than one fold; the folds overlap "
-            "(a splitter such as ShuffleSplit: use a K-fold splitter, or cv='bootstrap:<k>')"
-        )
     if predicts == "once" and len(index) != n:
         raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
     order = np.argsort(index)

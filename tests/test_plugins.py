@@ -16,7 +16,7 @@ from sklearn.model_selection import GroupKFold, ShuffleSplit
 from torch import nn
 from torchvision.transforms import v2
 
-from competition.errors import ConfigError
+from competition.errors import ConfigError, DataError
 from competition.experiment import Budget, Experiment
 from competition.metrics import higher_is_better, register_metric
 from competition.models import create_model
@@ -102,9 +102,18 @@ def test_a_sklearn_splitter_and_a_callback_train(data_root):
 
 
 @pytest.mark.filterwarnings("ignore:The groups parameter is ignored:UserWarning")
-def test_a_splitter_that_predicts_a_row_twice_is_named(data_root):
-    with pytest.raises(Exception, match="predicted by more than one fold"):
-        trained(BASE.with_(name="ss", cv=ShuffleSplit(n_splits=3, test_size=0.5, random_state=0)), data_root)
+def test_a_splitter_that_validates_a_row_twice_is_named_before_anything_trains(data_root):
+    epochs = []
+
+    class CountEpochs(Callback):
+        def on_epoch_end(self, state, row, cfg):
+            epochs.append(row["epoch"])
+
+    spec = BASE.with_(name="ss", cv=ShuffleSplit(n_splits=3, test_size=0.5, random_state=0),
+                      callbacks=(CountEpochs(),))
+    with pytest.raises(DataError, match=r"ss: \d+ train row\(s\) are validated by more than one fold.*ShuffleSplit"):
+        trained(spec, data_root)
+    assert epochs == []  # it failed only after every fold had trained
 
 
 def test_a_registered_metric_with_its_direction_scores_a_run(data_root, tmp_path):
