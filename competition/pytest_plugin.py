@@ -88,6 +88,11 @@ class SessionState:
                 f"--max-seeds {option('--max-seeds')}: a claim's first round is {AUTO_SEEDS} "
                 f"seeds per side, so the ceiling must be at least {AUTO_SEEDS}"
             )
+        if option("--minutes") is not None and not option("--minutes") >= 0:  # NaN too
+            raise pytest.UsageError(
+                f"--minutes {option('--minutes')}: give the minutes the session may train (0: serve what the store "
+                "holds, train nothing), or leave it out for the budget's"
+            )
         self.minutes = option("--minutes") if option("--minutes") is not None else self.budget.minutes
         self.baselines = Baselines(Path(config.rootpath) / "fixtures" / "baselines", option("--update-baselines"))
         self.executor = (

@@ -45,6 +45,14 @@ def test_unknown_option_value_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*--budget: invalid choice: 'huge'*"])
 
 
+@pytest.mark.parametrize("minutes", ["-5", "nan"])
+def test_minutes_below_zero_are_a_usage_error(pytester, minutes):
+    """--minutes -5 skipped every guard as UNDERPOWERED: a CI gate that judged nothing."""
+    result = pytester.runpytest(f"--minutes={minutes}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--minutes {float(minutes)}: give the minutes the session may train*"])
+
+
 def test_markers_are_registered_and_strict(pytester):
     pytester.makepyfile("""
         import pytest
