@@ -1,7 +1,7 @@
 """Generated competitions (hypothesis): label kinds and offsets, encodings, separators, a missing or a
-duplicated file, a config typo or a wrong type. Each either loads with every row's label equal to the truth,
-or fails with a DataError that names the file, row or key and says what to do: never another exception,
-never a silent change."""
+duplicated file, a config typo or a wrong type, a column named twice. Each either loads with every row's label
+equal to the truth, or fails with a DataError that names the file, row or key and says what to do: never another
+exception, never a silent change."""
 from __future__ import annotations
 
 import json
@@ -23,7 +23,7 @@ LABEL_KINDS = {
     "float_ints": lambda k, offset: [f"{offset + i}.0" for i in range(k)],
     "names": lambda k, offset: ["Ankle boot", "cat", "Dog", "T-shirt/top", "고양이"][:k],
 }
-FAULTS = ["none", "missing_file", "duplicate_content", "unknown_key", "wrong_type", "empty_label"]
+FAULTS = ["none", "missing_file", "duplicate_content", "unknown_key", "wrong_type", "empty_label", "repeated_column"]
 
 
 def canonical(value: str) -> str:
@@ -48,8 +48,9 @@ def write_competition(root: Path, labels: list[str], encoding: str, separator: s
     written = list(labels)
     if fault == "empty_label":
         written[1] = ""
-    lines = [separator.join(["path", "label"])] + [separator.join([f"images/{i}.png", value])
-                                                   for i, value in enumerate(written)]
+    header = ["path", "label", "label"] if fault == "repeated_column" else ["path", "label"]
+    lines = [separator.join(header)] + [separator.join([f"images/{i}.png", value] + [value] * (len(header) - 2))
+                                        for i, value in enumerate(written)]
     (root / "train" / "train.csv").write_bytes(("\n".join(lines) + "\n").encode(encoding))
     config = {"min_class_rows": 1}
     if fault == "unknown_key":
@@ -81,7 +82,8 @@ def test_a_generated_competition_loads_true_or_fails_naming_what_to_fix(kind, cl
                         "duplicate_content": ("train.csv", "identical bytes", "row 2", "row 5"),
                         "unknown_key": ("competition.json", "'lable_column'", "did you mean 'label_column'"),
                         "wrong_type": ("competition.json", "'allow_outside_links'"),
-                        "empty_label": ("train.csv", "row(s) 3", "give every row its label")}[fault]
+                        "empty_label": ("train.csv", "row(s) 3", "give every row its label"),
+                        "repeated_column": ("train.csv", "['label'] more than once")}[fault]
             for part in expected:
                 assert part in message, f"{fault}: {part!r} not in {message!r}"
             return
