@@ -988,6 +988,17 @@ def test_windows_separators_in_csv_paths_are_read(tmp_path):
     assert len(load_competition(root).train) == 8
 
 
+def test_a_labels_table_with_other_column_names_is_answered_with_the_keys_that_read_it(tmp_path):
+    root = competition(tmp_path / "c", ["cat", "dog"] * 4)
+    table = root / "train" / "train.csv"
+    table.write_text(table.read_text().replace("path,label", "image,class"))
+    said = 'column \'image\' holds image file names: "path_column": "image", "label_column": "class"'
+    with pytest.raises(DataError, match=re.escape(said)):
+        load_competition(root)
+    (root / "competition.json").write_text(json.dumps({"path_column": "image", "label_column": "class"}))
+    assert load_competition(root).task.class_names == ("cat", "dog")
+
+
 @pytest.mark.parametrize("header, named", [("path,label,label", "['label']"), ("path,path,label", "['path']")])
 def test_a_header_that_names_a_column_it_reads_twice_is_an_error(tmp_path, header, named):
     root = competition(tmp_path / "c", [0, 1] * 4)

@@ -144,6 +144,22 @@ def read_header(path: Path, config: CompetitionConfig) -> list[str]:
     return [c.strip() for c in first.split(config.separator or sniff_separator(first))]
 
 
+def paths_column_hint(df: pd.DataFrame, missing: list[str], config: CompetitionConfig) -> str:
+    """When the paths column is missing and one column's values are image file names (an 'image' or 'file'
+    column), the keys that would read it, with the one other column as the labels where that is all there is."""
+    if config.path_column not in missing:
+        return ""
+    sample = df.head(50)
+    paths = [c for c in df.columns if sample[c].str.lower().str.endswith(tuple(IMAGE_EXTENSIONS)).mean() > 0.8]
+    if len(paths) != 1:
+        return ""
+    hint = f'; column {paths[0]!r} holds image file names: "path_column": "{paths[0]}"'
+    others = [c for c in df.columns if c not in (paths[0], config.group_column, "group")]
+    if config.label_column in missing and len(others) == 1:
+        hint += f', "label_column": "{others[0]}"'
+    return hint
+
+
 def column_hint(missing: list[str], columns: list[str]) -> str:
     hints = []
     for name in missing:
@@ -177,7 +193,8 @@ def read_csv(
     if missing:
         raise DataError(
             f"{path}: missing required column(s) {missing}; found columns {list(df.columns)}"
-            f"{column_hint(missing, list(df.columns))}. Rename the columns or set {settings} in competition.json"
+            f"{column_hint(missing, list(df.columns))}{paths_column_hint(df, missing, config)}. Rename the "
+            f"columns or set {settings} in competition.json"
         )
     if df.empty:
         raise DataError(f"{path}: the split is empty (no data rows); add rows or point at the right file")
