@@ -271,8 +271,7 @@ def pool_folds(experiment: Experiment, outputs: list[UnitOutput], n: int) -> tup
     predicts = cv_entry(experiment.cv_scheme()[0]).predicts
     if predicts == "out_of_bag":
         return pool_out_of_bag(outputs, n)
-    refuse_overlapping_validation(experiment.name, [o.val_index for o in outputs])
-    index = np.concatenate([o.val_index for o in outputs])
+    index = np.concatenate([o.val_index for o in outputs])  # disjoint: make_folds refused overlapping folds
     if predicts == "once" and len(index) != n:
         raise DataError(f"{experiment.name}: {n - len(index)} train rows have no OOF prediction")
     order = np.argsort(index)

@@ -141,15 +141,21 @@ def not_an_image(path: str | Path) -> str:
         return "an empty file (0 bytes): re-download or re-export it, or remove its row"
     if head.startswith(b"version https://git-lfs"):
         return "a Git LFS pointer, not the image: run `git lfs pull` in the repository the data came from"
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml", b"<svg")) and b"<svg" not in text:
-        return "a web page (HTML), not an image: a download that failed; download it again or remove its row"
     if b"<svg" in text:
         return "an SVG drawing, which is not decoded here: rasterise it to PNG (e.g. with cairosvg or Inkscape)"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")):
+        return "a web page (HTML), not an image: a download that failed; download it again or remove its row"
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
         return "a HEIC/HEIF photo, which neither Pillow nor OpenCV decodes here: convert it to JPEG or PNG"
     if head.startswith(b"%PDF"):
         return "a PDF document, not an image: export its pages as PNG"
     return ""
+
+
+def unreadable(path: str | Path, exc: Exception) -> DataError:
+    """The error for a file the decoders refuse: what its first bytes say it is, else corrupt."""
+    what = not_an_image(path) or "corrupt or unreadable image; re-export the file or remove its row from the CSV"
+    return DataError(f"{path}: {what} ({type(exc).__name__}: {exc})")
 
 
 def image_header(path: str | Path) -> tuple[int, int, str, str]:
@@ -165,8 +171,7 @@ def image_header(path: str | Path) -> tuple[int, int, str, str]:
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV") from None
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-        what = not_an_image(path) or "corrupt or unreadable image; re-export the file or remove its row from the CSV"
-        raise DataError(f"{path}: {what} ({type(exc).__name__}: {exc})") from None
+        raise unreadable(path, exc) from None
     if width * height > MAX_PIXELS:
         raise DataError(
             f"{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
@@ -260,10 +265,7 @@ def decode_over_black(path: str | Path, channels: int) -> np.ndarray:
         with Image.open(path) as image:
             rgba = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"), dtype=np.float32)
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(
-            f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc}); re-export the file or remove "
-            "its row from the CSV"
-        ) from None
+        raise unreadable(path, exc) from None
     rgb = np.round(rgba[..., :3] * (rgba[..., 3:] / 255.0)).astype(np.uint8)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None] if channels == 1 else rgb
 
@@ -276,8 +278,9 @@ def decode_image(path: str | Path, channels: int = 3) -> np.ndarray:
     if not Path(path).is_file():
         raise DataError(f"{path}: image file not found; restore it or remove its row from the CSV")
     _, _, mode, kind = image_header(path)
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if mode not in SIXTEEN_BIT_MODES | PIL_MODES and has_transparency(data.tobytes()):
+    raw = Path(path).read_bytes()
+    data = np.frombuffer(raw, dtype=np.uint8)  # a view: the transparency check reads the same bytes
+    if mode not in SIXTEEN_BIT_MODES | PIL_MODES and has_transparency(raw):
         return decode_over_black(path, channels)
     flags = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     if mode in SIXTEEN_BIT_MODES:

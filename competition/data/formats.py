@@ -137,9 +137,15 @@ def sniff_separator(header: str) -> str:
     return best if counts[best] else ","
 
 
-def read_header(path: Path, config: CompetitionConfig) -> list[str]:
+def table_text(path: Path, config: CompetitionConfig) -> str:
+    """A CSV's text, decoded, with Excel's separator line above the header refused."""
     text = decode_text(path, config.encoding)
     refuse_excel_separator_line(path, text)
+    return text
+
+
+def read_header(path: Path, config: CompetitionConfig) -> list[str]:
+    text = table_text(path, config)
     first = text.splitlines()[0] if text.strip() else ""
     return [c.strip() for c in first.split(config.separator or sniff_separator(first))]
 
@@ -178,17 +184,15 @@ def read_csv(
     config = config or CompetitionConfig()
     if not path.exists():
         raise DataError(f"{path}: file not found; {EXPECTED_LAYOUT}")
-    text = decode_text(path, config.encoding)
-    refuse_excel_separator_line(path, text)
+    text = table_text(path, config)
     header = text.splitlines()[0] if text.strip() else ""
+    separator = config.separator or sniff_separator(header)
     try:
-        df = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, sep=config.separator or sniff_separator(header)
-        )
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=separator)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable CSV ({str(exc).strip()}); fix or re-export the file") from None
     df.columns = [str(c).strip() for c in df.columns]
-    refuse_repeated_columns(path, header, config.separator or sniff_separator(header), required)
+    refuse_repeated_columns(path, header, separator, required)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(
